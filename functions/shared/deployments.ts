@@ -1,0 +1,70 @@
+import type { Clock, DeploymentStore } from './ports.ts';
+import type { AuditEventType, Deployment, Requester, TerminalStatus, Trigger } from './types.ts';
+
+/** Small helpers every core uses to write the record the same way. */
+
+export function newDeployment(input: {
+  deploymentId: string;
+  application: string;
+  environment: string;
+  ref?: string;
+  reason?: string;
+  dryRun?: boolean;
+  requester: Requester;
+  trigger: Trigger;
+  requestedAt: string;
+}): Deployment {
+  return {
+    deploymentId: input.deploymentId,
+    application: input.application,
+    environment: input.environment,
+    ...(input.ref !== undefined ? { ref: input.ref } : {}),
+    ...(input.reason !== undefined ? { reason: input.reason } : {}),
+    dryRun: input.dryRun ?? false,
+    requester: input.requester,
+    trigger: input.trigger,
+    status: 'QUEUED',
+    requestedAt: input.requestedAt,
+    updatedAt: input.requestedAt,
+  };
+}
+
+/** Appends an audit event with a deterministic key (`type`, or `type#n` for a step that may repeat). */
+export async function recordEvent(
+  store: DeploymentStore,
+  clock: Clock,
+  deploymentId: string,
+  type: AuditEventType,
+  detail: Record<string, unknown> = {},
+  repeat?: number,
+): Promise<void> {
+  await store.appendEvent({
+    deploymentId,
+    type,
+    step: repeat === undefined ? type : `${type}#${repeat}`,
+    at: clock.now().toISOString(),
+    detail,
+  });
+}
+
+/**
+ * Ends a deployment: the terminal status (first one wins) and its audit event. Returns whether this call
+ * was the one that ended it.
+ */
+export async function finish(
+  store: DeploymentStore,
+  clock: Clock,
+  deploymentId: string,
+  status: TerminalStatus,
+  fields: { errorCode?: string; errorMessage?: string; changeSet?: string } = {},
+): Promise<boolean> {
+  const at = clock.now().toISOString();
+  const { changed } = await store.finishDeployment(deploymentId, status, { ...fields, finishedAt: at, updatedAt: at });
+  if (changed) {
+    const detail: Record<string, unknown> = {};
+    if (fields.errorCode) detail.code = fields.errorCode;
+    if (fields.errorMessage) detail.message = fields.errorMessage;
+    await recordEvent(store, clock, deploymentId, status, detail);
+  }
+  return changed;
+}

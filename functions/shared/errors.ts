@@ -1,0 +1,165 @@
+/**
+ * The one error module. Every class sets `name` explicitly (minifiers rename classes, and Step Functions
+ * matches Catch/Retry on the name) and carries a stable `code` that the API, the audit record and the CLI show.
+ */
+
+export type ErrorCode =
+  | 'MALFORMED_REQUEST'
+  | 'INVALID_FIELD'
+  | 'INVALID_REF'
+  | 'INVALID_REASON'
+  | 'UNKNOWN_APPLICATION'
+  | 'UNKNOWN_ENVIRONMENT'
+  | 'FORBIDDEN'
+  | 'ENVIRONMENT_BUSY'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'IDEMPOTENCY_KEY_REUSED'
+  | 'NOT_FOUND'
+  | 'BAD_CURSOR'
+  | 'UNAUTHENTICATED'
+  | 'ROLE_ASSUMPTION_DENIED'
+  | 'WRONG_TARGET_ACCOUNT'
+  | 'BUILD_FAILED'
+  | 'DEPLOY_FAILED'
+  | 'JOB_START_FAILED'
+  | 'JOB_TIMED_OUT'
+  | 'IMAGE_PACKAGE_TYPE'
+  | 'REGISTRY_INVALID'
+  | 'CONFIG_INVALID'
+  | 'EXECUTION_FAILED'
+  | 'EXECUTION_TIMED_OUT'
+  | 'EXECUTION_ABORTED'
+  | 'ORCHESTRATOR_RESTARTED'
+  | 'INTERNAL';
+
+export abstract class CrossdeployError extends Error {
+  abstract readonly code: ErrorCode;
+  /** HTTP status when the error reaches the API; 500 for anything that is not the caller's fault. */
+  readonly httpStatus: number = 500;
+  /** Extra, non-secret facts for the problem document and the audit record. */
+  readonly details: Record<string, unknown>;
+
+  constructor(message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, { cause: options.cause });
+    this.details = options.details ?? {};
+  }
+}
+
+/** The request itself is wrong: recorded as REJECTED, never retried. */
+export class RequestRejectedError extends CrossdeployError {
+  override readonly name = 'RequestRejectedError';
+  readonly code: ErrorCode;
+  override readonly httpStatus: number;
+  constructor(
+    code: ErrorCode,
+    httpStatus: number,
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, unknown> },
+  ) {
+    super(message, options);
+    this.code = code;
+    this.httpStatus = httpStatus;
+  }
+}
+
+export class EnvironmentBusyError extends CrossdeployError {
+  override readonly name = 'EnvironmentBusyError';
+  readonly code = 'ENVIRONMENT_BUSY' as const;
+  override readonly httpStatus = 409;
+}
+
+export class NotFoundError extends CrossdeployError {
+  override readonly name = 'NotFoundError';
+  readonly code = 'NOT_FOUND' as const;
+  override readonly httpStatus = 404;
+}
+
+export class IdempotencyConflictError extends CrossdeployError {
+  override readonly name = 'IdempotencyConflictError';
+  readonly code = 'IDEMPOTENCY_KEY_REUSED' as const;
+  override readonly httpStatus = 409;
+}
+
+export class RoleAssumptionError extends CrossdeployError {
+  override readonly name = 'RoleAssumptionError';
+  readonly code = 'ROLE_ASSUMPTION_DENIED' as const;
+}
+
+export class WrongTargetAccountError extends CrossdeployError {
+  override readonly name = 'WrongTargetAccountError';
+  readonly code = 'WRONG_TARGET_ACCOUNT' as const;
+}
+
+export class JobFailedError extends CrossdeployError {
+  override readonly name = 'JobFailedError';
+  readonly code: ErrorCode;
+  constructor(job: 'build' | 'deploy', message: string, options?: { details?: Record<string, unknown> }) {
+    super(message, options);
+    this.code = job === 'build' ? 'BUILD_FAILED' : 'DEPLOY_FAILED';
+  }
+}
+
+export class JobStartError extends CrossdeployError {
+  override readonly name = 'JobStartError';
+  readonly code = 'JOB_START_FAILED' as const;
+}
+
+export class RegistryError extends CrossdeployError {
+  override readonly name = 'RegistryError';
+  readonly code = 'REGISTRY_INVALID' as const;
+}
+
+export class ConfigError extends CrossdeployError {
+  override readonly name = 'ConfigError';
+  readonly code = 'CONFIG_INVALID' as const;
+}
+
+/** A store write conflicted with a different existing value (an audit event is never overwritten). */
+export class ConflictError extends CrossdeployError {
+  override readonly name = 'ConflictError';
+  readonly code = 'INTERNAL' as const;
+}
+
+/** Error names the state machine treats as the requester's problem: the deployment ends REJECTED. */
+export const REJECTION_ERROR_NAMES = ['RequestRejectedError', 'EnvironmentBusyError'] as const;
+
+/**
+ * Reads the `{ Error, Cause }` a Catch puts at `$.error` back into a code and a message. Lambda puts its
+ * error as JSON `{ errorType, errorMessage, trace }` into Cause; we keep the message, never the trace.
+ */
+export function describeWorkflowError(error: { Error?: string; Cause?: string }): {
+  name: string;
+  code: ErrorCode;
+  message: string;
+} {
+  const name = error.Error ?? 'Error';
+  let message = error.Cause ?? name;
+  let code: ErrorCode | undefined;
+  try {
+    const cause = JSON.parse(error.Cause ?? '') as { errorMessage?: unknown; code?: unknown };
+    if (typeof cause.errorMessage === 'string') message = cause.errorMessage;
+    if (typeof cause.code === 'string') code = cause.code as ErrorCode;
+  } catch {
+    // Not JSON: States.* errors carry plain text causes.
+  }
+  return { name, code: code ?? codeForErrorName(name), message: message.slice(0, 1000) };
+}
+
+function codeForErrorName(name: string): ErrorCode {
+  switch (name) {
+    case 'EnvironmentBusyError':
+      return 'ENVIRONMENT_BUSY';
+    case 'RoleAssumptionError':
+      return 'ROLE_ASSUMPTION_DENIED';
+    case 'WrongTargetAccountError':
+      return 'WRONG_TARGET_ACCOUNT';
+    case 'JobStartError':
+      return 'JOB_START_FAILED';
+    case 'States.Timeout':
+    case 'States.HeartbeatTimeout':
+      return 'JOB_TIMED_OUT';
+    default:
+      return 'INTERNAL';
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * Ports: what the cores need from the outside world. AWS adapters live in ./aws/, local-mode adapters in
+ * local/, and tests pass real (dynalite) or in-memory implementations. Cores never import an SDK.
+ */
+import type { AuditEvent, Deployment, JobKind, JobStatus, Lock, TerminalStatus } from './types.ts';
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+export interface Page<T> {
+  items: T[];
+  nextCursor?: string;
+}
+
+export interface DeploymentStore {
+  /** Conditional put: creates the deployment unless one with that id exists, and returns what is stored. */
+  createDeployment(deployment: Deployment): Promise<{ created: boolean; deployment: Deployment }>;
+  getDeployment(deploymentId: string): Promise<Deployment | undefined>;
+  /** Updates a deployment that is not terminal; returns undefined when it is already terminal. */
+  updateDeployment(
+    deploymentId: string,
+    changes: Partial<Omit<Deployment, 'deploymentId' | 'status'>> & { status?: 'RUNNING' },
+  ): Promise<Deployment | undefined>;
+  /** Moves a deployment to a terminal status unless it already has one (the first terminal status wins). */
+  finishDeployment(
+    deploymentId: string,
+    status: TerminalStatus,
+    changes: Partial<Omit<Deployment, 'deploymentId' | 'status'>>,
+  ): Promise<{ changed: boolean; deployment: Deployment | undefined }>;
+  /** Records that the settle step confirmed nothing runs any more (allowed on terminal deployments). */
+  markSettled(deploymentId: string, settledAt: string): Promise<void>;
+  /**
+   * Appends an audit event with a conditional put: an event is never overwritten. Writing the same
+   * type and detail again is a success (Step Functions may invoke a Lambda twice); anything else throws.
+   */
+  appendEvent(event: AuditEvent): Promise<{ written: boolean }>;
+  listEvents(deploymentId: string): Promise<AuditEvent[]>;
+  /** History of an application+environment, newest first, by Query on an index. */
+  listHistory(
+    application: string,
+    environment: string,
+    options: { limit: number; cursor?: string },
+  ): Promise<Page<Deployment>>;
+  lastSuccessful(application: string, environment: string): Promise<Deployment | undefined>;
+  /** Deployments that are not terminal (the reconciler and local start-up settle these). */
+  listActive(): Promise<Deployment[]>;
+
+  getLock(application: string, environment: string): Promise<Lock | undefined>;
+  /** Conditional write: succeeds only when no lock item exists (or the caller already owns it). */
+  acquireLock(lock: Lock): Promise<{ acquired: true } | { acquired: false; holder: Lock | undefined }>;
+  /** Replaces an expired lease, conditional on the previous owner and lease still being in place. */
+  takeOverLock(previous: Lock, next: Lock): Promise<boolean>;
+  /** Deletes the lock only if `owner` still owns it. */
+  releaseLock(application: string, environment: string, owner: string): Promise<boolean>;
+
+  putTaskToken(deploymentId: string, job: JobKind, taskToken: string): Promise<void>;
+  getTaskToken(deploymentId: string, job: JobKind): Promise<string | undefined>;
+
+  /** Claims an Idempotency-Key for a request body hash; returns the earlier claim when there is one. */
+  claimIdempotencyKey(
+    key: string,
+    bodyHash: string,
+    deploymentId: string,
+    at: string,
+  ): Promise<{ claimed: true } | { claimed: false; bodyHash: string; deploymentId: string }>;
+}
+
+export interface JobStart {
+  deploymentId: string;
+  job: JobKind;
+  /** Derived from deploymentId + job: a retried task never starts a second job. */
+  idempotencyToken: string;
+  environmentVariables: Record<string, string>;
+  /** The build job checks out a source; the deploy job has none. */
+  source?: { type: string; location: string; version: string; connectionArn?: string; localPath?: string };
+}
+
+export interface JobInfo {
+  buildId: string;
+  deploymentId?: string;
+  job?: JobKind;
+  status: JobStatus;
+  complete: boolean;
+  resolvedCommit?: string;
+  exportedVariables: Record<string, string>;
+  logUrl?: string;
+}
+
+export interface JobRunner {
+  start(job: JobStart): Promise<{ buildId: string; logUrl?: string }>;
+  describe(buildIds: string[]): Promise<JobInfo[]>;
+  stop(buildId: string): Promise<void>;
+}
+
+/** Completes a waiting Task. `gone` means the task no longer exists (TaskDoesNotExist / TaskTimedOut). */
+export interface TaskTokens {
+  succeed(taskToken: string, output: unknown): Promise<'delivered' | 'gone'>;
+  fail(taskToken: string, error: string, cause: string): Promise<'delivered' | 'gone'>;
+}
+
+export interface AssumeRoleParams {
+  roleArn: string;
+  externalId?: string;
+  sourceIdentity: string;
+  sessionName: string;
+  durationSeconds: number;
+  region: string;
+}
+
+/** Only non-secret facts leave a RoleAssumer: credentials stay inside the adapter. */
+export interface AssumedIdentity {
+  assumedRoleArn: string;
+  account: string;
+  expiration: string;
+}
+
+export interface RoleAssumer {
+  /** Assumes the role, then asks GetCallerIdentity with the assumed credentials. */
+  preflight(params: AssumeRoleParams): Promise<AssumedIdentity>;
+}
+
+export interface StackInspector {
+  /** The target stack's status through the deploy role, or undefined when the stack does not exist. */
+  stackStatus(params: AssumeRoleParams & { stackName: string }): Promise<string | undefined>;
+}
+
+export interface WorkflowStarter {
+  /** Starts the state machine with name = deploymentId (a duplicate name is not an error). */
+  start(deploymentId: string, input: unknown): Promise<void>;
+}
+
+export interface LogLine {
+  job: JobKind;
+  at: string;
+  message: string;
+}
+
+export interface LogReader {
+  read(deployment: Deployment, options: { cursor?: string; limit: number }): Promise<Page<LogLine>>;
+}

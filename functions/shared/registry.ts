@@ -1,0 +1,188 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { RegistryError } from './errors.ts';
+
+/**
+ * The targets registry: which applications exist, where they deploy, and who may deploy them.
+ * It is reviewed in git and bundled into the functions, so a change means redeploying the orchestrator.
+ */
+
+const ACCOUNT_ID = /^\d{12}$/;
+const REGION = /^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/;
+const STACK_NAME = /^[A-Za-z][-A-Za-z0-9]{0,127}$/;
+const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(?:[\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const CONNECTION_ARN = /^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection\/[\w-]+$/;
+/** Chat subcommands an application name must not shadow. */
+export const RESERVED_APPLICATION_NAMES = ['promote', 'rollback', 'status', 'history', 'help'] as const;
+
+export const CAPABILITIES = ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM', 'CAPABILITY_AUTO_EXPAND'] as const;
+export const EXECUTION_MODES = ['reject'] as const;
+export const RUNNERS = ['codebuild', 'local', 'simulate'] as const;
+
+const slackRule = z.strictObject({
+  team: z.string().regex(/^T[A-Z0-9]+$/),
+  users: z.array(z.string().regex(/^[UW][A-Z0-9]+$/)).min(1).optional(),
+});
+
+const allowedRequesters = z.strictObject({
+  /** Role ARNs or role-name patterns (`*` wildcard), matched against the normalised caller role. */
+  iam: z.array(z.string().min(1)).default([]),
+  slack: z.array(slackRule).default([]),
+  schedule: z.array(z.string().min(1)).default([]),
+  /** OS user names allowed in local mode (`*` for anyone on the machine). */
+  local: z.array(z.string().min(1)).default([]),
+});
+
+const source = z.strictObject({
+  type: z.enum(['GITHUB', 'GITLAB', 'BITBUCKET', 'CODECOMMIT', 'GITHUB_ENTERPRISE', 'GITLAB_SELF_MANAGED']),
+  location: z.url(),
+  /** Required for private GitHub/GitLab/Bitbucket repositories: the template grants use of exactly these. */
+  connectionArn: z.string().regex(CONNECTION_ARN, 'must be a CodeConnections connection ARN').optional(),
+  /** Local mode: a directory inside a git repository (relative paths are relative to the registry file). */
+  localPath: z.string().min(1).optional(),
+});
+
+const environment = z.strictObject({
+  accountId: z.string().regex(ACCOUNT_ID, 'must be a 12-digit AWS account id'),
+  region: z.string().regex(REGION, 'must be a region code such as eu-west-1'),
+  deployRoleArn: z.string().regex(ROLE_ARN, 'must be an IAM role ARN'),
+  externalId: z
+    .string()
+    .regex(/^[\w+=,.@:/-]{2,1224}$/)
+    .optional(),
+  stackName: z.string().regex(STACK_NAME, 'must match ^[A-Za-z][-A-Za-z0-9]{0,127}$'),
+  artifactsBucket: z.string().regex(BUCKET, 'must be an S3 bucket name'),
+  executionRoleArn: z.string().regex(ROLE_ARN, 'must be an IAM role ARN'),
+  capabilities: z.array(z.enum(CAPABILITIES)).default([]),
+  parameterOverrides: z
+    .record(z.string().regex(/^[A-Za-z0-9]{1,255}$/, 'parameter names are alphanumeric'), z.string().max(4096))
+    .default({}),
+  allowedRequesters: allowedRequesters,
+  mode: z.enum(EXECUTION_MODES).default('reject'),
+  /** Local mode only: how jobs run. `simulate` records the commands and runs nothing. */
+  runner: z.enum(RUNNERS).default('codebuild'),
+});
+
+const application = z.strictObject({
+  source,
+  templatePath: z
+    .string()
+    .regex(/^(?!\/)(?!.*\.\.)[\w./-]+\.ya?ml$/, 'must be a relative path to a YAML template inside the repository')
+    .default('template.yaml'),
+  defaultRef: z.string().min(1).default('main'),
+  environments: z.record(z.string().regex(NAME, 'environment names are lower-case kebab-case'), environment),
+});
+
+const registrySchema = z.strictObject({
+  applications: z.record(z.string().regex(NAME, 'application names are lower-case kebab-case'), application),
+});
+
+export type Registry = z.infer<typeof registrySchema>;
+export type ApplicationConfig = z.infer<typeof application>;
+export type EnvironmentConfig = z.infer<typeof environment>;
+
+/** Validates a parsed registry, applying the checks for the classic cross-account mistakes. */
+export function parseRegistry(raw: unknown, origin = 'registry'): Registry {
+  const result = registrySchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new RegistryError(`${origin} is invalid:\n  ${lines.join('\n  ')}`);
+  }
+  const problems = crossChecks(result.data);
+  if (problems.length > 0) throw new RegistryError(`${origin} is invalid:\n  ${problems.join('\n  ')}`);
+  return result.data;
+}
+
+function crossChecks(registry: Registry): string[] {
+  const problems: string[] = [];
+  const targets = new Map<string, string>();
+  for (const [appName, app] of Object.entries(registry.applications)) {
+    if ((RESERVED_APPLICATION_NAMES as readonly string[]).includes(appName)) {
+      problems.push(`applications.${appName}: the name is a chat subcommand; choose another`);
+    }
+    for (const [envName, env] of Object.entries(app.environments)) {
+      const at = `applications.${appName}.environments.${envName}`;
+      // The seed article's profile named the dev account in role_arn: that deploys into the wrong account.
+      for (const field of ['deployRoleArn', 'executionRoleArn'] as const) {
+        const account = ROLE_ARN.exec(env[field])?.[1];
+        if (account !== env.accountId) {
+          problems.push(
+            `${at}.${field}: the role is in account ${account}, but the environment's accountId is ${env.accountId}`,
+          );
+        }
+      }
+      const target = `${env.accountId}/${env.region}/${env.stackName}`;
+      const other = targets.get(target);
+      if (other) problems.push(`${at}: deploys the same account, region and stack as ${other} (${target})`);
+      else targets.set(target, at);
+    }
+  }
+  return problems;
+}
+
+export function loadRegistryFile(path: string): Registry {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new RegistryError(`cannot read the registry at ${path}`, { cause });
+  }
+  return parseRegistryText(text, path);
+}
+
+export function parseRegistryText(text: string, origin = 'registry'): Registry {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (cause) {
+    throw new RegistryError(`${origin} is not valid YAML: ${(cause as Error).message}`, { cause });
+  }
+  return parseRegistry(raw, origin);
+}
+
+export interface Target {
+  application: string;
+  environment: string;
+  app: ApplicationConfig;
+  env: EnvironmentConfig;
+}
+
+export function findTarget(registry: Registry, application: string, environment: string): Target | undefined {
+  const app = Object.hasOwn(registry.applications, application) ? registry.applications[application] : undefined;
+  if (!app) return undefined;
+  const env = Object.hasOwn(app.environments, environment) ? app.environments[environment] : undefined;
+  return env ? { application, environment, app, env } : undefined;
+}
+
+/** The registry parameters a deploy uses, and their hash (scheduled promotions compare it later). */
+export function deployParameters(env: EnvironmentConfig): { parameters: Record<string, unknown>; hash: string } {
+  const parameters = {
+    stackName: env.stackName,
+    region: env.region,
+    capabilities: [...env.capabilities].sort(),
+    parameterOverrides: Object.fromEntries(Object.entries(env.parameterOverrides).sort(([a], [b]) => a.localeCompare(b))),
+    executionRoleArn: env.executionRoleArn,
+  };
+  return { parameters, hash: createHash('sha256').update(JSON.stringify(parameters)).digest('hex') };
+}
+
+/** What GET /applications shows: names, accounts, regions, modes. No role ARNs, no ExternalIds. */
+export function describeRegistry(registry: Registry) {
+  return {
+    items: Object.entries(registry.applications).map(([name, app]) => ({
+      name,
+      defaultRef: app.defaultRef,
+      environments: Object.entries(app.environments).map(([envName, env]) => ({
+        name: envName,
+        accountId: env.accountId,
+        region: env.region,
+        stackName: env.stackName,
+        mode: env.mode,
+      })),
+    })),
+  };
+}

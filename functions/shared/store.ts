@@ -1,0 +1,446 @@
+import { createHash } from 'node:crypto';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { ConflictError, RequestRejectedError } from './errors.ts';
+import type { DeploymentStore, Page } from './ports.ts';
+import {
+  type AuditEvent,
+  type Deployment,
+  EVENT_TYPES,
+  type JobKind,
+  type Lock,
+  TERMINAL_STATUSES,
+  type TerminalStatus,
+} from './types.ts';
+
+/**
+ * The single-table DynamoDB store. Every read is a GetItem or a Query (never a Scan), every write that
+ * must not clobber is conditional, and nothing depends on TTL. Key layout: docs/design.md.
+ */
+
+const KEY_ATTRIBUTES = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK'] as const;
+const depKey = (id: string) => ({ PK: `DEP#${id}`, SK: 'META' });
+const lockKey = (application: string, environment: string) => ({
+  PK: `LOCK#${application}#${environment}`,
+  SK: 'LOCK',
+});
+const envKey = (application: string, environment: string) => `ENV#${application}#${environment}`;
+const TERMINAL_VALUES = Object.fromEntries(TERMINAL_STATUSES.map((s, i) => [`:t${i}`, s]));
+const NOT_TERMINAL = `NOT #status IN (${Object.keys(TERMINAL_VALUES).join(', ')})`;
+
+const isConditionFailure = (error: unknown) =>
+  error instanceof ConditionalCheckFailedException ||
+  (error as { name?: string })?.name === 'ConditionalCheckFailedException';
+
+function strip<T>(item: Record<string, unknown>): T {
+  const copy = { ...item };
+  for (const key of KEY_ATTRIBUTES) delete copy[key];
+  return copy as T;
+}
+
+/** JSON with sorted keys, so an event written twice compares equal whatever the key order. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
+  );
+}
+
+export class DynamoDeploymentStore implements DeploymentStore {
+  private readonly client: DynamoDBDocumentClient;
+  private readonly table: string;
+
+  constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
+    this.client = options.client;
+    this.table = options.tableName;
+  }
+
+  async createDeployment(deployment: Deployment) {
+    const item = {
+      ...depKey(deployment.deploymentId),
+      GSI1PK: envKey(deployment.application, deployment.environment),
+      GSI1SK: `${deployment.requestedAt}#${deployment.deploymentId}`,
+      GSI2PK: 'ACTIVE',
+      GSI2SK: `${deployment.requestedAt}#${deployment.deploymentId}`,
+      jobs: {},
+      ...deployment,
+    };
+    try {
+      await this.client.send(
+        new PutCommand({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(PK)' }),
+      );
+      return { created: true, deployment };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const existing = await this.getDeployment(deployment.deploymentId);
+      if (!existing) throw error;
+      return { created: false, deployment: existing };
+    }
+  }
+
+  async getDeployment(deploymentId: string) {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.table, Key: depKey(deploymentId), ConsistentRead: true }),
+    );
+    return Item ? strip<Deployment>(Item) : undefined;
+  }
+
+  async updateDeployment(
+    deploymentId: string,
+    changes: Partial<Omit<Deployment, 'deploymentId' | 'status'>> & { status?: 'RUNNING' },
+  ) {
+    const names: Record<string, string> = { '#status': 'status' };
+    const values: Record<string, unknown> = { ...TERMINAL_VALUES };
+    const sets: string[] = [];
+    let n = 0;
+    for (const [field, value] of Object.entries(changes)) {
+      if (value === undefined) continue;
+      if (field === 'jobs') {
+        // Jobs are updated one at a time, so a build record never overwrites a deploy record.
+        names['#jobs'] = 'jobs';
+        for (const [job, record] of Object.entries(value as Record<string, unknown>)) {
+          names[`#j${n}`] = job;
+          values[`:v${n}`] = record;
+          sets.push(`#jobs.#j${n} = :v${n}`);
+          n++;
+        }
+        continue;
+      }
+      names[`#f${n}`] = field;
+      values[`:v${n}`] = value;
+      sets.push(`#f${n} = :v${n}`);
+      n++;
+    }
+    if (sets.length === 0) return this.getDeployment(deploymentId);
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: depKey(deploymentId),
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: `attribute_exists(PK) AND ${NOT_TERMINAL}`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes ? strip<Deployment>(Attributes) : undefined;
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async finishDeployment(
+    deploymentId: string,
+    status: TerminalStatus,
+    changes: Partial<Omit<Deployment, 'deploymentId' | 'status'>>,
+  ) {
+    const current = await this.getDeployment(deploymentId);
+    if (!current || TERMINAL_STATUSES.includes(current.status as TerminalStatus)) {
+      return { changed: false, deployment: current };
+    }
+    const finishedAt = changes.finishedAt ?? new Date().toISOString();
+    const release = status === 'SUCCEEDED' && !current.dryRun;
+    const names: Record<string, string> = { '#status': 'status', '#phase': 'phase' };
+    const values: Record<string, unknown> = { ...TERMINAL_VALUES, ':status': status };
+    const sets = ['#status = :status'];
+    let n = 0;
+    for (const [field, value] of Object.entries({ ...changes, finishedAt })) {
+      if (value === undefined || field === 'jobs') continue;
+      names[`#f${n}`] = field;
+      values[`:v${n}`] = value;
+      sets.push(`#f${n} = :v${n}`);
+      n++;
+    }
+    let update: string;
+    if (release) {
+      // Successful real deployments feed "last successful" (promotions); the rest leave the sparse index.
+      values[':okpk'] = `OK#${current.application}#${current.environment}`;
+      values[':oksk'] = `${finishedAt}#${deploymentId}`;
+      update = `SET ${sets.join(', ')}, GSI2PK = :okpk, GSI2SK = :oksk REMOVE #phase`;
+    } else {
+      update = `SET ${sets.join(', ')} REMOVE GSI2PK, GSI2SK, #phase`;
+    }
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: depKey(deploymentId),
+          UpdateExpression: update,
+          ConditionExpression: `attribute_exists(PK) AND ${NOT_TERMINAL}`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { changed: true, deployment: Attributes ? strip<Deployment>(Attributes) : undefined };
+    } catch (error) {
+      if (isConditionFailure(error)) return { changed: false, deployment: await this.getDeployment(deploymentId) };
+      throw error;
+    }
+  }
+
+  async markSettled(deploymentId: string, settledAt: string) {
+    await this.client.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: depKey(deploymentId),
+        UpdateExpression: 'SET settledAt = if_not_exists(settledAt, :at)',
+        ConditionExpression: 'attribute_exists(PK)',
+        ExpressionAttributeValues: { ':at': settledAt },
+      }),
+    );
+  }
+
+  async appendEvent(event: AuditEvent) {
+    const key = { PK: `DEP#${event.deploymentId}`, SK: `EV#${event.step}` };
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { ...key, ...event },
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
+      );
+      return { written: true };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const { Item } = await this.client.send(new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true }));
+      if (Item && Item.type === event.type && canonical(Item.detail) === canonical(event.detail)) {
+        return { written: false };
+      }
+      throw new ConflictError(`audit event ${event.step} of ${event.deploymentId} already exists with other content`, {
+        cause: error,
+      });
+    }
+  }
+
+  async listEvents(deploymentId: string) {
+    const items = await this.queryAll({
+      TableName: this.table,
+      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :ev)',
+      ExpressionAttributeValues: { ':pk': `DEP#${deploymentId}`, ':ev': 'EV#' },
+      ConsistentRead: true,
+    });
+    const order = (type: string) => EVENT_TYPES.indexOf(type as AuditEvent['type']);
+    return items
+      .map((item) => strip<AuditEvent>(item))
+      .sort((a, b) => a.at.localeCompare(b.at) || order(a.type) - order(b.type) || a.step.localeCompare(b.step));
+  }
+
+  async listHistory(
+    application: string,
+    environment: string,
+    options: { limit: number; cursor?: string },
+  ): Promise<Page<Deployment>> {
+    const pk = envKey(application, environment);
+    const { Items = [], LastEvaluatedKey } = await this.client.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: 'GSI1',
+        KeyConditionExpression: 'GSI1PK = :pk',
+        ExpressionAttributeValues: { ':pk': pk },
+        ScanIndexForward: false,
+        Limit: options.limit,
+        ...(options.cursor ? { ExclusiveStartKey: decodeCursor(options.cursor, pk) } : {}),
+      }),
+    );
+    return {
+      items: Items.map((item) => strip<Deployment>(item)),
+      ...(LastEvaluatedKey ? { nextCursor: encodeCursor(LastEvaluatedKey) } : {}),
+    };
+  }
+
+  async lastSuccessful(application: string, environment: string) {
+    const { Items = [] } = await this.client.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: 'GSI2',
+        KeyConditionExpression: 'GSI2PK = :pk',
+        ExpressionAttributeValues: { ':pk': `OK#${application}#${environment}` },
+        ScanIndexForward: false,
+        Limit: 1,
+      }),
+    );
+    return Items[0] ? strip<Deployment>(Items[0]) : undefined;
+  }
+
+  async listActive() {
+    const items = await this.queryAll({
+      TableName: this.table,
+      IndexName: 'GSI2',
+      KeyConditionExpression: 'GSI2PK = :pk',
+      ExpressionAttributeValues: { ':pk': 'ACTIVE' },
+    });
+    return items.map((item) => strip<Deployment>(item));
+  }
+
+  async getLock(application: string, environment: string) {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.table, Key: lockKey(application, environment), ConsistentRead: true }),
+    );
+    return Item ? strip<Lock>(Item) : undefined;
+  }
+
+  async acquireLock(lock: Lock) {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { ...lockKey(lock.application, lock.environment), ...lock },
+          // Re-acquiring one's own lock is a success: Step Functions may run Acquire Lock twice.
+          ConditionExpression: 'attribute_not_exists(PK) OR #owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': lock.owner },
+        }),
+      );
+      return { acquired: true as const };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return { acquired: false as const, holder: await this.getLock(lock.application, lock.environment) };
+    }
+  }
+
+  async takeOverLock(previous: Lock, next: Lock) {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { ...lockKey(next.application, next.environment), ...next },
+          ConditionExpression: '#owner = :owner AND leaseExpiresAt = :lease',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': previous.owner, ':lease': previous.leaseExpiresAt },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async releaseLock(application: string, environment: string, owner: string) {
+    try {
+      await this.client.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: lockKey(application, environment),
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeNames: { '#owner': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async putTaskToken(deploymentId: string, job: JobKind, taskToken: string) {
+    await this.client.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { PK: `DEP#${deploymentId}`, SK: `TOKEN#${job}`, taskToken },
+      }),
+    );
+  }
+
+  async getTaskToken(deploymentId: string, job: JobKind) {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { PK: `DEP#${deploymentId}`, SK: `TOKEN#${job}` },
+        ConsistentRead: true,
+      }),
+    );
+    return typeof Item?.taskToken === 'string' ? Item.taskToken : undefined;
+  }
+
+  async claimIdempotencyKey(key: string, bodyHash: string, deploymentId: string, at: string) {
+    const itemKey = { PK: `IDEM#${createHash('sha256').update(key).digest('hex')}`, SK: 'IDEM' };
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { ...itemKey, bodyHash, deploymentId, at },
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
+      );
+      return { claimed: true as const };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const { Item } = await this.client.send(
+        new GetCommand({ TableName: this.table, Key: itemKey, ConsistentRead: true }),
+      );
+      return { claimed: false as const, bodyHash: String(Item?.bodyHash), deploymentId: String(Item?.deploymentId) };
+    }
+  }
+
+  private async queryAll(input: QueryCommandInput) {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({ ...input, ...(start ? { ExclusiveStartKey: start } : {}) }),
+      );
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+}
+
+function encodeCursor(key: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+/** A cursor is opaque to clients, but it is still input: decode it strictly and refuse anything else. */
+function decodeCursor(cursor: string, expectedPk: string): Record<string, string> {
+  const refuse = () => new RequestRejectedError('BAD_CURSOR', 400, 'the cursor is not one this API issued');
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw refuse();
+  }
+  if (!key || typeof key !== 'object') throw refuse();
+  const record = key as Record<string, unknown>;
+  const fields = ['PK', 'SK', 'GSI1PK', 'GSI1SK'];
+  if (Object.keys(record).length !== fields.length || !fields.every((f) => typeof record[f] === 'string')) {
+    throw refuse();
+  }
+  if (record.GSI1PK !== expectedPk) throw refuse();
+  return record as Record<string, string>;
+}
+
+/** The table definition the tests, local mode and the template agree on. */
+export const TABLE_DEFINITION = {
+  AttributeDefinitions: ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK'].map((name) => ({
+    AttributeName: name,
+    AttributeType: 'S' as const,
+  })),
+  KeySchema: [
+    { AttributeName: 'PK', KeyType: 'HASH' as const },
+    { AttributeName: 'SK', KeyType: 'RANGE' as const },
+  ],
+  GlobalSecondaryIndexes: ['GSI1', 'GSI2'].map((index) => ({
+    IndexName: index,
+    KeySchema: [
+      { AttributeName: `${index}PK`, KeyType: 'HASH' as const },
+      { AttributeName: `${index}SK`, KeyType: 'RANGE' as const },
+    ],
+    Projection: { ProjectionType: 'ALL' as const },
+  })),
+  BillingMode: 'PAY_PER_REQUEST' as const,
+};

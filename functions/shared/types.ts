@@ -1,0 +1,116 @@
+/** Domain types shared by every function, local mode and the CLI. */
+
+export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'REJECTED', 'CANCELLED'] as const;
+export const STATUSES = ['QUEUED', 'RUNNING', ...TERMINAL_STATUSES] as const;
+export type DeploymentStatus = (typeof STATUSES)[number];
+export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
+
+export const PHASES = ['VALIDATING', 'BUILDING', 'WAITING_FOR_LOCK', 'DEPLOYING', 'SETTLING'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export const isTerminal = (status: DeploymentStatus): status is TerminalStatus =>
+  (TERMINAL_STATUSES as readonly string[]).includes(status);
+
+export type Trigger = 'api' | 'chat' | 'schedule' | 'local';
+
+/** Who asked. Recorded in full on the deployment; a short form becomes the STS SourceIdentity. */
+export type Requester =
+  | { type: 'iam'; arn: string; principal: string }
+  | { type: 'slack'; teamId: string; userId: string; userName?: string }
+  | { type: 'schedule'; scheduleName: string }
+  | { type: 'local'; user: string };
+
+/** An immutable build output: one object version in the orchestrator's artifacts bucket (or local dir). */
+export interface BuildOutput {
+  bucket: string;
+  key: string;
+  versionId: string;
+  sha256: string;
+  resolvedCommit: string;
+}
+
+export type JobKind = 'build' | 'deploy';
+
+export interface JobRecord {
+  buildId: string;
+  logUrl?: string;
+  startedAt: string;
+  status?: JobStatus;
+  finishedAt?: string;
+}
+
+export type JobStatus = 'IN_PROGRESS' | 'SUCCEEDED' | 'FAILED' | 'FAULT' | 'STOPPED' | 'TIMED_OUT';
+
+export interface DeploymentRequest {
+  application: string;
+  environment: string;
+  ref?: string;
+  reason?: string;
+  dryRun?: boolean;
+}
+
+export interface Deployment {
+  deploymentId: string;
+  application: string;
+  environment: string;
+  ref?: string;
+  resolvedCommit?: string;
+  buildOutput?: BuildOutput;
+  targetAccount?: string;
+  targetRegion?: string;
+  stackName?: string;
+  /** The registry parameters used (overrides, capabilities) and their hash. */
+  parameters?: Record<string, unknown>;
+  parametersHash?: string;
+  requester: Requester;
+  reason?: string;
+  trigger: Trigger;
+  dryRun: boolean;
+  status: DeploymentStatus;
+  phase?: Phase;
+  requestedAt: string;
+  updatedAt: string;
+  finishedAt?: string;
+  jobs?: Partial<Record<JobKind, JobRecord>>;
+  changeSet?: string;
+  errorCode?: string;
+  errorMessage?: string;
+  /** Set once the settle step has confirmed no job runs and the target stack is not in progress. */
+  settledAt?: string;
+}
+
+export const EVENT_TYPES = [
+  'REQUESTED',
+  'VALIDATED',
+  'BUILD_STARTED',
+  'BUILD_FINISHED',
+  'LOCK_ACQUIRED',
+  'LOCK_TAKEN_OVER',
+  'ROLE_ASSUMED',
+  'DEPLOY_STARTED',
+  'DEPLOY_FINISHED',
+  'SETTLED',
+  'SUCCEEDED',
+  'FAILED',
+  'REJECTED',
+  'CANCELLED',
+  'LOCK_RELEASED',
+] as const;
+export type AuditEventType = (typeof EVENT_TYPES)[number];
+
+export interface AuditEvent {
+  deploymentId: string;
+  type: AuditEventType;
+  /** Deterministic key within the deployment: the type, or `type#n` for steps that may repeat. */
+  step: string;
+  at: string;
+  detail: Record<string, unknown>;
+}
+
+export interface Lock {
+  application: string;
+  environment: string;
+  owner: string;
+  acquiredAt: string;
+  leaseExpiresAt: string;
+}

@@ -1,0 +1,23 @@
+import { randomUUID } from 'node:crypto';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { inject } from 'vitest';
+import { DynamoDeploymentStore, TABLE_DEFINITION } from '#shared/store.ts';
+
+/** A DynamoDB client for the dynalite that test/setup/dynalite.ts started (loopback, dummy credentials). */
+export function testDynamoClient(): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint: inject('dynamoEndpoint'),
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+}
+
+/** A fresh table in the shared dynalite, and the real store on it. */
+export async function createTestStore() {
+  const client = testDynamoClient();
+  const tableName = `test-${randomUUID()}`;
+  await client.send(new CreateTableCommand({ TableName: tableName, ...TABLE_DEFINITION }));
+  const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  return { store: new DynamoDeploymentStore({ client: doc, tableName }), client, doc, tableName };
+}
