@@ -163,3 +163,16 @@ function codeForErrorName(name: string): ErrorCode {
       return 'INTERNAL';
   }
 }
+
+/** A dependency throttled or failed transiently: the state machine retries this name with backoff. */
+export class TransientError extends CrossdeployError {
+  override readonly name = 'TransientError';
+  readonly code = 'INTERNAL' as const;
+  override readonly httpStatus = 503;
+}
+
+/** The settle step could not confirm within its budget that nothing runs: try again later. */
+export class NotSettledError extends CrossdeployError {
+  override readonly name = 'NotSettledError';
+  readonly code = 'INTERNAL' as const;
+}

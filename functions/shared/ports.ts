@@ -49,7 +49,10 @@ export interface DeploymentStore {
   listActive(): Promise<Deployment[]>;
 
   getLock(application: string, environment: string): Promise<Lock | undefined>;
-  /** Conditional write: succeeds only when no lock item exists (or the caller already owns it). */
+  /**
+   * Conditional write: succeeds only when no lock item exists. A caller that finds itself as the holder
+   * (Step Functions ran Acquire Lock twice) keeps the lease it already has.
+   */
   acquireLock(lock: Lock): Promise<{ acquired: true } | { acquired: false; holder: Lock | undefined }>;
   /** Replaces an expired lease, conditional on the previous owner and lease still being in place. */
   takeOverLock(previous: Lock, next: Lock): Promise<boolean>;

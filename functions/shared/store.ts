@@ -298,10 +298,7 @@ export class DynamoDeploymentStore implements DeploymentStore {
         new PutCommand({
           TableName: this.table,
           Item: { ...lockKey(lock.application, lock.environment), ...lock },
-          // Re-acquiring one's own lock is a success: Step Functions may run Acquire Lock twice.
-          ConditionExpression: 'attribute_not_exists(PK) OR #owner = :owner',
-          ExpressionAttributeNames: { '#owner': 'owner' },
-          ExpressionAttributeValues: { ':owner': lock.owner },
+          ConditionExpression: 'attribute_not_exists(PK)',
         }),
       );
       return { acquired: true as const };

@@ -132,7 +132,10 @@ describe('DynamoDeploymentStore', () => {
       leaseExpiresAt: '2026-01-01T02:00:00.000Z',
     };
     expect(await store.acquireLock(lock)).toEqual({ acquired: true });
-    expect(await store.acquireLock(lock)).toEqual({ acquired: true });
+    expect(await store.acquireLock({ ...lock, leaseExpiresAt: 'later' })).toMatchObject({
+      acquired: false,
+      holder: { owner: 'a', leaseExpiresAt: lock.leaseExpiresAt },
+    });
     const other = await store.acquireLock({ ...lock, owner: 'b' });
     expect(other).toMatchObject({ acquired: false, holder: { owner: 'a' } });
     expect(await store.releaseLock('hello-world', 'staging', 'b')).toBe(false);

@@ -1,0 +1,107 @@
+import { recordEvent } from '#shared/deployments.ts';
+import { readBuildOutput } from '#shared/job-env.ts';
+import { logger } from '#shared/logger.ts';
+import type { Clock, DeploymentStore, JobInfo, JobRunner, TaskTokens } from '#shared/ports.ts';
+import { isTerminal, type JobStatus } from '#shared/types.ts';
+
+export interface JobEventsDeps {
+  store: DeploymentStore;
+  runner: JobRunner;
+  tokens: TaskTokens;
+  clock: Clock;
+}
+
+/**
+ * A job changed state (CodeBuild's "Build State Change" event, or the sweep that covers a lost event).
+ * The final status is read from the job itself, never trusted from the event, then the waiting Task's
+ * token is completed. A token that no longer exists means the workflow already moved on: not an error.
+ */
+export async function onJobStateChange(buildId: string, deps: JobEventsDeps): Promise<'delivered' | 'ignored'> {
+  const [info] = await deps.runner.describe([buildId]);
+  if (!info?.complete || !info.deploymentId || !info.job) return 'ignored';
+  return deliverJobResult(info, deps);
+}
+
+export async function deliverJobResult(info: JobInfo, deps: JobEventsDeps): Promise<'delivered' | 'ignored'> {
+  const { store, tokens, clock } = deps;
+  const deploymentId = info.deploymentId!;
+  const job = info.job!;
+  const deployment = await store.getDeployment(deploymentId);
+  if (!deployment) {
+    logger.warn('job finished for an unknown deployment', { deploymentId, buildId: info.buildId });
+    return 'ignored';
+  }
+  // Only the job the deployment records counts: a stale event of a replaced job is ignored. A job that is
+  // not recorded yet finished before its starter wrote it down (fast local jobs): its id is ours anyway.
+  const recorded = deployment.jobs?.[job];
+  if (recorded && recorded.buildId !== info.buildId) return 'ignored';
+  const jobRecord = (status: JobStatus, finishedAt: string) => ({
+    buildId: info.buildId,
+    startedAt: recorded?.startedAt ?? finishedAt,
+    ...(recorded?.logUrl ? { logUrl: recorded.logUrl } : info.logUrl ? { logUrl: info.logUrl } : {}),
+    status,
+    finishedAt,
+  });
+  const token = await store.getTaskToken(deploymentId, job);
+  const finishedAt = clock.now().toISOString();
+  const succeeded = info.status === 'SUCCEEDED';
+  const finishedType = job === 'build' ? 'BUILD_FINISHED' : 'DEPLOY_FINISHED';
+
+  if (succeeded && job === 'build') {
+    let buildOutput: ReturnType<typeof readBuildOutput>;
+    try {
+      buildOutput = readBuildOutput(info.exportedVariables, info.resolvedCommit);
+    } catch (error) {
+      await recordEvent(store, clock, deploymentId, finishedType, { buildId: info.buildId, status: 'FAILED' });
+      if (token) await tokens.fail(token, 'JobFailedError', causeOf('BUILD_FAILED', (error as Error).message));
+      return 'delivered';
+    }
+    if (!isTerminal(deployment.status)) {
+      await store.updateDeployment(deploymentId, {
+        buildOutput,
+        resolvedCommit: buildOutput.resolvedCommit,
+        jobs: { build: jobRecord(info.status, finishedAt) },
+        updatedAt: finishedAt,
+      });
+    }
+    await recordEvent(store, clock, deploymentId, finishedType, {
+      buildId: info.buildId,
+      status: info.status,
+      resolvedCommit: buildOutput.resolvedCommit,
+      versionId: buildOutput.versionId,
+      sha256: buildOutput.sha256,
+    });
+    if (token) await tokens.succeed(token, { buildId: info.buildId, status: info.status, resolvedCommit: buildOutput.resolvedCommit });
+    return 'delivered';
+  }
+
+  const changeSet = info.exportedVariables.CHANGE_SET_SUMMARY;
+  if (!isTerminal(deployment.status)) {
+    await store.updateDeployment(deploymentId, {
+      jobs: { [job]: jobRecord(info.status, finishedAt) },
+      updatedAt: finishedAt,
+      ...(succeeded && changeSet ? { changeSet } : {}),
+    });
+  }
+  await recordEvent(store, clock, deploymentId, finishedType, {
+    buildId: info.buildId,
+    status: info.status,
+    ...(succeeded && changeSet ? { changeSet } : {}),
+  });
+  if (!token) {
+    logger.warn('no task token stored for a finished job', { deploymentId, job });
+    return 'delivered';
+  }
+  if (succeeded) {
+    await tokens.succeed(token, { buildId: info.buildId, status: info.status, ...(changeSet ? { changeSet } : {}) });
+  } else {
+    const code = job === 'build' ? 'BUILD_FAILED' : 'DEPLOY_FAILED';
+    await tokens.fail(token, 'JobFailedError', causeOf(code, `the ${job} job ended ${info.status}`));
+  }
+  return 'delivered';
+}
+
+/** The Cause the Catch puts at $.error: the same JSON shape a Lambda error has, plus our code. */
+function causeOf(code: string, message: string): string {
+  return JSON.stringify({ errorType: 'JobFailedError', errorMessage: message, code });
+}

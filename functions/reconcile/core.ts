@@ -1,0 +1,84 @@
+import { finish, recordEvent } from '#shared/deployments.ts';
+import { NotSettledError } from '#shared/errors.ts';
+import { logger } from '#shared/logger.ts';
+import type { Clock, DeploymentStore, TaskTokens } from '#shared/ports.ts';
+import { type SettleDeps, settle } from '#shared/settle.ts';
+import { isTerminal, type JobKind } from '#shared/types.ts';
+import { deliverJobResult } from '../job-events/core.ts';
+
+export interface ReconcileDeps extends SettleDeps {
+  store: DeploymentStore;
+  clock: Clock;
+  tokens: TaskTokens;
+  sleep: (ms: number) => Promise<void>;
+}
+
+export type Ending = { status: 'FAILED' | 'CANCELLED'; code: string; message: string };
+
+/** How an execution that ended without passing through its own Catch path is recorded. */
+export function endingForExecution(executionStatus: string): Ending {
+  switch (executionStatus) {
+    case 'ABORTED':
+      return { status: 'CANCELLED', code: 'EXECUTION_ABORTED', message: 'the workflow execution was aborted' };
+    case 'TIMED_OUT':
+      return { status: 'FAILED', code: 'EXECUTION_TIMED_OUT', message: 'the workflow execution timed out' };
+    default:
+      return { status: 'FAILED', code: 'EXECUTION_FAILED', message: `the workflow execution ended ${executionStatus}` };
+  }
+}
+
+/**
+ * Ends a deployment whose workflow can no longer do it (aborted, timed out, States.Runtime, a local
+ * restart): settle, mark it terminal if it is not, and release the lock only if it still owns it.
+ * Throws NotSettledError when settling takes longer than the budget, so the caller retries later.
+ */
+export async function reconcileDeployment(
+  deploymentId: string,
+  ending: Ending,
+  deps: ReconcileDeps,
+  options: { budgetMs: number; pollMs: number },
+): Promise<{ ended: boolean; released: boolean }> {
+  const { store, clock } = deps;
+  const deployment = await store.getDeployment(deploymentId);
+  if (!deployment) return { ended: false, released: false };
+  const deadline = Date.now() + options.budgetMs;
+  if (!deployment.settledAt) {
+    for (;;) {
+      const result = await settle(deployment, deps);
+      if (result.settled) break;
+      if (Date.now() + options.pollMs > deadline) {
+        throw new NotSettledError(`deployment ${deploymentId} is not settled yet: waiting for ${result.waitingFor}`);
+      }
+      await deps.sleep(options.pollMs);
+    }
+    await store.markSettled(deploymentId, clock.now().toISOString());
+    await recordEvent(store, clock, deploymentId, 'SETTLED', { by: 'reconciler' });
+  }
+  const ended = isTerminal(deployment.status)
+    ? false
+    : await finish(store, clock, deploymentId, ending.status, { errorCode: ending.code, errorMessage: ending.message });
+  const released = await store.releaseLock(deployment.application, deployment.environment, deploymentId);
+  if (released) await recordEvent(store, clock, deploymentId, 'LOCK_RELEASED', { by: 'reconciler' });
+  return { ended, released };
+}
+
+/**
+ * Covers a lost CodeBuild event: for each in-flight deployment whose current job has finished but whose
+ * workflow still waits, deliver the result exactly as the event handler would.
+ */
+export async function sweepLostJobEvents(deps: ReconcileDeps): Promise<number> {
+  let delivered = 0;
+  for (const deployment of await deps.store.listActive()) {
+    const job: JobKind | undefined =
+      deployment.phase === 'BUILDING' ? 'build' : deployment.phase === 'DEPLOYING' ? 'deploy' : undefined;
+    const record = job ? deployment.jobs?.[job] : undefined;
+    if (!job || !record || record.status) continue;
+    const [info] = await deps.runner.describe([record.buildId]);
+    if (!info?.complete) continue;
+    logger.info('delivering a job result whose event was lost', { deploymentId: deployment.deploymentId, job });
+    if ((await deliverJobResult({ ...info, deploymentId: deployment.deploymentId, job }, deps)) === 'delivered') {
+      delivered++;
+    }
+  }
+  return delivered;
+}

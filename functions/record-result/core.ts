@@ -1,0 +1,54 @@
+import { finish, recordEvent } from '#shared/deployments.ts';
+import { describeWorkflowError, REJECTION_ERROR_NAMES } from '#shared/errors.ts';
+import type { Clock, DeploymentStore } from '#shared/ports.ts';
+import { type SettleDeps, settle } from '#shared/settle.ts';
+
+export type RecordInput =
+  | { deploymentId: string; outcome: 'SUCCEEDED' }
+  | { deploymentId: string; outcome: 'FAILED'; error: { Error?: string; Cause?: string } };
+
+export type RecordOutput = { settled: true; status: string; message: string } | { settled: false; message: string };
+
+export interface RecordDeps extends SettleDeps {
+  store: DeploymentStore;
+  clock: Clock;
+}
+
+/**
+ * Records how a deployment ended. A failure settles first: the state machine loops through a Wait until
+ * this reports settled, so a stopped job or a stack still rolling back is never left behind by a released lock.
+ */
+export async function recordResult(input: RecordInput, deps: RecordDeps): Promise<RecordOutput> {
+  const { store, clock } = deps;
+  const deployment = await store.getDeployment(input.deploymentId);
+  if (!deployment) return { settled: true, status: 'UNKNOWN', message: `no deployment ${input.deploymentId}` };
+
+  if (input.outcome === 'SUCCEEDED') {
+    // The deploy job completed, so there is nothing left to settle.
+    await store.markSettled(deployment.deploymentId, clock.now().toISOString());
+    await finish(store, clock, deployment.deploymentId, 'SUCCEEDED', {
+      ...(deployment.changeSet ? { changeSet: deployment.changeSet } : {}),
+    });
+    return { settled: true, status: 'SUCCEEDED', message: 'deployed' };
+  }
+
+  const failure = describeWorkflowError(input.error);
+  await store.updateDeployment(deployment.deploymentId, { phase: 'SETTLING', updatedAt: clock.now().toISOString() });
+  const settled = await settle(deployment, deps);
+  if (!settled.settled) return { settled: false, message: `waiting for ${settled.waitingFor}` };
+  if (!deployment.settledAt) {
+    await store.markSettled(deployment.deploymentId, clock.now().toISOString());
+    await recordEvent(store, clock, deployment.deploymentId, 'SETTLED');
+  }
+  const status = (REJECTION_ERROR_NAMES as readonly string[]).includes(failure.name) ? 'REJECTED' : 'FAILED';
+  await finish(store, clock, deployment.deploymentId, status, {
+    errorCode: failure.code,
+    errorMessage: failure.message,
+  });
+  const final = await store.getDeployment(deployment.deploymentId);
+  return {
+    settled: true,
+    status: final?.status ?? status,
+    message: `${final?.errorCode ?? failure.code}: ${final?.errorMessage ?? failure.message}`,
+  };
+}

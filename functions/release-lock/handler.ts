@@ -1,0 +1,12 @@
+import * as aws from '#shared/aws/runtime.ts';
+import { logger } from '#shared/logger.ts';
+import type { Clock, DeploymentStore } from '#shared/ports.ts';
+import { releaseLock } from './core.ts';
+
+export const createHandler =
+  (deps: () => { store: DeploymentStore; clock: Clock }) => async (event: { deploymentId: string }) => {
+    logger.appendKeys({ deploymentId: event.deploymentId });
+    return releaseLock(event, deps());
+  };
+
+export const handler = createHandler(() => ({ store: aws.store(), clock: aws.clock }));

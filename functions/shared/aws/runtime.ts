@@ -1,0 +1,62 @@
+import { CodeBuildClient } from '@aws-sdk/client-codebuild';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { STSClient } from '@aws-sdk/client-sts';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BUNDLED_REGISTRY } from '../bundled-registry.ts';
+import { envShapes, leaseSeconds, readEnv } from '../config.ts';
+import { parseRegistryText, type Registry } from '../registry.ts';
+import { DynamoDeploymentStore } from '../store.ts';
+import { CodeBuildJobRunner } from './codebuild.ts';
+import { StsTargetAccess } from './sts.ts';
+import { SfnTaskTokens } from './task-tokens.ts';
+
+/**
+ * The real dependencies of the Lambda handlers, each built once per process on first use (so a handler
+ * module can be imported by local mode and tests without AWS configuration).
+ */
+function once<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => {
+    value ??= make();
+    return value;
+  };
+}
+
+const region = () => process.env.AWS_REGION ?? 'us-east-1';
+
+export const registry = once((): Registry => parseRegistryText(BUNDLED_REGISTRY, 'bundled registry'));
+
+export const store = once(() => {
+  const { TABLE_NAME } = readEnv(envShapes.table);
+  const client = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  return new DynamoDeploymentStore({ client, tableName: TABLE_NAME });
+});
+
+export const jobSettings = once(() => {
+  const { ARTIFACTS_BUCKET } = readEnv(envShapes.jobs);
+  return { outputBucket: ARTIFACTS_BUCKET };
+});
+
+export const lockLeaseSeconds = once(() => {
+  const { QUEUED_TIMEOUT_MINUTES, DEPLOY_TIMEOUT_MINUTES } = readEnv(envShapes.timeouts);
+  return leaseSeconds(QUEUED_TIMEOUT_MINUTES, DEPLOY_TIMEOUT_MINUTES);
+});
+
+export const runner = once(() => {
+  const { BUILD_PROJECT, DEPLOY_PROJECT } = readEnv(envShapes.jobs);
+  return new CodeBuildJobRunner({
+    client: new CodeBuildClient({}),
+    buildProject: BUILD_PROJECT,
+    deployProject: DEPLOY_PROJECT,
+    region: region(),
+  });
+});
+
+export const tokens = once(() => new SfnTaskTokens(new SFNClient({})));
+
+export const targetAccess = once(() => new StsTargetAccess({ sts: new STSClient({}) }));
+
+export const clock = { now: () => new Date() };

@@ -1,0 +1,233 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import {
+  BatchGetBuildsCommand,
+  type Build,
+  CodeBuildClient,
+  StartBuildCommand,
+  type StartBuildCommandInput,
+  StopBuildCommand,
+} from '@aws-sdk/client-codebuild';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { mockClient } from 'aws-sdk-client-mock';
+import { createHandler as acquireLockHandler } from '../../functions/acquire-lock/handler.ts';
+import { createHandler as assumeTargetRoleHandler } from '../../functions/assume-target-role/handler.ts';
+import { type BuildStateChange, createHandler as jobEventsHandler } from '../../functions/job-events/handler.ts';
+import { createHandler as recordResultHandler } from '../../functions/record-result/handler.ts';
+import { createHandler as releaseLockHandler } from '../../functions/release-lock/handler.ts';
+import { createHandler as startJobHandler } from '../../functions/start-job/handler.ts';
+import { createHandler as validateRequestHandler } from '../../functions/validate-request/handler.ts';
+import { CodeBuildJobRunner } from '#shared/aws/codebuild.ts';
+import { StsTargetAccess } from '#shared/aws/sts.ts';
+import type { Clock } from '#shared/ports.ts';
+import { parseRegistryText } from '#shared/registry.ts';
+import type { JobKind, JobStatus } from '#shared/types.ts';
+import { LocalTaskTokens, WorkflowEngine } from '../../local/workflow-engine.ts';
+import { createTestStore } from './store.ts';
+
+/** A secret that must never show up in state, records or logs. */
+export const SECRET_ACCESS_KEY = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYzSECRETKEY';
+export const SESSION_TOKEN = 'FwoGZXIvYXdzEXAMPLESESSIONTOKEN//////////';
+
+export const testRegistry = () =>
+  parseRegistryText(
+    readFileSync(new URL('../fixtures/registry.yaml', import.meta.url), 'utf8'),
+    'test/fixtures/registry.yaml',
+  );
+
+const buildEvent = JSON.parse(
+  readFileSync(new URL('../events/codebuild/build-state-change.json', import.meta.url), 'utf8'),
+) as BuildStateChange;
+
+export interface JobScript {
+  status: JobStatus;
+  exported?: Record<string, string>;
+  resolvedCommit?: string;
+  /** Keep the job running until the test completes or stops it. */
+  hold?: boolean;
+}
+
+export const BUILD_OK: JobScript = {
+  status: 'SUCCEEDED',
+  resolvedCommit: 'a'.repeat(40),
+  exported: { BUILD_OUTPUT_VERSION_ID: 'v-1', BUILD_OUTPUT_SHA256: 'b'.repeat(64), RESOLVED_COMMIT: 'a'.repeat(40) },
+};
+export const DEPLOY_OK: JobScript = { status: 'SUCCEEDED' };
+
+/**
+ * Stands in for CodeBuild at the SDK boundary (aws-sdk-client-mock): StartBuild honours idempotencyToken,
+ * BatchGetBuilds reports builds, StopBuild stops them, and a finished build is announced by feeding the
+ * documented "Build State Change" event to the real job-events handler, as EventBridge would.
+ */
+export class FakeCodeBuild {
+  readonly mock = mockClient(CodeBuildClient);
+  readonly builds = new Map<string, Build>();
+  readonly starts: StartBuildCommandInput[] = [];
+  private readonly byToken = new Map<string, string>();
+  scripts: Record<JobKind, JobScript> = { build: BUILD_OK, deploy: DEPLOY_OK };
+  throttleNextStarts = 0;
+  onFinished: (event: BuildStateChange) => Promise<unknown> = async () => {};
+  /** Resolves once a job's record exists, so the event arrives after the starter wrote it (as in AWS). */
+  beforeFinish: (deploymentId: string, job: JobKind, buildId: string) => Promise<void> = async () => {};
+
+  constructor() {
+    this.mock.on(StartBuildCommand).callsFake(async (input: StartBuildCommandInput) => {
+      if (this.throttleNextStarts > 0) {
+        this.throttleNextStarts--;
+        throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+      }
+      this.starts.push(input);
+      const existing = input.idempotencyToken ? this.byToken.get(input.idempotencyToken) : undefined;
+      if (existing) return { build: this.builds.get(existing) };
+      const id = `${input.projectName}:${randomUUID()}`;
+      const env = input.environmentVariablesOverride ?? [];
+      const build: Build = {
+        id,
+        arn: `arn:aws:codebuild:eu-west-1:123456789012:build/${id}`,
+        projectName: input.projectName,
+        buildStatus: 'IN_PROGRESS',
+        buildComplete: false,
+        environment: { type: 'ARM_CONTAINER', image: 'x', computeType: 'BUILD_GENERAL1_SMALL', environmentVariables: env },
+      };
+      this.builds.set(id, build);
+      if (input.idempotencyToken) this.byToken.set(input.idempotencyToken, id);
+      const job = env.find((v) => v.name === 'CROSSDEPLOY_JOB')?.value as JobKind;
+      const deploymentId = env.find((v) => v.name === 'DEPLOYMENT_ID')?.value ?? '';
+      const script = this.scripts[job];
+      if (!script.hold) {
+        void this.beforeFinish(deploymentId, job, id).then(() => this.finish(id, script));
+      }
+      return { build: { ...build } };
+    });
+    this.mock.on(BatchGetBuildsCommand).callsFake(async ({ ids = [] }) => ({
+      builds: ids.map((id: string) => this.builds.get(id.replace(/^arn:.*:build\//, ''))).filter(Boolean),
+    }));
+    this.mock.on(StopBuildCommand).callsFake(async ({ id }) => {
+      const build = this.builds.get(id);
+      if (build && !build.buildComplete) await this.finish(id, { status: 'STOPPED' });
+      return { build };
+    });
+  }
+
+  /** Completes a build and delivers its state change event. */
+  async finish(id: string, script: JobScript) {
+    const build = this.builds.get(id);
+    if (!build) throw new Error(`no build ${id}`);
+    build.buildStatus = script.status;
+    build.buildComplete = true;
+    if (script.resolvedCommit) build.resolvedSourceVersion = script.resolvedCommit;
+    build.exportedEnvironmentVariables = Object.entries(script.exported ?? {}).map(([name, value]) => ({ name, value }));
+    const event = structuredClone(buildEvent);
+    event.detail['build-id'] = build.arn!;
+    event.detail['build-status'] = script.status;
+    event.detail['project-name'] = build.projectName!;
+    await this.onFinished(event);
+  }
+
+  running(): Build[] {
+    return [...this.builds.values()].filter((b) => !b.buildComplete);
+  }
+}
+
+export interface HarnessOptions {
+  /** The account GetCallerIdentity reports for the assumed session. */
+  callerAccount?: (roleArn: string) => string;
+  assumeRoleError?: string;
+  stackStatus?: () => string | undefined;
+  clock?: Clock;
+}
+
+/** The real ASL, the real handlers, the real store on dynalite; mocks only at STS, CodeBuild, CloudFormation. */
+export async function createWorkflowHarness(options: HarnessOptions = {}) {
+  const { store, doc, tableName } = await createTestStore();
+  const registry = testRegistry();
+  const clock = options.clock ?? { now: () => new Date() };
+  const tokens = new LocalTaskTokens();
+  const codebuild = new FakeCodeBuild();
+  const sts = mockClient(STSClient);
+  const cfn = mockClient(CloudFormationClient);
+  let lastRoleArn = '';
+  sts.on(AssumeRoleCommand).callsFake(async (input) => {
+    if (options.assumeRoleError) {
+      throw Object.assign(new Error(`User is not authorized to perform: sts:AssumeRole on ${input.RoleArn}`), {
+        name: options.assumeRoleError,
+      });
+    }
+    lastRoleArn = input.RoleArn;
+    return {
+      Credentials: {
+        AccessKeyId: 'ASIAEXAMPLEEXAMPLE00',
+        SecretAccessKey: SECRET_ACCESS_KEY,
+        SessionToken: SESSION_TOKEN,
+        Expiration: new Date(Date.now() + 900_000),
+      },
+    };
+  });
+  sts.on(GetCallerIdentityCommand).callsFake(async () => {
+    const account = options.callerAccount?.(lastRoleArn) ?? /iam::(\d{12})/.exec(lastRoleArn)?.[1] ?? '';
+    return {
+      Account: account,
+      Arn: `arn:aws:sts::${account}:assumed-role/crossdeploy-deploy/session`,
+      UserId: 'AROAEXAMPLE:session',
+    };
+  });
+  cfn.on(DescribeStacksCommand).callsFake(async ({ StackName }) => ({
+    Stacks: [{ StackName, StackStatus: options.stackStatus?.() ?? 'UPDATE_COMPLETE', CreationTime: new Date() }],
+  }));
+
+  const runner = new CodeBuildJobRunner({
+    client: new CodeBuildClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } }),
+    buildProject: 'crossdeploy-build',
+    deployProject: 'crossdeploy-deploy',
+    region: 'eu-west-1',
+  });
+  const targetAccess = new StsTargetAccess({ sts: new STSClient({ region: 'eu-west-1' }) });
+  const settleDeps = { runner, stacks: targetAccess, registry };
+  const jobEvents = jobEventsHandler(() => ({ store, runner, tokens, clock }));
+  codebuild.onFinished = (event) => jobEvents(event);
+  codebuild.beforeFinish = async (deploymentId, job, buildId) => {
+    for (let i = 0; i < 400; i++) {
+      if ((await store.getDeployment(deploymentId))?.jobs?.[job]?.buildId === buildId) return;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+
+  const functions = {
+    ValidateRequestFunctionArn: validateRequestHandler(() => ({ store, registry, clock })) as never,
+    StartJobFunctionArn: startJobHandler(() => ({
+      store,
+      registry,
+      runner,
+      clock,
+      settings: { outputBucket: 'crossdeploy-artifacts-123456789012' },
+    })) as never,
+    AcquireLockFunctionArn: acquireLockHandler(() => ({ store, clock, leaseSeconds: 5400 })) as never,
+    AssumeTargetRoleFunctionArn: assumeTargetRoleHandler(() => ({
+      store,
+      registry,
+      assumer: targetAccess,
+      clock,
+    })) as never,
+    RecordResultFunctionArn: recordResultHandler(() => ({ store, clock, ...settleDeps })) as never,
+    ReleaseLockFunctionArn: releaseLockHandler(() => ({ store, clock })) as never,
+  };
+  const engine = new WorkflowEngine({ functions, tokens });
+
+  function start(input: Record<string, unknown>, name = `dep-${randomUUID()}`) {
+    const execution = engine.start(name, {
+      requester: { type: 'local', user: 'alice' },
+      trigger: 'local',
+      requestedAt: clock.now().toISOString(),
+      ...input,
+    });
+    // Swallow here; tests read `settled` (the outcome) or `execution.result` themselves.
+    const settled = execution.result.then(
+      (output) => ({ ok: true as const, output }),
+      (error: Error) => ({ ok: false as const, error }),
+    );
+    return { ...execution, deploymentId: name, settled };
+  }
+
+  return { store, doc, tableName, registry, clock, tokens, codebuild, sts, cfn, runner, targetAccess, settleDeps, engine, start };
+}
