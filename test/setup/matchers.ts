@@ -1,4 +1,2 @@
-import { allCustomMatcher } from 'aws-sdk-client-mock-vitest';
-import { expect } from 'vitest';
-
-expect.extend(allCustomMatcher);
+// Registers toReceiveCommandWith & co. on vitest's expect (and their types).
+import 'aws-sdk-client-mock-vitest/extend';

@@ -1,0 +1,828 @@
+import 'aws-sdk-client-mock-vitest/extend';
+import { readFileSync } from 'node:fs';
+import { CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { type Api, createApi } from '../../functions/api/routes.ts';
+import { CloudWatchLogReader } from '#shared/aws/logs.ts';
+import { SfnWorkflowStarter } from '#shared/aws/workflow.ts';
+import { RequestRejectedError } from '#shared/errors.ts';
+import { logger } from '#shared/logger.ts';
+import type { DeploymentStore, LogLine, LogReader, WorkflowStarter } from '#shared/ports.ts';
+import { parseRegistry } from '#shared/registry.ts';
+import { iamRequester } from '#shared/requester.ts';
+import type { Deployment, Requester } from '#shared/types.ts';
+import { expectValidResponse } from '#test/support/openapi.ts';
+import { createTestStore } from '#test/support/store.ts';
+
+// Fixtures -------------------------------------------------------------------------------------------
+
+type Event = APIGatewayProxyEventV2WithIAMAuthorizer;
+
+/** Real API Gateway HTTP API (payload 2.0, IAM authorizer) events, parsed afresh so no test sees another's edits. */
+const fixture = (name: string): Event =>
+  JSON.parse(readFileSync(new URL(`../events/apigw/${name}`, import.meta.url), 'utf8')) as Event;
+
+const ROLE = (account: string, name: string) => `arn:aws:iam::${account}:role/crossdeploy/${name}`;
+
+const registry = parseRegistry({
+  applications: {
+    'hello-world': {
+      source: { type: 'GITHUB', location: 'https://github.com/example-org/hello-world.git' },
+      defaultRef: 'main',
+      environments: {
+        staging: {
+          accountId: '111111111111',
+          region: 'eu-west-1',
+          deployRoleArn: ROLE('111111111111', 'deploy'),
+          executionRoleArn: ROLE('111111111111', 'cfn-exec'),
+          stackName: 'hello-world-staging',
+          artifactsBucket: 'artifacts-111111111111-eu-west-1',
+          allowedRequesters: { iam: ['ci-*'], local: ['alice'] },
+        },
+        prod: {
+          accountId: '222222222222',
+          region: 'eu-west-1',
+          deployRoleArn: ROLE('222222222222', 'deploy'),
+          externalId: 'prod-external-id-7f3a',
+          executionRoleArn: ROLE('222222222222', 'cfn-exec'),
+          stackName: 'hello-world-prod',
+          artifactsBucket: 'artifacts-222222222222-eu-west-1',
+          allowedRequesters: { iam: ['AWSReservedSSO_Release_*'] },
+        },
+      },
+    },
+  },
+});
+
+const START = '2026-03-01T12:00:00.000Z';
+
+class RecordingWorkflow implements WorkflowStarter {
+  readonly starts: { deploymentId: string; input: unknown }[] = [];
+  async start(deploymentId: string, input: unknown) {
+    this.starts.push({ deploymentId, input });
+  }
+}
+
+/** Fails the way Step Functions does when the role may not start it: the message is full of ARNs. */
+class DeniedWorkflow implements WorkflowStarter {
+  async start(): Promise<void> {
+    throw Object.assign(
+      new Error(
+        'User: arn:aws:sts::123456789012:assumed-role/api-role/fn is not authorized to perform: states:StartExecution on resource: arn:aws:states:eu-west-1:123456789012:stateMachine:x',
+      ),
+      { name: 'AccessDeniedException', $fault: 'client' },
+    );
+  }
+}
+
+/** An in-memory LogReader with an offset cursor, refusing cursors it did not issue like the real one. */
+class MemoryLogs implements LogReader {
+  lines: LogLine[] = [];
+  async read(_deployment: Deployment, options: { cursor?: string; limit: number }) {
+    let offset = 0;
+    if (options.cursor !== undefined) {
+      const match = /^o(\d+)$/.exec(Buffer.from(options.cursor, 'base64url').toString('utf8'));
+      if (!match) throw new RequestRejectedError('BAD_CURSOR', 400, 'not a cursor this reader issued');
+      offset = Number(match[1]);
+    }
+    const items = this.lines.slice(offset, offset + options.limit);
+    const next = offset + items.length;
+    return next < this.lines.length
+      ? { items, nextCursor: Buffer.from(`o${next}`).toString('base64url') }
+      : { items };
+  }
+}
+
+interface Harness {
+  api: Api;
+  store: DeploymentStore;
+  workflow: RecordingWorkflow;
+  logs: MemoryLogs;
+  clock: { now: () => Date; set: (iso: string) => void };
+}
+
+async function harness(options: { workflow?: WorkflowStarter; maxBodyBytes?: number } = {}): Promise<Harness> {
+  const { store } = await createTestStore();
+  const workflow = new RecordingWorkflow();
+  const logs = new MemoryLogs();
+  let now = new Date(START);
+  const clock = { now: () => new Date(now), set: (iso: string) => (now = new Date(iso)) };
+  let n = 0;
+  const api = createApi({
+    store,
+    workflow: options.workflow ?? workflow,
+    logs,
+    registry,
+    clock,
+    newId: () => `01JNTEST${String(++n).padStart(18, '0')}`,
+    ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
+  });
+  return { api, store, workflow, logs, clock };
+}
+
+function post(body: unknown, options: { headers?: Record<string, string>; base64?: boolean } = {}): Event {
+  const event = fixture('post-deployments.json');
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  event.body = options.base64 ? Buffer.from(text).toString('base64') : text;
+  event.isBase64Encoded = options.base64 === true;
+  event.headers = { ...event.headers, 'content-length': String(Buffer.byteLength(text)), ...options.headers };
+  return event;
+}
+
+/** A GET on `template` (e.g. /deployments/{id}/events), shaped like API Gateway shapes a matched route. */
+function get(template: string, params: { id?: string; query?: Record<string, string> } = {}): Event {
+  const event = fixture('get-deployment.json');
+  const path = params.id === undefined ? template : template.replace('{id}', encodeURIComponent(params.id));
+  event.routeKey = `GET ${template}`;
+  event.requestContext.routeKey = event.routeKey;
+  event.rawPath = path;
+  event.requestContext.http.path = path;
+  if (params.id === undefined) delete event.pathParameters;
+  else event.pathParameters = { id: params.id };
+  if (params.query) {
+    event.queryStringParameters = params.query;
+    event.rawQueryString = new URLSearchParams(params.query).toString();
+  }
+  return event;
+}
+
+const callerOf = (event: Event): Requester => iamRequester(event.requestContext.authorizer.iam.userArn);
+
+/** Calls the API as the Lambda handler does and checks the response against openapi.yaml. */
+async function call(h: Harness, method: string, template: string, event: Event, requester = callerOf(event)) {
+  const response: APIGatewayProxyStructuredResultV2 = await h.api(event, requester);
+  const body = expectValidResponse(method, template, response) as Record<string, unknown>;
+  return { status: response.statusCode, headers: response.headers ?? {}, body };
+}
+
+const deploy = (h: Harness, body: unknown, options?: Parameters<typeof post>[1], requester?: Requester) =>
+  call(h, 'POST', '/deployments', post(body, options), requester);
+
+const staging = { application: 'hello-world', environment: 'staging' };
+
+async function expectRejectedRecord(h: Harness, deploymentId: unknown, code: string) {
+  expect(typeof deploymentId).toBe('string');
+  const record = await h.store.getDeployment(deploymentId as string);
+  expect(record).toMatchObject({ status: 'REJECTED', errorCode: code });
+  const events = await h.store.listEvents(deploymentId as string);
+  expect(events.map((e) => e.type)).toEqual(['REQUESTED', 'REJECTED']);
+  return record as Deployment;
+}
+
+async function historyOf(h: Harness, application = 'hello-world', environment = 'staging') {
+  return (await h.store.listHistory(application, environment, { limit: 100 })).items;
+}
+
+// POST /deployments ----------------------------------------------------------------------------------
+
+describe('POST /deployments', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await harness();
+  });
+
+  it('accepts a valid request, records it QUEUED and starts the workflow named after the deployment', async () => {
+    const { status, headers, body } = await call(h, 'POST', '/deployments', fixture('post-deployments.json'));
+    expect(status).toBe(202);
+    expect(headers['content-type']).toBe('application/json');
+    const id = body.deploymentId as string;
+    expect(body).toMatchObject({ status: 'QUEUED', application: 'hello-world', environment: 'staging', ref: 'main' });
+    expect(headers.location).toBe(`/deployments/${id}`);
+    expect(headers['idempotent-replayed']).toBeUndefined();
+
+    const requester = {
+      type: 'iam',
+      arn: 'arn:aws:sts::123456789012:assumed-role/ci-deployer/ci-session',
+      principal: 'arn:aws:iam::123456789012:role/ci-deployer',
+    };
+    expect(h.workflow.starts).toEqual([
+      {
+        deploymentId: id,
+        input: {
+          deploymentId: id,
+          application: 'hello-world',
+          environment: 'staging',
+          ref: 'main',
+          reason: 'release 1.2',
+          dryRun: false,
+          requester,
+          trigger: 'api',
+          requestedAt: START,
+        },
+      },
+    ]);
+    expect(await h.store.getDeployment(id)).toMatchObject({ status: 'QUEUED', requester, trigger: 'api' });
+    const events = await h.store.listEvents(id);
+    expect(events.map(({ type, detail }) => ({ type, detail }))).toEqual([
+      {
+        type: 'REQUESTED',
+        detail: { requester, trigger: 'api', ref: 'main', reason: 'release 1.2', dryRun: false },
+      },
+    ]);
+  });
+
+  it("uses the application's default ref and records a local requester with trigger local", async () => {
+    const { status, body } = await deploy(h, { ...staging, dryRun: true }, {}, { type: 'local', user: 'alice' });
+    expect(status).toBe(202);
+    expect(body).toMatchObject({ ref: 'main', dryRun: true });
+    expect(h.workflow.starts[0]?.input).toMatchObject({ ref: 'main', dryRun: true, trigger: 'local' });
+  });
+
+  it('reads a base64-encoded body', async () => {
+    const { status } = await deploy(h, { ...staging, ref: 'release/1.2' }, { base64: true });
+    expect(status).toBe(202);
+    expect(h.workflow.starts[0]?.input).toMatchObject({ ref: 'release/1.2' });
+  });
+
+  it('accepts a 40-hex commit SHA as the ref', async () => {
+    const sha = 'a'.repeat(40);
+    const { status } = await deploy(h, { ...staging, ref: sha });
+    expect(status).toBe(202);
+  });
+
+  describe('refusals that name an application and environment are recorded as REJECTED and start nothing', () => {
+    it.each([
+      ['an unknown field', { ...staging, force: true }, 'INVALID_FIELD'],
+      ['an ill-typed dryRun', { ...staging, dryRun: 'yes' }, 'INVALID_FIELD'],
+      ['a reason that is too long', { ...staging, reason: 'x'.repeat(501) }, 'INVALID_FIELD'],
+      ['a ref with a shell command', { ...staging, ref: 'main;rm -rf /' }, 'INVALID_REF'],
+      ['a ref that starts with "-"', { ...staging, ref: '--upload-pack=x' }, 'INVALID_REF'],
+      ['a pull-request ref', { ...staging, ref: 'pr/12' }, 'INVALID_REF'],
+      ['a ref with ".."', { ...staging, ref: 'main..x' }, 'INVALID_REF'],
+      ['a reason with control characters', { ...staging, reason: 'hi\u001b[31m' }, 'INVALID_REASON'],
+    ])('400 for %s', async (_what, body, code) => {
+      const { status, headers, body: problem } = await deploy(h, body);
+      expect(status).toBe(400);
+      expect(headers['content-type']).toBe('application/problem+json');
+      expect(problem.code).toBe(code);
+      expect(problem.type).toBe(`https://crossdeploy.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`);
+      await expectRejectedRecord(h, problem.deploymentId, code);
+      expect(h.workflow.starts).toEqual([]);
+    });
+
+    it('records the refused ref as data', async () => {
+      const { body } = await deploy(h, { ...staging, ref: 'main;rm -rf /' });
+      const record = await expectRejectedRecord(h, body.deploymentId, 'INVALID_REF');
+      expect(record.ref).toBe('main;rm -rf /');
+      expect(body.field).toBe('ref');
+    });
+
+    it('403 when the registry does not let the requester deploy there', async () => {
+      const { status, body } = await deploy(h, { application: 'hello-world', environment: 'prod' });
+      expect(status).toBe(403);
+      expect(body.code).toBe('FORBIDDEN');
+      await expectRejectedRecord(h, body.deploymentId, 'FORBIDDEN');
+      expect(h.workflow.starts).toEqual([]);
+    });
+
+    it.each([
+      ['application', { application: 'no-such-app', environment: 'staging' }, 'UNKNOWN_APPLICATION'],
+      ['environment', { application: 'hello-world', environment: 'no-such-env' }, 'UNKNOWN_ENVIRONMENT'],
+    ])('404 for an unknown %s', async (_what, body, code) => {
+      const { status, body: problem } = await deploy(h, body);
+      expect(status).toBe(404);
+      expect(problem.code).toBe(code);
+      await expectRejectedRecord(h, problem.deploymentId, code);
+      expect(h.workflow.starts).toEqual([]);
+    });
+
+    it('409 when another deployment holds an unexpired lock on the environment', async () => {
+      await h.store.acquireLock({
+        ...staging,
+        owner: 'OTHER',
+        acquiredAt: START,
+        leaseExpiresAt: '2026-03-01T13:00:00.000Z',
+      });
+      const { status, body } = await deploy(h, staging);
+      expect(status).toBe(409);
+      expect(body.code).toBe('ENVIRONMENT_BUSY');
+      expect(body.detail).toContain('OTHER');
+      await expectRejectedRecord(h, body.deploymentId, 'ENVIRONMENT_BUSY');
+      expect(h.workflow.starts).toEqual([]);
+    });
+
+    it('does not treat an expired lease as busy (the workflow takes it over)', async () => {
+      await h.store.acquireLock({
+        ...staging,
+        owner: 'OTHER',
+        acquiredAt: '2026-03-01T10:00:00.000Z',
+        leaseExpiresAt: '2026-03-01T11:00:00.000Z',
+      });
+      const { status } = await deploy(h, staging);
+      expect(status).toBe(202);
+    });
+  });
+
+  describe('refusals that name no target are answered and logged, not recorded', () => {
+    let warn: ReturnType<typeof vi.spyOn>;
+    beforeEach(() => {
+      warn = vi.spyOn(logger, 'warn').mockImplementation(() => undefined);
+    });
+
+    async function expectUnrecorded(status: number, code: string, response: Awaited<ReturnType<typeof deploy>>) {
+      expect(response.status).toBe(status);
+      expect(response.headers['content-type']).toBe('application/problem+json');
+      expect(response.body.code).toBe(code);
+      expect(response.body.deploymentId).toBeUndefined();
+      expect(h.workflow.starts).toEqual([]);
+      expect(await historyOf(h)).toEqual([]);
+      expect(warn).toHaveBeenCalledWith('request refused', expect.objectContaining({ audit: 'refused', code, status }));
+      // The audit line never carries the body.
+      expect(JSON.stringify(warn.mock.calls)).not.toContain('secret-marker');
+    }
+
+    it('400 for malformed JSON', async () => {
+      await expectUnrecorded(400, 'MALFORMED_REQUEST', await deploy(h, '{"application":"secret-marker'));
+    });
+
+    it('400 for a body that is not UTF-8', async () => {
+      const event = post('');
+      event.body = Buffer.from([0x7b, 0xff, 0xfe, 0x7d]).toString('base64');
+      event.isBase64Encoded = true;
+      await expectUnrecorded(400, 'MALFORMED_REQUEST', await call(h, 'POST', '/deployments', event));
+    });
+
+    it('400 for a body without an application', async () => {
+      await expectUnrecorded(400, 'INVALID_FIELD', await deploy(h, { environment: 'staging', ref: 'secret-marker' }));
+    });
+
+    it('400 for a JSON array', async () => {
+      await expectUnrecorded(400, 'INVALID_FIELD', await deploy(h, ['secret-marker']));
+    });
+
+    it('413 for a body over the limit', async () => {
+      const response = await deploy(h, { ...staging, reason: `secret-marker${'x'.repeat(2_000_000)}` });
+      await expectUnrecorded(413, 'PAYLOAD_TOO_LARGE', response);
+    });
+
+    it.each([
+      ['text/plain', 'text/plain'],
+      ['form data', 'application/x-www-form-urlencoded'],
+      ['JSON in another charset', 'application/json; charset=iso-8859-1'],
+    ])('415 for %s', async (_what, contentType) => {
+      const response = await deploy(h, 'application=secret-marker', { headers: { 'content-type': contentType } });
+      await expectUnrecorded(415, 'UNSUPPORTED_MEDIA_TYPE', response);
+    });
+
+    it('415 without a content type', async () => {
+      const event = post(staging);
+      delete event.headers['content-type'];
+      await expectUnrecorded(415, 'UNSUPPORTED_MEDIA_TYPE', await call(h, 'POST', '/deployments', event));
+    });
+  });
+
+  it('measures the size limit on the decoded body', async () => {
+    const small = await harness({ maxBodyBytes: 200 });
+    const fits = { ...staging, reason: 'x'.repeat(140) }; // ~190 bytes; its base64 is ~255
+    expect(JSON.stringify(fits).length).toBeLessThanOrEqual(200);
+    expect((await deploy(small, fits, { base64: true })).status).toBe(202);
+    const over = { ...staging, reason: 'x'.repeat(160) };
+    expect((await deploy(small, over, { base64: true })).status).toBe(413);
+    expect(small.workflow.starts).toHaveLength(1);
+  });
+
+  it('accepts application/json with a utf-8 charset and mixed-case header names', async () => {
+    const event = post(staging);
+    delete event.headers['content-type'];
+    event.headers['Content-Type'] = 'Application/JSON; charset=UTF-8';
+    expect((await call(h, 'POST', '/deployments', event)).status).toBe(202);
+  });
+
+  describe('Idempotency-Key', () => {
+    const key = { 'idempotency-key': 'c0ffee-0001' };
+
+    it('answers a repeat with the same body with the original deployment', async () => {
+      const first = await deploy(h, staging, { headers: key });
+      h.clock.set('2026-03-01T12:00:30.000Z');
+      const again = await deploy(h, staging, { headers: key });
+      expect(again.status).toBe(202);
+      expect(again.body.deploymentId).toBe(first.body.deploymentId);
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      expect(await historyOf(h)).toHaveLength(1);
+      // A repeat while still QUEUED re-sends the identical start, which Step Functions dedupes by name.
+      expect(new Set(h.workflow.starts.map((s) => JSON.stringify(s))).size).toBe(1);
+    });
+
+    it('does not start again once the workflow has picked the deployment up', async () => {
+      const first = await deploy(h, staging, { headers: key });
+      const id = first.body.deploymentId as string;
+      await h.store.updateDeployment(id, { status: 'RUNNING', phase: 'BUILDING' });
+      await h.store.acquireLock({ ...staging, owner: id, acquiredAt: START, leaseExpiresAt: '2026-03-01T14:00:00Z' });
+      const again = await deploy(h, staging, { headers: key });
+      expect(again.status).toBe(202);
+      expect(again.body).toMatchObject({ deploymentId: id, status: 'RUNNING' });
+      expect(h.workflow.starts).toHaveLength(1);
+    });
+
+    it('refuses the same key with a different body (409) and records the refusal', async () => {
+      const first = await deploy(h, staging, { headers: key });
+      const { status, body } = await deploy(h, { ...staging, ref: 'develop' }, { headers: key });
+      expect(status).toBe(409);
+      expect(body.code).toBe('IDEMPOTENCY_KEY_REUSED');
+      expect(body.deploymentId).not.toBe(first.body.deploymentId);
+      await expectRejectedRecord(h, body.deploymentId, 'IDEMPOTENCY_KEY_REUSED');
+      expect(h.workflow.starts).toHaveLength(1);
+    });
+
+    it('treats key order in the body as the same body', async () => {
+      const first = await deploy(h, '{"application":"hello-world","environment":"staging"}', { headers: key });
+      const again = await deploy(h, '{"environment":"staging","application":"hello-world"}', { headers: key });
+      expect(again.body.deploymentId).toBe(first.body.deploymentId);
+    });
+
+    it('scopes keys to the requester', async () => {
+      const first = await deploy(h, staging, { headers: key });
+      const other = await deploy(h, staging, { headers: key }, { type: 'local', user: 'alice' });
+      expect(other.status).toBe(202);
+      expect(other.body.deploymentId).not.toBe(first.body.deploymentId);
+    });
+
+    it('400 for a key that is not visible ASCII', async () => {
+      const { status, body } = await deploy(h, staging, { headers: { 'idempotency-key': 'has space' } });
+      expect(status).toBe(400);
+      expect(body).toMatchObject({ code: 'INVALID_FIELD', field: 'Idempotency-Key' });
+      await expectRejectedRecord(h, body.deploymentId, 'INVALID_FIELD');
+    });
+  });
+
+  it('resumes a replayed request whose first attempt claimed the key but never created the deployment', async () => {
+    const key = 'resume-0001';
+    // Find the hash the API computes by letting it claim a key in another store, then plant only the claim.
+    const probe = await harness();
+    await deploy(probe, staging, { headers: { 'idempotency-key': key } });
+    const claimed = await probe.store.claimIdempotencyKey(
+      `arn:aws:iam::123456789012:role/ci-deployer\n${key}`,
+      'x',
+      'y',
+      START,
+    );
+    if (claimed.claimed) throw new Error('expected the probe to have claimed the key');
+    await h.store.claimIdempotencyKey(
+      `arn:aws:iam::123456789012:role/ci-deployer\n${key}`,
+      claimed.bodyHash,
+      'ORPHANED0000000000000000001',
+      START,
+    );
+    const { status, body } = await deploy(h, staging, { headers: { 'idempotency-key': key } });
+    expect(status).toBe(202);
+    expect(body.deploymentId).toBe('ORPHANED0000000000000000001');
+    expect(h.workflow.starts.map((s) => s.deploymentId)).toEqual(['ORPHANED0000000000000000001']);
+    expect(await h.store.getDeployment('ORPHANED0000000000000000001')).toMatchObject({ status: 'QUEUED' });
+  });
+
+  it('marks the deployment FAILED and answers a 500 without internals when the workflow cannot start', async () => {
+    const denied = await harness({ workflow: new DeniedWorkflow() });
+    const error = vi.spyOn(logger, 'error').mockImplementation(() => undefined);
+    const { status, headers, body } = await deploy(denied, staging);
+    expect(status).toBe(500);
+    expect(headers['content-type']).toBe('application/problem+json');
+    expect(body.code).toBe('EXECUTION_FAILED');
+    expect(JSON.stringify(body)).not.toMatch(/arn:|not authorized|AccessDenied|at .*\.ts/);
+    const record = await denied.store.getDeployment(body.deploymentId as string);
+    expect(record).toMatchObject({ status: 'FAILED', errorCode: 'EXECUTION_FAILED' });
+    expect(record?.errorMessage).not.toContain('arn:');
+    const events = await denied.store.listEvents(body.deploymentId as string);
+    expect(events.map((e) => e.type)).toEqual(['REQUESTED', 'FAILED']);
+    expect(error).toHaveBeenCalled();
+  });
+
+  it('answers a 500 without internals when the store fails', async () => {
+    const broken = await harness();
+    broken.api = createApi({
+      store: {
+        ...broken.store,
+        getLock: async () => {
+          throw new Error('ProvisionedThroughputExceeded on table arn:aws:dynamodb:eu-west-1:1:table/t');
+        },
+      } as unknown as DeploymentStore,
+      workflow: broken.workflow,
+      logs: broken.logs,
+      registry,
+      clock: broken.clock,
+      newId: () => 'ID1',
+    });
+    vi.spyOn(logger, 'error').mockImplementation(() => undefined);
+    const { status, body } = await deploy(broken, staging);
+    expect(status).toBe(500);
+    expect(body.code).toBe('INTERNAL');
+    expect(JSON.stringify(body)).not.toMatch(/arn:|Provisioned/);
+    expect(body.detail).toContain('Tq0bEgWvjoEEJ8Q='); // the request id, so an operator can find the log
+  });
+});
+
+// GET routes -----------------------------------------------------------------------------------------
+
+describe('GET routes', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await harness();
+  });
+
+  it('GET /deployments/{id} returns the record', async () => {
+    const created = await deploy(h, { ...staging, reason: 'why' });
+    const id = created.body.deploymentId as string;
+    const { status, headers, body } = await call(h, 'GET', '/deployments/{id}', get('/deployments/{id}', { id }));
+    expect(status).toBe(200);
+    expect(headers['content-type']).toBe('application/json');
+    expect(body).toMatchObject({ deploymentId: id, status: 'QUEUED', reason: 'why', requestedAt: START });
+  });
+
+  it.each([
+    '/deployments/{id}',
+    '/deployments/{id}/events',
+    '/deployments/{id}/logs',
+  ])('%s answers 404 NOT_FOUND for an unknown id', async (template) => {
+    const { status, body } = await call(h, 'GET', template, get(template, { id: 'does-not-exist-123' }));
+    expect(status).toBe(404);
+    expect(body.code).toBe('NOT_FOUND');
+  });
+
+  it('answers 404 for an id no deployment can have', async () => {
+    const { status } = await call(h, 'GET', '/deployments/{id}', get('/deployments/{id}', { id: '../../etc' }));
+    expect(status).toBe(404);
+  });
+
+  it('matches routes by path when API Gateway (or local mode) sends the $default route', async () => {
+    const created = await deploy(h, staging);
+    const event = get('/deployments/{id}/events', { id: created.body.deploymentId as string });
+    event.routeKey = '$default';
+    delete event.pathParameters;
+    const found = await call(h, 'GET', '/deployments/{id}/events', event);
+    expect(found.status).toBe(200);
+
+    const missing = get('/deployments/{id}', { id: 'does-not-exist-123' });
+    missing.routeKey = '$default';
+    delete missing.pathParameters;
+    expect((await call(h, 'GET', '/deployments/{id}', missing)).status).toBe(404);
+  });
+
+  it('answers 404 NOT_FOUND for a route that does not exist', async () => {
+    const event = get('/nothing-here');
+    event.routeKey = '$default';
+    const response = await h.api(event, callerOf(event));
+    expect(response.statusCode).toBe(404);
+    expect(JSON.parse(response.body ?? '{}').code).toBe('NOT_FOUND');
+  });
+
+  it('GET /deployments/{id}/events lists the audit events in order', async () => {
+    const created = await deploy(h, { ...staging, ref: 'pr/7' });
+    const id = created.body.deploymentId as string;
+    const { status, body } = await call(h, 'GET', '/deployments/{id}/events', get('/deployments/{id}/events', { id }));
+    expect(status).toBe(200);
+    expect((body.items as { type: string }[]).map((e) => e.type)).toEqual(['REQUESTED', 'REJECTED']);
+    expect((body.items as { detail: Record<string, unknown> }[])[1]?.detail).toMatchObject({ code: 'INVALID_REF' });
+  });
+
+  it('GET /deployments/{id}/logs pages through the log lines', async () => {
+    const created = await deploy(h, staging);
+    const id = created.body.deploymentId as string;
+    h.logs.lines = [1, 2, 3].map((i) => ({ job: 'build', at: START, message: `line ${i}` }));
+    const first = await call(h, 'GET', '/deployments/{id}/logs', get('/deployments/{id}/logs', { id, query: { limit: '2' } }));
+    expect(first.status).toBe(200);
+    expect(first.body.items).toHaveLength(2);
+    const cursor = first.body.nextCursor as string;
+    const second = await call(
+      h,
+      'GET',
+      '/deployments/{id}/logs',
+      get('/deployments/{id}/logs', { id, query: { limit: '2', cursor } }),
+    );
+    expect(second.body).toEqual({ items: [{ job: 'build', at: START, message: 'line 3' }] });
+
+    const bad = await call(
+      h,
+      'GET',
+      '/deployments/{id}/logs',
+      get('/deployments/{id}/logs', { id, query: { cursor: 'Zm9v' } }),
+    );
+    expect(bad.status).toBe(400);
+    expect(bad.body.code).toBe('BAD_CURSOR');
+    const tooMany = await call(
+      h,
+      'GET',
+      '/deployments/{id}/logs',
+      get('/deployments/{id}/logs', { id, query: { limit: '1001' } }),
+    );
+    expect(tooMany.status).toBe(400);
+  });
+
+  describe('GET /deployments (history)', () => {
+    async function seed(count: number) {
+      const ids: string[] = [];
+      for (let i = 0; i < count; i++) {
+        h.clock.set(`2026-03-01T12:0${i}:00.000Z`);
+        ids.push((await deploy(h, staging)).body.deploymentId as string);
+      }
+      return ids;
+    }
+    const list = (query: Record<string, string>) => call(h, 'GET', '/deployments', get('/deployments', { query }));
+
+    it('pages newest first with an opaque cursor', async () => {
+      const ids = await seed(3);
+      const first = await list({ ...staging, limit: '2' });
+      expect(first.status).toBe(200);
+      expect((first.body.items as Deployment[]).map((d) => d.deploymentId)).toEqual([ids[2], ids[1]]);
+      expect(typeof first.body.nextCursor).toBe('string');
+      const second = await list({ ...staging, limit: '2', cursor: first.body.nextCursor as string });
+      expect((second.body.items as Deployment[]).map((d) => d.deploymentId)).toEqual([ids[0]]);
+      expect(second.body.nextCursor).toBeUndefined();
+    });
+
+    it('defaults to 20 items', async () => {
+      await seed(1);
+      const { body } = await list(staging);
+      expect(body.items).toHaveLength(1);
+      expect(body.nextCursor).toBeUndefined();
+    });
+
+    it.each(['0', '101', 'ten', '1.5', '-1'])('400 for limit=%s', async (limit) => {
+      const { status, body } = await list({ ...staging, limit });
+      expect(status).toBe(400);
+      expect(body).toMatchObject({ code: 'INVALID_FIELD', field: 'limit' });
+    });
+
+    it('400 without an application', async () => {
+      const { status, body } = await list({ environment: 'staging' });
+      expect(status).toBe(400);
+      expect(body.field).toBe('application');
+    });
+
+    it.each([
+      ['characters outside base64url', '!!!not-a-cursor'],
+      ['base64 that is not JSON', 'Zm9vYmFy'],
+      ['a key of the wrong shape', Buffer.from(JSON.stringify({ PK: 'x' })).toString('base64url')],
+    ])('400 BAD_CURSOR for %s', async (_what, cursor) => {
+      const { status, body } = await list({ ...staging, cursor });
+      expect(status).toBe(400);
+      expect(body.code).toBe('BAD_CURSOR');
+    });
+
+    it("400 BAD_CURSOR for another environment's cursor", async () => {
+      await seed(3);
+      const first = await list({ ...staging, limit: '1' });
+      const { status, body } = await list({
+        application: 'hello-world',
+        environment: 'prod',
+        cursor: first.body.nextCursor as string,
+      });
+      expect(status).toBe(400);
+      expect(body.code).toBe('BAD_CURSOR');
+    });
+  });
+
+  it('GET /applications lists names, accounts, regions and modes without role ARNs or ExternalIds', async () => {
+    const event = get('/applications');
+    const { status, body } = await call(h, 'GET', '/applications', event);
+    expect(status).toBe(200);
+    expect(body).toEqual({
+      items: [
+        {
+          name: 'hello-world',
+          defaultRef: 'main',
+          environments: [
+            {
+              name: 'staging',
+              accountId: '111111111111',
+              region: 'eu-west-1',
+              stackName: 'hello-world-staging',
+              mode: 'reject',
+            },
+            {
+              name: 'prod',
+              accountId: '222222222222',
+              region: 'eu-west-1',
+              stackName: 'hello-world-prod',
+              mode: 'reject',
+            },
+          ],
+        },
+      ],
+    });
+    const text = JSON.stringify(body);
+    expect(text).not.toContain('arn:');
+    expect(text).not.toContain('prod-external-id-7f3a');
+  });
+});
+
+// AWS adapters behind the ports the API uses ---------------------------------------------------------
+
+describe('SfnWorkflowStarter', () => {
+  const sfn = mockClient(SFNClient);
+  beforeEach(() => sfn.reset());
+  const starter = () =>
+    new SfnWorkflowStarter({
+      client: new SFNClient({ region: 'eu-west-1' }),
+      stateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:crossdeploy-deploy',
+    });
+
+  it('starts an execution named after the deployment with the input as JSON', async () => {
+    sfn.on(StartExecutionCommand).resolves({ executionArn: 'arn:x', startDate: new Date() });
+    await starter().start('01JNDEPLOY', { deploymentId: '01JNDEPLOY', dryRun: false });
+    expect(sfn).toHaveReceivedCommandWith(StartExecutionCommand, {
+      stateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:crossdeploy-deploy',
+      name: '01JNDEPLOY',
+      input: JSON.stringify({ deploymentId: '01JNDEPLOY', dryRun: false }),
+    });
+  });
+
+  it('treats ExecutionAlreadyExists as already started', async () => {
+    sfn.on(StartExecutionCommand).rejects(new ExecutionAlreadyExists({ message: 'exists', $metadata: {} }));
+    await expect(starter().start('01JNDEPLOY', {})).resolves.toBeUndefined();
+  });
+
+  it('throws any other failure', async () => {
+    sfn.on(StartExecutionCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
+    await expect(starter().start('01JNDEPLOY', {})).rejects.toThrow('denied');
+  });
+});
+
+describe('CloudWatchLogReader', () => {
+  const cwl = mockClient(CloudWatchLogsClient);
+  beforeEach(() => cwl.reset());
+  const reader = () =>
+    new CloudWatchLogReader({
+      client: new CloudWatchLogsClient({ region: 'eu-west-1' }),
+      buildLogGroup: '/aws/codebuild/cd-build',
+      deployLogGroup: '/aws/codebuild/cd-deploy',
+    });
+  const deployment = (overrides: Partial<Deployment>): Deployment => ({
+    deploymentId: 'D1',
+    application: 'hello-world',
+    environment: 'staging',
+    requester: { type: 'local', user: 'alice' },
+    trigger: 'local',
+    dryRun: false,
+    status: 'RUNNING',
+    requestedAt: START,
+    updatedAt: START,
+    ...overrides,
+  });
+  const at = Date.parse(START);
+
+  it('reads the build stream (named after the build id) then the deploy stream, and ends when done', async () => {
+    cwl
+      .on(GetLogEventsCommand, { logGroupName: '/aws/codebuild/cd-build', logStreamName: 'b-uuid' })
+      .resolves({ events: [{ timestamp: at, message: 'building\n' }], nextForwardToken: 'f/b1' })
+      .on(GetLogEventsCommand, { logGroupName: '/aws/codebuild/cd-build', nextToken: 'f/b1' })
+      .resolves({ events: [], nextForwardToken: 'f/b1' })
+      .on(GetLogEventsCommand, { logGroupName: '/aws/codebuild/cd-deploy', logStreamName: 'd-uuid' })
+      .resolves({ events: [{ timestamp: at + 1000, message: 'deploying' }], nextForwardToken: 'f/d1' })
+      .on(GetLogEventsCommand, { logGroupName: '/aws/codebuild/cd-deploy', nextToken: 'f/d1' })
+      .resolves({ events: [], nextForwardToken: 'f/d1' });
+    const done = deployment({
+      status: 'SUCCEEDED',
+      jobs: {
+        build: { buildId: 'cd-build:b-uuid', startedAt: START, status: 'SUCCEEDED' },
+        deploy: { buildId: 'cd-deploy:d-uuid', startedAt: START, status: 'SUCCEEDED' },
+      },
+    });
+    const page = await reader().read(done, { limit: 100 });
+    expect(page).toEqual({
+      items: [
+        { job: 'build', at: START, message: 'building' },
+        { job: 'deploy', at: '2026-03-01T12:00:01.000Z', message: 'deploying' },
+      ],
+    });
+    expect(cwl).toHaveReceivedCommandWith(GetLogEventsCommand, {
+      logGroupName: '/aws/codebuild/cd-build',
+      logStreamName: 'b-uuid',
+      startFromHead: true,
+    });
+  });
+
+  it('returns a cursor to follow a running job from where it stopped', async () => {
+    cwl
+      .on(GetLogEventsCommand, { nextToken: undefined })
+      .resolves({ events: [{ timestamp: at, message: 'one' }], nextForwardToken: 'f/1' })
+      .on(GetLogEventsCommand, { nextToken: 'f/1' })
+      .resolves({ events: [], nextForwardToken: 'f/1' });
+    const running = deployment({ jobs: { build: { buildId: 'p:b', startedAt: START, status: 'IN_PROGRESS' } } });
+    const page = await reader().read(running, { limit: 100 });
+    expect(page.items).toHaveLength(1);
+    expect(page.nextCursor).toBeDefined();
+    cwl.reset();
+    cwl.on(GetLogEventsCommand).resolves({ events: [{ timestamp: at, message: 'two' }], nextForwardToken: 'f/2' });
+    const next = await reader().read(running, { limit: 1, cursor: page.nextCursor as string });
+    expect(next.items.map((l) => l.message)).toEqual(['two']);
+    expect(cwl).toHaveReceivedCommandWith(GetLogEventsCommand, { nextToken: 'f/1' });
+  });
+
+  it('treats a stream that does not exist yet as empty', async () => {
+    cwl.on(GetLogEventsCommand).rejects(Object.assign(new Error('no stream'), { name: 'ResourceNotFoundException' }));
+    const page = await reader().read(
+      deployment({ jobs: { build: { buildId: 'p:b', startedAt: START } } }),
+      { limit: 10 },
+    );
+    expect(page.items).toEqual([]);
+    expect(page.nextCursor).toBeDefined();
+  });
+
+  it('refuses a cursor it did not issue', async () => {
+    await expect(reader().read(deployment({}), { limit: 10, cursor: 'Zm9v' })).rejects.toMatchObject({
+      code: 'BAD_CURSOR',
+    });
+  });
+});

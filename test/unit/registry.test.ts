@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import { parse, stringify } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { deployParameters, describeRegistry, loadRegistryFile, parseRegistry } from '#shared/registry.ts';
+
+const fixture = () => parse(readFileSync(new URL('../fixtures/registry.yaml', import.meta.url), 'utf8'));
+const staging = (raw: any) => raw.applications['hello-world'].environments.staging;
+
+describe('targets registry', () => {
+  it('loads the production registry and the test registry', () => {
+    expect(Object.keys(loadRegistryFile('registry/targets.yaml').applications)).toContain('hello-world');
+    expect(parseRegistry(fixture()).applications['hello-world']?.environments.staging?.mode).toBe('reject');
+  });
+
+  it("refuses a deploy role in another account than the environment's (the seed article's role_arn mistake)", () => {
+    const raw = fixture();
+    staging(raw).deployRoleArn = 'arn:aws:iam::123456789012:role/crossdeploy/crossdeploy-deploy';
+    expect(() => parseRegistry(raw)).toThrow(
+      /applications\.hello-world\.environments\.staging\.deployRoleArn: the role is in account 123456789012, but the environment's accountId is 111111111111/,
+    );
+  });
+
+  it('refuses an execution role in another account', () => {
+    const raw = fixture();
+    staging(raw).executionRoleArn = 'arn:aws:iam::222222222222:role/x';
+    expect(() => parseRegistry(raw)).toThrow(/staging\.executionRoleArn/);
+  });
+
+  it('requires the CloudFormation execution role', () => {
+    const raw = fixture();
+    delete staging(raw).executionRoleArn;
+    expect(() => parseRegistry(raw)).toThrow(/staging\.executionRoleArn/);
+  });
+
+  it.each([
+    ['stackName', '1starts-with-digit'],
+    ['stackName', 'has_underscore'],
+    ['region', 'Europe'],
+    ['accountId', '12345'],
+    ['capabilities', ['CAPABILITY_EVERYTHING']],
+  ])('names the offending field %s = %j', (field, value) => {
+    const raw = fixture();
+    staging(raw)[field] = value;
+    expect(() => parseRegistry(raw)).toThrow(new RegExp(`staging\\.${field}`));
+  });
+
+  it('refuses two environments that deploy the same account, region and stack', () => {
+    const raw = fixture();
+    raw.applications['hello-world'].environments.copy = { ...staging(raw) };
+    expect(() => parseRegistry(raw)).toThrow(/deploys the same account, region and stack/);
+  });
+
+  it('refuses an application named like a chat subcommand', () => {
+    const raw = fixture();
+    raw.applications.status = raw.applications['hello-world'];
+    expect(() => parseRegistry(raw)).toThrow(/applications\.status: the name is a chat subcommand/);
+  });
+
+  it('refuses unknown fields, so a typo never silently drops a setting', () => {
+    const raw = fixture();
+    staging(raw).externalID = 'typo';
+    expect(() => parseRegistry(raw)).toThrow(/externalID/);
+  });
+
+  it('describes applications without role ARNs or external ids', () => {
+    const text = JSON.stringify(describeRegistry(parseRegistry(fixture())));
+    expect(text).not.toContain('arn:aws:iam');
+    expect(text).not.toContain('prod-external-id');
+    expect(text).toContain('111111111111');
+  });
+
+  it('hashes the deploy parameters independently of key order', () => {
+    const a = parseRegistry(fixture());
+    const raw = fixture();
+    staging(raw).parameterOverrides = { B: '2', A: '1' };
+    const b = parseRegistry(raw);
+    const raw2 = fixture();
+    staging(raw2).parameterOverrides = { A: '1', B: '2' };
+    const c = parseRegistry(raw2);
+    const hash = (r: typeof a) => deployParameters(r.applications['hello-world']!.environments.staging!).hash;
+    expect(hash(b)).toBe(hash(c));
+    expect(hash(a)).not.toBe(hash(b));
+    expect(stringify(a)).toBeTruthy();
+  });
+});
