@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
 import { DynamoDeploymentStore, TABLE_DEFINITION } from '#shared/store.ts';
@@ -18,6 +18,8 @@ export async function createTestStore() {
   const client = testDynamoClient();
   const tableName = `test-${randomUUID()}`;
   await client.send(new CreateTableCommand({ TableName: tableName, ...TABLE_DEFINITION }));
+  // dynalite answers ResourceNotFound until the table is ACTIVE, even with createTableMs: 0.
+  await waitUntilTableExists({ client, maxWaitTime: 10, minDelay: 0.05, maxDelay: 0.2 }, { TableName: tableName });
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   return { store: new DynamoDeploymentStore({ client: doc, tableName }), client, doc, tableName };
 }

@@ -2,10 +2,13 @@ import 'aws-sdk-client-mock-vitest/extend';
 import { readFileSync } from 'node:fs';
 import { CloudWatchLogsClient, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type {
+  APIGatewayProxyEventV2WithIAMAuthorizer,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+} from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { type Api, createApi } from '../../functions/api/routes.ts';
 import { CloudWatchLogReader } from '#shared/aws/logs.ts';
 import { SfnWorkflowStarter } from '#shared/aws/workflow.ts';
 import { RequestRejectedError } from '#shared/errors.ts';
@@ -16,6 +19,7 @@ import { iamRequester } from '#shared/requester.ts';
 import type { Deployment, Requester } from '#shared/types.ts';
 import { expectValidResponse } from '#test/support/openapi.ts';
 import { createTestStore } from '#test/support/store.ts';
+import { type Api, createApi } from '../../functions/api/routes.ts';
 
 // Fixtures -------------------------------------------------------------------------------------------
 
@@ -104,7 +108,9 @@ interface Harness {
   clock: { now: () => Date; set: (iso: string) => void };
 }
 
-async function harness(options: { workflow?: WorkflowStarter; maxBodyBytes?: number } = {}): Promise<Harness> {
+async function harness(
+  options: { workflow?: WorkflowStarter; maxBodyBytes?: number } = {},
+): Promise<Harness> {
   const { store } = await createTestStore();
   const workflow = new RecordingWorkflow();
   const logs = new MemoryLogs();
@@ -189,7 +195,12 @@ describe('POST /deployments', () => {
     expect(status).toBe(202);
     expect(headers['content-type']).toBe('application/json');
     const id = body.deploymentId as string;
-    expect(body).toMatchObject({ status: 'QUEUED', application: 'hello-world', environment: 'staging', ref: 'main' });
+    expect(body).toMatchObject({
+      status: 'QUEUED',
+      application: 'hello-world',
+      environment: 'staging',
+      ref: 'main',
+    });
     expect(headers.location).toBe(`/deployments/${id}`);
     expect(headers['idempotent-replayed']).toBeUndefined();
 
@@ -225,7 +236,12 @@ describe('POST /deployments', () => {
   });
 
   it("uses the application's default ref and records a local requester with trigger local", async () => {
-    const { status, body } = await deploy(h, { ...staging, dryRun: true }, {}, { type: 'local', user: 'alice' });
+    const { status, body } = await deploy(
+      h,
+      { ...staging, dryRun: true },
+      {},
+      { type: 'local', user: 'alice' },
+    );
     expect(status).toBe(202);
     expect(body).toMatchObject({ ref: 'main', dryRun: true });
     expect(h.workflow.starts[0]?.input).toMatchObject({ ref: 'main', dryRun: true, trigger: 'local' });
@@ -258,7 +274,9 @@ describe('POST /deployments', () => {
       expect(status).toBe(400);
       expect(headers['content-type']).toBe('application/problem+json');
       expect(problem.code).toBe(code);
-      expect(problem.type).toBe(`https://crossdeploy.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`);
+      expect(problem.type).toBe(
+        `https://crossdeploy.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`,
+      );
       await expectRejectedRecord(h, problem.deploymentId, code);
       expect(h.workflow.starts).toEqual([]);
     });
@@ -322,14 +340,21 @@ describe('POST /deployments', () => {
       warn = vi.spyOn(logger, 'warn').mockImplementation(() => undefined);
     });
 
-    async function expectUnrecorded(status: number, code: string, response: Awaited<ReturnType<typeof deploy>>) {
+    async function expectUnrecorded(
+      status: number,
+      code: string,
+      response: Awaited<ReturnType<typeof deploy>>,
+    ) {
       expect(response.status).toBe(status);
       expect(response.headers['content-type']).toBe('application/problem+json');
       expect(response.body.code).toBe(code);
       expect(response.body.deploymentId).toBeUndefined();
       expect(h.workflow.starts).toEqual([]);
       expect(await historyOf(h)).toEqual([]);
-      expect(warn).toHaveBeenCalledWith('request refused', expect.objectContaining({ audit: 'refused', code, status }));
+      expect(warn).toHaveBeenCalledWith(
+        'request refused',
+        expect.objectContaining({ audit: 'refused', code, status }),
+      );
       // The audit line never carries the body.
       expect(JSON.stringify(warn.mock.calls)).not.toContain('secret-marker');
     }
@@ -346,7 +371,11 @@ describe('POST /deployments', () => {
     });
 
     it('400 for a body without an application', async () => {
-      await expectUnrecorded(400, 'INVALID_FIELD', await deploy(h, { environment: 'staging', ref: 'secret-marker' }));
+      await expectUnrecorded(
+        400,
+        'INVALID_FIELD',
+        await deploy(h, { environment: 'staging', ref: 'secret-marker' }),
+      );
     });
 
     it('400 for a JSON array', async () => {
@@ -363,7 +392,9 @@ describe('POST /deployments', () => {
       ['form data', 'application/x-www-form-urlencoded'],
       ['JSON in another charset', 'application/json; charset=iso-8859-1'],
     ])('415 for %s', async (_what, contentType) => {
-      const response = await deploy(h, 'application=secret-marker', { headers: { 'content-type': contentType } });
+      const response = await deploy(h, 'application=secret-marker', {
+        headers: { 'content-type': contentType },
+      });
       await expectUnrecorded(415, 'UNSUPPORTED_MEDIA_TYPE', response);
     });
 
@@ -375,11 +406,12 @@ describe('POST /deployments', () => {
   });
 
   it('measures the size limit on the decoded body', async () => {
-    const small = await harness({ maxBodyBytes: 200 });
-    const fits = { ...staging, reason: 'x'.repeat(140) }; // ~190 bytes; its base64 is ~255
-    expect(JSON.stringify(fits).length).toBeLessThanOrEqual(200);
+    const small = await harness({ maxBodyBytes: 300 });
+    const fits = { ...staging, reason: 'x'.repeat(200) }; // 265 bytes, 356 as base64
+    expect(JSON.stringify(fits).length).toBeLessThanOrEqual(300);
+    expect(Buffer.from(JSON.stringify(fits)).toString('base64').length).toBeGreaterThan(300);
     expect((await deploy(small, fits, { base64: true })).status).toBe(202);
-    const over = { ...staging, reason: 'x'.repeat(160) };
+    const over = { ...staging, reason: 'x'.repeat(250) };
     expect((await deploy(small, over, { base64: true })).status).toBe(413);
     expect(small.workflow.starts).toHaveLength(1);
   });
@@ -410,7 +442,12 @@ describe('POST /deployments', () => {
       const first = await deploy(h, staging, { headers: key });
       const id = first.body.deploymentId as string;
       await h.store.updateDeployment(id, { status: 'RUNNING', phase: 'BUILDING' });
-      await h.store.acquireLock({ ...staging, owner: id, acquiredAt: START, leaseExpiresAt: '2026-03-01T14:00:00Z' });
+      await h.store.acquireLock({
+        ...staging,
+        owner: id,
+        acquiredAt: START,
+        leaseExpiresAt: '2026-03-01T14:00:00Z',
+      });
       const again = await deploy(h, staging, { headers: key });
       expect(again.status).toBe(202);
       expect(again.body).toMatchObject({ deploymentId: id, status: 'RUNNING' });
@@ -428,8 +465,12 @@ describe('POST /deployments', () => {
     });
 
     it('treats key order in the body as the same body', async () => {
-      const first = await deploy(h, '{"application":"hello-world","environment":"staging"}', { headers: key });
-      const again = await deploy(h, '{"environment":"staging","application":"hello-world"}', { headers: key });
+      const first = await deploy(h, '{"application":"hello-world","environment":"staging"}', {
+        headers: key,
+      });
+      const again = await deploy(h, '{"environment":"staging","application":"hello-world"}', {
+        headers: key,
+      });
       expect(again.body.deploymentId).toBe(first.body.deploymentId);
     });
 
@@ -524,24 +565,33 @@ describe('GET routes', () => {
   it('GET /deployments/{id} returns the record', async () => {
     const created = await deploy(h, { ...staging, reason: 'why' });
     const id = created.body.deploymentId as string;
-    const { status, headers, body } = await call(h, 'GET', '/deployments/{id}', get('/deployments/{id}', { id }));
+    const { status, headers, body } = await call(
+      h,
+      'GET',
+      '/deployments/{id}',
+      get('/deployments/{id}', { id }),
+    );
     expect(status).toBe(200);
     expect(headers['content-type']).toBe('application/json');
     expect(body).toMatchObject({ deploymentId: id, status: 'QUEUED', reason: 'why', requestedAt: START });
   });
 
-  it.each([
-    '/deployments/{id}',
-    '/deployments/{id}/events',
-    '/deployments/{id}/logs',
-  ])('%s answers 404 NOT_FOUND for an unknown id', async (template) => {
-    const { status, body } = await call(h, 'GET', template, get(template, { id: 'does-not-exist-123' }));
-    expect(status).toBe(404);
-    expect(body.code).toBe('NOT_FOUND');
-  });
+  it.each(['/deployments/{id}', '/deployments/{id}/events', '/deployments/{id}/logs'])(
+    '%s answers 404 NOT_FOUND for an unknown id',
+    async (template) => {
+      const { status, body } = await call(h, 'GET', template, get(template, { id: 'does-not-exist-123' }));
+      expect(status).toBe(404);
+      expect(body.code).toBe('NOT_FOUND');
+    },
+  );
 
   it('answers 404 for an id no deployment can have', async () => {
-    const { status } = await call(h, 'GET', '/deployments/{id}', get('/deployments/{id}', { id: '../../etc' }));
+    const { status } = await call(
+      h,
+      'GET',
+      '/deployments/{id}',
+      get('/deployments/{id}', { id: '../../etc' }),
+    );
     expect(status).toBe(404);
   });
 
@@ -570,17 +620,29 @@ describe('GET routes', () => {
   it('GET /deployments/{id}/events lists the audit events in order', async () => {
     const created = await deploy(h, { ...staging, ref: 'pr/7' });
     const id = created.body.deploymentId as string;
-    const { status, body } = await call(h, 'GET', '/deployments/{id}/events', get('/deployments/{id}/events', { id }));
+    const { status, body } = await call(
+      h,
+      'GET',
+      '/deployments/{id}/events',
+      get('/deployments/{id}/events', { id }),
+    );
     expect(status).toBe(200);
     expect((body.items as { type: string }[]).map((e) => e.type)).toEqual(['REQUESTED', 'REJECTED']);
-    expect((body.items as { detail: Record<string, unknown> }[])[1]?.detail).toMatchObject({ code: 'INVALID_REF' });
+    expect((body.items as { detail: Record<string, unknown> }[])[1]?.detail).toMatchObject({
+      code: 'INVALID_REF',
+    });
   });
 
   it('GET /deployments/{id}/logs pages through the log lines', async () => {
     const created = await deploy(h, staging);
     const id = created.body.deploymentId as string;
     h.logs.lines = [1, 2, 3].map((i) => ({ job: 'build', at: START, message: `line ${i}` }));
-    const first = await call(h, 'GET', '/deployments/{id}/logs', get('/deployments/{id}/logs', { id, query: { limit: '2' } }));
+    const first = await call(
+      h,
+      'GET',
+      '/deployments/{id}/logs',
+      get('/deployments/{id}/logs', { id, query: { limit: '2' } }),
+    );
     expect(first.status).toBe(200);
     expect(first.body.items).toHaveLength(2);
     const cursor = first.body.nextCursor as string;
@@ -618,7 +680,8 @@ describe('GET routes', () => {
       }
       return ids;
     }
-    const list = (query: Record<string, string>) => call(h, 'GET', '/deployments', get('/deployments', { query }));
+    const list = (query: Record<string, string>) =>
+      call(h, 'GET', '/deployments', get('/deployments', { query }));
 
     it('pages newest first with an opaque cursor', async () => {
       const ids = await seed(3);
@@ -707,6 +770,19 @@ describe('GET routes', () => {
   });
 });
 
+describe('handler', () => {
+  it('answers 401 UNAUTHENTICATED when the event carries no IAM principal, touching nothing', async () => {
+    const { handler } = await import('../../functions/api/handler.ts');
+    const event = fixture('get-deployment.json');
+    (event.requestContext as { authorizer?: unknown }).authorizer = undefined;
+    const context = { functionName: 'api', awsRequestId: 'req-1' } as unknown as Context;
+    const response = await handler(event, context);
+    const body = expectValidResponse('GET', '/deployments/{id}', response) as Record<string, unknown>;
+    expect(response.statusCode).toBe(401);
+    expect(body.code).toBe('UNAUTHENTICATED');
+  });
+});
+
 // AWS adapters behind the ports the API uses ---------------------------------------------------------
 
 describe('SfnWorkflowStarter', () => {
@@ -734,7 +810,9 @@ describe('SfnWorkflowStarter', () => {
   });
 
   it('throws any other failure', async () => {
-    sfn.on(StartExecutionCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
+    sfn
+      .on(StartExecutionCommand)
+      .rejects(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
     await expect(starter().start('01JNDEPLOY', {})).rejects.toThrow('denied');
   });
 });
@@ -799,23 +877,28 @@ describe('CloudWatchLogReader', () => {
       .resolves({ events: [{ timestamp: at, message: 'one' }], nextForwardToken: 'f/1' })
       .on(GetLogEventsCommand, { nextToken: 'f/1' })
       .resolves({ events: [], nextForwardToken: 'f/1' });
-    const running = deployment({ jobs: { build: { buildId: 'p:b', startedAt: START, status: 'IN_PROGRESS' } } });
+    const running = deployment({
+      jobs: { build: { buildId: 'p:b', startedAt: START, status: 'IN_PROGRESS' } },
+    });
     const page = await reader().read(running, { limit: 100 });
     expect(page.items).toHaveLength(1);
     expect(page.nextCursor).toBeDefined();
     cwl.reset();
-    cwl.on(GetLogEventsCommand).resolves({ events: [{ timestamp: at, message: 'two' }], nextForwardToken: 'f/2' });
+    cwl
+      .on(GetLogEventsCommand)
+      .resolves({ events: [{ timestamp: at, message: 'two' }], nextForwardToken: 'f/2' });
     const next = await reader().read(running, { limit: 1, cursor: page.nextCursor as string });
     expect(next.items.map((l) => l.message)).toEqual(['two']);
     expect(cwl).toHaveReceivedCommandWith(GetLogEventsCommand, { nextToken: 'f/1' });
   });
 
   it('treats a stream that does not exist yet as empty', async () => {
-    cwl.on(GetLogEventsCommand).rejects(Object.assign(new Error('no stream'), { name: 'ResourceNotFoundException' }));
-    const page = await reader().read(
-      deployment({ jobs: { build: { buildId: 'p:b', startedAt: START } } }),
-      { limit: 10 },
-    );
+    cwl
+      .on(GetLogEventsCommand)
+      .rejects(Object.assign(new Error('no stream'), { name: 'ResourceNotFoundException' }));
+    const page = await reader().read(deployment({ jobs: { build: { buildId: 'p:b', startedAt: START } } }), {
+      limit: 10,
+    });
     expect(page.items).toEqual([]);
     expect(page.nextCursor).toBeDefined();
   });

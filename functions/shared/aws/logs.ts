@@ -93,12 +93,15 @@ export class CloudWatchLogReader implements LogReader {
 function jobComplete(deployment: Deployment, job: JobKind): boolean {
   const record = deployment.jobs?.[job];
   if (isTerminal(deployment.status)) return true;
-  return record?.finishedAt !== undefined || (record?.status !== undefined && record.status !== 'IN_PROGRESS');
+  return (
+    record?.finishedAt !== undefined || (record?.status !== undefined && record.status !== 'IN_PROGRESS')
+  );
 }
 
 function encodeCursor(position: Position): string {
-  return Buffer.from(JSON.stringify(position.token ? { j: position.job, t: position.token } : { j: position.job }))
-    .toString('base64url');
+  return Buffer.from(
+    JSON.stringify(position.token ? { j: position.job, t: position.token } : { j: position.job }),
+  ).toString('base64url');
 }
 
 function decodeCursor(cursor: string): Position {

@@ -1,0 +1,64 @@
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import type {
+  APIGatewayProxyEventV2WithIAMAuthorizer,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+} from 'aws-lambda';
+import { ulid } from 'ulid';
+import { CloudWatchLogReader } from '#shared/aws/logs.ts';
+import { clock, registry, store } from '#shared/aws/runtime.ts';
+import { SfnWorkflowStarter } from '#shared/aws/workflow.ts';
+import { envShapes, readEnv } from '#shared/config.ts';
+import { RequestRejectedError } from '#shared/errors.ts';
+import { logger } from '#shared/logger.ts';
+import { iamRequester } from '#shared/requester.ts';
+import { errorResponse } from './problem.ts';
+import { type Api, createApi } from './routes.ts';
+
+/** The real dependencies, built once per process on first use (importing this module needs no AWS config). */
+let api: Api | undefined;
+function realApi(): Api {
+  if (!api) {
+    const { STATE_MACHINE_ARN } = readEnv(envShapes.stateMachine);
+    const { BUILD_LOG_GROUP, DEPLOY_LOG_GROUP } = readEnv(envShapes.logs);
+    api = createApi({
+      store: store(),
+      workflow: new SfnWorkflowStarter({ client: new SFNClient({}), stateMachineArn: STATE_MACHINE_ARN }),
+      logs: new CloudWatchLogReader({
+        client: new CloudWatchLogsClient({}),
+        buildLogGroup: BUILD_LOG_GROUP,
+        deployLogGroup: DEPLOY_LOG_GROUP,
+      }),
+      registry: registry(),
+      clock,
+      newId: ulid,
+    });
+  }
+  return api;
+}
+
+/** HTTP API (payload format 2.0, IAM authorizer): the caller is the SigV4-signing principal. */
+export async function handler(
+  event: APIGatewayProxyEventV2WithIAMAuthorizer,
+  context: Context,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  const requestId = event.requestContext.requestId;
+  logger.addContext(context);
+  logger.appendKeys({ requestId, routeKey: event.routeKey });
+  try {
+    const callerArn = event.requestContext.authorizer?.iam?.userArn;
+    if (!callerArn) {
+      // Only reachable through a route configured without IAM authorization: refuse rather than guess.
+      return errorResponse(
+        new RequestRejectedError('UNAUTHENTICATED', 401, 'the request carries no IAM principal'),
+      );
+    }
+    return await realApi()(event, iamRequester(callerArn));
+  } catch (error) {
+    // Configuration errors surface on first use; they are ours, so the caller gets a generic 500.
+    return errorResponse(error, { requestId });
+  } finally {
+    logger.resetKeys();
+  }
+}

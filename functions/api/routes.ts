@@ -1,0 +1,598 @@
+import { createHash } from 'node:crypto';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { finish, newDeployment, recordEvent } from '#shared/deployments.ts';
+import {
+  CrossdeployError,
+  EnvironmentBusyError,
+  IdempotencyConflictError,
+  RequestRejectedError,
+} from '#shared/errors.ts';
+import { logger } from '#shared/logger.ts';
+import type { Clock, DeploymentStore, LogReader, WorkflowStarter } from '#shared/ports.ts';
+import { describeRegistry, type Registry } from '#shared/registry.ts';
+import { describeRequester } from '#shared/requester.ts';
+import type { Deployment, Requester, Trigger } from '#shared/types.ts';
+import { MAX_REASON_LENGTH, type ValidRequest, validateRequest } from '#shared/validation.ts';
+import { errorResponse, internalDetail, type ProblemContext, problem, problemResponse } from './problem.ts';
+
+/**
+ * The HTTP API core: API Gateway v2 events in, structured results out. The Lambda handler (IAM requester)
+ * and local mode (local requester) both call it, so the routes, checks and records exist once.
+ */
+
+export interface ApiDeps {
+  store: DeploymentStore;
+  workflow: WorkflowStarter;
+  logs: LogReader;
+  registry: Registry;
+  clock: Clock;
+  newId: () => string;
+  maxBodyBytes?: number;
+}
+
+export type Api = (
+  event: APIGatewayProxyEventV2,
+  requester: Requester,
+) => Promise<APIGatewayProxyStructuredResultV2>;
+
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+export const HISTORY_LIMIT = { min: 1, max: 100, default: 20 } as const;
+export const LOGS_LIMIT = { min: 1, max: 1000, default: 200 } as const;
+
+/** Ids we issue are ULIDs; anything far from that cannot name a deployment, so it is a plain 404. */
+const DEPLOYMENT_ID = /^[A-Za-z0-9_-]{1,128}$/;
+/** Both cursors we issue (history and logs) are base64url; checking the alphabet keeps junk away from the store. */
+const CURSOR = /^[A-Za-z0-9_-]{1,4096}={0,2}$/;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+interface RequestContext {
+  event: APIGatewayProxyEventV2;
+  requester: Requester;
+  requestId: string;
+}
+
+type Result = APIGatewayProxyStructuredResultV2;
+type RouteHandler = (ctx: RequestContext, id: string) => Promise<Result>;
+
+export function createApi(deps: ApiDeps): Api {
+  const { store, workflow, logs, registry, clock, newId } = deps;
+  const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+
+  const routes: Record<string, RouteHandler> = {
+    'POST /deployments': (ctx) => postDeployment(ctx),
+    'GET /deployments': (ctx) => getHistory(ctx),
+    'GET /deployments/{id}': (ctx, id) => getDeployment(ctx, id),
+    'GET /deployments/{id}/events': (ctx, id) => getEvents(ctx, id),
+    'GET /deployments/{id}/logs': (ctx, id) => getLogs(ctx, id),
+    'GET /applications': async () => json(200, describeRegistry(registry)),
+  };
+
+  return async (event, requester) => {
+    const ctx: RequestContext = { event, requester, requestId: event.requestContext?.requestId ?? '' };
+    try {
+      const match = matchRoute(event, Object.keys(routes));
+      if (!match) {
+        return problemResponse(problem('NOT_FOUND', 404, 'no such route', { instance: pathOf(event) }));
+      }
+      const handle = routes[match.routeKey];
+      if (!handle) throw new Error(`route ${match.routeKey} has no handler`);
+      return await handle(ctx, match.id);
+    } catch (error) {
+      return errorResponse(error, { requestId: ctx.requestId });
+    }
+  };
+
+  // POST /deployments ------------------------------------------------------------------------------------
+
+  async function postDeployment(ctx: RequestContext): Promise<Result> {
+    const { event } = ctx;
+    const contentType = header(event, 'content-type');
+    if (!isJsonContentType(contentType)) {
+      return refuseUnattributed(ctx, 'UNSUPPORTED_MEDIA_TYPE', 415, 'the body must be application/json', {
+        contentType: contentType?.slice(0, 100),
+      });
+    }
+    const raw = rawBody(event);
+    if (raw.byteLength > maxBodyBytes) {
+      const detail = `the body may be at most ${maxBodyBytes} bytes`;
+      return refuseUnattributed(ctx, 'PAYLOAD_TOO_LARGE', 413, detail, { bodyBytes: raw.byteLength });
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
+    } catch {
+      return refuseUnattributed(ctx, 'MALFORMED_REQUEST', 400, 'the body is not valid UTF-8 JSON', {
+        bodyBytes: raw.byteLength,
+      });
+    }
+
+    // From here on the body is readable: a refusal that names an application and environment is recorded.
+    const attribution = attribute(body);
+    let valid: ValidRequest;
+    let key: string | undefined;
+    try {
+      key = idempotencyKey(event);
+      valid = validateRequest(body, ctx.requester, registry);
+    } catch (error) {
+      return refuse(ctx, error, attribution);
+    }
+
+    let deploymentId = newId();
+    let replay = false;
+    if (key !== undefined) {
+      const bodyHash = sha256(canonicalJson(body));
+      // Keys are scoped to the requester: two callers picking the same key neither collide nor see each other.
+      const scopedKey = `${describeRequester(ctx.requester)}\n${key}`;
+      const claim = await store.claimIdempotencyKey(
+        scopedKey,
+        bodyHash,
+        deploymentId,
+        clock.now().toISOString(),
+      );
+      if (!claim.claimed) {
+        if (claim.bodyHash !== bodyHash) {
+          const reused = new IdempotencyConflictError(
+            'this Idempotency-Key was already used with a different request body',
+            { details: { field: 'Idempotency-Key' } },
+          );
+          return refuse(ctx, reused, attribution);
+        }
+        deploymentId = claim.deploymentId;
+        replay = true;
+        const original = await store.getDeployment(deploymentId);
+        // A QUEUED original may be a first attempt that died before starting the workflow: finish it below.
+        if (original && original.status !== 'QUEUED') return accepted(original, true);
+      }
+    }
+    return accept(ctx, deploymentId, valid, replay);
+  }
+
+  /** Starts the accepted request; safe to repeat for the same id (conditional create, idempotent start). */
+  async function accept(ctx: RequestContext, deploymentId: string, valid: ValidRequest, replay: boolean) {
+    const fresh = newDeployment({
+      deploymentId,
+      application: valid.application,
+      environment: valid.environment,
+      ref: valid.ref,
+      ...(valid.reason !== undefined ? { reason: valid.reason } : {}),
+      dryRun: valid.dryRun,
+      requester: ctx.requester,
+      trigger: triggerOf(ctx.requester),
+      requestedAt: clock.now().toISOString(),
+    });
+
+    const lock = await store.getLock(valid.application, valid.environment);
+    const now = clock.now().getTime();
+    if (lock && lock.owner !== deploymentId && Date.parse(lock.leaseExpiresAt) > now) {
+      const busy = new EnvironmentBusyError(
+        `${valid.application}/${valid.environment} is busy with deployment ${lock.owner} (lease until ${lock.leaseExpiresAt})`,
+      );
+      return reject(ctx, fresh, busy);
+    }
+
+    const { created, deployment } = await store.createDeployment(fresh);
+    if (deployment.status !== 'QUEUED') return accepted(deployment, true);
+    await recordEvent(store, clock, deploymentId, 'REQUESTED', requestedDetail(deployment));
+    try {
+      await workflow.start(deploymentId, workflowInput(deployment));
+    } catch (error) {
+      // Nothing half-started may stay QUEUED: the record says FAILED and why, the client gets a plain 500.
+      logger.error('the workflow could not be started', { error, deploymentId });
+      const name = error instanceof Error ? error.name : 'Error';
+      try {
+        await finish(store, clock, deploymentId, 'FAILED', {
+          errorCode: 'EXECUTION_FAILED',
+          errorMessage: `the workflow could not be started (${name})`,
+        });
+      } catch (recordError) {
+        logger.error('could not record the failed start', { error: recordError, deploymentId });
+      }
+      return problemResponse(
+        problem('EXECUTION_FAILED', 500, internalDetail(ctx.requestId), {
+          instance: `/deployments/${deploymentId}`,
+          deploymentId,
+        }),
+      );
+    }
+    logger.info('deployment accepted', {
+      deploymentId,
+      application: deployment.application,
+      environment: deployment.environment,
+      requester: describeRequester(ctx.requester),
+      replay: replay || !created,
+    });
+    return accepted(deployment, replay || !created);
+  }
+
+  /** A refusal after the body was read: recorded as REJECTED when it names an application and environment. */
+  async function refuse(ctx: RequestContext, error: unknown, attribution: Attribution | undefined) {
+    if (!(error instanceof CrossdeployError) || error.httpStatus >= 500) throw error;
+    if (!attribution) {
+      return refuseUnattributed(ctx, error.code, error.httpStatus, error.message, {}, error);
+    }
+    const deployment = newDeployment({
+      deploymentId: newId(),
+      ...attribution,
+      requester: ctx.requester,
+      trigger: triggerOf(ctx.requester),
+      requestedAt: clock.now().toISOString(),
+    });
+    return reject(ctx, deployment, error);
+  }
+
+  async function reject(
+    ctx: RequestContext,
+    deployment: Deployment,
+    error: CrossdeployError,
+  ): Promise<Result> {
+    const { deploymentId } = deployment;
+    const context: ProblemContext = { instance: `/deployments/${deploymentId}`, deploymentId };
+    try {
+      const { created, deployment: stored } = await store.createDeployment(deployment);
+      // Only an idempotent twin can have created this id first; it owns the outcome, so answer with it.
+      if (!created) return accepted(stored, true);
+      await recordEvent(store, clock, deploymentId, 'REQUESTED', requestedDetail(deployment));
+      await finish(store, clock, deploymentId, 'REJECTED', {
+        errorCode: error.code,
+        errorMessage: error.message,
+      });
+    } catch (recordError) {
+      // The caller still gets the real reason; the refusal survives in this log line.
+      logger.error('could not record the rejection', { error: recordError, deploymentId, code: error.code });
+      delete context.deploymentId;
+      delete context.instance;
+    }
+    logger.info('request rejected', {
+      audit: 'rejected',
+      deploymentId,
+      code: error.code,
+      status: error.httpStatus,
+      application: deployment.application,
+      environment: deployment.environment,
+      requester: describeRequester(ctx.requester),
+      requestId: ctx.requestId,
+    });
+    return problemResponse(withField(problem(error.code, error.httpStatus, error.message, context), error));
+  }
+
+  /**
+   * A refusal that names no application+environment (unreadable body, wrong type, too large, no target):
+   * a REJECTED record would need an invented target and pollute history, so the audit is this log line.
+   * It never contains the body.
+   */
+  function refuseUnattributed(
+    ctx: RequestContext,
+    code: CrossdeployError['code'],
+    status: number,
+    detail: string,
+    facts: Record<string, unknown>,
+    error?: CrossdeployError,
+  ): Result {
+    logger.warn('request refused', {
+      audit: 'refused',
+      code,
+      status,
+      detail,
+      requester: describeRequester(ctx.requester),
+      requestId: ctx.requestId,
+      sourceIp: ctx.event.requestContext?.http?.sourceIp,
+      ...facts,
+    });
+    const doc = problem(code, status, detail, { instance: '/deployments' });
+    return problemResponse(error ? withField(doc, error) : doc);
+  }
+
+  // GET routes -----------------------------------------------------------------------------------------
+
+  async function findDeployment(id: string): Promise<Deployment> {
+    const deployment = DEPLOYMENT_ID.test(id) ? await store.getDeployment(id) : undefined;
+    if (!deployment) throw new RequestRejectedError('NOT_FOUND', 404, `no deployment ${JSON.stringify(id)}`);
+    return deployment;
+  }
+
+  async function getDeployment(_ctx: RequestContext, id: string) {
+    return json(200, await findDeployment(id));
+  }
+
+  async function getEvents(_ctx: RequestContext, id: string) {
+    await findDeployment(id);
+    const events = await store.listEvents(id);
+    return json(200, { items: events.map(({ type, at, detail }) => ({ type, at, detail })) });
+  }
+
+  async function getLogs(ctx: RequestContext, id: string) {
+    const deployment = await findDeployment(id);
+    const limit = limitParam(ctx.event, LOGS_LIMIT);
+    const cursor = cursorParam(ctx.event);
+    const page = await withCursor(cursor, () =>
+      logs.read(deployment, { limit, ...(cursor !== undefined ? { cursor } : {}) }),
+    );
+    return json(
+      200,
+      page.nextCursor ? { items: page.items, nextCursor: page.nextCursor } : { items: page.items },
+    );
+  }
+
+  async function getHistory(ctx: RequestContext) {
+    const application = nameParam(ctx.event, 'application');
+    const environment = nameParam(ctx.event, 'environment');
+    const limit = limitParam(ctx.event, HISTORY_LIMIT);
+    const cursor = cursorParam(ctx.event);
+    const page = await withCursor(cursor, () =>
+      store.listHistory(application, environment, { limit, ...(cursor !== undefined ? { cursor } : {}) }),
+    );
+    return json(
+      200,
+      page.nextCursor ? { items: page.items, nextCursor: page.nextCursor } : { items: page.items },
+    );
+  }
+}
+
+// Helpers --------------------------------------------------------------------------------------------
+
+interface Attribution {
+  application: string;
+  environment: string;
+  ref?: string;
+  reason?: string;
+  dryRun?: boolean;
+}
+
+const hasControlChars = (value: string) =>
+  [...value].some((char) => {
+    const code = char.charCodeAt(0);
+    return code < 0x20 || code === 0x7f;
+  });
+
+const printable = (value: unknown, max: number): value is string =>
+  typeof value === 'string' && value.length >= 1 && value.length <= max && !hasControlChars(value);
+
+/**
+ * What a refused body names, when it names a target at all. Only bounded, printable strings are kept:
+ * the record is shown in history and terminals, and its fields become DynamoDB keys.
+ */
+function attribute(body: unknown): Attribution | undefined {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const { application, environment, ref, reason, dryRun } = body as Record<string, unknown>;
+  if (!printable(application, 63) || !printable(environment, 63)) return undefined;
+  return {
+    application,
+    environment,
+    ...(printable(ref, 200) ? { ref } : {}),
+    ...(printable(reason, MAX_REASON_LENGTH) ? { reason } : {}),
+    ...(typeof dryRun === 'boolean' ? { dryRun } : {}),
+  };
+}
+
+const triggerOf = (requester: Requester): Trigger => (requester.type === 'local' ? 'local' : 'api');
+
+function requestedDetail(deployment: Deployment): Record<string, unknown> {
+  return {
+    requester: deployment.requester,
+    trigger: deployment.trigger,
+    ...(deployment.ref !== undefined ? { ref: deployment.ref } : {}),
+    ...(deployment.reason !== undefined ? { reason: deployment.reason } : {}),
+    dryRun: deployment.dryRun,
+  };
+}
+
+/** Built from the stored record, so a repeated start sends the same input (Step Functions then dedupes it). */
+function workflowInput(deployment: Deployment) {
+  return {
+    deploymentId: deployment.deploymentId,
+    application: deployment.application,
+    environment: deployment.environment,
+    ref: deployment.ref,
+    ...(deployment.reason !== undefined ? { reason: deployment.reason } : {}),
+    dryRun: deployment.dryRun,
+    requester: deployment.requester,
+    trigger: deployment.trigger,
+    requestedAt: deployment.requestedAt,
+  };
+}
+
+function links(deploymentId: string) {
+  const self = `/deployments/${deploymentId}`;
+  return { self, events: `${self}/events`, logs: `${self}/logs` };
+}
+
+function accepted(deployment: Deployment, replayed: boolean): Result {
+  const body = {
+    deploymentId: deployment.deploymentId,
+    status: deployment.status,
+    application: deployment.application,
+    environment: deployment.environment,
+    ...(deployment.ref !== undefined ? { ref: deployment.ref } : {}),
+    dryRun: deployment.dryRun,
+    links: links(deployment.deploymentId),
+  };
+  return json(202, body, {
+    location: body.links.self,
+    ...(replayed ? { 'idempotent-replayed': 'true' } : {}),
+  });
+}
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Result {
+  return {
+    statusCode: status,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
+    body: JSON.stringify(body),
+  };
+}
+
+function withField<T extends { field?: string }>(doc: T, error: CrossdeployError): T {
+  const field = error.details.field;
+  return typeof field === 'string' && field !== '' ? { ...doc, field } : doc;
+}
+
+function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
+  // API Gateway lower-cases header names; local callers may not.
+  for (const [key, value] of Object.entries(event.headers ?? {})) {
+    if (key.toLowerCase() === name && value !== undefined) return value;
+  }
+  return undefined;
+}
+
+function isJsonContentType(value: string | undefined): boolean {
+  if (!value) return false;
+  const [type, ...params] = value.split(';').map((part) => part.trim().toLowerCase());
+  if (type !== 'application/json') return false;
+  const charset = params
+    .find((p) => p.startsWith('charset='))
+    ?.slice('charset='.length)
+    .replaceAll('"', '');
+  return charset === undefined || charset === 'utf-8' || charset === 'utf8';
+}
+
+function rawBody(event: APIGatewayProxyEventV2): Buffer {
+  if (event.body === undefined || event.body === null) return Buffer.alloc(0);
+  return event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
+}
+
+function idempotencyKey(event: APIGatewayProxyEventV2): string | undefined {
+  const key = header(event, 'idempotency-key');
+  if (key === undefined) return undefined;
+  if (!IDEMPOTENCY_KEY.test(key)) {
+    throw new RequestRejectedError(
+      'INVALID_FIELD',
+      400,
+      'Idempotency-Key must be 1 to 255 visible ASCII characters',
+      { details: { field: 'Idempotency-Key' } },
+    );
+  }
+  return key;
+}
+
+/** JSON with object keys sorted at every level: the same request always hashes the same. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : v,
+  );
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+function query(event: APIGatewayProxyEventV2, name: string): string | undefined {
+  if (event.queryStringParameters) return event.queryStringParameters[name] ?? undefined;
+  if (!event.rawQueryString) return undefined;
+  return new URLSearchParams(event.rawQueryString).get(name) ?? undefined;
+}
+
+function nameParam(event: APIGatewayProxyEventV2, name: string): string {
+  const value = query(event, name);
+  if (!printable(value, 63)) {
+    throw new RequestRejectedError(
+      'INVALID_FIELD',
+      400,
+      `query parameter ${name} is required (1 to 63 characters)`,
+      {
+        details: { field: name },
+      },
+    );
+  }
+  return value;
+}
+
+function limitParam(
+  event: APIGatewayProxyEventV2,
+  bounds: { min: number; max: number; default: number },
+): number {
+  const value = query(event, 'limit');
+  if (value === undefined) return bounds.default;
+  const limit = /^\d{1,6}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(limit >= bounds.min && limit <= bounds.max)) {
+    throw new RequestRejectedError(
+      'INVALID_FIELD',
+      400,
+      `limit must be an integer from ${bounds.min} to ${bounds.max}`,
+      { details: { field: 'limit' } },
+    );
+  }
+  return limit;
+}
+
+const badCursor = () => new RequestRejectedError('BAD_CURSOR', 400, 'the cursor is not one this API issued');
+
+function cursorParam(event: APIGatewayProxyEventV2): string | undefined {
+  const cursor = query(event, 'cursor');
+  if (cursor === undefined) return undefined;
+  if (!CURSOR.test(cursor)) throw badCursor();
+  return cursor;
+}
+
+/**
+ * Cursors are opaque, so whatever the store or reader throws while following one (a refused decode, DynamoDB
+ * rejecting a forged start key, CloudWatch rejecting a token) is the cursor's fault — unless the failure is
+ * plainly transient or ours, which stays a 5xx so the client retries instead of dropping its place.
+ */
+async function withCursor<T>(cursor: string | undefined, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (cursor === undefined || error instanceof CrossdeployError || isTransient(error)) throw error;
+    logger.warn('cursor refused by the store', { error });
+    throw badCursor();
+  }
+}
+
+const TRANSIENT_NAMES = new Set([
+  'ThrottlingException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'InternalServerError',
+  'TimeoutError',
+]);
+
+function isTransient(error: unknown): boolean {
+  const e = error as { name?: string; $fault?: string; $retryable?: unknown } | undefined;
+  return !e || e.$fault === 'server' || e.$retryable !== undefined || TRANSIENT_NAMES.has(e.name ?? '');
+}
+
+// Routing --------------------------------------------------------------------------------------------
+
+function pathOf(event: APIGatewayProxyEventV2): string {
+  return event.rawPath || event.requestContext?.http?.path || '/';
+}
+
+/**
+ * API Gateway names the matched route in `routeKey` and fills `pathParameters`; local mode (and a `$default`
+ * catch-all) do not, so the path is matched too. A named stage prefixes rawPath with the stage name.
+ */
+function matchRoute(
+  event: APIGatewayProxyEventV2,
+  routeKeys: string[],
+): { routeKey: string; id: string } | undefined {
+  if (routeKeys.includes(event.routeKey)) {
+    return { routeKey: event.routeKey, id: event.pathParameters?.id ?? '' };
+  }
+  const method = (event.requestContext?.http?.method ?? '').toUpperCase();
+  let path = pathOf(event).replace(/\/+$/, '') || '/';
+  const stage = event.requestContext?.stage;
+  if (stage && stage !== '$default' && path.startsWith(`/${stage}/`)) path = path.slice(stage.length + 1);
+  const segments = path.split('/').slice(1);
+  for (const routeKey of routeKeys) {
+    const [routeMethod, template = ''] = routeKey.split(' ');
+    if (routeMethod !== method) continue;
+    const parts = template.split('/').slice(1);
+    if (parts.length !== segments.length) continue;
+    let id = '';
+    const matches = parts.every((part, i) => {
+      const segment = segments[i] ?? '';
+      if (part !== '{id}') return part === segment;
+      try {
+        id = decodeURIComponent(segment);
+      } catch {
+        return false;
+      }
+      return id !== '';
+    });
+    if (matches) return { routeKey, id };
+  }
+  return undefined;
+}
