@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type EventLog, StateMachine } from 'aws-local-stepfunctions';
+import { StateMachine } from 'aws-local-stepfunctions';
+
+/** One entry of the engine's event log (StateEntered, StateRetried, ExecutionFailed, ...). */
+export type EventLog = { type: string; state?: { name: string }; [key: string]: unknown };
 import type { TaskTokens } from '#shared/ports.ts';
 
 /**
@@ -14,6 +17,9 @@ import type { TaskTokens } from '#shared/ports.ts';
  */
 
 export const ASL_PATH = fileURLToPath(new URL('../statemachine/deploy.asl.json', import.meta.url));
+
+/** What template.yaml substitutes with its default parameters: (queued + job timeout) minutes plus 10. */
+export const DEFAULT_SUBSTITUTIONS: Record<string, string> = { BuildWaitSeconds: '3300', DeployWaitSeconds: '5100' };
 
 export type LambdaFunction = (payload: unknown) => Promise<unknown>;
 
@@ -85,6 +91,8 @@ export interface WorkflowEngineOptions {
   /** Handlers by the substitution name the ASL uses for their ARN, e.g. `ValidateRequestFunctionArn`. */
   functions: Record<string, LambdaFunction>;
   tokens: LocalTaskTokens;
+  /** Non-ARN DefinitionSubstitutions (the job waits); the template's values apply when omitted. */
+  substitutions?: Record<string, string>;
   /** Shortens Wait states and retry intervals (tests and local mode do not need to sit out 30 s). */
   waitMs?: number;
   retryMs?: number;
@@ -110,7 +118,18 @@ export class WorkflowEngine {
     const arns = Object.fromEntries(
       Object.keys(options.functions).map((name) => [name, `arn:aws:lambda:us-east-1:000000000000:function:${name}`]),
     );
-    const definition = JSON.parse(substitute(raw, arns));
+    const substitutions = { ...DEFAULT_SUBSTITUTIONS, ...options.substitutions };
+    const definition = JSON.parse(substitute(raw, { ...substitutions, ...arns }));
+    // aws-local-stepfunctions 3.0.0 evaluates TimeoutSecondsPath against the Task's Parameters output
+    // instead of the state input (AWS uses the state input), so the path never resolves locally. Give
+    // those Tasks the longest job wait the template would substitute; template tests check the path itself.
+    const longestWait = Math.max(...Object.values(substitutions).map(Number).filter(Number.isFinite));
+    for (const state of Object.values(definition.States as Record<string, Record<string, unknown>>)) {
+      if (state.TimeoutSecondsPath) {
+        delete state.TimeoutSecondsPath;
+        state.TimeoutSeconds = longestWait;
+      }
+    }
     this.machine = new StateMachine(definition);
     const byArn = new Map(Object.entries(options.functions).map(([name, fn]) => [arns[name], fn]));
     const taskHandlers: Record<string, (input: unknown) => Promise<unknown>> = {};
@@ -173,7 +192,7 @@ export class WorkflowEngine {
     });
     const events: EventLog[] = [];
     void (async () => {
-      for await (const event of execution.eventLogs) events.push(event);
+      for await (const event of execution.eventLogs) events.push(event as unknown as EventLog);
     })().catch(() => {});
     return { name, result: execution.result, events, abort: () => execution.abort() };
   }

@@ -50,7 +50,11 @@ export async function deliverJobResult(info: JobInfo, deps: JobEventsDeps): Prom
   if (succeeded && job === 'build') {
     let buildOutput: ReturnType<typeof readBuildOutput>;
     try {
-      buildOutput = readBuildOutput(info.exportedVariables, info.resolvedCommit);
+      buildOutput = readBuildOutput(
+        info.exportedVariables,
+        info.environmentVariables.OUTPUT_BUCKET ?? '',
+        info.environmentVariables.OUTPUT_KEY ?? '',
+      );
     } catch (error) {
       await recordEvent(store, clock, deploymentId, finishedType, { buildId: info.buildId, status: 'FAILED' });
       if (token) await tokens.fail(token, 'JobFailedError', causeOf('BUILD_FAILED', (error as Error).message));

@@ -89,6 +89,8 @@ export interface JobInfo {
   complete: boolean;
   resolvedCommit?: string;
   exportedVariables: Record<string, string>;
+  /** The job's own (non-secret) environment variables: where its output goes, which deployment it serves. */
+  environmentVariables: Record<string, string>;
   logUrl?: string;
 }
 

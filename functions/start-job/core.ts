@@ -37,7 +37,7 @@ export async function startJob(input: StartJobInput, deps: StartJobDeps): Promis
   const isBuild = input.job === 'build';
   const environmentVariables = isBuild
     ? buildJobEnvironment(deployment, target, deps.settings)
-    : deployJobEnvironment(deployment, target, deps.settings);
+    : deployJobEnvironment(deployment, target);
   const { buildId, logUrl } = await runner.start({
     deploymentId: deployment.deploymentId,
     job: input.job,

@@ -110,7 +110,7 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
     ['an unknown environment', { environment: 'qa' }, 'UNKNOWN_ENVIRONMENT'],
     ['an unknown application', { application: 'nope' }, 'UNKNOWN_APPLICATION'],
     ['a requester the registry does not allow', { environment: 'prod' }, 'FORBIDDEN'],
-    ['an unknown field', { color: 'blue' }, 'INVALID_FIELD'],
+    ['a reason over the limit', { reason: 'x'.repeat(501) }, 'INVALID_FIELD'],
   ])('rejects %s as REJECTED with its code and starts no job', async (_what, change, code) => {
     const h = await createWorkflowHarness();
     const run = h.start({ application: 'hello-world', environment: 'staging', ref: 'main', ...change });

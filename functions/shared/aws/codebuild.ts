@@ -101,6 +101,7 @@ function toJobInfo(build: Build, logUrl: string): JobInfo {
     complete: build.buildComplete === true,
     ...(build.resolvedSourceVersion ? { resolvedCommit: build.resolvedSourceVersion } : {}),
     exportedVariables,
+    environmentVariables: variables,
     logUrl,
   };
 }

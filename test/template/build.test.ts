@@ -1,0 +1,115 @@
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BuildConfigError, bundleFor, formatSizes, functionBundles } from '../../scripts/build.ts';
+import { loadTemplate } from '../../scripts/cfn-yaml.ts';
+
+const root = resolve(import.meta.dirname, '../..');
+const template = loadTemplate(join(root, 'template.yaml'));
+
+const metadata = (properties: Record<string, unknown>) => ({
+  BuildMethod: 'esbuild',
+  BuildProperties: properties,
+});
+const fn = { CodeUri: './', Handler: 'functions/api/handler.handler' };
+
+describe('npm run build', () => {
+  const bundles = functionBundles(template, root);
+
+  it('bundles every function of the template', () => {
+    const functions = Object.entries(template.Resources)
+      .filter(([, resource]) => resource.Type === 'AWS::Serverless::Function')
+      .map(([id]) => id);
+    expect(bundles.map((bundle) => bundle.logicalId)).toEqual(functions);
+  });
+
+  it.each(functionBundles(template, root).map((bundle) => [bundle.logicalId, bundle] as const))(
+    '%s uses the settings of its Metadata',
+    (logicalId, { options, handlerFile }) => {
+      const properties = template.Resources[logicalId]?.Metadata?.BuildProperties as Record<string, unknown>;
+      expect(options).toMatchObject({
+        entryPoints: properties.EntryPoints,
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node24',
+        minify: true,
+        sourcemap: true,
+        mainFields: ['module', 'main'],
+        outExtension: { '.js': '.mjs' },
+        banner: {
+          js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+        },
+        outdir: join(root, 'dist', logicalId),
+      });
+      expect(handlerFile).toBe(join(root, 'dist', logicalId, 'handler.mjs'));
+    },
+  );
+});
+
+describe('bundleFor', () => {
+  it('applies sam build defaults where the Metadata is silent', () => {
+    const { options, handlerFile } = bundleFor(
+      'F',
+      fn,
+      metadata({ EntryPoints: ['functions/api/handler.ts'] }),
+      root,
+    );
+    expect(options).toMatchObject({ format: 'cjs', target: 'es2020', minify: true, sourcemap: false });
+    expect(handlerFile).toBe(join(root, 'dist', 'F', 'handler.js'));
+  });
+
+  it('reads key=value lists the way sam build passes them', () => {
+    const { options } = bundleFor(
+      'F',
+      fn,
+      metadata({
+        EntryPoints: ['functions/api/handler.ts'],
+        Loader: ['.yaml=text'],
+        External: ['@aws-sdk/*'],
+        Banner: ['js=const a = "x=y";'],
+      }),
+      root,
+    );
+    expect(options).toMatchObject({
+      loader: { '.yaml': 'text' },
+      external: ['@aws-sdk/*'],
+      banner: { js: 'const a = "x=y";' },
+    });
+  });
+
+  it('refuses a property sam build would not apply', () => {
+    expect(() =>
+      bundleFor('F', fn, metadata({ EntryPoints: ['functions/api/handler.ts'], KeepNames: true }), root),
+    ).toThrow(BuildConfigError);
+  });
+
+  it('refuses a Handler that is not the bundle of the entry point', () => {
+    expect(() =>
+      bundleFor(
+        'F',
+        { ...fn, Handler: 'functions/api/index.handler' },
+        metadata({ EntryPoints: ['functions/api/handler.ts'] }),
+        root,
+      ),
+    ).toThrow(/would not find it/);
+  });
+
+  it('refuses zero or several entry points', () => {
+    expect(() => bundleFor('F', fn, metadata({ EntryPoints: [] }), root)).toThrow(/exactly one/);
+  });
+});
+
+describe('formatSizes', () => {
+  it('prints one row per bundle and a total', () => {
+    const table = formatSizes([
+      { logicalId: 'A', file: 'dist/A/handler.mjs', bytes: 341_234, gzipBytes: 106_001 },
+      { logicalId: 'B', file: 'dist/B/handler.mjs', bytes: 1_024, gzipBytes: 512 },
+    ]);
+    expect(table.split('\n')).toEqual([
+      'bundle                bytes  gzip bytes',
+      'dist/A/handler.mjs  341,234     106,001',
+      'dist/B/handler.mjs    1,024         512',
+      'total               342,258     106,513',
+    ]);
+  });
+});
