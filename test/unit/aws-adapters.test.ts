@@ -70,7 +70,7 @@ describe('StsTargetAccess', () => {
   it('turns AccessDenied into a typed error that lists every candidate cause', async () => {
     sts.on(AssumeRoleCommand).rejects(Object.assign(new Error('not authorized'), { name: 'AccessDenied' }));
     const access = new StsTargetAccess({ sts: new STSClient({ region: 'eu-west-1' }) });
-    const error = await access.preflight(params).catch((e: unknown) => e as Error & { code: string });
+    const error = (await access.preflight(params).catch((e: unknown) => e)) as Error & { code: string };
     expect(error.name).toBe('RoleAssumptionError');
     expect(error.code).toBe('ROLE_ASSUMPTION_DENIED');
     for (const cause of [/sts:AssumeRole/, /trust policy/, /ExternalId/, /role exists/]) expect(error.message).toMatch(cause);
