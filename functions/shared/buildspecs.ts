@@ -650,8 +650,10 @@ phases:
             summary="$CROSSDEPLOY_WORK/change-set-summary"
             arn="$(grep -Eo 'arn:aws[a-z-]*:cloudformation:[a-z0-9-]+:[0-9]{12}:changeSet/[A-Za-z0-9-]+/[A-Za-z0-9-]+' \\
               "$CROSSDEPLOY_WORK/sam-deploy.log" | tail -n 1)"
-            if [ -z "$arn" ]; then
+            if [ -z "$arn" ] && grep -q 'No changes to deploy' "$CROSSDEPLOY_WORK/sam-deploy.log"; then
               echo 'no changes: no change set was created' > "$summary"
+            elif [ -z "$arn" ]; then
+              echo 'no change set ARN in the sam deploy output' > "$summary"
             elif aws cloudformation describe-change-set --profile target --region="$TARGET_REGION" \\
               --change-set-name="$arn" --output=json > "$CROSSDEPLOY_WORK/change-set.json"; then
               python3 "$CROSSDEPLOY_TOOL" summary "$arn" < "$CROSSDEPLOY_WORK/change-set.json" > "$summary" \\

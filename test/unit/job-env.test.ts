@@ -1,0 +1,192 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { JobFailedError, JobStartError } from '#shared/errors.ts';
+import {
+  buildJobEnvironment,
+  buildOutputKey,
+  deployJobEnvironment,
+  jobIdempotencyToken,
+  readBuildOutput,
+} from '#shared/job-env.ts';
+import { roleSessionName, sourceIdentity } from '#shared/requester.ts';
+import { fixtureDeployment, fixtureTarget } from '#test/support/run-buildspec.ts';
+
+const SHA = 'a'.repeat(64);
+const COMMIT = 'b'.repeat(40);
+const target = fixtureTarget;
+const deployment = fixtureDeployment;
+
+/** The variable names docs/design.md's "Job contract" lists, per part, split into read and exported. */
+function contract() {
+  const doc = readFileSync(new URL('../../docs/design.md', import.meta.url), 'utf8');
+  const section = doc.slice(
+    doc.indexOf('## Job contract'),
+    doc.indexOf('\n## ', doc.indexOf('## Job contract') + 1),
+  );
+  const part = (from: string, to: string) => section.slice(section.indexOf(from), section.indexOf(to));
+  const names = (text: string) => [...text.matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]!);
+  const split = (text: string) => {
+    const [reads = '', exports = ''] = text.split('exports');
+    return { reads: names(reads), exports: names(exports) };
+  };
+  return {
+    common: names(part('Common:', 'Build:')),
+    build: split(part('Build:', 'Deploy:')),
+    deploy: split(part('Deploy:', 'Local mode only:')),
+  };
+}
+
+describe('buildJobEnvironment', () => {
+  it('hands the build job exactly the contract variables', () => {
+    const env = buildJobEnvironment(deployment(), target(), { outputBucket: 'crossdeploy-output' });
+    expect(env).toEqual({
+      DEPLOYMENT_ID: '01JCROSSDEPLOY0000000000AB',
+      CROSSDEPLOY_JOB: 'build',
+      APPLICATION: 'hello-world',
+      ENVIRONMENT: 'prod',
+      SOURCE_REF: 'release/1.2',
+      TEMPLATE_PATH: 'app/template.yaml',
+      OUTPUT_BUCKET: 'crossdeploy-output',
+      OUTPUT_KEY: 'builds/hello-world/01JCROSSDEPLOY0000000000AB.zip',
+    });
+    const { common, build } = contract();
+    expect(Object.keys(env).sort()).toEqual([...common, ...build.reads].sort());
+  });
+
+  it("falls back to the application's default ref", () => {
+    const env = buildJobEnvironment(deployment({ ref: undefined }), target(), { outputBucket: 'b' });
+    expect(env.SOURCE_REF).toBe('main');
+  });
+
+  it('refuses a deployment for another target', () => {
+    expect(() =>
+      buildJobEnvironment(deployment({ environment: 'staging' }), target(), { outputBucket: 'b' }),
+    ).toThrow(JobStartError);
+  });
+
+  it('refuses a deployment id that cannot name a file', () => {
+    expect(() =>
+      buildJobEnvironment(deployment({ deploymentId: '../../etc/passwd' }), target(), { outputBucket: 'b' }),
+    ).toThrow(JobStartError);
+  });
+});
+
+describe('deployJobEnvironment', () => {
+  it('hands the deploy job exactly the contract variables, from the recorded build output and the registry', () => {
+    const d = deployment();
+    const env = deployJobEnvironment(d, target());
+    expect(env).toEqual({
+      DEPLOYMENT_ID: '01JCROSSDEPLOY0000000000AB',
+      CROSSDEPLOY_JOB: 'deploy',
+      APPLICATION: 'hello-world',
+      ENVIRONMENT: 'prod',
+      OUTPUT_BUCKET: 'crossdeploy-output',
+      OUTPUT_KEY: 'builds/hello-world/01JCROSSDEPLOY0000000000AA.zip',
+      OUTPUT_VERSION_ID: 'v3.xyz_Version-Id',
+      OUTPUT_SHA256: SHA,
+      TARGET_ACCOUNT_ID: '222222222222',
+      TARGET_REGION: 'eu-west-1',
+      DEPLOY_ROLE_ARN: 'arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-deploy',
+      EXTERNAL_ID: 'crossdeploy-prod-7f3a',
+      SOURCE_IDENTITY: sourceIdentity(d.requester),
+      ROLE_SESSION_NAME: roleSessionName(d.deploymentId),
+      STACK_NAME: 'hello-world-prod',
+      ARTIFACTS_BUCKET: 'crossdeploy-artifacts-222222222222-eu-west-1',
+      EXECUTION_ROLE_ARN: 'arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-cfn-exec',
+      CAPABILITIES: 'CAPABILITY_IAM CAPABILITY_AUTO_EXPAND',
+      PARAMETER_OVERRIDES_JSON: '{"LogLevel":"info","Stage":"prod"}',
+      DRY_RUN: 'false',
+    });
+    const { common, deploy } = contract();
+    expect(Object.keys(env).sort()).toEqual([...common, ...deploy.reads].sort());
+  });
+
+  it('passes an empty ExternalId, no capabilities and no overrides as empty values', () => {
+    const env = deployJobEnvironment(deployment({ environment: 'staging' }), target('staging'));
+    expect(env).toMatchObject({ EXTERNAL_ID: '', CAPABILITIES: '', PARAMETER_OVERRIDES_JSON: '{}' });
+  });
+
+  it('marks a dry run', () => {
+    expect(deployJobEnvironment(deployment({ dryRun: true }), target()).DRY_RUN).toBe('true');
+  });
+
+  it('refuses to start without a recorded build output', () => {
+    expect(() => deployJobEnvironment(deployment({ buildOutput: undefined }), target())).toThrow(
+      JobStartError,
+    );
+  });
+
+  it('refuses a malformed build output record', () => {
+    const d = deployment();
+    const bad = deployment({ buildOutput: { ...d.buildOutput!, sha256: 'not-a-digest' } });
+    expect(() => deployJobEnvironment(bad, target())).toThrow(JobStartError);
+  });
+
+  it('refuses when the registry now names another account than the deployment recorded', () => {
+    expect(() => deployJobEnvironment(deployment({ targetAccount: '333333333333' }), target())).toThrow(
+      /account is now 222222222222, but deployment recorded 333333333333/,
+    );
+  });
+
+  it('holds nothing that looks like a credential', () => {
+    for (const env of [
+      deployJobEnvironment(deployment(), target()),
+      buildJobEnvironment(deployment(), target(), { outputBucket: 'b' }),
+    ]) {
+      for (const [name, value] of Object.entries(env)) {
+        expect(name).not.toMatch(/SECRET|PASSWORD|TOKEN|ACCESS_KEY|CREDENTIAL/);
+        expect(value).not.toMatch(/\b(?:AKIA|ASIA)[A-Z0-9]{16}\b|aws_secret_access_key|aws_session_token/i);
+      }
+    }
+  });
+});
+
+describe('jobIdempotencyToken', () => {
+  it('is the same for every attempt of one job and differs between jobs and deployments', () => {
+    const token = jobIdempotencyToken('01JA', 'build');
+    expect(token).toBe(jobIdempotencyToken('01JA', 'build'));
+    expect(token).not.toBe(jobIdempotencyToken('01JA', 'deploy'));
+    expect(token).not.toBe(jobIdempotencyToken('01JB', 'build'));
+    expect(token).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe('readBuildOutput', () => {
+  const exported = { BUILD_OUTPUT_VERSION_ID: 'v1', BUILD_OUTPUT_SHA256: SHA, RESOLVED_COMMIT: COMMIT };
+
+  it('turns the exported variables into the build output record', () => {
+    expect(readBuildOutput(exported, 'bucket', buildOutputKey('hello-world', '01JA'))).toEqual({
+      bucket: 'bucket',
+      key: 'builds/hello-world/01JA.zip',
+      versionId: 'v1',
+      sha256: SHA,
+      resolvedCommit: COMMIT,
+    });
+  });
+
+  it.each(Object.keys(exported))('fails the build when %s is missing', (name) => {
+    const partial: Record<string, string> = { ...exported };
+    delete partial[name];
+    const error = (() => {
+      try {
+        readBuildOutput(partial, 'bucket', 'key');
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(error).toBeInstanceOf(JobFailedError);
+    expect(error).toMatchObject({ code: 'BUILD_FAILED', details: { variable: name } });
+  });
+
+  it.each([
+    ['BUILD_OUTPUT_SHA256', 'ABC'],
+    ['RESOLVED_COMMIT', 'main'],
+    ['BUILD_OUTPUT_VERSION_ID', 'has space'],
+  ])('fails the build when %s is malformed (%j)', (name, value) => {
+    expect(() => readBuildOutput({ ...exported, [name]: value }, 'bucket', 'key')).toThrow(JobFailedError);
+  });
+
+  it('names the variables the build buildspec exports, as the contract does', () => {
+    expect(Object.keys(exported).sort()).toEqual(contract().build.exports.sort());
+  });
+});
