@@ -1,0 +1,192 @@
+import { parseArgs } from 'node:util';
+import { UsageError } from './errors.ts';
+import type { CommandName } from './help.ts';
+
+/** Command-line parsing: argv in, a typed command out, or a UsageError (exit 2) that says what is wrong. */
+
+export interface Globals {
+  url: URL;
+  json: boolean;
+  token?: string;
+}
+
+export type HelpCommand = { name: 'help'; topic?: CommandName };
+export type RunCommand =
+  | {
+      name: 'deploy';
+      application: string;
+      environment: string;
+      ref?: string;
+      reason?: string;
+      dryRun: boolean;
+      wait: boolean;
+    }
+  | { name: 'status'; id: string }
+  | { name: 'history'; application: string; environment: string; limit?: number; cursor?: string }
+  | { name: 'logs'; id: string; follow: boolean }
+  | { name: 'apps' };
+export type Command = HelpCommand | RunCommand;
+
+/** Help needs no URL, so a broken CROSSDEPLOY_URL cannot stand between a user and `--help`. */
+export type Parsed = { command: HelpCommand } | { command: RunCommand; globals: Globals };
+
+const OPTIONS = {
+  url: { type: 'string' },
+  json: { type: 'boolean' },
+  token: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  ref: { type: 'string' },
+  reason: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  wait: { type: 'boolean' },
+  limit: { type: 'string' },
+  cursor: { type: 'string' },
+  follow: { type: 'boolean' },
+} as const;
+
+type OptionName = keyof typeof OPTIONS;
+const GLOBAL_OPTIONS: OptionName[] = ['url', 'json', 'token', 'help'];
+
+const COMMANDS: Record<CommandName, { positionals: string[]; options: OptionName[] }> = {
+  deploy: { positionals: ['application', 'environment'], options: ['ref', 'reason', 'dry-run', 'wait'] },
+  status: { positionals: ['deployment-id'], options: [] },
+  history: { positionals: ['application', 'environment'], options: ['limit', 'cursor'] },
+  logs: { positionals: ['deployment-id'], options: ['follow'] },
+  apps: { positionals: [], options: [] },
+};
+
+const isCommand = (name: string | undefined): name is CommandName =>
+  name !== undefined && Object.hasOwn(COMMANDS, name);
+
+/** The API's ids are ULIDs; anything else (a path, `..`) would not name a deployment and could bend the URL. */
+const DEPLOYMENT_ID = /^[A-Za-z0-9_-]{1,128}$/;
+export const HISTORY_LIMIT = { min: 1, max: 100 } as const;
+
+export function defaultUrl(env: NodeJS.ProcessEnv): string {
+  if (env.CROSSDEPLOY_URL) return env.CROSSDEPLOY_URL;
+  return `http://127.0.0.1:${env.PORT || '3000'}`;
+}
+
+export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): Parsed {
+  let values: Partial<Record<OptionName, string | boolean>>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: [...argv],
+      options: OPTIONS,
+      allowPositionals: true,
+      strict: true,
+    }));
+  } catch (error) {
+    // Node's messages go on to suggest `--` quoting; the first sentence is the useful part.
+    const message = (error as Error).message.split(/\.\s/)[0] ?? 'invalid arguments';
+    throw new UsageError(message.replace(/^Unknown option/, 'unknown option'), commandIn(argv));
+  }
+
+  const [first, ...args] = positionals;
+  if (first === 'help') {
+    if (args.length > 1 || (args[0] !== undefined && !isCommand(args[0]))) {
+      throw new UsageError(`no help for ${JSON.stringify(args.join(' '))}`);
+    }
+    return { command: isCommand(args[0]) ? { name: 'help', topic: args[0] } : { name: 'help' } };
+  }
+  if (first === undefined) {
+    if (values.help) return { command: { name: 'help' } };
+    throw new UsageError('no command given');
+  }
+  if (!isCommand(first)) throw new UsageError(`unknown command ${JSON.stringify(first)}`);
+  const name = first;
+  if (values.help) return { command: { name: 'help', topic: name } };
+
+  const spec = COMMANDS[name];
+  for (const option of Object.keys(values) as OptionName[]) {
+    if (!GLOBAL_OPTIONS.includes(option) && !spec.options.includes(option)) {
+      throw new UsageError(`--${option} is not an option of \`${name}\``, name);
+    }
+  }
+  if (args.length !== spec.positionals.length) {
+    const expected = spec.positionals.map((p) => `<${p}>`).join(' ') || 'no arguments';
+    const problem = args.length < spec.positionals.length ? 'missing arguments' : 'too many arguments';
+    throw new UsageError(`${problem}: \`${name}\` takes ${expected}`, name);
+  }
+  for (const [i, arg] of args.entries()) {
+    if (arg.trim() === '') throw new UsageError(`<${spec.positionals[i]}> must not be empty`, name);
+  }
+
+  const str = (option: OptionName) =>
+    typeof values[option] === 'string' ? (values[option] as string) : undefined;
+  const flag = (option: OptionName) => values[option] === true;
+  const command = ((): RunCommand => {
+    switch (name) {
+      case 'deploy':
+        return {
+          name,
+          application: args[0] as string,
+          environment: args[1] as string,
+          ...(str('ref') !== undefined ? { ref: str('ref') } : {}),
+          ...(str('reason') !== undefined ? { reason: str('reason') } : {}),
+          dryRun: flag('dry-run'),
+          wait: flag('wait'),
+        };
+      case 'status':
+      case 'logs': {
+        const id = args[0] as string;
+        if (!DEPLOYMENT_ID.test(id)) {
+          throw new UsageError(`${JSON.stringify(id)} is not a deployment id`, name);
+        }
+        return name === 'status' ? { name, id } : { name, id, follow: flag('follow') };
+      }
+      case 'history': {
+        const limit = str('limit');
+        return {
+          name,
+          application: args[0] as string,
+          environment: args[1] as string,
+          ...(limit !== undefined ? { limit: parseLimit(limit) } : {}),
+          ...(str('cursor') !== undefined ? { cursor: str('cursor') } : {}),
+        };
+      }
+      case 'apps':
+        return { name };
+    }
+  })();
+  return { command, globals: globals(values, env) };
+}
+
+function parseLimit(text: string): number {
+  const limit = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!(limit >= HISTORY_LIMIT.min && limit <= HISTORY_LIMIT.max)) {
+    throw new UsageError(
+      `--limit must be a whole number from ${HISTORY_LIMIT.min} to ${HISTORY_LIMIT.max}`,
+      'history',
+    );
+  }
+  return limit;
+}
+
+function globals(values: Partial<Record<OptionName, string | boolean>>, env: NodeJS.ProcessEnv): Globals {
+  const raw = typeof values.url === 'string' ? values.url : defaultUrl(env);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new UsageError(`${JSON.stringify(raw)} is not a URL (--url or CROSSDEPLOY_URL)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new UsageError(`the crossdeploy URL must be http or https, not ${url.protocol.replace(/:$/, '')}`);
+  }
+  if (url.username || url.password) {
+    // Credentials in a URL end up in shell history and error messages; there is --token for that.
+    throw new UsageError(
+      'the crossdeploy URL must not contain credentials; use --token or CROSSDEPLOY_API_TOKEN',
+    );
+  }
+  if (url.search || url.hash) throw new UsageError('the crossdeploy URL must not have a query or fragment');
+  const token = typeof values.token === 'string' ? values.token : env.CROSSDEPLOY_API_TOKEN;
+  return { url, json: values.json === true, ...(token ? { token } : {}) };
+}
+
+/** The command word in raw argv, so a parse error can point at that command's help. */
+function commandIn(argv: readonly string[]): string | undefined {
+  return argv.find((arg) => isCommand(arg));
+}

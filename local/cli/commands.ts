@@ -1,0 +1,350 @@
+import type { z } from 'zod';
+import type { Globals, RunCommand } from './args.ts';
+import { ApiError, ConnectionError, EXIT, type ExitCode } from './errors.ts';
+import { colorEnabled, type Paint, painter, type StreamLike } from './format.ts';
+import type { Client } from './http.ts';
+import { createProgressView, formatStep, isFinal, type ProgressView } from './progress.ts';
+import {
+  acceptedSchema,
+  applicationsSchema,
+  type DeploymentView,
+  deploymentSchema,
+  type EventView,
+  eventListSchema,
+  historySchema,
+  logPageSchema,
+} from './schemas.ts';
+import { indent, renderApplications, renderHistory, renderLogLine, renderStatus } from './views.ts';
+
+/** One function per command: talk to the API through `Client`, print through the context's streams. */
+
+export interface Context {
+  client: Client;
+  globals: Globals;
+  stdout: StreamLike;
+  stderr: StreamLike;
+  env: NodeJS.ProcessEnv;
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  /** Runs `onStop` on Ctrl-C while a command waits; returns the function that unregisters it. */
+  onInterrupt: (onStop: () => void) => () => void;
+  newIdempotencyKey: () => string;
+}
+
+/** Often enough to feel live, rarely enough to be nothing for the API (two small GETs per poll). */
+export const POLL_INTERVAL_MS = 500;
+const LOG_POLL_INTERVAL_MS = 1000;
+/** How long `--wait` rides out an unreachable or failing server (a restart, a network blip). */
+const POLL_GRACE_MS = 30_000;
+/** Release Lock runs just after the result is recorded; this long is waited for it to show. */
+const RELEASE_GRACE_MS = 1500;
+const TICK_MS = 100;
+const LOG_PAGE_LIMIT = 500;
+
+export async function run(ctx: Context, command: RunCommand): Promise<ExitCode> {
+  switch (command.name) {
+    case 'deploy':
+      return deploy(ctx, command);
+    case 'status':
+      return status(ctx, command.id);
+    case 'history':
+      return history(ctx, command);
+    case 'logs':
+      return logs(ctx, command.id, command.follow);
+    case 'apps':
+      return apps(ctx);
+  }
+}
+
+function parse<S extends z.ZodType>(schema: S, body: unknown, what: string): z.infer<S> {
+  const result = schema.safeParse(body);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const at = issue?.path.length ? ` at ${issue.path.join('.')}` : '';
+    throw new ConnectionError(
+      `unexpected answer to ${what}${at}: ${issue?.message ?? 'invalid'} — is --url pointing at a crossdeploy API?`,
+    );
+  }
+  return result.data;
+}
+
+const writeJson = (stream: StreamLike, value: unknown) => stream.write(`${JSON.stringify(value, null, 2)}\n`);
+const writeLines = (stream: StreamLike, lines: readonly string[]) => {
+  if (lines.length > 0) stream.write(`${lines.join('\n')}\n`);
+};
+const paintFor = (ctx: Context, stream: StreamLike): Paint => painter(colorEnabled(stream, ctx.env));
+const deploymentPath = (id: string) => `/deployments/${encodeURIComponent(id)}`;
+
+// deploy -------------------------------------------------------------------------------------------------
+
+async function deploy(ctx: Context, command: Extract<RunCommand, { name: 'deploy' }>): Promise<ExitCode> {
+  const request = {
+    application: command.application,
+    environment: command.environment,
+    ...(command.ref !== undefined ? { ref: command.ref } : {}),
+    ...(command.reason !== undefined ? { reason: command.reason } : {}),
+    ...(command.dryRun ? { dryRun: true } : {}),
+  };
+  // The key makes the client's retry of a POST (after a reset connection or a 503) start nothing twice.
+  const response = await ctx.client.post('/deployments', request, {
+    'idempotency-key': ctx.newIdempotencyKey(),
+  });
+  const accepted = parse(acceptedSchema, response.body, 'POST /deployments');
+  const id = accepted.deploymentId;
+
+  if (!command.wait) {
+    if (ctx.globals.json) {
+      writeJson(ctx.stdout, response.body);
+    } else {
+      const ref = typeof accepted.ref === 'string' ? `, ref ${accepted.ref}` : '';
+      const dry = accepted.dryRun === true ? ', dry run' : '';
+      writeLines(ctx.stdout, [
+        `deployment ${id} ${accepted.status.toLowerCase()} (${command.application}/${command.environment}${ref}${dry})`,
+        `status: ${ctx.client.urlOf(deploymentPath(id))}`,
+      ]);
+    }
+    return EXIT.ok;
+  }
+  return waitFor(ctx, id, command);
+}
+
+async function waitFor(
+  ctx: Context,
+  id: string,
+  command: Extract<RunCommand, { name: 'deploy' }>,
+): Promise<ExitCode> {
+  // With --json, stdout carries only the final document; progress goes to stderr, and only for a person.
+  const stream = ctx.globals.json ? ctx.stderr : ctx.stdout;
+  const show = !ctx.globals.json || ctx.stderr.isTTY === true;
+  const live = stream.isTTY === true && ctx.env.TERM !== 'dumb';
+  const paint = paintFor(ctx, stream);
+  const view: ProgressView = show ? createProgressView(stream, { live, paint }) : silentView;
+
+  if (show) {
+    const what = [command.ref && `ref ${command.ref}`, command.dryRun && 'dry run']
+      .filter(Boolean)
+      .join(', ');
+    const title = `deploying ${command.application}/${command.environment}${what ? ` (${what})` : ''}`;
+    stream.write(`${live ? paint('bold', title) : title} — deployment ${id}\n`);
+  }
+
+  const ticker = live ? setInterval(() => view.tick(ctx.now()), TICK_MS) : undefined;
+  const stopListening = ctx.onInterrupt(() => {
+    view.finish();
+    ctx.stderr.write(`stopped waiting; deployment ${id} goes on: crossdeploy status ${id}\n`);
+  });
+  let last: {
+    deployment: DeploymentView;
+    events: EventView[];
+    raw: { deployment: unknown; events: unknown[] };
+  };
+  try {
+    let lastContact = ctx.now();
+    for (;;) {
+      try {
+        last = await fetchState(ctx, id);
+        lastContact = ctx.now();
+        view.note(undefined);
+      } catch (error) {
+        if (!isTransient(error) || ctx.now() - lastContact > POLL_GRACE_MS) throw stillRunning(error, id);
+        view.note(`lost contact, retrying (${(error as Error).message})`);
+        view.tick(ctx.now());
+        await ctx.sleep(POLL_INTERVAL_MS);
+        continue;
+      }
+      view.update(last.deployment, last.events, ctx.now());
+      if (isFinal(last.deployment.status)) break;
+      await ctx.sleep(POLL_INTERVAL_MS);
+    }
+    last = await awaitLockRelease(ctx, id, last, view);
+  } finally {
+    if (ticker) clearInterval(ticker);
+    stopListening();
+    view.finish();
+  }
+
+  const { deployment, events } = last;
+  if (show) {
+    const hasResult = events.some((event) => event.type === deployment.status);
+    if (!hasResult) {
+      // The record is final but its event is missing (written by an older server, or lost): say it anyway.
+      const failed = deployment.status !== 'SUCCEEDED';
+      const text = [deployment.status.toLowerCase(), deployment.errorCode, deployment.errorMessage]
+        .filter(Boolean)
+        .join(': ');
+      stream.write(`${formatStep({ mark: failed ? 'fail' : 'ok', text }, live, paint)}\n`);
+    }
+    if (deployment.changeSet) {
+      writeLines(stream, [
+        live ? paint('bold', 'change set') : 'change set:',
+        ...indent(deployment.changeSet),
+      ]);
+    }
+    const jobStarted = events.some(
+      (event) => event.type === 'BUILD_STARTED' || event.type === 'DEPLOY_STARTED',
+    );
+    if (deployment.status !== 'SUCCEEDED' && jobStarted) {
+      stream.write(`job output: crossdeploy logs ${id}\n`);
+    }
+  }
+  if (ctx.globals.json) {
+    writeJson(ctx.stdout, { ...(last.raw.deployment as object), events: last.raw.events });
+  }
+  return deployment.status === 'SUCCEEDED' ? EXIT.ok : EXIT.failed;
+}
+
+const silentView: ProgressView = { update() {}, tick() {}, note() {}, finish() {} };
+
+async function fetchState(ctx: Context, id: string) {
+  const [deploymentResponse, eventsResponse] = await Promise.all([
+    ctx.client.get(deploymentPath(id)),
+    ctx.client.get(`${deploymentPath(id)}/events`),
+  ]);
+  const deployment = parse(deploymentSchema, deploymentResponse.body, `GET /deployments/${id}`);
+  const events = parse(eventListSchema, eventsResponse.body, `GET /deployments/${id}/events`).items;
+  const rawEvents = (eventsResponse.body as { items: unknown[] }).items;
+  return { deployment, events, raw: { deployment: deploymentResponse.body, events: rawEvents } };
+}
+
+async function awaitLockRelease(
+  ctx: Context,
+  id: string,
+  state: Awaited<ReturnType<typeof fetchState>>,
+  view: ProgressView,
+): Promise<Awaited<ReturnType<typeof fetchState>>> {
+  const holdsLock = (events: readonly EventView[]) =>
+    events.some((e) => e.type === 'LOCK_ACQUIRED' || e.type === 'LOCK_TAKEN_OVER') &&
+    !events.some((e) => e.type === 'LOCK_RELEASED');
+  const deadline = ctx.now() + RELEASE_GRACE_MS;
+  let current = state;
+  while (holdsLock(current.events) && ctx.now() < deadline) {
+    await ctx.sleep(POLL_INTERVAL_MS / 2);
+    try {
+      current = await fetchState(ctx, id);
+    } catch {
+      // The result is already known; a missing "lock released" line is not worth failing for.
+      break;
+    }
+    view.update(current.deployment, current.events, ctx.now());
+  }
+  return current;
+}
+
+/** Worth another poll: the server may be restarting or a gateway may be briefly unhappy. */
+const isTransient = (error: unknown) =>
+  error instanceof ConnectionError || (error instanceof ApiError && error.problem.status >= 500);
+
+function stillRunning(error: unknown, id: string): unknown {
+  if (error instanceof ConnectionError) {
+    return new ConnectionError(
+      `${error.message}\ndeployment ${id} may still be running: crossdeploy status ${id}`,
+      { cause: error },
+    );
+  }
+  return error;
+}
+
+// status -------------------------------------------------------------------------------------------------
+
+async function status(ctx: Context, id: string): Promise<ExitCode> {
+  const [deploymentResponse, eventsResponse] = await Promise.all([
+    ctx.client.get(deploymentPath(id)),
+    ctx.globals.json ? undefined : ctx.client.get(`${deploymentPath(id)}/events`),
+  ]);
+  const deployment = parse(deploymentSchema, deploymentResponse.body, `GET /deployments/${id}`);
+  if (ctx.globals.json) {
+    writeJson(ctx.stdout, deploymentResponse.body);
+  } else {
+    const events = parse(eventListSchema, eventsResponse?.body, `GET /deployments/${id}/events`).items;
+    const decorated = colorEnabled(ctx.stdout, ctx.env);
+    writeLines(
+      ctx.stdout,
+      renderStatus(deployment, events, { paint: paintFor(ctx, ctx.stdout), now: ctx.now(), decorated }),
+    );
+  }
+  return !isFinal(deployment.status) || deployment.status === 'SUCCEEDED' ? EXIT.ok : EXIT.failed;
+}
+
+// history ------------------------------------------------------------------------------------------------
+
+async function history(ctx: Context, command: Extract<RunCommand, { name: 'history' }>): Promise<ExitCode> {
+  const response = await ctx.client.get('/deployments', {
+    application: command.application,
+    environment: command.environment,
+    limit: command.limit,
+    cursor: command.cursor,
+  });
+  const page = parse(historySchema, response.body, 'GET /deployments');
+  if (ctx.globals.json) {
+    writeJson(ctx.stdout, response.body);
+    return EXIT.ok;
+  }
+  if (page.items.length === 0) {
+    ctx.stdout.write(
+      `no deployments of ${command.application}/${command.environment}${command.cursor ? ' on this page' : ' yet'}\n`,
+    );
+  } else {
+    writeLines(ctx.stdout, renderHistory(page.items, { paint: paintFor(ctx, ctx.stdout), now: ctx.now() }));
+  }
+  if (page.nextCursor) {
+    // On stderr so the table alone can be piped into other tools.
+    const limit = command.limit ? ` --limit ${command.limit}` : '';
+    ctx.stderr.write(
+      `older: crossdeploy history ${command.application} ${command.environment}${limit} --cursor ${page.nextCursor}\n`,
+    );
+  }
+  return EXIT.ok;
+}
+
+// logs ---------------------------------------------------------------------------------------------------
+
+async function logs(ctx: Context, id: string, follow: boolean): Promise<ExitCode> {
+  const paint = paintFor(ctx, ctx.stdout);
+  let cursor: string | undefined;
+  let drained = false;
+  let printed = 0;
+  const done = () => {
+    if (printed === 0 && !ctx.globals.json) ctx.stderr.write(`no job output for deployment ${id} yet\n`);
+    return EXIT.ok;
+  };
+  for (;;) {
+    const response = await ctx.client.get(`${deploymentPath(id)}/logs`, { cursor, limit: LOG_PAGE_LIMIT });
+    const page = parse(logPageSchema, response.body, `GET /deployments/${id}/logs`);
+    const rawItems = (response.body as { items: unknown[] }).items;
+    if (ctx.globals.json) {
+      // One JSON object per line, so `--follow --json` can be consumed as it arrives.
+      for (const item of rawItems) ctx.stdout.write(`${JSON.stringify(item)}\n`);
+    } else {
+      writeLines(
+        ctx.stdout,
+        page.items.map((line) => renderLogLine(line, paint)),
+      );
+    }
+    printed += page.items.length;
+    // The API drops nextCursor once the deployment is final and everything was read.
+    if (!page.nextCursor) return done();
+    cursor = page.nextCursor;
+    if (page.items.length > 0) continue;
+    if (!follow) return done();
+    // Caught up. Should a server keep offering a cursor after the end, the record says when to stop.
+    if (drained) return done();
+    const deployment = parse(
+      deploymentSchema,
+      (await ctx.client.get(deploymentPath(id))).body,
+      `GET /deployments/${id}`,
+    );
+    if (isFinal(deployment.status)) drained = true;
+    else await ctx.sleep(LOG_POLL_INTERVAL_MS);
+  }
+}
+
+// apps ---------------------------------------------------------------------------------------------------
+
+async function apps(ctx: Context): Promise<ExitCode> {
+  const response = await ctx.client.get('/applications');
+  const body = parse(applicationsSchema, response.body, 'GET /applications');
+  if (ctx.globals.json) writeJson(ctx.stdout, response.body);
+  else if (body.items.length === 0) ctx.stdout.write('no applications in the registry\n');
+  else writeLines(ctx.stdout, renderApplications(body, paintFor(ctx, ctx.stdout)));
+  return EXIT.ok;
+}

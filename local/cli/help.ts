@@ -1,0 +1,57 @@
+/** Usage text, kept next to the parser's command list so the two are read together. */
+
+export const COMMAND_HELP = {
+  deploy: `Usage: crossdeploy deploy <application> <environment> [--ref R] [--reason T] [--dry-run] [--wait]
+
+Requests a deployment. Without --wait, prints its id and status URL and exits 0.
+With --wait, shows each step as it happens and exits 0 if it succeeded, 1 if not.
+
+Options:
+  --ref R       commit SHA, branch or tag (default: the application's default ref)
+  --reason T    why, recorded in the history
+  --dry-run     create and describe a change set without executing it
+  --wait        follow the deployment until it ends`,
+  status: `Usage: crossdeploy status <deployment-id>
+
+Shows a deployment and its steps. Exits 1 if it failed, was rejected or cancelled.`,
+  history: `Usage: crossdeploy history <application> <environment> [--limit N] [--cursor C]
+
+Lists an environment's deployments, newest first.
+
+Options:
+  --limit N     how many (1-100, default 20)
+  --cursor C    continue from the previous page (printed under the table)`,
+  logs: `Usage: crossdeploy logs <deployment-id> [--follow]
+
+Prints the build and deploy jobs' output.
+
+Options:
+  --follow      keep printing new lines until the deployment ends`,
+  apps: `Usage: crossdeploy apps
+
+Lists the registry's applications and their environments.`,
+} as const;
+
+export type CommandName = keyof typeof COMMAND_HELP;
+
+export const GLOBAL_HELP = `crossdeploy — deploy SAM applications across AWS accounts
+
+Usage: crossdeploy <command> [arguments] [options]
+
+Commands:
+  deploy <app> <env>    request a deployment (--wait to follow it)
+  status <id>           show a deployment and its steps
+  history <app> <env>   list an environment's deployments
+  logs <id>             print the build and deploy output (--follow)
+  apps                  list applications and environments
+
+Global options:
+  --url URL       crossdeploy API (default: $CROSSDEPLOY_URL, else http://127.0.0.1:$PORT, PORT defaults to 3000)
+                  A non-local URL is signed with SigV4 using the standard AWS credential chain.
+  --token T       bearer token for a local server bound to a non-loopback address
+                  (default: $CROSSDEPLOY_API_TOKEN)
+  --json          machine-readable output (see docs/cli.md)
+  -h, --help      show help (also: crossdeploy <command> --help)
+
+Exit codes: 0 success, 1 deployment failed or rejected (or the API refused the request),
+2 usage error or crossdeploy unreachable.`;

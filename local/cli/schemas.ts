@@ -1,0 +1,84 @@
+import { z } from 'zod';
+
+/**
+ * The parts of openapi.yaml's response bodies the CLI relies on. Loose on purpose: unknown fields are
+ * kept (and printed by `--json` as received) so a newer server does not break an older CLI; only what
+ * rendering needs is checked, so a wrong `--url` fails with a clear message instead of `undefined`.
+ */
+
+const requester = z.looseObject({ type: z.string() });
+
+export const deploymentSchema = z.looseObject({
+  deploymentId: z.string(),
+  application: z.string(),
+  environment: z.string(),
+  ref: z.string().optional(),
+  resolvedCommit: z.string().optional(),
+  targetAccount: z.string().optional(),
+  targetRegion: z.string().optional(),
+  stackName: z.string().optional(),
+  requester: requester.optional(),
+  reason: z.string().optional(),
+  trigger: z.string().optional(),
+  dryRun: z.boolean().optional(),
+  // Strings, not enums: later issues add statuses (SUPERSEDED, SKIPPED) an older CLI must still show.
+  status: z.string(),
+  phase: z.string().optional(),
+  requestedAt: z.string(),
+  updatedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+  jobs: z
+    .looseObject({
+      build: z.looseObject({ buildId: z.string(), logUrl: z.string().optional() }).optional(),
+      deploy: z.looseObject({ buildId: z.string(), logUrl: z.string().optional() }).optional(),
+    })
+    .optional(),
+  changeSet: z.string().optional(),
+  errorCode: z.string().optional(),
+  errorMessage: z.string().optional(),
+});
+export type DeploymentView = z.infer<typeof deploymentSchema>;
+
+export const acceptedSchema = z.looseObject({
+  deploymentId: z.string(),
+  status: z.string(),
+});
+
+export const eventSchema = z.looseObject({
+  // A type this CLI does not know yet is still shown, as its raw name.
+  type: z.string(),
+  at: z.string(),
+  detail: z.record(z.string(), z.unknown()).default({}),
+});
+export type EventView = z.infer<typeof eventSchema>;
+export const eventListSchema = z.looseObject({ items: z.array(eventSchema) });
+
+export const historySchema = z.looseObject({
+  items: z.array(deploymentSchema),
+  nextCursor: z.string().optional(),
+});
+
+export const logPageSchema = z.looseObject({
+  items: z.array(z.looseObject({ job: z.string(), at: z.string(), message: z.string() })),
+  nextCursor: z.string().optional(),
+});
+export type LogLine = z.infer<typeof logPageSchema>['items'][number];
+
+export const applicationsSchema = z.looseObject({
+  items: z.array(
+    z.looseObject({
+      name: z.string(),
+      defaultRef: z.string().optional(),
+      environments: z.array(
+        z.looseObject({
+          name: z.string(),
+          accountId: z.string().optional(),
+          region: z.string().optional(),
+          stackName: z.string().optional(),
+          mode: z.string().optional(),
+        }),
+      ),
+    }),
+  ),
+});
+export type ApplicationsView = z.infer<typeof applicationsSchema>;

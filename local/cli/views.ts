@@ -1,0 +1,144 @@
+import {
+  between,
+  type Cell,
+  formatDuration,
+  formatTime,
+  type Paint,
+  refAndCommit,
+  STATUS_FORMAT,
+  shortRequester,
+  table,
+  truncate,
+} from './format.ts';
+import { clean, describeEvents, formatStep, isFinal } from './progress.ts';
+import type { ApplicationsView, DeploymentView, EventView, LogLine } from './schemas.ts';
+
+/** Pure renderers for `history`, `status`, `apps` and `logs`: data in, lines out. */
+
+export interface ViewOptions {
+  paint: Paint;
+  /** Now, for the running time of deployments still in flight. */
+  now: number;
+  /** Time zone for timestamps; the machine's when absent. */
+  timeZone?: string;
+}
+
+const statusCell = (d: DeploymentView): Cell => ({
+  text: d.dryRun ? `${d.status} (dry run)` : d.status,
+  format: STATUS_FORMAT[d.status] ?? 'reset',
+});
+
+function duration(d: DeploymentView, now: number): string {
+  if (d.finishedAt) {
+    const ms = between(d.requestedAt, d.finishedAt);
+    return ms === undefined ? '-' : formatDuration(ms);
+  }
+  const ms = now - Date.parse(d.requestedAt);
+  // Still running: the time so far, marked as open-ended.
+  return Number.isNaN(ms) ? '-' : `${formatDuration(ms)}…`;
+}
+
+export function renderHistory(items: readonly DeploymentView[], options: ViewOptions): string[] {
+  const { paint } = options;
+  const rows = items.map((d): (string | Cell)[] => [
+    clean(d.deploymentId),
+    statusCell(d),
+    truncate(clean(refAndCommit(d.ref, d.resolvedCommit)), 40),
+    truncate(clean(shortRequester(d.requester)), 32),
+    formatTime(d.requestedAt, options.timeZone),
+    duration(d, options.now),
+    d.errorCode ? { text: clean(d.errorCode), format: 'red' } : '',
+  ]);
+  return table(['ID', 'STATUS', 'REF', 'REQUESTER', 'REQUESTED', 'DURATION', 'ERROR'], rows, paint);
+}
+
+export function renderStatus(
+  d: DeploymentView,
+  events: readonly EventView[],
+  options: ViewOptions & { decorated: boolean },
+): string[] {
+  const { paint } = options;
+  const field = (label: string, value: string | undefined) =>
+    value === undefined || value === '' ? [] : [`${paint('dim', label.padEnd(12))}${value}`];
+  const phase = d.phase && !isFinal(d.status) ? ` (${d.phase.toLowerCase().replaceAll('_', ' ')})` : '';
+  const target = [
+    d.targetAccount && `account ${d.targetAccount}`,
+    d.targetRegion,
+    d.stackName && `stack ${d.stackName}`,
+  ].filter(Boolean);
+  const job = (kind: 'build' | 'deploy') => {
+    const record = d.jobs?.[kind];
+    return record ? [record.buildId, record.logUrl].filter(Boolean).join('  ') : undefined;
+  };
+  const lines = [
+    `${paint('bold', `deployment ${clean(d.deploymentId)}`)}  ${paint(STATUS_FORMAT[d.status] ?? 'reset', d.status)}${phase}`,
+    ...field('target', `${clean(d.application)}/${clean(d.environment)}${d.dryRun ? ' (dry run)' : ''}`),
+    ...field('ref', clean(refAndCommit(d.ref, d.resolvedCommit))),
+    ...field(
+      'requested',
+      `${formatTime(d.requestedAt, options.timeZone)} by ${clean(shortRequester(d.requester))}`,
+    ),
+    ...field('reason', d.reason === undefined ? undefined : clean(d.reason)),
+    ...field(
+      'finished',
+      d.finishedAt && `${formatTime(d.finishedAt, options.timeZone)} (took ${duration(d, options.now)})`,
+    ),
+    ...field('account', target.length > 0 ? clean(target.join(', ')) : undefined),
+    ...field('build job', clean(job('build') ?? '')),
+    ...field('deploy job', clean(job('deploy') ?? '')),
+    ...field(
+      'error',
+      d.errorCode && paint('red', clean([d.errorCode, d.errorMessage].filter(Boolean).join(': '))),
+    ),
+  ];
+  if (d.changeSet) lines.push(paint('dim', 'change set'), ...indent(d.changeSet));
+  const steps = describeEvents(events);
+  if (steps.length > 0) {
+    lines.push(
+      '',
+      paint('dim', 'steps'),
+      ...steps.map((step) => `  ${formatStep(step, options.decorated, paint)}`),
+    );
+  }
+  return lines;
+}
+
+/** Multi-line server text (a change-set summary), cleaned and indented under its label. */
+export const indent = (text: string) =>
+  clean(text)
+    .replace(/\n+$/, '')
+    .split('\n')
+    .map((line) => `  ${line}`);
+
+export function renderApplications(body: ApplicationsView, paint: Paint): string[] {
+  const rows: string[][] = [];
+  for (const app of body.items) {
+    if (app.environments.length === 0) rows.push([app.name, app.defaultRef ?? '-', '-', '', '', '', '']);
+    for (const env of app.environments) {
+      rows.push([
+        app.name,
+        app.defaultRef ?? '-',
+        env.name,
+        env.accountId ?? '-',
+        env.region ?? '-',
+        env.stackName ?? '-',
+        env.mode ?? '-',
+      ]);
+    }
+  }
+  const cleaned = rows.map((row) => row.map(clean));
+  return table(
+    ['APPLICATION', 'DEFAULT REF', 'ENVIRONMENT', 'ACCOUNT', 'REGION', 'STACK', 'MODE'],
+    cleaned,
+    paint,
+  );
+}
+
+const JOB_FORMAT: Record<string, Parameters<Paint>[0]> = { build: 'blue', deploy: 'magenta' };
+
+export function renderLogLine(line: LogLine, paint: Paint, timeZone?: string): string {
+  const stamp = formatTime(line.at, timeZone);
+  const time = stamp === line.at ? stamp : stamp.slice(11);
+  const job = clean(line.job).padEnd(6);
+  return `${paint('dim', time)} ${paint(JOB_FORMAT[line.job] ?? 'reset', job)} ${clean(line.message)}`;
+}
