@@ -5,6 +5,7 @@ import { StateMachine } from 'aws-local-stepfunctions';
 
 /** One entry of the engine's event log (StateEntered, StateRetried, ExecutionFailed, ...). */
 export type EventLog = { type: string; state?: { name: string }; [key: string]: unknown };
+
 import type { TaskTokens } from '#shared/ports.ts';
 
 /**
@@ -19,7 +20,10 @@ import type { TaskTokens } from '#shared/ports.ts';
 export const ASL_PATH = fileURLToPath(new URL('../statemachine/deploy.asl.json', import.meta.url));
 
 /** What template.yaml substitutes with its default parameters: (queued + job timeout) minutes plus 10. */
-export const DEFAULT_SUBSTITUTIONS: Record<string, string> = { BuildWaitSeconds: '3300', DeployWaitSeconds: '5100' };
+export const DEFAULT_SUBSTITUTIONS: Record<string, string> = {
+  BuildWaitSeconds: '3300',
+  DeployWaitSeconds: '5100',
+};
 
 export type LambdaFunction = (payload: unknown) => Promise<unknown>;
 
@@ -33,7 +37,8 @@ interface TaskState {
 export function substitute(text: string, values: Record<string, string>): string {
   return text.replace(/\$\{([A-Za-z0-9]+)\}/g, (_match, name: string) => {
     const value = values[name];
-    if (value === undefined) throw new Error(`the state machine uses \${${name}} but no substitution is given`);
+    if (value === undefined)
+      throw new Error(`the state machine uses \${${name}} but no substitution is given`);
     return value;
   });
 }
@@ -116,7 +121,10 @@ export class WorkflowEngine {
     this.options = options;
     const raw = readFileSync(options.definitionPath ?? ASL_PATH, 'utf8');
     const arns = Object.fromEntries(
-      Object.keys(options.functions).map((name) => [name, `arn:aws:lambda:us-east-1:000000000000:function:${name}`]),
+      Object.keys(options.functions).map((name) => [
+        name,
+        `arn:aws:lambda:us-east-1:000000000000:function:${name}`,
+      ]),
     );
     const substitutions = { ...DEFAULT_SUBSTITUTIONS, ...options.substitutions };
     const definition = JSON.parse(substitute(raw, { ...substitutions, ...arns }));

@@ -10,13 +10,18 @@ export interface AcquireLockDeps {
   leaseSeconds: number;
 }
 
-export type AcquireLockOutput = { acquired: true; leaseExpiresAt: string } | { acquired: false; heldBy: string };
+export type AcquireLockOutput =
+  | { acquired: true; leaseExpiresAt: string }
+  | { acquired: false; heldBy: string };
 
 /**
  * One deploy per application+environment. A busy environment refuses the request (mode `reject`). An
  * expired lease is taken over only when its owner is terminal and settled, and the takeover is audited.
  */
-export async function acquireLock(input: { deploymentId: string }, deps: AcquireLockDeps): Promise<AcquireLockOutput> {
+export async function acquireLock(
+  input: { deploymentId: string },
+  deps: AcquireLockDeps,
+): Promise<AcquireLockOutput> {
   const { store, clock } = deps;
   const deployment = await store.getDeployment(input.deploymentId);
   if (!deployment) throw new JobStartError(`deployment ${input.deploymentId} does not exist`);
@@ -28,7 +33,10 @@ export async function acquireLock(input: { deploymentId: string }, deps: Acquire
     acquiredAt: now.toISOString(),
     leaseExpiresAt: new Date(now.getTime() + deps.leaseSeconds * 1000).toISOString(),
   };
-  await store.updateDeployment(deployment.deploymentId, { phase: 'WAITING_FOR_LOCK', updatedAt: lock.acquiredAt });
+  await store.updateDeployment(deployment.deploymentId, {
+    phase: 'WAITING_FOR_LOCK',
+    updatedAt: lock.acquiredAt,
+  });
   const attempt = await store.acquireLock(lock);
   let held: Lock | undefined = attempt.acquired ? lock : attempt.holder;
 
@@ -46,8 +54,13 @@ export async function acquireLock(input: { deploymentId: string }, deps: Acquire
 
   if (held?.owner === deployment.deploymentId) {
     // Also the path of a second invocation of this step: the lease of the first one is kept.
-    await recordEvent(store, clock, deployment.deploymentId, 'LOCK_ACQUIRED', { leaseExpiresAt: held.leaseExpiresAt });
-    await store.updateDeployment(deployment.deploymentId, { phase: 'DEPLOYING', updatedAt: clock.now().toISOString() });
+    await recordEvent(store, clock, deployment.deploymentId, 'LOCK_ACQUIRED', {
+      leaseExpiresAt: held.leaseExpiresAt,
+    });
+    await store.updateDeployment(deployment.deploymentId, {
+      phase: 'DEPLOYING',
+      updatedAt: clock.now().toISOString(),
+    });
     return { acquired: true, leaseExpiresAt: held.leaseExpiresAt };
   }
   const heldBy = held?.owner ?? 'unknown';

@@ -16,7 +16,8 @@ export async function assumeTargetRole(
   const deployment = await deps.store.getDeployment(input.deploymentId);
   if (!deployment) throw new JobStartError(`deployment ${input.deploymentId} does not exist`);
   const target = findTarget(deps.registry, deployment.application, deployment.environment);
-  if (!target) throw new JobStartError(`${deployment.application}/${deployment.environment} left the registry`);
+  if (!target)
+    throw new JobStartError(`${deployment.application}/${deployment.environment} left the registry`);
   const params = assumeParams(deployment, target, PREFLIGHT_DURATION_SECONDS);
   const identity = await deps.assumer.preflight(params);
   if (identity.account !== target.env.accountId) {

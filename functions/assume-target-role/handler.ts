@@ -9,7 +9,10 @@ type Deps = { store: DeploymentStore; registry: Registry; assumer: RoleAssumer; 
 export const createHandler = (deps: () => Deps) => async (event: { deploymentId: string }) => {
   logger.appendKeys({ deploymentId: event.deploymentId });
   const identity = await assumeTargetRole(event, deps());
-  logger.info('target role assumed', { targetAccount: identity.account, assumedRoleArn: identity.assumedRoleArn });
+  logger.info('target role assumed', {
+    targetAccount: identity.account,
+    assumedRoleArn: identity.assumedRoleArn,
+  });
   return identity;
 };
 

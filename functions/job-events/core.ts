@@ -16,7 +16,10 @@ export interface JobEventsDeps {
  * The final status is read from the job itself, never trusted from the event, then the waiting Task's
  * token is completed. A token that no longer exists means the workflow already moved on: not an error.
  */
-export async function onJobStateChange(buildId: string, deps: JobEventsDeps): Promise<'delivered' | 'ignored'> {
+export async function onJobStateChange(
+  buildId: string,
+  deps: JobEventsDeps,
+): Promise<'delivered' | 'ignored'> {
   const [info] = await deps.runner.describe([buildId]);
   if (!info?.complete || !info.deploymentId || !info.job) return 'ignored';
   return deliverJobResult(info, deps);
@@ -56,8 +59,12 @@ export async function deliverJobResult(info: JobInfo, deps: JobEventsDeps): Prom
         info.environmentVariables.OUTPUT_KEY ?? '',
       );
     } catch (error) {
-      await recordEvent(store, clock, deploymentId, finishedType, { buildId: info.buildId, status: 'FAILED' });
-      if (token) await tokens.fail(token, 'JobFailedError', causeOf('BUILD_FAILED', (error as Error).message));
+      await recordEvent(store, clock, deploymentId, finishedType, {
+        buildId: info.buildId,
+        status: 'FAILED',
+      });
+      if (token)
+        await tokens.fail(token, 'JobFailedError', causeOf('BUILD_FAILED', (error as Error).message));
       return 'delivered';
     }
     if (!isTerminal(deployment.status)) {
@@ -75,7 +82,12 @@ export async function deliverJobResult(info: JobInfo, deps: JobEventsDeps): Prom
       versionId: buildOutput.versionId,
       sha256: buildOutput.sha256,
     });
-    if (token) await tokens.succeed(token, { buildId: info.buildId, status: info.status, resolvedCommit: buildOutput.resolvedCommit });
+    if (token)
+      await tokens.succeed(token, {
+        buildId: info.buildId,
+        status: info.status,
+        resolvedCommit: buildOutput.resolvedCommit,
+      });
     return 'delivered';
   }
 
@@ -97,7 +109,11 @@ export async function deliverJobResult(info: JobInfo, deps: JobEventsDeps): Prom
     return 'delivered';
   }
   if (succeeded) {
-    await tokens.succeed(token, { buildId: info.buildId, status: info.status, ...(changeSet ? { changeSet } : {}) });
+    await tokens.succeed(token, {
+      buildId: info.buildId,
+      status: info.status,
+      ...(changeSet ? { changeSet } : {}),
+    });
   } else {
     const code = job === 'build' ? 'BUILD_FAILED' : 'DEPLOY_FAILED';
     await tokens.fail(token, 'JobFailedError', causeOf(code, `the ${job} job ended ${info.status}`));

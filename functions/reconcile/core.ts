@@ -19,11 +19,19 @@ export type Ending = { status: 'FAILED' | 'CANCELLED'; code: string; message: st
 export function endingForExecution(executionStatus: string): Ending {
   switch (executionStatus) {
     case 'ABORTED':
-      return { status: 'CANCELLED', code: 'EXECUTION_ABORTED', message: 'the workflow execution was aborted' };
+      return {
+        status: 'CANCELLED',
+        code: 'EXECUTION_ABORTED',
+        message: 'the workflow execution was aborted',
+      };
     case 'TIMED_OUT':
       return { status: 'FAILED', code: 'EXECUTION_TIMED_OUT', message: 'the workflow execution timed out' };
     default:
-      return { status: 'FAILED', code: 'EXECUTION_FAILED', message: `the workflow execution ended ${executionStatus}` };
+      return {
+        status: 'FAILED',
+        code: 'EXECUTION_FAILED',
+        message: `the workflow execution ended ${executionStatus}`,
+      };
   }
 }
 
@@ -47,7 +55,9 @@ export async function reconcileDeployment(
       const result = await settle(deployment, deps);
       if (result.settled) break;
       if (Date.now() + options.pollMs > deadline) {
-        throw new NotSettledError(`deployment ${deploymentId} is not settled yet: waiting for ${result.waitingFor}`);
+        throw new NotSettledError(
+          `deployment ${deploymentId} is not settled yet: waiting for ${result.waitingFor}`,
+        );
       }
       await deps.sleep(options.pollMs);
     }
@@ -56,7 +66,10 @@ export async function reconcileDeployment(
   }
   const ended = isTerminal(deployment.status)
     ? false
-    : await finish(store, clock, deploymentId, ending.status, { errorCode: ending.code, errorMessage: ending.message });
+    : await finish(store, clock, deploymentId, ending.status, {
+        errorCode: ending.code,
+        errorMessage: ending.message,
+      });
   const released = await store.releaseLock(deployment.application, deployment.environment, deploymentId);
   if (released) await recordEvent(store, clock, deploymentId, 'LOCK_RELEASED', { by: 'reconciler' });
   return { ended, released };
@@ -75,8 +88,13 @@ export async function sweepLostJobEvents(deps: ReconcileDeps): Promise<number> {
     if (!job || !record || record.status) continue;
     const [info] = await deps.runner.describe([record.buildId]);
     if (!info?.complete) continue;
-    logger.info('delivering a job result whose event was lost', { deploymentId: deployment.deploymentId, job });
-    if ((await deliverJobResult({ ...info, deploymentId: deployment.deploymentId, job }, deps)) === 'delivered') {
+    logger.info('delivering a job result whose event was lost', {
+      deploymentId: deployment.deploymentId,
+      job,
+    });
+    if (
+      (await deliverJobResult({ ...info, deploymentId: deployment.deploymentId, job }, deps)) === 'delivered'
+    ) {
       delivered++;
     }
   }

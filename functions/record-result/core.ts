@@ -7,7 +7,9 @@ export type RecordInput =
   | { deploymentId: string; outcome: 'SUCCEEDED' }
   | { deploymentId: string; outcome: 'FAILED'; error: { Error?: string; Cause?: string } };
 
-export type RecordOutput = { settled: true; status: string; message: string } | { settled: false; message: string };
+export type RecordOutput =
+  | { settled: true; status: string; message: string }
+  | { settled: false; message: string };
 
 export interface RecordDeps extends SettleDeps {
   store: DeploymentStore;
@@ -21,7 +23,8 @@ export interface RecordDeps extends SettleDeps {
 export async function recordResult(input: RecordInput, deps: RecordDeps): Promise<RecordOutput> {
   const { store, clock } = deps;
   const deployment = await store.getDeployment(input.deploymentId);
-  if (!deployment) return { settled: true, status: 'UNKNOWN', message: `no deployment ${input.deploymentId}` };
+  if (!deployment)
+    return { settled: true, status: 'UNKNOWN', message: `no deployment ${input.deploymentId}` };
 
   if (input.outcome === 'SUCCEEDED') {
     // The deploy job completed, so there is nothing left to settle.
@@ -33,7 +36,10 @@ export async function recordResult(input: RecordInput, deps: RecordDeps): Promis
   }
 
   const failure = describeWorkflowError(input.error);
-  await store.updateDeployment(deployment.deploymentId, { phase: 'SETTLING', updatedAt: clock.now().toISOString() });
+  await store.updateDeployment(deployment.deploymentId, {
+    phase: 'SETTLING',
+    updatedAt: clock.now().toISOString(),
+  });
   const settled = await settle(deployment, deps);
   if (!settled.settled) return { settled: false, message: `waiting for ${settled.waitingFor}` };
   if (!deployment.settledAt) {

@@ -8,7 +8,11 @@ export async function releaseLock(
 ): Promise<{ released: boolean }> {
   const deployment = await deps.store.getDeployment(input.deploymentId);
   if (!deployment) return { released: false };
-  const released = await deps.store.releaseLock(deployment.application, deployment.environment, deployment.deploymentId);
+  const released = await deps.store.releaseLock(
+    deployment.application,
+    deployment.environment,
+    deployment.deploymentId,
+  );
   if (released) await recordEvent(deps.store, deps.clock, deployment.deploymentId, 'LOCK_RELEASED');
   return { released };
 }

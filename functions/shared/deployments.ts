@@ -59,7 +59,11 @@ export async function finish(
   fields: { errorCode?: string; errorMessage?: string; changeSet?: string } = {},
 ): Promise<boolean> {
   const at = clock.now().toISOString();
-  const { changed } = await store.finishDeployment(deploymentId, status, { ...fields, finishedAt: at, updatedAt: at });
+  const { changed } = await store.finishDeployment(deploymentId, status, {
+    ...fields,
+    finishedAt: at,
+    updatedAt: at,
+  });
   if (changed) {
     const detail: Record<string, unknown> = {};
     if (fields.errorCode) detail.code = fields.errorCode;

@@ -15,7 +15,8 @@ const STACK_NAME = /^[A-Za-z][-A-Za-z0-9]{0,127}$/;
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::(\d{12}):role\/(?:[\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-const CONNECTION_ARN = /^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection\/[\w-]+$/;
+const CONNECTION_ARN =
+  /^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection\/[\w-]+$/;
 /** Chat subcommands an application name must not shadow. */
 export const RESERVED_APPLICATION_NAMES = ['promote', 'rollback', 'status', 'history', 'help'] as const;
 
@@ -25,7 +26,10 @@ export const RUNNERS = ['codebuild', 'local', 'simulate'] as const;
 
 const slackRule = z.strictObject({
   team: z.string().regex(/^T[A-Z0-9]+$/),
-  users: z.array(z.string().regex(/^[UW][A-Z0-9]+$/)).min(1).optional(),
+  users: z
+    .array(z.string().regex(/^[UW][A-Z0-9]+$/))
+    .min(1)
+    .optional(),
 });
 
 const allowedRequesters = z.strictObject({
@@ -59,7 +63,10 @@ const environment = z.strictObject({
   executionRoleArn: z.string().regex(ROLE_ARN, 'must be an IAM role ARN'),
   capabilities: z.array(z.enum(CAPABILITIES)).default([]),
   parameterOverrides: z
-    .record(z.string().regex(/^[A-Za-z0-9]{1,255}$/, 'parameter names are alphanumeric'), z.string().max(4096))
+    .record(
+      z.string().regex(/^[A-Za-z0-9]{1,255}$/, 'parameter names are alphanumeric'),
+      z.string().max(4096),
+    )
     .default({}),
   allowedRequesters: allowedRequesters,
   mode: z.enum(EXECUTION_MODES).default('reject'),
@@ -71,7 +78,10 @@ const application = z.strictObject({
   source,
   templatePath: z
     .string()
-    .regex(/^(?!\/)(?!.*\.\.)[\w./-]+\.ya?ml$/, 'must be a relative path to a YAML template inside the repository')
+    .regex(
+      /^(?!\/)(?!.*\.\.)[\w./-]+\.ya?ml$/,
+      'must be a relative path to a YAML template inside the repository',
+    )
     .default('template.yaml'),
   defaultRef: z.string().min(1).default('main'),
   environments: z.record(z.string().regex(NAME, 'environment names are lower-case kebab-case'), environment),
@@ -152,19 +162,26 @@ export interface Target {
 }
 
 export function findTarget(registry: Registry, application: string, environment: string): Target | undefined {
-  const app = Object.hasOwn(registry.applications, application) ? registry.applications[application] : undefined;
+  const app = Object.hasOwn(registry.applications, application)
+    ? registry.applications[application]
+    : undefined;
   if (!app) return undefined;
   const env = Object.hasOwn(app.environments, environment) ? app.environments[environment] : undefined;
   return env ? { application, environment, app, env } : undefined;
 }
 
 /** The registry parameters a deploy uses, and their hash (scheduled promotions compare it later). */
-export function deployParameters(env: EnvironmentConfig): { parameters: Record<string, unknown>; hash: string } {
+export function deployParameters(env: EnvironmentConfig): {
+  parameters: Record<string, unknown>;
+  hash: string;
+} {
   const parameters = {
     stackName: env.stackName,
     region: env.region,
     capabilities: [...env.capabilities].sort(),
-    parameterOverrides: Object.fromEntries(Object.entries(env.parameterOverrides).sort(([a], [b]) => a.localeCompare(b))),
+    parameterOverrides: Object.fromEntries(
+      Object.entries(env.parameterOverrides).sort(([a], [b]) => a.localeCompare(b)),
+    ),
     executionRoleArn: env.executionRoleArn,
   };
   return { parameters, hash: createHash('sha256').update(JSON.stringify(parameters)).digest('hex') };

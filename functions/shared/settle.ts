@@ -25,7 +25,8 @@ export async function settle(deployment: Deployment, deps: SettleDeps): Promise<
     const infos = await deps.runner.describe(jobs);
     const running = infos.filter((info) => !info.complete);
     for (const info of running) await deps.runner.stop(info.buildId);
-    if (running.length > 0) return { settled: false, waitingFor: `job ${running.map((i) => i.buildId).join(', ')} to stop` };
+    if (running.length > 0)
+      return { settled: false, waitingFor: `job ${running.map((i) => i.buildId).join(', ')} to stop` };
   }
   if (!deployment.jobs?.deploy) return { settled: true };
   const target = findTarget(deps.registry, deployment.application, deployment.environment);

@@ -50,7 +50,9 @@ function strip<T>(item: Record<string, unknown>): T {
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_key, v) =>
     v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)),
+        )
       : v,
   );
 }
@@ -76,7 +78,11 @@ export class DynamoDeploymentStore implements DeploymentStore {
     };
     try {
       await this.client.send(
-        new PutCommand({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(PK)' }),
+        new PutCommand({
+          TableName: this.table,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
       );
       return { created: true, deployment };
     } catch (error) {
@@ -185,7 +191,8 @@ export class DynamoDeploymentStore implements DeploymentStore {
       );
       return { changed: true, deployment: Attributes ? strip<Deployment>(Attributes) : undefined };
     } catch (error) {
-      if (isConditionFailure(error)) return { changed: false, deployment: await this.getDeployment(deploymentId) };
+      if (isConditionFailure(error))
+        return { changed: false, deployment: await this.getDeployment(deploymentId) };
       throw error;
     }
   }
@@ -215,13 +222,18 @@ export class DynamoDeploymentStore implements DeploymentStore {
       return { written: true };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
-      const { Item } = await this.client.send(new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true }));
+      const { Item } = await this.client.send(
+        new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true }),
+      );
       if (Item && Item.type === event.type && canonical(Item.detail) === canonical(event.detail)) {
         return { written: false };
       }
-      throw new ConflictError(`audit event ${event.step} of ${event.deploymentId} already exists with other content`, {
-        cause: error,
-      });
+      throw new ConflictError(
+        `audit event ${event.step} of ${event.deploymentId} already exists with other content`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 
@@ -235,7 +247,9 @@ export class DynamoDeploymentStore implements DeploymentStore {
     const order = (type: string) => EVENT_TYPES.indexOf(type as AuditEvent['type']);
     return items
       .map((item) => strip<AuditEvent>(item))
-      .sort((a, b) => a.at.localeCompare(b.at) || order(a.type) - order(b.type) || a.step.localeCompare(b.step));
+      .sort(
+        (a, b) => a.at.localeCompare(b.at) || order(a.type) - order(b.type) || a.step.localeCompare(b.step),
+      );
   }
 
   async listHistory(
@@ -380,7 +394,11 @@ export class DynamoDeploymentStore implements DeploymentStore {
       const { Item } = await this.client.send(
         new GetCommand({ TableName: this.table, Key: itemKey, ConsistentRead: true }),
       );
-      return { claimed: false as const, bodyHash: String(Item?.bodyHash), deploymentId: String(Item?.deploymentId) };
+      return {
+        claimed: false as const,
+        bodyHash: String(Item?.bodyHash),
+        deploymentId: String(Item?.deploymentId),
+      };
     }
   }
 

@@ -7,7 +7,11 @@ import type { Deployment } from './types.ts';
 export const PREFLIGHT_DURATION_SECONDS = 900;
 
 /** The STS parameters for a deployment: the preflight, the settle step and the job's helper use the same. */
-export function assumeParams(deployment: Deployment, target: Target, durationSeconds: number): AssumeRoleParams {
+export function assumeParams(
+  deployment: Deployment,
+  target: Target,
+  durationSeconds: number,
+): AssumeRoleParams {
   return {
     roleArn: target.env.deployRoleArn,
     ...(target.env.externalId ? { externalId: target.env.externalId } : {}),
@@ -17,4 +21,3 @@ export function assumeParams(deployment: Deployment, target: Target, durationSec
     region: target.env.region,
   };
 }
-

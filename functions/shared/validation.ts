@@ -75,11 +75,20 @@ export function validateRequest(body: unknown, requester: Requester, registry: R
           404,
           `application "${request.application}" has no environment "${request.environment}"`,
         )
-      : new RequestRejectedError('UNKNOWN_APPLICATION', 404, `no application "${request.application}" in the registry`);
+      : new RequestRejectedError(
+          'UNKNOWN_APPLICATION',
+          404,
+          `no application "${request.application}" in the registry`,
+        );
   }
   const ref = request.ref ?? target.app.defaultRef;
   const problem = refProblem(ref);
-  if (problem) throw new RequestRejectedError('INVALID_REF', 400, `ref refused: ${problem}`, { details: { field: 'ref' } });
+  if (problem)
+    throw new RequestRejectedError('INVALID_REF', 400, `ref refused: ${problem}`, {
+      details: { field: 'ref' },
+    });
+  // Control characters (other than tab and newline) could rewrite a terminal or a chat message.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
   if (request.reason !== undefined && /[\u0000-\u0008\u000b-\u001f\u007f]/.test(request.reason)) {
     throw new RequestRejectedError('INVALID_REASON', 400, 'reason may not contain control characters');
   }

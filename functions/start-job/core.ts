@@ -31,7 +31,8 @@ export async function startJob(input: StartJobInput, deps: StartJobDeps): Promis
     throw new JobStartError(`deployment ${input.deploymentId} is already ${deployment.status}`);
   }
   const target = findTarget(registry, deployment.application, deployment.environment);
-  if (!target) throw new JobStartError(`${deployment.application}/${deployment.environment} left the registry`);
+  if (!target)
+    throw new JobStartError(`${deployment.application}/${deployment.environment} left the registry`);
 
   await store.putTaskToken(deployment.deploymentId, input.job, input.taskToken);
   const isBuild = input.job === 'build';

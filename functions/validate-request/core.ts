@@ -69,7 +69,8 @@ export async function validateStep(event: ValidateInput, deps: ValidateDeps): Pr
 
   try {
     const body: Record<string, unknown> = { application: input.application, environment: input.environment };
-    for (const field of ['ref', 'reason', 'dryRun'] as const) if (input[field] !== undefined) body[field] = input[field];
+    for (const field of ['ref', 'reason', 'dryRun'] as const)
+      if (input[field] !== undefined) body[field] = input[field];
     const valid = validateRequest(body, input.requester, registry);
     const buildOutput = input.buildOutputFrom
       ? await recordedBuildOutput(store, input.buildOutputFrom, valid.application)
@@ -93,12 +94,17 @@ export async function validateStep(event: ValidateInput, deps: ValidateDeps): Pr
       stackName: valid.target.env.stackName,
       parametersHash: hash,
       dryRun: valid.dryRun,
-      ...(buildOutput ? { buildOutputFrom: input.buildOutputFrom, resolvedCommit: buildOutput.resolvedCommit } : {}),
+      ...(buildOutput
+        ? { buildOutputFrom: input.buildOutputFrom, resolvedCommit: buildOutput.resolvedCommit }
+        : {}),
     });
     return buildOutput ? { outcome: 'VALIDATED', buildOutput } : { outcome: 'VALIDATED' };
   } catch (error) {
     if (!(error instanceof RequestRejectedError)) throw error;
-    await finish(store, clock, deploymentId, 'REJECTED', { errorCode: error.code, errorMessage: error.message });
+    await finish(store, clock, deploymentId, 'REJECTED', {
+      errorCode: error.code,
+      errorMessage: error.message,
+    });
     return { outcome: 'REJECTED', code: error.code };
   }
 }

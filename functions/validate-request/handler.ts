@@ -7,4 +7,8 @@ export const createHandler = (deps: () => ValidateDeps) => async (event: Validat
   return validateStep(event, deps());
 };
 
-export const handler = createHandler(() => ({ store: aws.store(), registry: aws.registry(), clock: aws.clock }));
+export const handler = createHandler(() => ({
+  store: aws.store(),
+  registry: aws.registry(),
+  clock: aws.clock,
+}));

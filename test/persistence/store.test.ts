@@ -24,7 +24,9 @@ describe('DynamoDeploymentStore', () => {
   it('creates a deployment once and returns the stored one on a second create', async () => {
     const { store } = await createTestStore();
     const first = await store.createDeployment(deployment('d1', '2026-01-01T00:00:00.000Z'));
-    const second = await store.createDeployment(deployment('d1', '2026-01-02T00:00:00.000Z', { reason: 'other' }));
+    const second = await store.createDeployment(
+      deployment('d1', '2026-01-02T00:00:00.000Z', { reason: 'other' }),
+    );
     expect(first.created).toBe(true);
     expect(second.created).toBe(false);
     expect(second.deployment.requestedAt).toBe('2026-01-01T00:00:00.000Z');
@@ -67,7 +69,9 @@ describe('DynamoDeploymentStore', () => {
     expect(await store.appendEvent({ ...event, detail: { logUrl: 'u', buildId: 'b:1' } })).toEqual({
       written: false,
     });
-    await expect(store.appendEvent({ ...event, detail: { buildId: 'b:2' } })).rejects.toThrow(/already exists/);
+    await expect(store.appendEvent({ ...event, detail: { buildId: 'b:2' } })).rejects.toThrow(
+      /already exists/,
+    );
     expect(await store.listEvents('d1')).toHaveLength(1);
   });
 
@@ -101,10 +105,12 @@ describe('DynamoDeploymentStore', () => {
     expect(page2.items.map((d) => d.deploymentId)).toEqual(['d2', 'd1']);
     const page3 = await store.listHistory('hello-world', 'staging', { limit: 2, cursor: page2.nextCursor! });
     expect(page3.items.map((d) => d.deploymentId)).toEqual(['d0']);
-    await expect(store.listHistory('hello-world', 'staging', { limit: 2, cursor: 'not-a-cursor' })).rejects.toMatchObject(
-      { code: 'BAD_CURSOR' },
-    );
-    await expect(store.listHistory('hello-world', 'prod', { limit: 2, cursor: page1.nextCursor! })).rejects.toMatchObject({
+    await expect(
+      store.listHistory('hello-world', 'staging', { limit: 2, cursor: 'not-a-cursor' }),
+    ).rejects.toMatchObject({ code: 'BAD_CURSOR' });
+    await expect(
+      store.listHistory('hello-world', 'prod', { limit: 2, cursor: page1.nextCursor! }),
+    ).rejects.toMatchObject({
       code: 'BAD_CURSOR',
     });
   });
@@ -139,7 +145,9 @@ describe('DynamoDeploymentStore', () => {
     const other = await store.acquireLock({ ...lock, owner: 'b' });
     expect(other).toMatchObject({ acquired: false, holder: { owner: 'a' } });
     expect(await store.releaseLock('hello-world', 'staging', 'b')).toBe(false);
-    expect(await store.takeOverLock({ ...lock, leaseExpiresAt: 'other' }, { ...lock, owner: 'b' })).toBe(false);
+    expect(await store.takeOverLock({ ...lock, leaseExpiresAt: 'other' }, { ...lock, owner: 'b' })).toBe(
+      false,
+    );
     expect(await store.takeOverLock(lock, { ...lock, owner: 'b' })).toBe(true);
     expect(await store.releaseLock('hello-world', 'staging', 'a')).toBe(false);
     expect(await store.releaseLock('hello-world', 'staging', 'b')).toBe(true);

@@ -19,7 +19,10 @@ export async function createTestStore() {
   const tableName = `test-${randomUUID()}`;
   await client.send(new CreateTableCommand({ TableName: tableName, ...TABLE_DEFINITION }));
   // dynalite answers ResourceNotFound until the table is ACTIVE, even with createTableMs: 0.
-  await waitUntilTableExists({ client, maxWaitTime: 10, minDelay: 0.05, maxDelay: 0.2 }, { TableName: tableName });
+  await waitUntilTableExists(
+    { client, maxWaitTime: 10, minDelay: 0.05, maxDelay: 0.2 },
+    { TableName: tableName },
+  );
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   return { store: new DynamoDeploymentStore({ client: doc, tableName }), client, doc, tableName };
 }

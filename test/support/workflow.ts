@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import {
   BatchGetBuildsCommand,
   type Build,
@@ -8,21 +9,23 @@ import {
   type StartBuildCommandInput,
   StopBuildCommand,
 } from '@aws-sdk/client-codebuild';
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
-import { createHandler as acquireLockHandler } from '../../functions/acquire-lock/handler.ts';
-import { createHandler as assumeTargetRoleHandler } from '../../functions/assume-target-role/handler.ts';
-import { type BuildStateChange, createHandler as jobEventsHandler } from '../../functions/job-events/handler.ts';
-import { createHandler as recordResultHandler } from '../../functions/record-result/handler.ts';
-import { createHandler as releaseLockHandler } from '../../functions/release-lock/handler.ts';
-import { createHandler as startJobHandler } from '../../functions/start-job/handler.ts';
-import { createHandler as validateRequestHandler } from '../../functions/validate-request/handler.ts';
 import { CodeBuildJobRunner } from '#shared/aws/codebuild.ts';
 import { StsTargetAccess } from '#shared/aws/sts.ts';
 import type { Clock } from '#shared/ports.ts';
 import { parseRegistryText } from '#shared/registry.ts';
 import type { JobKind, JobStatus } from '#shared/types.ts';
+import { createHandler as acquireLockHandler } from '../../functions/acquire-lock/handler.ts';
+import { createHandler as assumeTargetRoleHandler } from '../../functions/assume-target-role/handler.ts';
+import {
+  type BuildStateChange,
+  createHandler as jobEventsHandler,
+} from '../../functions/job-events/handler.ts';
+import { createHandler as recordResultHandler } from '../../functions/record-result/handler.ts';
+import { createHandler as releaseLockHandler } from '../../functions/release-lock/handler.ts';
+import { createHandler as startJobHandler } from '../../functions/start-job/handler.ts';
+import { createHandler as validateRequestHandler } from '../../functions/validate-request/handler.ts';
 import { LocalTaskTokens, WorkflowEngine } from '../../local/workflow-engine.ts';
 import { createTestStore } from './store.ts';
 
@@ -51,7 +54,11 @@ export interface JobScript {
 export const BUILD_OK: JobScript = {
   status: 'SUCCEEDED',
   resolvedCommit: 'a'.repeat(40),
-  exported: { BUILD_OUTPUT_VERSION_ID: 'v-1', BUILD_OUTPUT_SHA256: 'b'.repeat(64), RESOLVED_COMMIT: 'a'.repeat(40) },
+  exported: {
+    BUILD_OUTPUT_VERSION_ID: 'v-1',
+    BUILD_OUTPUT_SHA256: 'b'.repeat(64),
+    RESOLVED_COMMIT: 'a'.repeat(40),
+  },
 };
 export const DEPLOY_OK: JobScript = { status: 'SUCCEEDED' };
 
@@ -88,7 +95,12 @@ export class FakeCodeBuild {
         projectName: input.projectName,
         buildStatus: 'IN_PROGRESS',
         buildComplete: false,
-        environment: { type: 'ARM_CONTAINER', image: 'x', computeType: 'BUILD_GENERAL1_SMALL', environmentVariables: env },
+        environment: {
+          type: 'ARM_CONTAINER',
+          image: 'x',
+          computeType: 'BUILD_GENERAL1_SMALL',
+          environmentVariables: env,
+        },
       };
       this.builds.set(id, build);
       if (input.idempotencyToken) this.byToken.set(input.idempotencyToken, id);
@@ -117,7 +129,10 @@ export class FakeCodeBuild {
     build.buildStatus = script.status;
     build.buildComplete = true;
     if (script.resolvedCommit) build.resolvedSourceVersion = script.resolvedCommit;
-    build.exportedEnvironmentVariables = Object.entries(script.exported ?? {}).map(([name, value]) => ({ name, value }));
+    build.exportedEnvironmentVariables = Object.entries(script.exported ?? {}).map(([name, value]) => ({
+      name,
+      value,
+    }));
     const event = structuredClone(buildEvent);
     event.detail['build-id'] = build.arn!;
     event.detail['build-status'] = script.status;
@@ -150,9 +165,12 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
   let lastRoleArn = '';
   sts.on(AssumeRoleCommand).callsFake(async (input) => {
     if (options.assumeRoleError) {
-      throw Object.assign(new Error(`User is not authorized to perform: sts:AssumeRole on ${input.RoleArn}`), {
-        name: options.assumeRoleError,
-      });
+      throw Object.assign(
+        new Error(`User is not authorized to perform: sts:AssumeRole on ${input.RoleArn}`),
+        {
+          name: options.assumeRoleError,
+        },
+      );
     }
     lastRoleArn = input.RoleArn;
     return {
@@ -173,11 +191,16 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
     };
   });
   cfn.on(DescribeStacksCommand).callsFake(async ({ StackName }) => ({
-    Stacks: [{ StackName, StackStatus: options.stackStatus?.() ?? 'UPDATE_COMPLETE', CreationTime: new Date() }],
+    Stacks: [
+      { StackName, StackStatus: options.stackStatus?.() ?? 'UPDATE_COMPLETE', CreationTime: new Date() },
+    ],
   }));
 
   const runner = new CodeBuildJobRunner({
-    client: new CodeBuildClient({ region: 'eu-west-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' } }),
+    client: new CodeBuildClient({
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    }),
     buildProject: 'crossdeploy-build',
     deployProject: 'crossdeploy-deploy',
     region: 'eu-west-1',
@@ -229,5 +252,20 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
     return { ...execution, deploymentId: name, settled };
   }
 
-  return { store, doc, tableName, registry, clock, tokens, codebuild, sts, cfn, runner, targetAccess, settleDeps, engine, start };
+  return {
+    store,
+    doc,
+    tableName,
+    registry,
+    clock,
+    tokens,
+    codebuild,
+    sts,
+    cfn,
+    runner,
+    targetAccess,
+    settleDeps,
+    engine,
+    start,
+  };
 }

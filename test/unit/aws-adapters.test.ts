@@ -25,7 +25,12 @@ beforeEach(() => {
   cfn.reset();
   sfn.reset();
   sts.on(AssumeRoleCommand).resolves({
-    Credentials: { AccessKeyId: 'ASIA1', SecretAccessKey: SECRET, SessionToken: 'tok', Expiration: new Date('2030-01-01T00:00:00Z') },
+    Credentials: {
+      AccessKeyId: 'ASIA1',
+      SecretAccessKey: SECRET,
+      SessionToken: 'tok',
+      Expiration: new Date('2030-01-01T00:00:00Z'),
+    },
   });
   sts.on(GetCallerIdentityCommand).resolves({
     Account: '222222222222',
@@ -73,11 +78,14 @@ describe('StsTargetAccess', () => {
     const error = (await access.preflight(params).catch((e: unknown) => e)) as Error & { code: string };
     expect(error.name).toBe('RoleAssumptionError');
     expect(error.code).toBe('ROLE_ASSUMPTION_DENIED');
-    for (const cause of [/sts:AssumeRole/, /trust policy/, /ExternalId/, /role exists/]) expect(error.message).toMatch(cause);
+    for (const cause of [/sts:AssumeRole/, /trust policy/, /ExternalId/, /role exists/])
+      expect(error.message).toMatch(cause);
   });
 
   it('hides the raw text of other STS errors', async () => {
-    sts.on(AssumeRoleCommand).rejects(Object.assign(new Error('RoleArn=... detail'), { name: 'MalformedPolicyDocument' }));
+    sts
+      .on(AssumeRoleCommand)
+      .rejects(Object.assign(new Error('RoleArn=... detail'), { name: 'MalformedPolicyDocument' }));
     const access = new StsTargetAccess({ sts: new STSClient({ region: 'eu-west-1' }) });
     await expect(access.preflight(params)).rejects.toThrow('STS AssumeRole failed (MalformedPolicyDocument)');
   });
@@ -85,7 +93,9 @@ describe('StsTargetAccess', () => {
   it('reads the target stack status through the assumed role, and undefined for a missing stack', async () => {
     cfn
       .on(DescribeStacksCommand)
-      .resolvesOnce({ Stacks: [{ StackName: 's', StackStatus: 'UPDATE_IN_PROGRESS', CreationTime: new Date() }] })
+      .resolvesOnce({
+        Stacks: [{ StackName: 's', StackStatus: 'UPDATE_IN_PROGRESS', CreationTime: new Date() }],
+      })
       .rejects(Object.assign(new Error('Stack with id s does not exist'), { name: 'ValidationError' }));
     const access = new StsTargetAccess({ sts: new STSClient({ region: 'eu-west-1' }) });
     expect(await access.stackStatus({ ...params, stackName: 's' })).toBe('UPDATE_IN_PROGRESS');
@@ -97,7 +107,9 @@ describe('StsTargetAccess', () => {
 describe('SfnTaskTokens', () => {
   it('sends the output as JSON', async () => {
     sfn.on(SendTaskSuccessCommand).resolves({});
-    expect(await new SfnTaskTokens(new SFNClient({ region: 'eu-west-1' })).succeed('t', { a: 1 })).toBe('delivered');
+    expect(await new SfnTaskTokens(new SFNClient({ region: 'eu-west-1' })).succeed('t', { a: 1 })).toBe(
+      'delivered',
+    );
     expect(sfn).toReceiveCommandWith(SendTaskSuccessCommand, { taskToken: 't', output: '{"a":1}' });
   });
 
@@ -108,6 +120,8 @@ describe('SfnTaskTokens', () => {
 
   it('passes other errors on', async () => {
     sfn.on(SendTaskSuccessCommand).rejects(Object.assign(new Error('x'), { name: 'InvalidToken' }));
-    await expect(new SfnTaskTokens(new SFNClient({ region: 'eu-west-1' })).succeed('t', {})).rejects.toThrow('x');
+    await expect(new SfnTaskTokens(new SFNClient({ region: 'eu-west-1' })).succeed('t', {})).rejects.toThrow(
+      'x',
+    );
   });
 });

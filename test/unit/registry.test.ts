@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { parse, stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 import { deployParameters, describeRegistry, loadRegistryFile, parseRegistry } from '#shared/registry.ts';
 
 const fixture = () => parse(readFileSync(new URL('../fixtures/registry.yaml', import.meta.url), 'utf8'));
+// biome-ignore lint/suspicious/noExplicitAny: the tests mutate parsed YAML freely
 const staging = (raw: any) => raw.applications['hello-world'].environments.staging;
 
 describe('targets registry', () => {

@@ -4,7 +4,9 @@ import { parseRegistryText } from '#shared/registry.ts';
 import { iamRequester, isAllowed, roleSessionName, sourceIdentity } from '#shared/requester.ts';
 import type { Requester } from '#shared/types.ts';
 
-const registry = parseRegistryText(readFileSync(new URL('../fixtures/registry.yaml', import.meta.url), 'utf8'));
+const registry = parseRegistryText(
+  readFileSync(new URL('../fixtures/registry.yaml', import.meta.url), 'utf8'),
+);
 const env = (name: string) => registry.applications['hello-world']!.environments[name]!;
 
 describe('typed requesters', () => {
@@ -17,25 +19,46 @@ describe('typed requesters', () => {
   });
 
   it('matches role ARNs and role-name patterns, including SSO roles', () => {
-    expect(isAllowed(iamRequester('arn:aws:sts::123456789012:assumed-role/Release/bob'), env('prod'))).toBe(true);
-    expect(isAllowed(iamRequester('arn:aws:sts::999999999999:assumed-role/Release/bob'), env('prod'))).toBe(false);
-    expect(isAllowed(iamRequester('arn:aws:sts::123456789012:assumed-role/DeveloperAccess/bob'), env('staging'))).toBe(
+    expect(isAllowed(iamRequester('arn:aws:sts::123456789012:assumed-role/Release/bob'), env('prod'))).toBe(
       true,
     );
-    const sso = { ...env('staging'), allowedRequesters: { ...env('staging').allowedRequesters, iam: ['AWSReservedSSO_Admin_*'] } };
+    expect(isAllowed(iamRequester('arn:aws:sts::999999999999:assumed-role/Release/bob'), env('prod'))).toBe(
+      false,
+    );
     expect(
-      isAllowed(iamRequester('arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123abcd/carol'), sso),
+      isAllowed(iamRequester('arn:aws:sts::123456789012:assumed-role/DeveloperAccess/bob'), env('staging')),
+    ).toBe(true);
+    const sso = {
+      ...env('staging'),
+      allowedRequesters: { ...env('staging').allowedRequesters, iam: ['AWSReservedSSO_Admin_*'] },
+    };
+    expect(
+      isAllowed(
+        iamRequester('arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123abcd/carol'),
+        sso,
+      ),
     ).toBe(true);
     expect(isAllowed(iamRequester('arn:aws:iam::123456789012:user/AWSReservedSSO_Admin_x'), sso)).toBe(false);
   });
 
   it('does not let a wildcard-looking role name escape its pattern', () => {
-    expect(isAllowed(iamRequester('arn:aws:sts::123456789012:assumed-role/NotDeveloper/x'), env('staging'))).toBe(false);
+    expect(
+      isAllowed(iamRequester('arn:aws:sts::123456789012:assumed-role/NotDeveloper/x'), env('staging')),
+    ).toBe(false);
   });
 
   it.each<Requester>([
-    { type: 'iam', arn: 'x', principal: 'arn:aws:iam::123456789012:role/AWSReservedSSO_Admin_0123456789abcdef' },
-    { type: 'slack', teamId: 'T1', userId: 'U1', userName: 'ünïcode name with spaces and a very long tail that goes on' },
+    {
+      type: 'iam',
+      arn: 'x',
+      principal: 'arn:aws:iam::123456789012:role/AWSReservedSSO_Admin_0123456789abcdef',
+    },
+    {
+      type: 'slack',
+      teamId: 'T1',
+      userId: 'U1',
+      userName: 'ünïcode name with spaces and a very long tail that goes on',
+    },
     { type: 'schedule', scheduleName: 'promote staging to prod' },
     { type: 'local', user: 'aws:root' },
   ])('derives a SourceIdentity STS accepts for %j', (requester) => {
@@ -46,7 +69,9 @@ describe('typed requesters', () => {
   });
 
   it('gives different requesters different SourceIdentities', () => {
-    expect(sourceIdentity({ type: 'local', user: 'a' })).not.toBe(sourceIdentity({ type: 'local', user: 'b' }));
+    expect(sourceIdentity({ type: 'local', user: 'a' })).not.toBe(
+      sourceIdentity({ type: 'local', user: 'b' }),
+    );
   });
 
   it('derives the session name from the deployment id', () => {

@@ -3,14 +3,23 @@ import { describe, expect, it } from 'vitest';
 import { parseRegistryText } from '#shared/registry.ts';
 import { refProblem, validateRequest } from '#shared/validation.ts';
 
-const registry = parseRegistryText(readFileSync(new URL('../fixtures/registry.yaml', import.meta.url), 'utf8'));
+const registry = parseRegistryText(
+  readFileSync(new URL('../fixtures/registry.yaml', import.meta.url), 'utf8'),
+);
 const alice = { type: 'local', user: 'alice' } as const;
-const body = (extra: Record<string, unknown> = {}) => ({ application: 'hello-world', environment: 'staging', ...extra });
+const body = (extra: Record<string, unknown> = {}) => ({
+  application: 'hello-world',
+  environment: 'staging',
+  ...extra,
+});
 
 describe('ref validation', () => {
-  it.each(['main', 'release/2026.11', 'feature/x_y-z', 'v1.2.3', 'a'.repeat(40), 'HEAD'])('accepts %s', (ref) => {
-    expect(refProblem(ref)).toBeUndefined();
-  });
+  it.each(['main', 'release/2026.11', 'feature/x_y-z', 'v1.2.3', 'a'.repeat(40), 'HEAD'])(
+    'accepts %s',
+    (ref) => {
+      expect(refProblem(ref)).toBeUndefined();
+    },
+  );
 
   it.each([
     ['a shell metacharacter', 'main;rm -rf /'],
@@ -49,13 +58,16 @@ describe('validateRequest', () => {
     ['a requester not allowed', body({ environment: 'prod' }), 'FORBIDDEN', 403],
     ['a non-object body', 'hello', 'INVALID_FIELD', 400],
   ])('refuses %s with %s', (_what, input, code, status) => {
-    expect(() => validateRequest(input, alice, registry)).toThrow(expect.objectContaining({ code, httpStatus: status }));
+    expect(() => validateRequest(input, alice, registry)).toThrow(
+      expect.objectContaining({ code, httpStatus: status }),
+    );
   });
 
   it('lets a listed requester deploy to prod', () => {
-    expect(validateRequest(body({ environment: 'prod' }), { type: 'local', user: 'release-manager' }, registry).target.env.accountId).toBe(
-      '222222222222',
-    );
+    expect(
+      validateRequest(body({ environment: 'prod' }), { type: 'local', user: 'release-manager' }, registry)
+        .target.env.accountId,
+    ).toBe('222222222222');
   });
 
   it('does not treat an inherited property name as an application', () => {

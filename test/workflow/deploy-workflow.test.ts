@@ -1,14 +1,17 @@
 import { readFileSync } from 'node:fs';
-import { StartBuildCommand } from '@aws-sdk/client-codebuild';
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { StartBuildCommand } from '@aws-sdk/client-codebuild';
 import { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { BUILD_OK, createWorkflowHarness, SECRET_ACCESS_KEY, SESSION_TOKEN } from '#test/support/workflow.ts';
 import { createHandler as acquireLockHandler } from '../../functions/acquire-lock/handler.ts';
-import { type ExecutionStatusChange, createHandler as reconcileHandler } from '../../functions/reconcile/handler.ts';
+import {
+  type ExecutionStatusChange,
+  createHandler as reconcileHandler,
+} from '../../functions/reconcile/handler.ts';
 import { createHandler as startJobHandler } from '../../functions/start-job/handler.ts';
 import { createHandler as validateRequestHandler } from '../../functions/validate-request/handler.ts';
-import { BUILD_OK, createWorkflowHarness, SECRET_ACCESS_KEY, SESSION_TOKEN } from '#test/support/workflow.ts';
 
 const executionEvent = JSON.parse(
   readFileSync(new URL('../events/stepfunctions/execution-status-change.json', import.meta.url), 'utf8'),
@@ -48,7 +51,12 @@ afterEach(() => {
 describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctions)', () => {
   it('deploys: every step recorded in order, the lock released, and credentials nowhere', async () => {
     const h = await createWorkflowHarness();
-    const run = h.start({ application: 'hello-world', environment: 'staging', ref: 'main', reason: 'ship it' });
+    const run = h.start({
+      application: 'hello-world',
+      environment: 'staging',
+      ref: 'main',
+      reason: 'ship it',
+    });
     const outcome = await run.settled;
     expect(outcome.ok).toBe(true);
 
@@ -115,7 +123,10 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
     const h = await createWorkflowHarness();
     const run = h.start({ application: 'hello-world', environment: 'staging', ref: 'main', ...change });
     expect((await run.settled).ok).toBe(true);
-    expect(await h.store.getDeployment(run.deploymentId)).toMatchObject({ status: 'REJECTED', errorCode: code });
+    expect(await h.store.getDeployment(run.deploymentId)).toMatchObject({
+      status: 'REJECTED',
+      errorCode: code,
+    });
     expect(await types(h, run.deploymentId)).toEqual(['REQUESTED', 'REJECTED']);
     expect(h.codebuild.mock).not.toReceiveCommand(StartBuildCommand);
   });
@@ -151,7 +162,10 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
     h.codebuild.scripts.build = { status: 'FAILED' };
     const run = h.start({ application: 'hello-world', environment: 'staging' });
     await run.settled;
-    expect(await h.store.getDeployment(run.deploymentId)).toMatchObject({ status: 'FAILED', errorCode: 'BUILD_FAILED' });
+    expect(await h.store.getDeployment(run.deploymentId)).toMatchObject({
+      status: 'FAILED',
+      errorCode: 'BUILD_FAILED',
+    });
     const events = await types(h, run.deploymentId);
     expect(events).toContain('BUILD_FINISHED');
     expect(events).not.toContain('LOCK_ACQUIRED');
@@ -163,20 +177,31 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
     h.codebuild.scripts.deploy = { status: 'FAILED' };
     const run = h.start({ application: 'hello-world', environment: 'staging' });
     await run.settled;
-    expect(await h.store.getDeployment(run.deploymentId)).toMatchObject({ status: 'FAILED', errorCode: 'DEPLOY_FAILED' });
+    expect(await h.store.getDeployment(run.deploymentId)).toMatchObject({
+      status: 'FAILED',
+      errorCode: 'DEPLOY_FAILED',
+    });
     const events = await types(h, run.deploymentId);
     expect(events.slice(-4)).toEqual(['DEPLOY_FINISHED', 'SETTLED', 'FAILED', 'LOCK_RELEASED']);
     expect(await h.store.getLock('hello-world', 'staging')).toBeUndefined();
   });
 
   it('waits for the target stack to leave *_IN_PROGRESS before it records a failure and releases', async () => {
-    const statuses = ['UPDATE_ROLLBACK_IN_PROGRESS', 'UPDATE_ROLLBACK_IN_PROGRESS', 'UPDATE_ROLLBACK_COMPLETE'];
-    const h = await createWorkflowHarness({ stackStatus: () => statuses.shift() ?? 'UPDATE_ROLLBACK_COMPLETE' });
+    const statuses = [
+      'UPDATE_ROLLBACK_IN_PROGRESS',
+      'UPDATE_ROLLBACK_IN_PROGRESS',
+      'UPDATE_ROLLBACK_COMPLETE',
+    ];
+    const h = await createWorkflowHarness({
+      stackStatus: () => statuses.shift() ?? 'UPDATE_ROLLBACK_COMPLETE',
+    });
     h.codebuild.scripts.deploy = { status: 'FAILED' };
     const run = h.start({ application: 'hello-world', environment: 'staging' });
     await run.settled;
     expect(h.cfn).toReceiveCommandTimes(DescribeStacksCommand, 3);
-    const entered = run.events.filter((e) => e.type === 'StateEntered').map((e) => (e as { state: { name: string } }).state.name);
+    const entered = run.events
+      .filter((e) => e.type === 'StateEntered')
+      .map((e) => (e as { state: { name: string } }).state.name);
     expect(entered.filter((name) => name === 'Wait For Settle')).toHaveLength(2);
     expect((await types(h, run.deploymentId)).slice(-3)).toEqual(['SETTLED', 'FAILED', 'LOCK_RELEASED']);
   });
@@ -199,7 +224,11 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
     const validate = validateRequestHandler(() => ({ store: h.store, registry: h.registry, clock: h.clock }));
     await validate({
       deploymentId: 'd-twice',
-      input: { application: 'hello-world', environment: 'staging', requester: { type: 'local', user: 'alice' } },
+      input: {
+        application: 'hello-world',
+        environment: 'staging',
+        requester: { type: 'local', user: 'alice' },
+      },
     });
     const startJob = startJobHandler(() => ({
       store: h.store,
@@ -223,7 +252,11 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
     const validate = validateRequestHandler(() => ({ store: h.store, registry: h.registry, clock: h.clock }));
     const input = {
       deploymentId: 'd-dup',
-      input: { application: 'hello-world', environment: 'staging', requester: { type: 'local' as const, user: 'alice' } },
+      input: {
+        application: 'hello-world',
+        environment: 'staging',
+        requester: { type: 'local' as const, user: 'alice' },
+      },
     };
     await validate(input);
     await validate(input);
@@ -239,7 +272,9 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
     const a = h.start({ application: 'hello-world', environment: 'staging' });
     const b = h.start({ application: 'hello-world', environment: 'staging' });
     await Promise.all([a.settled, b.settled]);
-    const statuses = await Promise.all([a, b].map(async (r) => (await h.store.getDeployment(r.deploymentId))!));
+    const statuses = await Promise.all(
+      [a, b].map(async (r) => (await h.store.getDeployment(r.deploymentId))!),
+    );
     expect(statuses.map((d) => d.status).sort()).toEqual(['REJECTED', 'SUCCEEDED']);
     expect(statuses.find((d) => d.status === 'REJECTED')?.errorCode).toBe('ENVIRONMENT_BUSY');
     expect(h.codebuild.starts.filter((s) => s.projectName === 'crossdeploy-deploy')).toHaveLength(1);
@@ -251,13 +286,19 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
     const first = h.start({ application: 'hello-world', environment: 'staging' });
     await first.settled;
     const recorded = (await h.store.getDeployment(first.deploymentId))!.buildOutput;
-    const again = h.start({ application: 'hello-world', environment: 'staging', buildOutputFrom: first.deploymentId });
+    const again = h.start({
+      application: 'hello-world',
+      environment: 'staging',
+      buildOutputFrom: first.deploymentId,
+    });
     await again.settled;
     const deployment = await h.store.getDeployment(again.deploymentId);
     expect(deployment).toMatchObject({ status: 'SUCCEEDED', buildOutput: recorded });
     expect(await types(h, again.deploymentId)).not.toContain('BUILD_STARTED');
     expect(h.codebuild.starts.filter((s) => s.projectName === 'crossdeploy-build')).toHaveLength(1);
-    const entered = again.events.filter((e) => e.type === 'StateEntered').map((e) => (e as { state: { name: string } }).state.name);
+    const entered = again.events
+      .filter((e) => e.type === 'StateEntered')
+      .map((e) => (e as { state: { name: string } }).state.name);
     expect(entered).not.toContain('Build');
   });
 
@@ -265,7 +306,10 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
     const h = await createWorkflowHarness();
     h.codebuild.scripts.deploy = { status: 'SUCCEEDED', hold: true };
     const run = h.start({ application: 'hello-world', environment: 'staging' });
-    await waitUntil(async () => (await types(h, run.deploymentId)).includes('DEPLOY_STARTED'), 'the deploy job');
+    await waitUntil(
+      async () => (await types(h, run.deploymentId)).includes('DEPLOY_STARTED'),
+      'the deploy job',
+    );
     run.abort();
     await run.settled;
     expect(await h.store.getLock('hello-world', 'staging')).toBeDefined();

@@ -11,7 +11,12 @@ import { JobStartError, TransientError } from '../errors.ts';
 import type { JobInfo, JobRunner, JobStart } from '../ports.ts';
 import type { JobKind, JobStatus } from '../types.ts';
 
-const TRANSIENT = new Set(['ThrottlingException', 'TooManyRequestsException', 'ServiceUnavailableException', 'InternalFailure']);
+const TRANSIENT = new Set([
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'ServiceUnavailableException',
+  'InternalFailure',
+]);
 
 /**
  * CodeBuild behind the JobRunner port. The buildspecs always come from this repository (buildspecOverride):
@@ -22,7 +27,12 @@ export class CodeBuildJobRunner implements JobRunner {
   private readonly projects: Record<JobKind, string>;
   private readonly region: string;
 
-  constructor(options: { client: CodeBuildClient; buildProject: string; deployProject: string; region: string }) {
+  constructor(options: {
+    client: CodeBuildClient;
+    buildProject: string;
+    deployProject: string;
+    region: string;
+  }) {
     this.client = options.client;
     this.projects = { build: options.buildProject, deploy: options.deployProject };
     this.region = options.region;
@@ -48,7 +58,12 @@ export class CodeBuildJobRunner implements JobRunner {
                 sourceVersion: job.source.version,
                 gitCloneDepth: 1,
                 ...(job.source.connectionArn
-                  ? { sourceAuthOverride: { type: 'CODECONNECTIONS' as const, resource: job.source.connectionArn } }
+                  ? {
+                      sourceAuthOverride: {
+                        type: 'CODECONNECTIONS' as const,
+                        resource: job.source.connectionArn,
+                      },
+                    }
                   : {}),
               }
             : {}),

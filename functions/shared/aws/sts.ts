@@ -24,7 +24,10 @@ type Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken:
  */
 export class StsTargetAccess implements RoleAssumer, StackInspector {
   private readonly sts: STSClient;
-  private readonly clientFor: (region: string, credentials: Credentials) => { sts: STSClient; cfn: CloudFormationClient };
+  private readonly clientFor: (
+    region: string,
+    credentials: Credentials,
+  ) => { sts: STSClient; cfn: CloudFormationClient };
 
   constructor(options: {
     sts: STSClient;
@@ -54,14 +57,21 @@ export class StsTargetAccess implements RoleAssumer, StackInspector {
       if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
         throw new RoleAssumptionError('STS returned no credentials');
       }
-      return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
+      return {
+        accessKeyId: c.AccessKeyId,
+        secretAccessKey: c.SecretAccessKey,
+        sessionToken: c.SessionToken,
+        expiration: c.Expiration,
+      };
     } catch (error) {
       const name = (error as { name?: string }).name ?? '';
       if (name === 'AccessDenied' || name === 'AccessDeniedException') {
         throw new RoleAssumptionError(explainAccessDenied(params), { details: { roleArn: params.roleArn } });
       }
       if (name === 'RegionDisabledException') {
-        throw new RoleAssumptionError(`STS is not activated in ${params.region} for the orchestrator account`);
+        throw new RoleAssumptionError(
+          `STS is not activated in ${params.region} for the orchestrator account`,
+        );
       }
       if (name === 'Throttling' || name === 'ThrottlingException') {
         throw new TransientError('STS throttled AssumeRole');
@@ -90,7 +100,8 @@ export class StsTargetAccess implements RoleAssumer, StackInspector {
       const { Stacks = [] } = await cfn.send(new DescribeStacksCommand({ StackName: params.stackName }));
       return Stacks[0]?.StackStatus;
     } catch (error) {
-      if ((error as { name?: string; message?: string }).message?.includes('does not exist')) return undefined;
+      if ((error as { name?: string; message?: string }).message?.includes('does not exist'))
+        return undefined;
       throw error;
     }
   }

@@ -11,7 +11,9 @@ export class SfnTaskTokens implements TaskTokens {
   }
 
   async succeed(taskToken: string, output: unknown) {
-    return this.send(() => this.client.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) })));
+    return this.send(() =>
+      this.client.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) })),
+    );
   }
 
   async fail(taskToken: string, error: string, cause: string) {
