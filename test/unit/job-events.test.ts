@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import { newDeployment } from '#shared/deployments.ts';
+import type { JobInfo, JobRunner, TaskTokens } from '#shared/ports.ts';
+import { createTestStore } from '#test/support/store.ts';
+import { testRegistry } from '#test/support/workflow.ts';
+import { onJobStateChange } from '../../functions/job-events/core.ts';
+import { sweepLostJobEvents } from '../../functions/reconcile/core.ts';
+
+const clock = { now: () => new Date('2026-11-28T10:00:00.000Z') };
+const OUTPUT = { OUTPUT_BUCKET: 'bucket', OUTPUT_KEY: 'builds/hello-world/d1.zip' };
+const EXPORTED = {
+  BUILD_OUTPUT_VERSION_ID: 'v1',
+  BUILD_OUTPUT_SHA256: 'c'.repeat(64),
+  RESOLVED_COMMIT: 'd'.repeat(40),
+};
+
+function runnerWith(infos: JobInfo[]): JobRunner {
+  return {
+    start: async () => ({ buildId: 'x' }),
+    describe: async (ids) => infos.filter((i) => ids.includes(i.buildId)),
+    stop: async () => {},
+  };
+}
+
+function recordingTokens(answer: 'delivered' | 'gone' = 'delivered') {
+  const calls: unknown[][] = [];
+  const tokens: TaskTokens = {
+    succeed: async (...args) => {
+      calls.push(['succeed', ...args]);
+      return answer;
+    },
+    fail: async (...args) => {
+      calls.push(['fail', ...args]);
+      return answer;
+    },
+  };
+  return { tokens, calls };
+}
+
+async function seeded(phase: 'BUILDING' | 'DEPLOYING', buildId = 'proj:1') {
+  const { store } = await createTestStore();
+  await store.createDeployment(
+    newDeployment({
+      deploymentId: 'd1',
+      application: 'hello-world',
+      environment: 'staging',
+      requester: { type: 'local', user: 'alice' },
+      trigger: 'local',
+      requestedAt: '2026-11-28T09:00:00.000Z',
+    }),
+  );
+  const job = phase === 'BUILDING' ? 'build' : 'deploy';
+  await store.updateDeployment('d1', {
+    status: 'RUNNING',
+    phase,
+    jobs: { [job]: { buildId, startedAt: 'x' } },
+  });
+  await store.putTaskToken('d1', job, 'token-1');
+  return store;
+}
+
+const buildInfo = (overrides: Partial<JobInfo> = {}): JobInfo => ({
+  buildId: 'proj:1',
+  deploymentId: 'd1',
+  job: 'build',
+  status: 'SUCCEEDED',
+  complete: true,
+  exportedVariables: EXPORTED,
+  environmentVariables: OUTPUT,
+  ...overrides,
+});
+
+describe('job state changes', () => {
+  it('records the build output read back from the job, then completes the token', async () => {
+    const store = await seeded('BUILDING');
+    const { tokens, calls } = recordingTokens();
+    await onJobStateChange('proj:1', { store, runner: runnerWith([buildInfo()]), tokens, clock });
+    expect((await store.getDeployment('d1'))?.buildOutput).toEqual({
+      bucket: 'bucket',
+      key: 'builds/hello-world/d1.zip',
+      versionId: 'v1',
+      sha256: 'c'.repeat(64),
+      resolvedCommit: 'd'.repeat(40),
+    });
+    expect(calls).toEqual([
+      ['succeed', 'token-1', { buildId: 'proj:1', status: 'SUCCEEDED', resolvedCommit: 'd'.repeat(40) }],
+    ]);
+  });
+
+  it('fails the token with BUILD_FAILED when the build exported no digest', async () => {
+    const store = await seeded('BUILDING');
+    const { tokens, calls } = recordingTokens();
+    const info = buildInfo({ exportedVariables: { ...EXPORTED, BUILD_OUTPUT_SHA256: '' } });
+    await onJobStateChange('proj:1', { store, runner: runnerWith([info]), tokens, clock });
+    expect(calls[0]?.[0]).toBe('fail');
+    expect(JSON.parse(String(calls[0]?.[3]))).toMatchObject({ code: 'BUILD_FAILED' });
+  });
+
+  it('ignores a job that is not complete, and a stale job the deployment no longer records', async () => {
+    const store = await seeded('BUILDING', 'proj:2');
+    const { tokens, calls } = recordingTokens();
+    const runner = runnerWith([
+      buildInfo({ buildId: 'proj:1' }),
+      buildInfo({ buildId: 'proj:3', complete: false }),
+    ]);
+    expect(await onJobStateChange('proj:1', { store, runner, tokens, clock })).toBe('ignored');
+    expect(await onJobStateChange('proj:3', { store, runner, tokens, clock })).toBe('ignored');
+    expect(calls).toEqual([]);
+  });
+
+  it('treats a token whose task is gone as already handled', async () => {
+    const store = await seeded('DEPLOYING');
+    const { tokens } = recordingTokens('gone');
+    const info = buildInfo({ job: 'deploy', status: 'FAILED' });
+    expect(await onJobStateChange('proj:1', { store, runner: runnerWith([info]), tokens, clock })).toBe(
+      'delivered',
+    );
+    expect((await store.listEvents('d1')).map((e) => e.type)).toEqual(['DEPLOY_FINISHED']);
+  });
+
+  it('delivers a finished job whose event was lost, once', async () => {
+    const store = await seeded('DEPLOYING');
+    const { tokens, calls } = recordingTokens();
+    const deps = {
+      store,
+      clock,
+      tokens,
+      runner: runnerWith([buildInfo({ job: 'deploy' })]),
+      stacks: { stackStatus: async () => undefined },
+      registry: testRegistry(),
+      sleep: async () => {},
+    };
+    expect(await sweepLostJobEvents(deps)).toBe(1);
+    // The job record now has a status, so a second sweep leaves it alone.
+    expect(await sweepLostJobEvents(deps)).toBe(0);
+    expect(calls).toHaveLength(1);
+  });
+});
