@@ -15,7 +15,8 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadRegistryFile, type Registry } from '#shared/registry.ts';
+import type { Registry } from '#shared/registry.ts';
+import { loadRegistryFile } from '#shared/registry-file.ts';
 import { bundledRegistrySource } from './bundle-registry.ts';
 import { parseTemplate } from './cfn-yaml.ts';
 

@@ -1,2 +1,72 @@
 // Generated from registry/targets.yaml by `npm run registry:derive`. Do not edit.
-export const BUNDLED_REGISTRY = "# The targets registry: every application crossdeploy may deploy, and where.\n# Reviewed in git and bundled into the functions at build: a change here means redeploying the\n# orchestrator (run `npm run registry:derive` first, so template.yaml grants exactly these roles).\napplications:\n  hello-world:\n    source:\n      type: GITHUB\n      location: https://github.com/example-org/hello-world.git\n      connectionArn: arn:aws:codeconnections:eu-west-1:123456789012:connection/00000000-0000-0000-0000-000000000000\n    templatePath: template.yaml\n    defaultRef: main\n    environments:\n      staging:\n        accountId: \"111111111111\"\n        region: eu-west-1\n        deployRoleArn: arn:aws:iam::111111111111:role/crossdeploy/crossdeploy-deploy\n        executionRoleArn: arn:aws:iam::111111111111:role/crossdeploy/crossdeploy-cfn-exec\n        stackName: hello-world-staging\n        artifactsBucket: crossdeploy-artifacts-111111111111-eu-west-1\n        capabilities: [CAPABILITY_IAM, CAPABILITY_AUTO_EXPAND]\n        parameterOverrides:\n          Stage: staging\n        allowedRequesters:\n          iam: [\"AWSReservedSSO_Developer_*\", \"arn:aws:iam::123456789012:role/ci-*\"]\n          slack: [{ team: T0EXAMPLE }]\n          schedule: []\n      prod:\n        accountId: \"222222222222\"\n        region: eu-west-1\n        deployRoleArn: arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-deploy\n        externalId: crossdeploy-prod-7f3a\n        executionRoleArn: arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-cfn-exec\n        stackName: hello-world-prod\n        artifactsBucket: crossdeploy-artifacts-222222222222-eu-west-1\n        capabilities: [CAPABILITY_IAM, CAPABILITY_AUTO_EXPAND]\n        parameterOverrides:\n          Stage: prod\n        allowedRequesters:\n          iam: [\"AWSReservedSSO_Release_*\"]\n          slack: [{ team: T0EXAMPLE, users: [U0RELEASE1] }]\n";
+export const BUNDLED_REGISTRY: unknown = {
+  "applications": {
+    "hello-world": {
+      "source": {
+        "type": "GITHUB",
+        "location": "https://github.com/example-org/hello-world.git",
+        "connectionArn": "arn:aws:codeconnections:eu-west-1:123456789012:connection/00000000-0000-0000-0000-000000000000"
+      },
+      "templatePath": "template.yaml",
+      "defaultRef": "main",
+      "environments": {
+        "staging": {
+          "accountId": "111111111111",
+          "region": "eu-west-1",
+          "deployRoleArn": "arn:aws:iam::111111111111:role/crossdeploy/crossdeploy-deploy",
+          "executionRoleArn": "arn:aws:iam::111111111111:role/crossdeploy/crossdeploy-cfn-exec",
+          "stackName": "hello-world-staging",
+          "artifactsBucket": "crossdeploy-artifacts-111111111111-eu-west-1",
+          "capabilities": [
+            "CAPABILITY_IAM",
+            "CAPABILITY_AUTO_EXPAND"
+          ],
+          "parameterOverrides": {
+            "Stage": "staging"
+          },
+          "allowedRequesters": {
+            "iam": [
+              "AWSReservedSSO_Developer_*",
+              "arn:aws:iam::123456789012:role/ci-*"
+            ],
+            "slack": [
+              {
+                "team": "T0EXAMPLE"
+              }
+            ],
+            "schedule": []
+          }
+        },
+        "prod": {
+          "accountId": "222222222222",
+          "region": "eu-west-1",
+          "deployRoleArn": "arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-deploy",
+          "externalId": "crossdeploy-prod-7f3a",
+          "executionRoleArn": "arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-cfn-exec",
+          "stackName": "hello-world-prod",
+          "artifactsBucket": "crossdeploy-artifacts-222222222222-eu-west-1",
+          "capabilities": [
+            "CAPABILITY_IAM",
+            "CAPABILITY_AUTO_EXPAND"
+          ],
+          "parameterOverrides": {
+            "Stage": "prod"
+          },
+          "allowedRequesters": {
+            "iam": [
+              "AWSReservedSSO_Release_*"
+            ],
+            "slack": [
+              {
+                "team": "T0EXAMPLE",
+                "users": [
+                  "U0RELEASE1"
+                ]
+              }
+            ]
+          }
+        }
+      }
+    }
+  }
+};

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+// Named imports: `z.*` would bundle all of zod (locales included) into every function.
+import { array, type output, record, strictObject, string, url, enum as zEnum } from 'zod';
 import { RegistryError } from './errors.ts';
 
 /**
@@ -24,76 +23,71 @@ export const CAPABILITIES = ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM', 'CAPABILI
 export const EXECUTION_MODES = ['reject'] as const;
 export const RUNNERS = ['codebuild', 'local', 'simulate'] as const;
 
-const slackRule = z.strictObject({
-  team: z.string().regex(/^T[A-Z0-9]+$/),
-  users: z
-    .array(z.string().regex(/^[UW][A-Z0-9]+$/))
+const slackRule = strictObject({
+  team: string().regex(/^T[A-Z0-9]+$/),
+  users: array(string().regex(/^[UW][A-Z0-9]+$/))
     .min(1)
     .optional(),
 });
 
-const allowedRequesters = z.strictObject({
+const allowedRequesters = strictObject({
   /** Role ARNs or role-name patterns (`*` wildcard), matched against the normalised caller role. */
-  iam: z.array(z.string().min(1)).default([]),
-  slack: z.array(slackRule).default([]),
-  schedule: z.array(z.string().min(1)).default([]),
+  iam: array(string().min(1)).default([]),
+  slack: array(slackRule).default([]),
+  schedule: array(string().min(1)).default([]),
   /** OS user names allowed in local mode (`*` for anyone on the machine). */
-  local: z.array(z.string().min(1)).default([]),
+  local: array(string().min(1)).default([]),
 });
 
-const source = z.strictObject({
-  type: z.enum(['GITHUB', 'GITLAB', 'BITBUCKET', 'CODECOMMIT', 'GITHUB_ENTERPRISE', 'GITLAB_SELF_MANAGED']),
-  location: z.url(),
+const source = strictObject({
+  type: zEnum(['GITHUB', 'GITLAB', 'BITBUCKET', 'CODECOMMIT', 'GITHUB_ENTERPRISE', 'GITLAB_SELF_MANAGED']),
+  location: url(),
   /** Required for private GitHub/GitLab/Bitbucket repositories: the template grants use of exactly these. */
-  connectionArn: z.string().regex(CONNECTION_ARN, 'must be a CodeConnections connection ARN').optional(),
+  connectionArn: string().regex(CONNECTION_ARN, 'must be a CodeConnections connection ARN').optional(),
   /** Local mode: a directory inside a git repository (relative paths are relative to the registry file). */
-  localPath: z.string().min(1).optional(),
+  localPath: string().min(1).optional(),
 });
 
-const environment = z.strictObject({
-  accountId: z.string().regex(ACCOUNT_ID, 'must be a 12-digit AWS account id'),
-  region: z.string().regex(REGION, 'must be a region code such as eu-west-1'),
-  deployRoleArn: z.string().regex(ROLE_ARN, 'must be an IAM role ARN'),
-  externalId: z
-    .string()
+const environment = strictObject({
+  accountId: string().regex(ACCOUNT_ID, 'must be a 12-digit AWS account id'),
+  region: string().regex(REGION, 'must be a region code such as eu-west-1'),
+  deployRoleArn: string().regex(ROLE_ARN, 'must be an IAM role ARN'),
+  externalId: string()
     .regex(/^[\w+=,.@:/-]{2,1224}$/)
     .optional(),
-  stackName: z.string().regex(STACK_NAME, 'must match ^[A-Za-z][-A-Za-z0-9]{0,127}$'),
-  artifactsBucket: z.string().regex(BUCKET, 'must be an S3 bucket name'),
-  executionRoleArn: z.string().regex(ROLE_ARN, 'must be an IAM role ARN'),
-  capabilities: z.array(z.enum(CAPABILITIES)).default([]),
-  parameterOverrides: z
-    .record(
-      z.string().regex(/^[A-Za-z0-9]{1,255}$/, 'parameter names are alphanumeric'),
-      z.string().max(4096),
-    )
-    .default({}),
+  stackName: string().regex(STACK_NAME, 'must match ^[A-Za-z][-A-Za-z0-9]{0,127}$'),
+  artifactsBucket: string().regex(BUCKET, 'must be an S3 bucket name'),
+  executionRoleArn: string().regex(ROLE_ARN, 'must be an IAM role ARN'),
+  capabilities: array(zEnum(CAPABILITIES)).default([]),
+  parameterOverrides: record(
+    string().regex(/^[A-Za-z0-9]{1,255}$/, 'parameter names are alphanumeric'),
+    string().max(4096),
+  ).default({}),
   allowedRequesters: allowedRequesters,
-  mode: z.enum(EXECUTION_MODES).default('reject'),
+  mode: zEnum(EXECUTION_MODES).default('reject'),
   /** Local mode only: how jobs run. `simulate` records the commands and runs nothing. */
-  runner: z.enum(RUNNERS).default('codebuild'),
+  runner: zEnum(RUNNERS).default('codebuild'),
 });
 
-const application = z.strictObject({
+const application = strictObject({
   source,
-  templatePath: z
-    .string()
+  templatePath: string()
     .regex(
       /^(?!\/)(?!.*\.\.)[\w./-]+\.ya?ml$/,
       'must be a relative path to a YAML template inside the repository',
     )
     .default('template.yaml'),
-  defaultRef: z.string().min(1).default('main'),
-  environments: z.record(z.string().regex(NAME, 'environment names are lower-case kebab-case'), environment),
+  defaultRef: string().min(1).default('main'),
+  environments: record(string().regex(NAME, 'environment names are lower-case kebab-case'), environment),
 });
 
-const registrySchema = z.strictObject({
-  applications: z.record(z.string().regex(NAME, 'application names are lower-case kebab-case'), application),
+const registrySchema = strictObject({
+  applications: record(string().regex(NAME, 'application names are lower-case kebab-case'), application),
 });
 
-export type Registry = z.infer<typeof registrySchema>;
-export type ApplicationConfig = z.infer<typeof application>;
-export type EnvironmentConfig = z.infer<typeof environment>;
+export type Registry = output<typeof registrySchema>;
+export type ApplicationConfig = output<typeof application>;
+export type EnvironmentConfig = output<typeof environment>;
 
 /** Validates a parsed registry, applying the checks for the classic cross-account mistakes. */
 export function parseRegistry(raw: unknown, origin = 'registry'): Registry {
@@ -132,26 +126,6 @@ function crossChecks(registry: Registry): string[] {
     }
   }
   return problems;
-}
-
-export function loadRegistryFile(path: string): Registry {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (cause) {
-    throw new RegistryError(`cannot read the registry at ${path}`, { cause });
-  }
-  return parseRegistryText(text, path);
-}
-
-export function parseRegistryText(text: string, origin = 'registry'): Registry {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (cause) {
-    throw new RegistryError(`${origin} is not valid YAML: ${(cause as Error).message}`, { cause });
-  }
-  return parseRegistry(raw, origin);
 }
 
 export interface Target {

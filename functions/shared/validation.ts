@@ -1,4 +1,5 @@
-import { z } from 'zod';
+// Named imports: `z.*` would bundle all of zod (locales included) into every function.
+import { boolean, type output, strictObject, string } from 'zod';
 import { RequestRejectedError } from './errors.ts';
 import { findTarget, type Registry, type Target } from './registry.ts';
 import { isAllowed } from './requester.ts';
@@ -31,12 +32,12 @@ export function refProblem(ref: string): string | undefined {
   return undefined;
 }
 
-const requestSchema = z.strictObject({
-  application: z.string().min(1).max(63),
-  environment: z.string().min(1).max(63),
-  ref: z.string().min(1).max(200).optional(),
-  reason: z.string().max(MAX_REASON_LENGTH).optional(),
-  dryRun: z.boolean().optional(),
+const requestSchema = strictObject({
+  application: string().min(1).max(63),
+  environment: string().min(1).max(63),
+  ref: string().min(1).max(200).optional(),
+  reason: string().max(MAX_REASON_LENGTH).optional(),
+  dryRun: boolean().optional(),
 });
 
 export interface ValidRequest {
@@ -49,7 +50,7 @@ export interface ValidRequest {
 }
 
 /** Validates the shape of a request body (already parsed JSON). */
-export function parseRequestBody(body: unknown): z.infer<typeof requestSchema> {
+export function parseRequestBody(body: unknown): output<typeof requestSchema> {
   const result = requestSchema.safeParse(body);
   if (!result.success) {
     const issue = result.error.issues[0];

@@ -14,7 +14,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { CodeBuildJobRunner } from '#shared/aws/codebuild.ts';
 import { StsTargetAccess } from '#shared/aws/sts.ts';
 import type { Clock } from '#shared/ports.ts';
-import { parseRegistryText } from '#shared/registry.ts';
+import { parseRegistryText } from '#shared/registry-file.ts';
 import type { JobKind, JobStatus } from '#shared/types.ts';
 import { createHandler as acquireLockHandler } from '../../functions/acquire-lock/handler.ts';
 import { createHandler as assumeTargetRoleHandler } from '../../functions/assume-target-role/handler.ts';

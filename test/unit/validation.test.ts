@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseRegistryText } from '#shared/registry.ts';
+import { parseRegistryText } from '#shared/registry-file.ts';
 import { refProblem, validateRequest } from '#shared/validation.ts';
 
 const registry = parseRegistryText(

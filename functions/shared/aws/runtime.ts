@@ -5,7 +5,7 @@ import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { BUNDLED_REGISTRY } from '../bundled-registry.ts';
 import { envShapes, leaseSeconds, readEnv } from '../config.ts';
-import { parseRegistryText, type Registry } from '../registry.ts';
+import { parseRegistry, type Registry } from '../registry.ts';
 import { DynamoDeploymentStore } from '../store.ts';
 import { CodeBuildJobRunner } from './codebuild.ts';
 import { StsTargetAccess } from './sts.ts';
@@ -25,9 +25,11 @@ function once<T>(make: () => T): () => T {
 
 const region = () => process.env.AWS_REGION ?? 'us-east-1';
 
-export const registry = once((): Registry => parseRegistryText(BUNDLED_REGISTRY, 'bundled registry'));
+export const registry = /* @__PURE__ */ once(
+  (): Registry => parseRegistry(BUNDLED_REGISTRY, 'bundled registry'),
+);
 
-export const store = once(() => {
+export const store = /* @__PURE__ */ once(() => {
   const { TABLE_NAME } = readEnv(envShapes.table);
   const client = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
     marshallOptions: { removeUndefinedValues: true },
@@ -35,17 +37,17 @@ export const store = once(() => {
   return new DynamoDeploymentStore({ client, tableName: TABLE_NAME });
 });
 
-export const jobSettings = once(() => {
+export const jobSettings = /* @__PURE__ */ once(() => {
   const { ARTIFACTS_BUCKET } = readEnv(envShapes.jobs);
   return { outputBucket: ARTIFACTS_BUCKET };
 });
 
-export const lockLeaseSeconds = once(() => {
+export const lockLeaseSeconds = /* @__PURE__ */ once(() => {
   const { QUEUED_TIMEOUT_MINUTES, DEPLOY_TIMEOUT_MINUTES } = readEnv(envShapes.timeouts);
   return leaseSeconds(QUEUED_TIMEOUT_MINUTES, DEPLOY_TIMEOUT_MINUTES);
 });
 
-export const runner = once(() => {
+export const runner = /* @__PURE__ */ once(() => {
   const { BUILD_PROJECT, DEPLOY_PROJECT } = readEnv(envShapes.jobs);
   return new CodeBuildJobRunner({
     client: new CodeBuildClient({}),
@@ -55,8 +57,8 @@ export const runner = once(() => {
   });
 });
 
-export const tokens = once(() => new SfnTaskTokens(new SFNClient({})));
+export const tokens = /* @__PURE__ */ once(() => new SfnTaskTokens(new SFNClient({})));
 
-export const targetAccess = once(() => new StsTargetAccess({ sts: new STSClient({}) }));
+export const targetAccess = /* @__PURE__ */ once(() => new StsTargetAccess({ sts: new STSClient({}) }));
 
 export const clock = { now: () => new Date() };
