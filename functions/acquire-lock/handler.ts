@@ -10,5 +10,6 @@ export const createHandler = (deps: () => AcquireLockDeps) => async (event: { de
 export const handler = createHandler(() => ({
   store: aws.store(),
   clock: aws.clock,
+  registry: aws.registry(),
   leaseSeconds: aws.lockLeaseSeconds(),
 }));

@@ -20,6 +20,8 @@ const TITLES: Record<ErrorCode, string> = {
   UNKNOWN_ENVIRONMENT: 'Unknown environment',
   FORBIDDEN: 'Forbidden',
   ENVIRONMENT_BUSY: 'Environment busy',
+  LOCK_WAIT_TIMEOUT: 'Waited too long for the environment',
+  SUPERSEDED: 'Superseded by a newer request',
   PAYLOAD_TOO_LARGE: 'Payload too large',
   UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type',
   IDEMPOTENCY_KEY_REUSED: 'Idempotency key reused',

@@ -161,7 +161,11 @@ export function createApi(deps: ApiDeps): Api {
       requestedAt: clock.now().toISOString(),
     });
 
-    const lock = await store.getLock(valid.application, valid.environment);
+    // Only a `reject` environment refuses while busy; `queued` and `superseded` ones queue in the workflow.
+    const lock =
+      valid.target.env.mode === 'reject'
+        ? await store.getLock(valid.application, valid.environment)
+        : undefined;
     const now = clock.now().getTime();
     if (lock && lock.owner !== deploymentId && Date.parse(lock.leaseExpiresAt) > now) {
       const busy = new EnvironmentBusyError(

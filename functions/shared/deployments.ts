@@ -56,7 +56,7 @@ export async function finish(
   clock: Clock,
   deploymentId: string,
   status: TerminalStatus,
-  fields: { errorCode?: string; errorMessage?: string; changeSet?: string } = {},
+  fields: { errorCode?: string; errorMessage?: string; changeSet?: string; supersededBy?: string } = {},
 ): Promise<boolean> {
   const at = clock.now().toISOString();
   const { changed } = await store.finishDeployment(deploymentId, status, {
@@ -68,6 +68,7 @@ export async function finish(
     const detail: Record<string, unknown> = {};
     if (fields.errorCode) detail.code = fields.errorCode;
     if (fields.errorMessage) detail.message = fields.errorMessage;
+    if (fields.supersededBy) detail.supersededBy = fields.supersededBy;
     await recordEvent(store, clock, deploymentId, status, detail);
   }
   return changed;

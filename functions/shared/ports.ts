@@ -2,7 +2,7 @@
  * Ports: what the cores need from the outside world. AWS adapters live in ./aws/, local-mode adapters in
  * local/, and tests pass real (dynalite) or in-memory implementations. Cores never import an SDK.
  */
-import type { AuditEvent, Deployment, JobKind, JobStatus, Lock, TerminalStatus } from './types.ts';
+import type { AuditEvent, Deployment, JobKind, JobStatus, Lock, TerminalStatus, Ticket } from './types.ts';
 
 export interface Clock {
   now(): Date;
@@ -58,6 +58,16 @@ export interface DeploymentStore {
   takeOverLock(previous: Lock, next: Lock): Promise<boolean>;
   /** Deletes the lock only if `owner` still owns it. */
   releaseLock(application: string, environment: string, owner: string): Promise<boolean>;
+
+  /** The environment's queue: a ticket per accepted request, in request order. */
+  putTicket(ticket: Ticket): Promise<void>;
+  /** The oldest tickets first (or the newest first), at most `limit`. */
+  listTickets(
+    application: string,
+    environment: string,
+    options: { limit: number; newestFirst?: boolean },
+  ): Promise<Ticket[]>;
+  deleteTicket(ticket: Ticket): Promise<void>;
 
   putTaskToken(deploymentId: string, job: JobKind, taskToken: string): Promise<void>;
   getTaskToken(deploymentId: string, job: JobKind): Promise<string | undefined>;

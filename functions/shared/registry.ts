@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 // Named imports: `z.*` would bundle all of zod (locales included) into every function.
-import { array, type output, record, strictObject, string, url, enum as zEnum } from 'zod';
+import { array, number, type output, record, strictObject, string, url, enum as zEnum } from 'zod';
 import { RegistryError } from './errors.ts';
 
 /**
@@ -20,7 +20,7 @@ const CONNECTION_ARN =
 export const RESERVED_APPLICATION_NAMES = ['promote', 'rollback', 'status', 'history', 'help'] as const;
 
 export const CAPABILITIES = ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM', 'CAPABILITY_AUTO_EXPAND'] as const;
-export const EXECUTION_MODES = ['reject'] as const;
+export const EXECUTION_MODES = ['queued', 'superseded', 'reject'] as const;
 export const RUNNERS = ['codebuild', 'local', 'simulate'] as const;
 
 const slackRule = strictObject({
@@ -64,7 +64,9 @@ const environment = strictObject({
     string().max(4096),
   ).default({}),
   allowedRequesters: allowedRequesters,
-  mode: zEnum(EXECUTION_MODES).default('reject'),
+  mode: zEnum(EXECUTION_MODES).default('queued'),
+  /** How long a queued deployment may wait for the environment before it fails with LOCK_WAIT_TIMEOUT. */
+  lockWaitTimeoutSeconds: number().int().min(60).max(82_800).default(21_600),
   /** Local mode only: how jobs run. `simulate` records the commands and runs nothing. */
   runner: zEnum(RUNNERS).default('codebuild'),
 });

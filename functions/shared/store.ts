@@ -19,6 +19,7 @@ import {
   type Lock,
   TERMINAL_STATUSES,
   type TerminalStatus,
+  type Ticket,
 } from './types.ts';
 
 /**
@@ -33,6 +34,10 @@ const lockKey = (application: string, environment: string) => ({
   SK: 'LOCK',
 });
 const envKey = (application: string, environment: string) => `ENV#${application}#${environment}`;
+const ticketKey = (t: Ticket) => ({
+  PK: `QUEUE#${t.application}#${t.environment}`,
+  SK: `${t.requestedAt}#${t.deploymentId}`,
+});
 const TERMINAL_VALUES = Object.fromEntries(TERMINAL_STATUSES.map((s, i) => [`:t${i}`, s]));
 const NOT_TERMINAL = `NOT #status IN (${Object.keys(TERMINAL_VALUES).join(', ')})`;
 
@@ -189,6 +194,13 @@ export class DynamoDeploymentStore implements DeploymentStore {
           ReturnValues: 'ALL_NEW',
         }),
       );
+      // A deployment that ended leaves its environment's queue, whichever path ended it.
+      await this.deleteTicket({
+        application: current.application,
+        environment: current.environment,
+        deploymentId,
+        requestedAt: current.requestedAt,
+      });
       return { changed: true, deployment: Attributes ? strip<Deployment>(Attributes) : undefined };
     } catch (error) {
       if (isConditionFailure(error))
@@ -356,6 +368,34 @@ export class DynamoDeploymentStore implements DeploymentStore {
       if (isConditionFailure(error)) return false;
       throw error;
     }
+  }
+
+  async putTicket(ticket: Ticket) {
+    await this.client.send(
+      new PutCommand({ TableName: this.table, Item: { ...ticketKey(ticket), ...ticket } }),
+    );
+  }
+
+  async listTickets(
+    application: string,
+    environment: string,
+    options: { limit: number; newestFirst?: boolean },
+  ) {
+    const { Items = [] } = await this.client.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'PK = :pk',
+        ExpressionAttributeValues: { ':pk': `QUEUE#${application}#${environment}` },
+        ScanIndexForward: !options.newestFirst,
+        Limit: options.limit,
+        ConsistentRead: true,
+      }),
+    );
+    return Items.map((item) => strip<Ticket>(item));
+  }
+
+  async deleteTicket(ticket: Ticket) {
+    await this.client.send(new DeleteCommand({ TableName: this.table, Key: ticketKey(ticket) }));
   }
 
   async putTaskToken(deploymentId: string, job: JobKind, taskToken: string) {

@@ -1,6 +1,6 @@
 /** Domain types shared by every function, local mode and the CLI. */
 
-export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'REJECTED', 'CANCELLED'] as const;
+export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'REJECTED', 'CANCELLED', 'SUPERSEDED'] as const;
 export const STATUSES = ['QUEUED', 'RUNNING', ...TERMINAL_STATUSES] as const;
 export type DeploymentStatus = (typeof STATUSES)[number];
 export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
@@ -77,6 +77,11 @@ export interface Deployment {
   errorMessage?: string;
   /** Set once the settle step has confirmed no job runs and the target stack is not in progress. */
   settledAt?: string;
+  /** While WAITING_FOR_LOCK: since when, and whom it waits behind (the lock holder, or an earlier request). */
+  waitStartedAt?: string;
+  waitingBehind?: { deploymentId: string; reason: 'HOLDS_LOCK' | 'EARLIER_REQUEST' };
+  /** SUPERSEDED deployments point to the newer request that replaced them. */
+  supersededBy?: string;
 }
 
 export const EVENT_TYPES = [
@@ -84,6 +89,7 @@ export const EVENT_TYPES = [
   'VALIDATED',
   'BUILD_STARTED',
   'BUILD_FINISHED',
+  'LOCK_WAITING',
   'LOCK_TAKEN_OVER',
   'LOCK_ACQUIRED',
   'ROLE_ASSUMED',
@@ -94,6 +100,7 @@ export const EVENT_TYPES = [
   'FAILED',
   'REJECTED',
   'CANCELLED',
+  'SUPERSEDED',
   'LOCK_RELEASED',
 ] as const;
 export type AuditEventType = (typeof EVENT_TYPES)[number];
@@ -105,6 +112,14 @@ export interface AuditEvent {
   step: string;
   at: string;
   detail: Record<string, unknown>;
+}
+
+/** A place in an environment's queue, ordered by request time (written when the request is accepted). */
+export interface Ticket {
+  application: string;
+  environment: string;
+  deploymentId: string;
+  requestedAt: string;
 }
 
 export interface Lock {

@@ -87,6 +87,15 @@ export async function validateStep(event: ValidateInput, deps: ValidateDeps): Pr
       updatedAt: clock.now().toISOString(),
       ...(buildOutput ? { buildOutput, resolvedCommit: buildOutput.resolvedCommit } : {}),
     });
+    if (valid.target.env.mode !== 'reject') {
+      // The place in the queue is taken now, before the build, so the order is the order of requests.
+      await store.putTicket({
+        application: valid.application,
+        environment: valid.environment,
+        deploymentId,
+        requestedAt: deployment.requestedAt,
+      });
+    }
     await recordEvent(store, clock, deploymentId, 'VALIDATED', {
       ref: valid.ref,
       targetAccount: valid.target.env.accountId,

@@ -123,6 +123,7 @@ export const STATUS_FORMAT: Record<string, Format> = {
   FAILED: 'red',
   REJECTED: 'red',
   CANCELLED: 'yellow',
+  SUPERSEDED: 'yellow',
   RUNNING: 'cyan',
   QUEUED: 'cyan',
 };

@@ -99,6 +99,13 @@ export function describeEvent(
         text: `build finished${tookSince('BUILD_STARTED')}${commit ? `, commit ${shortSha(commit)}` : ''}`,
       };
     }
+    case 'LOCK_WAITING':
+      return {
+        mark: 'info',
+        text: `waiting for the environment: ${
+          detail.reason === 'HOLDS_LOCK' ? 'deployment' : 'an earlier request,'
+        } ${str(detail.behind) ?? '(unknown)'}${detail.reason === 'HOLDS_LOCK' ? ' is deploying' : ' goes first'}`,
+      };
     case 'LOCK_ACQUIRED':
       return { mark: 'ok', text: 'lock acquired' };
     case 'LOCK_TAKEN_OVER':
@@ -141,6 +148,11 @@ export function describeEvent(
         };
       }
       return { mark: 'fail', text: `rejected: ${outcome(detail)}` };
+    case 'SUPERSEDED':
+      return {
+        mark: 'warn',
+        text: `superseded by the newer request ${str(detail.supersededBy) ?? '(unknown)'}`,
+      };
     case 'CANCELLED':
       return { mark: 'warn', text: `cancelled${str(detail.message) ? `: ${str(detail.message)}` : ''}` };
     case 'LOCK_RELEASED':

@@ -225,7 +225,12 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
       clock,
       settings: { outputBucket: 'crossdeploy-artifacts-123456789012' },
     })) as never,
-    AcquireLockFunctionArn: acquireLockHandler(() => ({ store, clock, leaseSeconds: 5400 })) as never,
+    AcquireLockFunctionArn: acquireLockHandler(() => ({
+      store,
+      clock,
+      registry,
+      leaseSeconds: 5400,
+    })) as never,
     AssumeTargetRoleFunctionArn: assumeTargetRoleHandler(() => ({
       store,
       registry,
@@ -235,7 +240,8 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
     RecordResultFunctionArn: recordResultHandler(() => ({ store, clock, ...settleDeps })) as never,
     ReleaseLockFunctionArn: releaseLockHandler(() => ({ store, clock })) as never,
   };
-  const engine = new WorkflowEngine({ functions, tokens });
+  // Waits (queue polls, settle polls) shortened to 20 ms; retries to 0.
+  const engine = new WorkflowEngine({ functions, tokens, waitMs: 20 });
 
   function start(input: Record<string, unknown>, name = `dep-${randomUUID()}`) {
     const execution = engine.start(name, {

@@ -45,6 +45,7 @@ const registry = parseRegistry({
           stackName: 'hello-world-staging',
           artifactsBucket: 'artifacts-111111111111-eu-west-1',
           allowedRequesters: { iam: ['ci-*'], local: ['alice'] },
+          mode: 'reject',
         },
         prod: {
           accountId: '222222222222',
@@ -320,6 +321,20 @@ describe('POST /deployments', () => {
       expect(body.detail).toContain('OTHER');
       await expectRejectedRecord(h, body.deploymentId, 'ENVIRONMENT_BUSY');
       expect(h.workflow.starts).toEqual([]);
+    });
+
+    it('accepts a request for a busy environment in queued mode: the workflow queues it', async () => {
+      await h.store.acquireLock({
+        application: 'hello-world',
+        environment: 'prod',
+        owner: 'OTHER',
+        acquiredAt: START,
+        leaseExpiresAt: '2026-03-01T13:00:00.000Z',
+      });
+      const release = iamRequester('arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Release_0a1b/bob');
+      const { status } = await deploy(h, { application: 'hello-world', environment: 'prod' }, {}, release);
+      expect(status).toBe(202);
+      expect(h.workflow.starts).toHaveLength(1);
     });
 
     it('does not treat an expired lease as busy (the workflow takes it over)', async () => {
@@ -758,7 +773,7 @@ describe('GET routes', () => {
               accountId: '222222222222',
               region: 'eu-west-1',
               stackName: 'hello-world-prod',
-              mode: 'reject',
+              mode: 'queued',
             },
           ],
         },

@@ -11,7 +11,7 @@ const staging = (raw: any) => raw.applications['hello-world'].environments.stagi
 describe('targets registry', () => {
   it('loads the production registry and the test registry', () => {
     expect(Object.keys(loadRegistryFile('registry/targets.yaml').applications)).toContain('hello-world');
-    expect(parseRegistry(fixture()).applications['hello-world']?.environments.staging?.mode).toBe('reject');
+    expect(parseRegistry(fixture()).applications['hello-world']?.environments.staging?.mode).toBe('queued');
   });
 
   it("refuses a deploy role in another account than the environment's (the seed article's role_arn mistake)", () => {

@@ -115,7 +115,7 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
     ['a hostile ref', { ref: 'main;rm -rf /' }, 'INVALID_REF'],
     ['a ref that starts with "-"', { ref: '--upload-pack=touch x' }, 'INVALID_REF'],
     ['a pull-request ref', { ref: 'pr/12' }, 'INVALID_REF'],
-    ['an unknown environment', { environment: 'qa' }, 'UNKNOWN_ENVIRONMENT'],
+    ['an unknown environment', { environment: 'nope' }, 'UNKNOWN_ENVIRONMENT'],
     ['an unknown application', { application: 'nope' }, 'UNKNOWN_APPLICATION'],
     ['a requester the registry does not allow', { environment: 'prod' }, 'FORBIDDEN'],
     ['a reason over the limit', { reason: 'x'.repeat(501) }, 'INVALID_FIELD'],
@@ -260,17 +260,22 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
     };
     await validate(input);
     await validate(input);
-    const acquire = acquireLockHandler(() => ({ store: h.store, clock: h.clock, leaseSeconds: 60 }));
+    const acquire = acquireLockHandler(() => ({
+      store: h.store,
+      clock: h.clock,
+      registry: h.registry,
+      leaseSeconds: 60,
+    }));
     const first = await acquire({ deploymentId: 'd-dup' });
     const second = await acquire({ deploymentId: 'd-dup' });
     expect(second).toEqual(first);
     expect(await types(h, 'd-dup')).toEqual(['REQUESTED', 'VALIDATED', 'LOCK_ACQUIRED']);
   });
 
-  it('runs one of two concurrent requests for an environment and refuses the other; deploys never overlap', async () => {
+  it('in reject mode runs one of two concurrent requests and refuses the other', async () => {
     const h = await createWorkflowHarness();
-    const a = h.start({ application: 'hello-world', environment: 'staging' });
-    const b = h.start({ application: 'hello-world', environment: 'staging' });
+    const a = h.start({ application: 'hello-world', environment: 'sandbox' });
+    const b = h.start({ application: 'hello-world', environment: 'sandbox' });
     await Promise.all([a.settled, b.settled]);
     const statuses = await Promise.all(
       [a, b].map(async (r) => (await h.store.getDeployment(r.deploymentId))!),
@@ -278,7 +283,104 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
     expect(statuses.map((d) => d.status).sort()).toEqual(['REJECTED', 'SUCCEEDED']);
     expect(statuses.find((d) => d.status === 'REJECTED')?.errorCode).toBe('ENVIRONMENT_BUSY');
     expect(h.codebuild.starts.filter((s) => s.projectName === 'crossdeploy-deploy')).toHaveLength(1);
-    expect(await h.store.getLock('hello-world', 'staging')).toBeUndefined();
+    expect(await h.store.getLock('hello-world', 'sandbox')).toBeUndefined();
+  });
+
+  it('in queued mode runs every concurrent request, one deploy at a time, in request order', async () => {
+    const h = await createWorkflowHarness();
+    // Later requests finish their builds first: order must still be request order.
+    const runs = [];
+    for (let i = 0; i < 6; i++) {
+      runs.push(h.start({ application: 'hello-world', environment: 'staging', reason: `request ${i}` }));
+      await new Promise((resolve) => setTimeout(resolve, 3));
+    }
+    await Promise.all(runs.map((r) => r.settled));
+    const deployments = await Promise.all(
+      runs.map(async (r) => (await h.store.getDeployment(r.deploymentId))!),
+    );
+    expect(deployments.map((d) => d.status)).toEqual(Array(6).fill('SUCCEEDED'));
+    const deployStarts = h.codebuild.starts
+      .filter((s) => s.projectName === 'crossdeploy-deploy')
+      .map((s) => s.environmentVariablesOverride?.find((v) => v.name === 'DEPLOYMENT_ID')?.value);
+    expect(deployStarts).toEqual(runs.map((r) => r.deploymentId));
+    // Never two deploys at once: each lock is acquired after the previous one was released.
+    const spans = await Promise.all(
+      runs.map(async (r) => {
+        const events = await h.store.listEvents(r.deploymentId);
+        const at = (type: string) => events.find((e) => e.type === type)!.at;
+        return [at('LOCK_ACQUIRED'), at('LOCK_RELEASED')] as const;
+      }),
+    );
+    for (let i = 1; i < spans.length; i++) expect(spans[i]![0] >= spans[i - 1]![1]).toBe(true);
+    expect(await h.store.listTickets('hello-world', 'staging', { limit: 10 })).toEqual([]);
+  });
+
+  it('skips a queued request whose execution died, and the next one runs', async () => {
+    const h = await createWorkflowHarness();
+    h.codebuild.scripts.deploy = { status: 'SUCCEEDED', hold: true };
+    const first = h.start({ application: 'hello-world', environment: 'staging' });
+    await waitUntil(
+      async () => (await types(h, first.deploymentId)).includes('DEPLOY_STARTED'),
+      'the first deploy',
+    );
+    const dying = h.start({ application: 'hello-world', environment: 'staging' });
+    await waitUntil(
+      async () => (await types(h, dying.deploymentId)).includes('LOCK_WAITING'),
+      'the second to wait',
+    );
+    h.codebuild.scripts.deploy = { status: 'SUCCEEDED' };
+    const third = h.start({ application: 'hello-world', environment: 'staging' });
+    await waitUntil(
+      async () => (await types(h, third.deploymentId)).includes('LOCK_WAITING'),
+      'the third to wait',
+    );
+
+    dying.abort();
+    await dying.settled;
+    const reconcile = reconcileHandler(() => ({
+      store: h.store,
+      clock: h.clock,
+      tokens: h.tokens,
+      ...h.settleDeps,
+      sleep: async () => {},
+    }));
+    const event = structuredClone(executionEvent);
+    event.detail.name = dying.deploymentId;
+    await reconcile(event);
+    const held = [...h.codebuild.builds.values()].find((b) => !b.buildComplete)!;
+    await h.codebuild.finish(held.id!, { status: 'SUCCEEDED' });
+
+    await Promise.all([first.settled, third.settled]);
+    expect((await h.store.getDeployment(dying.deploymentId))?.status).toBe('CANCELLED');
+    expect((await h.store.getDeployment(third.deploymentId))?.status).toBe('SUCCEEDED');
+    // It first queued behind the request that died, then behind the holder, then ran.
+    const waiting = (await h.store.listEvents(third.deploymentId)).find((e) => e.type === 'LOCK_WAITING');
+    expect(waiting?.detail).toEqual({ behind: dying.deploymentId, reason: 'EARLIER_REQUEST' });
+  });
+
+  it('in superseded mode runs the first and the last of three rapid requests and supersedes the middle one', async () => {
+    const h = await createWorkflowHarness();
+    h.codebuild.scripts.deploy = { status: 'SUCCEEDED', hold: true };
+    const first = h.start({ application: 'hello-world', environment: 'preview' });
+    await waitUntil(
+      async () => (await types(h, first.deploymentId)).includes('DEPLOY_STARTED'),
+      'the first deploy',
+    );
+    h.codebuild.scripts.deploy = { status: 'SUCCEEDED' };
+    const second = h.start({ application: 'hello-world', environment: 'preview' });
+    await new Promise((resolve) => setTimeout(resolve, 3));
+    const third = h.start({ application: 'hello-world', environment: 'preview' });
+    await Promise.all([second.settled]);
+    const held = [...h.codebuild.builds.values()].find((b) => !b.buildComplete)!;
+    await h.codebuild.finish(held.id!, { status: 'SUCCEEDED' });
+    await Promise.all([first.settled, third.settled]);
+    expect((await h.store.getDeployment(first.deploymentId))?.status).toBe('SUCCEEDED');
+    expect(await h.store.getDeployment(second.deploymentId)).toMatchObject({
+      status: 'SUPERSEDED',
+      supersededBy: third.deploymentId,
+    });
+    expect((await h.store.getDeployment(third.deploymentId))?.status).toBe('SUCCEEDED');
+    expect(await types(h, second.deploymentId)).not.toContain('DEPLOY_STARTED');
   });
 
   it('skips the Build step for an input that names a recorded build output', async () => {
