@@ -1,6 +1,7 @@
 import { finish, recordEvent } from '#shared/deployments.ts';
 import { describeWorkflowError, REJECTION_ERROR_NAMES } from '#shared/errors.ts';
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
+import { assignRelease } from '#shared/releases.ts';
 import { type SettleDeps, settle } from '#shared/settle.ts';
 
 export type RecordInput =
@@ -28,11 +29,19 @@ export async function recordResult(input: RecordInput, deps: RecordDeps): Promis
 
   if (input.outcome === 'SUCCEEDED') {
     // The deploy job completed, so there is nothing left to settle.
-    await store.markSettled(deployment.deploymentId, clock.now().toISOString());
+    const at = clock.now().toISOString();
+    await store.markSettled(deployment.deploymentId, at);
+    // A dry run is never a release.
+    const release = deployment.dryRun ? undefined : await assignRelease(store, deployment, at);
     await finish(store, clock, deployment.deploymentId, 'SUCCEEDED', {
       ...(deployment.changeSet ? { changeSet: deployment.changeSet } : {}),
+      ...(release !== undefined ? { release } : {}),
     });
-    return { settled: true, status: 'SUCCEEDED', message: 'deployed' };
+    return {
+      settled: true,
+      status: 'SUCCEEDED',
+      message: release !== undefined ? `deployed as release ${release}` : 'deployed',
+    };
   }
 
   const failure = describeWorkflowError(input.error);

@@ -56,7 +56,13 @@ export async function finish(
   clock: Clock,
   deploymentId: string,
   status: TerminalStatus,
-  fields: { errorCode?: string; errorMessage?: string; changeSet?: string; supersededBy?: string } = {},
+  fields: {
+    errorCode?: string;
+    errorMessage?: string;
+    changeSet?: string;
+    supersededBy?: string;
+    release?: number;
+  } = {},
 ): Promise<boolean> {
   const at = clock.now().toISOString();
   const { changed } = await store.finishDeployment(deploymentId, status, {
@@ -69,6 +75,7 @@ export async function finish(
     if (fields.errorCode) detail.code = fields.errorCode;
     if (fields.errorMessage) detail.message = fields.errorMessage;
     if (fields.supersededBy) detail.supersededBy = fields.supersededBy;
+    if (fields.release !== undefined) detail.release = fields.release;
     await recordEvent(store, clock, deploymentId, status, detail);
   }
   return changed;

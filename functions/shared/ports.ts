@@ -2,7 +2,16 @@
  * Ports: what the cores need from the outside world. AWS adapters live in ./aws/, local-mode adapters in
  * local/, and tests pass real (dynalite) or in-memory implementations. Cores never import an SDK.
  */
-import type { AuditEvent, Deployment, JobKind, JobStatus, Lock, TerminalStatus, Ticket } from './types.ts';
+import type {
+  AuditEvent,
+  Deployment,
+  JobKind,
+  JobStatus,
+  Lock,
+  Release,
+  TerminalStatus,
+  Ticket,
+} from './types.ts';
 
 export interface Clock {
   now(): Date;
@@ -58,6 +67,12 @@ export interface DeploymentStore {
   takeOverLock(previous: Lock, next: Lock): Promise<boolean>;
   /** Deletes the lock only if `owner` still owns it. */
   releaseLock(application: string, environment: string, owner: string): Promise<boolean>;
+
+  /** The newest release of an application+environment, if any. */
+  latestRelease(application: string, environment: string): Promise<Release | undefined>;
+  getRelease(application: string, environment: string, release: number): Promise<Release | undefined>;
+  /** Conditional put: false when that number is already taken. */
+  putRelease(release: Release): Promise<boolean>;
 
   /** The environment's queue: a ticket per accepted request, in request order. */
   putTicket(ticket: Ticket): Promise<void>;

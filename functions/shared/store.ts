@@ -17,6 +17,7 @@ import {
   EVENT_TYPES,
   type JobKind,
   type Lock,
+  type Release,
   TERMINAL_STATUSES,
   type TerminalStatus,
   type Ticket,
@@ -34,6 +35,11 @@ const lockKey = (application: string, environment: string) => ({
   SK: 'LOCK',
 });
 const envKey = (application: string, environment: string) => `ENV#${application}#${environment}`;
+// Zero-padded so that the sort key orders numerically.
+const releaseKey = (application: string, environment: string, release: number) => ({
+  PK: `REL#${application}#${environment}`,
+  SK: String(release).padStart(10, '0'),
+});
 const ticketKey = (t: Ticket) => ({
   PK: `QUEUE#${t.application}#${t.environment}`,
   SK: `${t.requestedAt}#${t.deploymentId}`,
@@ -361,6 +367,47 @@ export class DynamoDeploymentStore implements DeploymentStore {
           ConditionExpression: '#owner = :owner',
           ExpressionAttributeNames: { '#owner': 'owner' },
           ExpressionAttributeValues: { ':owner': owner },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async latestRelease(application: string, environment: string) {
+    const { Items = [] } = await this.client.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'PK = :pk',
+        ExpressionAttributeValues: { ':pk': `REL#${application}#${environment}` },
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+      }),
+    );
+    return Items[0] ? strip<Release>(Items[0]) : undefined;
+  }
+
+  async getRelease(application: string, environment: string, release: number) {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: releaseKey(application, environment, release),
+        ConsistentRead: true,
+      }),
+    );
+    return Item ? strip<Release>(Item) : undefined;
+  }
+
+  async putRelease(release: Release) {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { ...releaseKey(release.application, release.environment, release.release), ...release },
+          ConditionExpression: 'attribute_not_exists(PK)',
         }),
       );
       return true;

@@ -80,6 +80,8 @@ export interface Deployment {
   /** While WAITING_FOR_LOCK: since when, and whom it waits behind (the lock holder, or an earlier request). */
   waitStartedAt?: string;
   waitingBehind?: { deploymentId: string; reason: 'HOLDS_LOCK' | 'EARLIER_REQUEST' };
+  /** The release number of a successful, non-dry-run deployment (per application+environment, no gaps). */
+  release?: number;
   /** SUPERSEDED deployments point to the newer request that replaced them. */
   supersededBy?: string;
 }
@@ -112,6 +114,15 @@ export interface AuditEvent {
   step: string;
   at: string;
   detail: Record<string, unknown>;
+}
+
+/** A release: the deployment that became release `number` of an application+environment. */
+export interface Release {
+  application: string;
+  environment: string;
+  release: number;
+  deploymentId: string;
+  at: string;
 }
 
 /** A place in an environment's queue, ordered by request time (written when the request is accepted). */

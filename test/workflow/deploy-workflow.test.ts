@@ -67,6 +67,7 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
       resolvedCommit: 'a'.repeat(40),
       targetAccount: '111111111111',
       buildOutput: { versionId: 'v-1', sha256: 'b'.repeat(64) },
+      release: 1,
     });
     expect(deployment?.settledAt).toBeDefined();
     expect(await types(h, run.deploymentId)).toEqual([
