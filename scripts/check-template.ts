@@ -4,7 +4,7 @@
  * 1. the generated blocks are up to date (registry-derive --check);
  * 2. statemachine/deploy.asl.json, with every `${...}` substituted by a plausible value, is valid ASL
  *    and uses exactly the DefinitionSubstitutions the template declares;
- * 3. `cfn-lint template.yaml`, when cfn-lint is installed (CI always runs it).
+ * 3. `cfn-lint template.yaml target-account/template.yaml`, when cfn-lint is installed (CI always runs it).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -155,8 +155,8 @@ export type LintResult =
   | { status: 'passed' | 'failed'; output: string }
   | { status: 'skipped'; output: string };
 
-export function runCfnLint(root: string): LintResult {
-  const run = spawnSync('cfn-lint', ['template.yaml'], { cwd: root, encoding: 'utf8' });
+export function runCfnLint(root: string, file = 'template.yaml'): LintResult {
+  const run = spawnSync('cfn-lint', [file], { cwd: root, encoding: 'utf8' });
   if (run.error && (run.error as NodeJS.ErrnoException).code === 'ENOENT') {
     return { status: 'skipped', output: 'cfn-lint not found: skipped (CI runs it)' };
   }
@@ -198,13 +198,16 @@ function main(): number {
     console.error(`FAIL statemachine definition: ${(error as Error).message}`);
   }
 
-  const lint = runCfnLint(root);
-  if (lint.status === 'skipped') console.log(lint.output);
-  else if (lint.status === 'passed')
-    console.log(`ok   cfn-lint template.yaml${lint.output ? `\n${lint.output}` : ''}`);
-  else {
-    failures += 1;
-    console.error(`FAIL cfn-lint template.yaml\n${lint.output}`);
+  // The orchestrator's template and the one target accounts deploy (target-account/template.yaml).
+  for (const file of ['template.yaml', 'target-account/template.yaml']) {
+    const lint = runCfnLint(root, file);
+    if (lint.status === 'skipped') console.log(lint.output);
+    else if (lint.status === 'passed')
+      console.log(`ok   cfn-lint ${file}${lint.output ? `\n${lint.output}` : ''}`);
+    else {
+      failures += 1;
+      console.error(`FAIL cfn-lint ${file}\n${lint.output}`);
+    }
   }
 
   return failures === 0 ? 0 : 1;

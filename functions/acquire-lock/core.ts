@@ -1,3 +1,4 @@
+import { activeFreeze } from '#shared/calendar.ts';
 import { finish, recordEvent } from '#shared/deployments.ts';
 import { JobStartError } from '#shared/errors.ts';
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
@@ -63,6 +64,16 @@ export async function acquireLock(
     if (head.deploymentId !== ticket.deploymentId) {
       return wait(deps, deployment, env?.lockWaitTimeoutSeconds, head.deploymentId, 'EARLIER_REQUEST');
     }
+  }
+
+  // Freeze windows are checked again here: a queued or long-building request may reach its turn inside one.
+  const freeze = env && !deployment.freezeOverride ? activeFreeze(env.freezeWindows, clock.now()) : undefined;
+  if (freeze) {
+    await finish(store, clock, deployment.deploymentId, 'REJECTED', {
+      errorCode: 'ENVIRONMENT_FROZEN',
+      errorMessage: `deployments are frozen by "${freeze.name}" until ${freeze.endsAt}`,
+    });
+    return { outcome: 'ENDED', status: 'REJECTED' };
   }
 
   const held = await takeLock(store, clock, deployment, deps.leaseSeconds);

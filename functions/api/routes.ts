@@ -1,18 +1,20 @@
 import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { finish, newDeployment, recordEvent } from '#shared/deployments.ts';
+import { CrossdeployError, IdempotencyConflictError, RequestRejectedError } from '#shared/errors.ts';
 import {
-  CrossdeployError,
-  EnvironmentBusyError,
-  IdempotencyConflictError,
-  RequestRejectedError,
-} from '#shared/errors.ts';
+  type Attribution,
+  acceptRequest,
+  attribute,
+  type Intake,
+  printable,
+  refuseRequest,
+} from '#shared/intake.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore, LogReader, WorkflowStarter } from '#shared/ports.ts';
 import { describeRegistry, type Registry } from '#shared/registry.ts';
 import { describeRequester } from '#shared/requester.ts';
-import type { Deployment, Requester, Trigger } from '#shared/types.ts';
-import { MAX_REASON_LENGTH, type ValidRequest, validateRequest } from '#shared/validation.ts';
+import type { Deployment, Requester } from '#shared/types.ts';
+import { type ValidRequest, validateRequest } from '#shared/validation.ts';
 import { errorResponse, internalDetail, type ProblemContext, problem, problemResponse } from './problem.ts';
 
 /**
@@ -55,7 +57,7 @@ type Result = APIGatewayProxyStructuredResultV2;
 type RouteHandler = (ctx: RequestContext, id: string) => Promise<Result>;
 
 export function createApi(deps: ApiDeps): Api {
-  const { store, workflow, logs, registry, clock, newId } = deps;
+  const { store, logs, registry, clock, newId } = deps;
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
   const routes: Record<string, RouteHandler> = {
@@ -147,116 +149,44 @@ export function createApi(deps: ApiDeps): Api {
     return accept(ctx, deploymentId, valid, replay);
   }
 
-  /** Starts the accepted request; safe to repeat for the same id (conditional create, idempotent start). */
+  /** Starts the accepted request (the shared intake); safe to repeat for the same id. */
   async function accept(ctx: RequestContext, deploymentId: string, valid: ValidRequest, replay: boolean) {
-    const fresh = newDeployment({
-      deploymentId,
-      application: valid.application,
-      environment: valid.environment,
-      ref: valid.ref,
-      ...(valid.reason !== undefined ? { reason: valid.reason } : {}),
-      dryRun: valid.dryRun,
-      requester: ctx.requester,
-      trigger: triggerOf(ctx.requester),
-      requestedAt: clock.now().toISOString(),
-    });
-
-    // Only a `reject` environment refuses while busy; `queued` and `superseded` ones queue in the workflow.
-    const lock =
-      valid.target.env.mode === 'reject'
-        ? await store.getLock(valid.application, valid.environment)
-        : undefined;
-    const now = clock.now().getTime();
-    if (lock && lock.owner !== deploymentId && Date.parse(lock.leaseExpiresAt) > now) {
-      const busy = new EnvironmentBusyError(
-        `${valid.application}/${valid.environment} is busy with deployment ${lock.owner} (lease until ${lock.leaseExpiresAt})`,
-      );
-      return reject(ctx, fresh, busy);
-    }
-
-    const { created, deployment } = await store.createDeployment(fresh);
-    if (deployment.status !== 'QUEUED') return accepted(deployment, true);
-    await recordEvent(store, clock, deploymentId, 'REQUESTED', requestedDetail(deployment));
-    try {
-      await workflow.start(deploymentId, workflowInput(deployment));
-    } catch (error) {
-      // Nothing half-started may stay QUEUED: the record says FAILED and why, the client gets a plain 500.
-      logger.error('the workflow could not be started', { error, deploymentId });
-      const name = error instanceof Error ? error.name : 'Error';
-      try {
-        await finish(store, clock, deploymentId, 'FAILED', {
-          errorCode: 'EXECUTION_FAILED',
-          errorMessage: `the workflow could not be started (${name})`,
-        });
-      } catch (recordError) {
-        logger.error('could not record the failed start', { error: recordError, deploymentId });
-      }
-      return problemResponse(
-        problem('EXECUTION_FAILED', 500, internalDetail(ctx.requestId), {
-          instance: `/deployments/${deploymentId}`,
-          deploymentId,
-        }),
-      );
-    }
-    logger.info('deployment accepted', {
-      deploymentId,
-      application: deployment.application,
-      environment: deployment.environment,
-      requester: describeRequester(ctx.requester),
-      replay: replay || !created,
-    });
-    return accepted(deployment, replay || !created);
+    const intake = await acceptRequest(deploymentId, valid, ctx.requester, deps, { context: ctx, replay });
+    return answer(ctx, intake);
   }
 
   /** A refusal after the body was read: recorded as REJECTED when it names an application and environment. */
   async function refuse(ctx: RequestContext, error: unknown, attribution: Attribution | undefined) {
-    if (!(error instanceof CrossdeployError) || error.httpStatus >= 500) throw error;
-    if (!attribution) {
-      return refuseUnattributed(ctx, error.code, error.httpStatus, error.message, {}, error);
-    }
-    const deployment = newDeployment({
-      deploymentId: newId(),
-      ...attribution,
-      requester: ctx.requester,
-      trigger: triggerOf(ctx.requester),
-      requestedAt: clock.now().toISOString(),
-    });
-    return reject(ctx, deployment, error);
+    return answer(ctx, await refuseRequest(error, attribution, ctx.requester, deps, ctx));
   }
 
-  async function reject(
-    ctx: RequestContext,
-    deployment: Deployment,
-    error: CrossdeployError,
-  ): Promise<Result> {
-    const { deploymentId } = deployment;
-    const context: ProblemContext = { instance: `/deployments/${deploymentId}`, deploymentId };
-    try {
-      const { created, deployment: stored } = await store.createDeployment(deployment);
-      // Only an idempotent twin can have created this id first; it owns the outcome, so answer with it.
-      if (!created) return accepted(stored, true);
-      await recordEvent(store, clock, deploymentId, 'REQUESTED', requestedDetail(deployment));
-      await finish(store, clock, deploymentId, 'REJECTED', {
-        errorCode: error.code,
-        errorMessage: error.message,
-      });
-    } catch (recordError) {
-      // The caller still gets the real reason; the refusal survives in this log line.
-      logger.error('could not record the rejection', { error: recordError, deploymentId, code: error.code });
-      delete context.deploymentId;
-      delete context.instance;
+  /** The intake's outcome as HTTP. */
+  function answer(ctx: RequestContext, intake: Intake): Result {
+    switch (intake.outcome) {
+      case 'accepted':
+        return accepted(intake.deployment, intake.replayed);
+      case 'start-failed':
+        return problemResponse(
+          problem('EXECUTION_FAILED', 500, internalDetail(ctx.requestId), {
+            instance: `/deployments/${intake.deploymentId}`,
+            deploymentId: intake.deploymentId,
+          }),
+        );
+      case 'unattributed': {
+        const { error } = intake;
+        return refuseUnattributed(ctx, error.code, error.httpStatus, error.message, {}, error);
+      }
+      case 'rejected': {
+        const { error, deployment, recorded } = intake;
+        const { deploymentId } = deployment;
+        const context: ProblemContext = recorded
+          ? { instance: `/deployments/${deploymentId}`, deploymentId }
+          : {};
+        return problemResponse(
+          withField(problem(error.code, error.httpStatus, error.message, context), error),
+        );
+      }
     }
-    logger.info('request rejected', {
-      audit: 'rejected',
-      deploymentId,
-      code: error.code,
-      status: error.httpStatus,
-      application: deployment.application,
-      environment: deployment.environment,
-      requester: describeRequester(ctx.requester),
-      requestId: ctx.requestId,
-    });
-    return problemResponse(withField(problem(error.code, error.httpStatus, error.message, context), error));
   }
 
   /**
@@ -333,67 +263,6 @@ export function createApi(deps: ApiDeps): Api {
 }
 
 // Helpers --------------------------------------------------------------------------------------------
-
-interface Attribution {
-  application: string;
-  environment: string;
-  ref?: string;
-  reason?: string;
-  dryRun?: boolean;
-}
-
-const hasControlChars = (value: string) =>
-  [...value].some((char) => {
-    const code = char.charCodeAt(0);
-    return code < 0x20 || code === 0x7f;
-  });
-
-const printable = (value: unknown, max: number): value is string =>
-  typeof value === 'string' && value.length >= 1 && value.length <= max && !hasControlChars(value);
-
-/**
- * What a refused body names, when it names a target at all. Only bounded, printable strings are kept:
- * the record is shown in history and terminals, and its fields become DynamoDB keys.
- */
-function attribute(body: unknown): Attribution | undefined {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) return undefined;
-  const { application, environment, ref, reason, dryRun } = body as Record<string, unknown>;
-  if (!printable(application, 63) || !printable(environment, 63)) return undefined;
-  return {
-    application,
-    environment,
-    ...(printable(ref, 200) ? { ref } : {}),
-    ...(printable(reason, MAX_REASON_LENGTH) ? { reason } : {}),
-    ...(typeof dryRun === 'boolean' ? { dryRun } : {}),
-  };
-}
-
-const triggerOf = (requester: Requester): Trigger => (requester.type === 'local' ? 'local' : 'api');
-
-function requestedDetail(deployment: Deployment): Record<string, unknown> {
-  return {
-    requester: deployment.requester,
-    trigger: deployment.trigger,
-    ...(deployment.ref !== undefined ? { ref: deployment.ref } : {}),
-    ...(deployment.reason !== undefined ? { reason: deployment.reason } : {}),
-    dryRun: deployment.dryRun,
-  };
-}
-
-/** Built from the stored record, so a repeated start sends the same input (Step Functions then dedupes it). */
-function workflowInput(deployment: Deployment) {
-  return {
-    deploymentId: deployment.deploymentId,
-    application: deployment.application,
-    environment: deployment.environment,
-    ref: deployment.ref,
-    ...(deployment.reason !== undefined ? { reason: deployment.reason } : {}),
-    dryRun: deployment.dryRun,
-    requester: deployment.requester,
-    trigger: deployment.trigger,
-    requestedAt: deployment.requestedAt,
-  };
-}
 
 function links(deploymentId: string) {
   const self = `/deployments/${deploymentId}`;

@@ -1,6 +1,19 @@
 import { createHash } from 'node:crypto';
 // Named imports: `z.*` would bundle all of zod (locales included) into every function.
-import { array, number, type output, record, strictObject, string, url, enum as zEnum } from 'zod';
+import {
+  array,
+  boolean,
+  iso,
+  number,
+  type output,
+  record,
+  strictObject,
+  string,
+  union,
+  url,
+  enum as zEnum,
+} from 'zod';
+import { cronProblem, scheduleProblem, timezoneProblem } from './calendar.ts';
 import { RegistryError } from './errors.ts';
 
 /**
@@ -48,6 +61,21 @@ const source = strictObject({
   localPath: string().min(1).optional(),
 });
 
+/** A recurring freeze (a cron expression in EventBridge syntax, its time zone and a duration) or a date range. */
+const freezeWindow = union([
+  strictObject({
+    name: string().min(1).max(80),
+    cron: string().min(1),
+    timezone: string().default('UTC'),
+    durationMinutes: number().int().min(1).max(10_080),
+  }),
+  strictObject({
+    name: string().min(1).max(80),
+    start: iso.datetime({ offset: true }),
+    end: iso.datetime({ offset: true }),
+  }),
+]);
+
 const environment = strictObject({
   accountId: string().regex(ACCOUNT_ID, 'must be a 12-digit AWS account id'),
   region: string().regex(REGION, 'must be a region code such as eu-west-1'),
@@ -67,6 +95,16 @@ const environment = strictObject({
   mode: zEnum(EXECUTION_MODES).default('queued'),
   /** How long a queued deployment may wait for the environment before it fails with LOCK_WAIT_TIMEOUT. */
   lockWaitTimeoutSeconds: number().int().min(60).max(82_800).default(21_600),
+  /** Environments of the same application this one may be promoted from (e.g. prod: [staging]). */
+  promoteFrom: array(string()).default([]),
+  /**
+   * Refs this environment accepts directly (patterns, `*` wildcard). `[]` means promotions and rollbacks only,
+   * `["main", "release/*"]` protected refs only. A 40-hex commit SHA matches only `*`.
+   */
+  allowedRefs: array(string().min(1)).default(['*']),
+  freezeWindows: array(freezeWindow).default([]),
+  /** Who may override a freeze window (same rules as allowedRequesters); the override is audited. */
+  approvers: allowedRequesters.default({ iam: [], slack: [], schedule: [], local: [] }),
   /** Local mode only: how jobs run. `simulate` records the commands and runs nothing. */
   runner: zEnum(RUNNERS).default('codebuild'),
 });
@@ -80,6 +118,20 @@ const application = strictObject({
     )
     .default('template.yaml'),
   defaultRef: string().min(1).default('main'),
+  /** Scheduled promotions: EventBridge Scheduler expressions (`cron(...)` or `rate(...)`) with a time zone. */
+  schedules: array(
+    strictObject({
+      name: string().regex(
+        /^[a-z][a-z0-9-]{0,39}$/,
+        'schedule names are lower-case kebab-case, at most 40 characters',
+      ),
+      from: string(),
+      to: string(),
+      schedule: string().min(1),
+      timezone: string().default('UTC'),
+      enabled: boolean().default(true),
+    }),
+  ).default([]),
   environments: record(string().regex(NAME, 'environment names are lower-case kebab-case'), environment),
 });
 
@@ -121,10 +173,43 @@ function crossChecks(registry: Registry): string[] {
           );
         }
       }
+      for (const from of env.promoteFrom) {
+        if (from === envName || !Object.hasOwn(app.environments, from)) {
+          problems.push(`${at}.promoteFrom: "${from}" is not another environment of ${appName}`);
+        }
+      }
+      for (const [i, window] of env.freezeWindows.entries()) {
+        const where = `${at}.freezeWindows.${i}`;
+        if ('cron' in window) {
+          const problem = cronProblem(window.cron) ?? timezoneProblem(window.timezone);
+          if (problem) problems.push(`${where}: ${problem}`);
+        } else if (Date.parse(window.end) <= Date.parse(window.start)) {
+          problems.push(`${where}: end must be after start`);
+        }
+      }
       const target = `${env.accountId}/${env.region}/${env.stackName}`;
       const other = targets.get(target);
       if (other) problems.push(`${at}: deploys the same account, region and stack as ${other} (${target})`);
       else targets.set(target, at);
+    }
+  }
+  for (const [appName, app] of Object.entries(registry.applications)) {
+    const names = new Set<string>();
+    for (const [i, schedule] of app.schedules.entries()) {
+      const at = `applications.${appName}.schedules.${i}`;
+      if (names.has(schedule.name)) problems.push(`${at}.name: "${schedule.name}" is used twice`);
+      names.add(schedule.name);
+      const to = Object.hasOwn(app.environments, schedule.to) ? app.environments[schedule.to] : undefined;
+      if (!Object.hasOwn(app.environments, schedule.from))
+        problems.push(`${at}.from: no environment "${schedule.from}"`);
+      if (!to) problems.push(`${at}.to: no environment "${schedule.to}"`);
+      else if (!to.promoteFrom.includes(schedule.from)) {
+        problems.push(
+          `${at}: ${schedule.to} may not be promoted from ${schedule.from} (see its promoteFrom)`,
+        );
+      }
+      const problem = scheduleProblem(schedule.schedule) ?? timezoneProblem(schedule.timezone);
+      if (problem) problems.push(`${at}: ${problem}`);
     }
   }
   return problems;

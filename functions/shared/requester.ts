@@ -20,6 +20,9 @@ function wildcard(pattern: string): RegExp {
   return new RegExp(`^${escaped}$`);
 }
 
+/** Whether `value` matches a registry pattern where `*` stands for any characters. */
+export const wildcardMatch = (pattern: string, value: string): boolean => wildcard(pattern).test(value);
+
 function roleName(principal: string): string | undefined {
   const match = /:role\/(?:.*\/)?([^/]+)$/.exec(principal);
   return match?.[1];

@@ -1,6 +1,13 @@
 /** Domain types shared by every function, local mode and the CLI. */
 
-export const TERMINAL_STATUSES = ['SUCCEEDED', 'FAILED', 'REJECTED', 'CANCELLED', 'SUPERSEDED'] as const;
+export const TERMINAL_STATUSES = [
+  'SUCCEEDED',
+  'FAILED',
+  'REJECTED',
+  'CANCELLED',
+  'SUPERSEDED',
+  'SKIPPED',
+] as const;
 export const STATUSES = ['QUEUED', 'RUNNING', ...TERMINAL_STATUSES] as const;
 export type DeploymentStatus = (typeof STATUSES)[number];
 export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
@@ -80,6 +87,13 @@ export interface Deployment {
   /** While WAITING_FOR_LOCK: since when, and whom it waits behind (the lock holder, or an earlier request). */
   waitStartedAt?: string;
   waitingBehind?: { deploymentId: string; reason: 'HOLDS_LOCK' | 'EARLIER_REQUEST' };
+  /** deploy (a ref, built), promotion (another environment's build output) or rollback (a release's). */
+  kind?: 'deploy' | 'promotion' | 'rollback';
+  /** Promotions and rollbacks: the deployment whose recorded build output this one deploys. */
+  source?: { deploymentId: string; environment: string; release?: number };
+  rollbackOf?: number;
+  /** An approver deployed inside a freeze window (audited as FREEZE_OVERRIDDEN). */
+  freezeOverride?: boolean;
   /** The release number of a successful, non-dry-run deployment (per application+environment, no gaps). */
   release?: number;
   /** SUPERSEDED deployments point to the newer request that replaced them. */
@@ -89,6 +103,7 @@ export interface Deployment {
 export const EVENT_TYPES = [
   'REQUESTED',
   'VALIDATED',
+  'FREEZE_OVERRIDDEN',
   'BUILD_STARTED',
   'BUILD_FINISHED',
   'LOCK_WAITING',
@@ -103,6 +118,7 @@ export const EVENT_TYPES = [
   'REJECTED',
   'CANCELLED',
   'SUPERSEDED',
+  'SKIPPED',
   'LOCK_RELEASED',
 ] as const;
 export type AuditEventType = (typeof EVENT_TYPES)[number];

@@ -1,8 +1,9 @@
 // Named imports: `z.*` would bundle all of zod (locales included) into every function.
-import { boolean, type output, strictObject, string } from 'zod';
+import { boolean, number, type output, strictObject, string, type ZodType } from 'zod';
+import { activeFreeze } from './calendar.ts';
 import { RequestRejectedError } from './errors.ts';
-import { findTarget, type Registry, type Target } from './registry.ts';
-import { isAllowed } from './requester.ts';
+import { type EnvironmentConfig, findTarget, type Registry, type Target } from './registry.ts';
+import { isAllowed, wildcardMatch } from './requester.ts';
 import type { Requester } from './types.ts';
 
 /**
@@ -32,26 +33,42 @@ export function refProblem(ref: string): string | undefined {
   return undefined;
 }
 
-const requestSchema = strictObject({
-  application: string().min(1).max(63),
-  environment: string().min(1).max(63),
-  ref: string().min(1).max(200).optional(),
+const name = string().min(1).max(63);
+const common = {
+  application: name,
   reason: string().max(MAX_REASON_LENGTH).optional(),
   dryRun: boolean().optional(),
+  /** Deploy inside a freeze window: honoured only for the environment's approvers, and audited. */
+  overrideFreeze: boolean().optional(),
+};
+const requestSchema = strictObject({
+  ...common,
+  environment: name,
+  ref: string().min(1).max(200).optional(),
 });
+const promotionSchema = strictObject({ ...common, from: name, to: name });
+const rollbackSchema = strictObject({ ...common, environment: name, release: number().int().min(1) });
+
+export type DeploymentKind = 'deploy' | 'promotion' | 'rollback';
 
 export interface ValidRequest {
+  kind: DeploymentKind;
   application: string;
   environment: string;
-  ref: string;
+  /** Direct deploys: the ref to build. Promotions and rollbacks deploy a recorded build output instead. */
+  ref?: string;
   reason?: string;
   dryRun: boolean;
   target: Target;
+  /** A promotion's source environment, or a rollback's release number. */
+  promoteFrom?: string;
+  release?: number;
+  /** Set when an approver deploys inside a freeze window. */
+  freezeOverride?: { window: string; endsAt: string };
 }
 
-/** Validates the shape of a request body (already parsed JSON). */
-export function parseRequestBody(body: unknown): output<typeof requestSchema> {
-  const result = requestSchema.safeParse(body);
+function parse<T>(schema: ZodType<T>, body: unknown): T {
+  const result = schema.safeParse(body);
   if (!result.success) {
     const issue = result.error.issues[0];
     const field = issue?.path.join('.') || (issue?.code === 'unrecognized_keys' ? issue.keys.join(', ') : '');
@@ -64,48 +81,153 @@ export function parseRequestBody(body: unknown): output<typeof requestSchema> {
   return result.data;
 }
 
-/** Full validation: shape, registry, ref, reason, requester. Throws RequestRejectedError with a code. */
-export function validateRequest(body: unknown, requester: Requester, registry: Registry): ValidRequest {
-  const request = parseRequestBody(body);
-  const target = findTarget(registry, request.application, request.environment);
-  if (!target) {
-    const appKnown = Object.hasOwn(registry.applications, request.application);
-    throw appKnown
-      ? new RequestRejectedError(
-          'UNKNOWN_ENVIRONMENT',
-          404,
-          `application "${request.application}" has no environment "${request.environment}"`,
-        )
-      : new RequestRejectedError(
-          'UNKNOWN_APPLICATION',
-          404,
-          `no application "${request.application}" in the registry`,
-        );
-  }
-  const ref = request.ref ?? target.app.defaultRef;
-  const problem = refProblem(ref);
-  if (problem)
-    throw new RequestRejectedError('INVALID_REF', 400, `ref refused: ${problem}`, {
-      details: { field: 'ref' },
-    });
+/** Validates the shape of a deployment request body (already parsed JSON). */
+export function parseRequestBody(body: unknown): output<typeof requestSchema> {
+  return parse(requestSchema, body);
+}
+
+function targetOf(registry: Registry, application: string, environment: string): Target {
+  const target = findTarget(registry, application, environment);
+  if (target) return target;
+  throw Object.hasOwn(registry.applications, application)
+    ? new RequestRejectedError(
+        'UNKNOWN_ENVIRONMENT',
+        404,
+        `application "${application}" has no environment "${environment}"`,
+      )
+    : new RequestRejectedError('UNKNOWN_APPLICATION', 404, `no application "${application}" in the registry`);
+}
+
+function checkReason(reason: string | undefined) {
   // Control characters (other than tab and newline) could rewrite a terminal or a chat message.
   // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
-  if (request.reason !== undefined && /[\u0000-\u0008\u000b-\u001f\u007f]/.test(request.reason)) {
+  if (reason !== undefined && /[\u0000-\u0008\u000b-\u001f\u007f]/.test(reason)) {
     throw new RequestRejectedError('INVALID_REASON', 400, 'reason may not contain control characters');
   }
+}
+
+function checkRequester(requester: Requester, target: Target) {
   if (!isAllowed(requester, target.env)) {
     throw new RequestRejectedError(
       'FORBIDDEN',
       403,
-      `the requester may not deploy ${request.application} to ${request.environment}`,
+      `the requester may not deploy ${target.application} to ${target.environment}`,
     );
   }
+}
+
+/**
+ * A freeze window refuses the request, naming the window and when it ends. An approver's explicit
+ * override passes, and the caller records it.
+ */
+export function checkFreeze(
+  env: EnvironmentConfig,
+  requester: Requester,
+  override: boolean,
+  now: Date,
+): { window: string; endsAt: string } | undefined {
+  const freeze = activeFreeze(env.freezeWindows, now);
+  if (!freeze) return undefined;
+  const approver = isAllowed(requester, { ...env, allowedRequesters: env.approvers });
+  if (override && approver) return { window: freeze.name, endsAt: freeze.endsAt };
+  throw new RequestRejectedError(
+    'ENVIRONMENT_FROZEN',
+    409,
+    `deployments are frozen by "${freeze.name}" until ${freeze.endsAt}` +
+      (override ? "; only the environment's approvers may override a freeze" : ''),
+    { details: { window: freeze.name, endsAt: freeze.endsAt } },
+  );
+}
+
+function finishValidation(
+  kind: DeploymentKind,
+  target: Target,
+  request: {
+    reason?: string | undefined;
+    dryRun?: boolean | undefined;
+    overrideFreeze?: boolean | undefined;
+  },
+  requester: Requester,
+  now: Date,
+  extra: { ref?: string; promoteFrom?: string; release?: number },
+): ValidRequest {
+  checkReason(request.reason);
+  checkRequester(requester, target);
+  const freezeOverride = checkFreeze(target.env, requester, request.overrideFreeze === true, now);
   return {
-    application: request.application,
-    environment: request.environment,
-    ref,
+    kind,
+    application: target.application,
+    environment: target.environment,
+    ...extra,
     ...(request.reason !== undefined ? { reason: request.reason } : {}),
     dryRun: request.dryRun ?? false,
     target,
+    ...(freezeOverride ? { freezeOverride } : {}),
   };
+}
+
+/** A direct deploy of a ref: shape, registry, ref rules and the environment's ref policy, reason, requester, freeze. */
+export function validateRequest(
+  body: unknown,
+  requester: Requester,
+  registry: Registry,
+  now: Date = new Date(),
+): ValidRequest {
+  const request = parse(requestSchema, body);
+  const target = targetOf(registry, request.application, request.environment);
+  const ref = request.ref ?? target.app.defaultRef;
+  const problem = refProblem(ref);
+  if (problem) {
+    throw new RequestRejectedError('INVALID_REF', 400, `ref refused: ${problem}`, {
+      details: { field: 'ref' },
+    });
+  }
+  // Who asks is checked before the ref policy, which is not shown to those who may not deploy here.
+  checkRequester(requester, target);
+  const allowed = target.env.allowedRefs;
+  if (!allowed.some((pattern) => (COMMIT_SHA.test(ref) ? pattern === '*' : wildcardMatch(pattern, ref)))) {
+    throw new RequestRejectedError(
+      'REF_NOT_ALLOWED',
+      403,
+      allowed.length === 0
+        ? `${target.environment} accepts promotions and rollbacks only, not a ref`
+        : `${target.environment} accepts only the refs ${allowed.join(', ')}`,
+      { details: { field: 'ref' } },
+    );
+  }
+  return finishValidation('deploy', target, request, requester, now, { ref });
+}
+
+/** A promotion: the target must list the source environment in its promoteFrom. */
+export function validatePromotion(
+  body: unknown,
+  requester: Requester,
+  registry: Registry,
+  now: Date = new Date(),
+): ValidRequest {
+  const request = parse(promotionSchema, body);
+  targetOf(registry, request.application, request.from);
+  const target = targetOf(registry, request.application, request.to);
+  if (!target.env.promoteFrom.includes(request.from)) {
+    throw new RequestRejectedError(
+      'PROMOTION_NOT_ALLOWED',
+      403,
+      target.env.promoteFrom.length === 0
+        ? `${request.to} accepts no promotions`
+        : `${request.to} may be promoted only from ${target.env.promoteFrom.join(', ')}, not from ${request.from}`,
+    );
+  }
+  return finishValidation('promotion', target, request, requester, now, { promoteFrom: request.from });
+}
+
+/** A rollback: redeploy release N of the environment (the build output and registry parameters it used). */
+export function validateRollback(
+  body: unknown,
+  requester: Requester,
+  registry: Registry,
+  now: Date = new Date(),
+): ValidRequest {
+  const request = parse(rollbackSchema, body);
+  const target = targetOf(registry, request.application, request.environment);
+  return finishValidation('rollback', target, request, requester, now, { release: request.release });
 }

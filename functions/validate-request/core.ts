@@ -2,29 +2,40 @@ import { finish, newDeployment, recordEvent } from '#shared/deployments.ts';
 import { RequestRejectedError } from '#shared/errors.ts';
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
 import { deployParameters, type Registry } from '#shared/registry.ts';
-import type { BuildOutput, Requester, Trigger } from '#shared/types.ts';
-import { validateRequest } from '#shared/validation.ts';
+import type { BuildOutput, Deployment, Requester, Trigger } from '#shared/types.ts';
+import {
+  type ValidRequest,
+  validatePromotion,
+  validateRequest,
+  validateRollback,
+} from '#shared/validation.ts';
+
+export interface WorkflowInput {
+  deploymentId?: string;
+  application?: unknown;
+  environment?: unknown;
+  ref?: unknown;
+  reason?: unknown;
+  dryRun?: unknown;
+  overrideFreeze?: unknown;
+  /** A promotion names its source environment; a rollback the release it redeploys. */
+  promoteFrom?: unknown;
+  rollbackRelease?: unknown;
+  /** The deployment whose recorded build output to deploy (the API resolves it for promotions and rollbacks). */
+  buildOutputFrom?: string;
+  requester: Requester;
+  trigger?: Trigger;
+  requestedAt?: string;
+}
 
 export interface ValidateInput {
   deploymentId: string;
-  input: {
-    deploymentId?: string;
-    application?: unknown;
-    environment?: unknown;
-    ref?: unknown;
-    reason?: unknown;
-    dryRun?: unknown;
-    requester: Requester;
-    trigger?: Trigger;
-    requestedAt?: string;
-    /** Promotions and rollbacks name a recorded build output by the deployment that produced it. */
-    buildOutputFrom?: string;
-  };
+  input: WorkflowInput;
 }
 
 export type ValidateOutput =
   | { outcome: 'VALIDATED'; buildOutput?: BuildOutput }
-  | { outcome: 'REJECTED'; code: string };
+  | { outcome: 'REJECTED' | 'SKIPPED' | 'ENDED'; code: string };
 
 export interface ValidateDeps {
   store: DeploymentStore;
@@ -35,12 +46,13 @@ export interface ValidateDeps {
 /**
  * The workflow's first step. It creates the record when the request did not come through the API
  * (schedules), then runs the same validation core as the API: schedules never pass the API's checks.
+ * Promotions and rollbacks resolve the recorded build output they deploy; Build is then skipped.
  */
 export async function validateStep(event: ValidateInput, deps: ValidateDeps): Promise<ValidateOutput> {
   const { store, clock, registry } = deps;
   const { input } = event;
   const deploymentId = event.deploymentId;
-  const now = clock.now().toISOString();
+  const now = clock.now();
   const { created, deployment } = await store.createDeployment(
     newDeployment({
       deploymentId,
@@ -51,7 +63,7 @@ export async function validateStep(event: ValidateInput, deps: ValidateDeps): Pr
       dryRun: input.dryRun === true,
       requester: input.requester,
       trigger: input.trigger ?? 'schedule',
-      requestedAt: input.requestedAt ?? now,
+      requestedAt: input.requestedAt ?? now.toISOString(),
     }),
   );
   if (created) {
@@ -62,22 +74,34 @@ export async function validateStep(event: ValidateInput, deps: ValidateDeps): Pr
     });
   }
   if (deployment.status !== 'QUEUED' && deployment.status !== 'RUNNING') {
-    // Already decided (e.g. this step ran twice and the first run rejected it).
-    return { outcome: 'REJECTED', code: deployment.errorCode ?? deployment.status };
+    // Already decided (this step ran twice, or a schedule fired the same tick twice).
+    return { outcome: 'ENDED', code: deployment.errorCode ?? deployment.status };
   }
-  await store.updateDeployment(deploymentId, { status: 'RUNNING', phase: 'VALIDATING', updatedAt: now });
+  await store.updateDeployment(deploymentId, {
+    status: 'RUNNING',
+    phase: 'VALIDATING',
+    updatedAt: now.toISOString(),
+  });
 
   try {
-    const body: Record<string, unknown> = { application: input.application, environment: input.environment };
-    for (const field of ['ref', 'reason', 'dryRun'] as const)
-      if (input[field] !== undefined) body[field] = input[field];
-    const valid = validateRequest(body, input.requester, registry);
-    const buildOutput = input.buildOutputFrom
-      ? await recordedBuildOutput(store, input.buildOutputFrom, valid.application)
-      : undefined;
+    const valid = validate(input, deps, now);
+    const source = await sourceOf(store, valid, input.buildOutputFrom);
     const { parameters, hash } = deployParameters(valid.target.env);
+    if (source && deployment.trigger === 'schedule') {
+      // A scheduled promotion with nothing new is not redeployed.
+      const current = await store.lastSuccessful(valid.application, valid.environment);
+      if (current?.buildOutput?.sha256 === source.buildOutput.sha256 && current.parametersHash === hash) {
+        await finish(store, clock, deploymentId, 'SKIPPED', {
+          errorCode: 'ALREADY_DEPLOYED',
+          errorMessage: `${valid.environment} already runs this build output (deployment ${current.deploymentId}) with the same registry parameters`,
+        });
+        return { outcome: 'SKIPPED', code: 'ALREADY_DEPLOYED' };
+      }
+    }
+    const ref = valid.ref ?? source?.ref;
     await store.updateDeployment(deploymentId, {
-      ref: valid.ref,
+      ...(ref ? { ref } : {}),
+      kind: valid.kind,
       targetAccount: valid.target.env.accountId,
       targetRegion: valid.target.env.region,
       stackName: valid.target.env.stackName,
@@ -85,8 +109,27 @@ export async function validateStep(event: ValidateInput, deps: ValidateDeps): Pr
       parametersHash: hash,
       phase: 'BUILDING',
       updatedAt: clock.now().toISOString(),
-      ...(buildOutput ? { buildOutput, resolvedCommit: buildOutput.resolvedCommit } : {}),
+      ...(source
+        ? {
+            buildOutput: source.buildOutput,
+            resolvedCommit: source.buildOutput.resolvedCommit,
+            source: {
+              deploymentId: source.deploymentId,
+              environment: source.environment,
+              ...(source.release !== undefined ? { release: source.release } : {}),
+            },
+          }
+        : {}),
+      ...(valid.release !== undefined ? { rollbackOf: valid.release } : {}),
+      ...(valid.freezeOverride ? { freezeOverride: true } : {}),
     });
+    if (valid.freezeOverride) {
+      await recordEvent(store, clock, deploymentId, 'FREEZE_OVERRIDDEN', {
+        window: valid.freezeOverride.window,
+        endsAt: valid.freezeOverride.endsAt,
+        by: input.requester,
+      });
+    }
     if (valid.target.env.mode !== 'reject') {
       // The place in the queue is taken now, before the build, so the order is the order of requests.
       await store.putTicket({
@@ -97,17 +140,23 @@ export async function validateStep(event: ValidateInput, deps: ValidateDeps): Pr
       });
     }
     await recordEvent(store, clock, deploymentId, 'VALIDATED', {
-      ref: valid.ref,
+      kind: valid.kind,
+      ...(ref ? { ref } : {}),
       targetAccount: valid.target.env.accountId,
       region: valid.target.env.region,
       stackName: valid.target.env.stackName,
       parametersHash: hash,
       dryRun: valid.dryRun,
-      ...(buildOutput
-        ? { buildOutputFrom: input.buildOutputFrom, resolvedCommit: buildOutput.resolvedCommit }
+      ...(source
+        ? {
+            buildOutputFrom: source.deploymentId,
+            sourceEnvironment: source.environment,
+            resolvedCommit: source.buildOutput.resolvedCommit,
+            ...(valid.release !== undefined ? { rollbackOf: valid.release } : {}),
+          }
         : {}),
     });
-    return buildOutput ? { outcome: 'VALIDATED', buildOutput } : { outcome: 'VALIDATED' };
+    return source ? { outcome: 'VALIDATED', buildOutput: source.buildOutput } : { outcome: 'VALIDATED' };
   } catch (error) {
     if (!(error instanceof RequestRejectedError)) throw error;
     await finish(store, clock, deploymentId, 'REJECTED', {
@@ -118,14 +167,75 @@ export async function validateStep(event: ValidateInput, deps: ValidateDeps): Pr
   }
 }
 
-async function recordedBuildOutput(store: DeploymentStore, fromId: string, application: string) {
-  const source = await store.getDeployment(fromId);
-  if (!source?.buildOutput || source.application !== application) {
+function validate(input: WorkflowInput, deps: ValidateDeps, now: Date): ValidRequest {
+  const common: Record<string, unknown> = { application: input.application };
+  for (const field of ['reason', 'dryRun', 'overrideFreeze'] as const) {
+    if (input[field] !== undefined) common[field] = input[field];
+  }
+  if (input.promoteFrom !== undefined) {
+    return validatePromotion(
+      { ...common, from: input.promoteFrom, to: input.environment },
+      input.requester,
+      deps.registry,
+      now,
+    );
+  }
+  if (input.rollbackRelease !== undefined) {
+    return validateRollback(
+      { ...common, environment: input.environment, release: input.rollbackRelease },
+      input.requester,
+      deps.registry,
+      now,
+    );
+  }
+  const body = {
+    ...common,
+    environment: input.environment,
+    ...(input.ref !== undefined ? { ref: input.ref } : {}),
+  };
+  return validateRequest(body, input.requester, deps.registry, now);
+}
+
+type Source = Deployment & { buildOutput: BuildOutput };
+
+/**
+ * The recorded build output a promotion or rollback deploys: a promotion takes the source environment's
+ * last successful real deployment, a rollback the deployment that became release N. Never a branch head.
+ */
+async function sourceOf(
+  store: DeploymentStore,
+  valid: ValidRequest,
+  named?: string,
+): Promise<Source | undefined> {
+  let sourceId = named;
+  if (!sourceId && valid.kind === 'promotion') {
+    sourceId = (await store.lastSuccessful(valid.application, valid.promoteFrom!))?.deploymentId;
+    if (!sourceId) {
+      throw new RequestRejectedError(
+        'NOTHING_TO_PROMOTE',
+        409,
+        `${valid.promoteFrom} has no successful deployment of ${valid.application} to promote`,
+      );
+    }
+  }
+  if (!sourceId && valid.kind === 'rollback') {
+    sourceId = (await store.getRelease(valid.application, valid.environment, valid.release!))?.deploymentId;
+    if (!sourceId) {
+      throw new RequestRejectedError(
+        'UNKNOWN_RELEASE',
+        404,
+        `${valid.application}/${valid.environment} has no release ${valid.release}`,
+      );
+    }
+  }
+  if (!sourceId) return undefined;
+  const source = await store.getDeployment(sourceId);
+  if (!source?.buildOutput || source.application !== valid.application || source.status !== 'SUCCEEDED') {
     throw new RequestRejectedError(
       'INVALID_FIELD',
       400,
-      `deployment ${fromId} has no recorded build output of application ${application}`,
+      `deployment ${sourceId} is not a successful deployment of ${valid.application} with a recorded build output`,
     );
   }
-  return source.buildOutput;
+  return source as Source;
 }

@@ -24,7 +24,15 @@ export type RunCommand =
   | { name: 'status'; id: string }
   | { name: 'history'; application: string; environment: string; limit?: number; cursor?: string }
   | { name: 'logs'; id: string; follow: boolean }
-  | { name: 'apps' };
+  | { name: 'apps' }
+  | {
+      name: 'doctor';
+      application: string;
+      environment: string;
+      local: boolean;
+      drift: boolean;
+      registry?: string;
+    };
 export type Command = HelpCommand | RunCommand;
 
 /** Help needs no URL, so a broken CROSSDEPLOY_URL cannot stand between a user and `--help`. */
@@ -42,6 +50,9 @@ const OPTIONS = {
   limit: { type: 'string' },
   cursor: { type: 'string' },
   follow: { type: 'boolean' },
+  local: { type: 'boolean' },
+  drift: { type: 'boolean' },
+  registry: { type: 'string' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -53,6 +64,7 @@ const COMMANDS: Record<CommandName, { positionals: string[]; options: OptionName
   history: { positionals: ['application', 'environment'], options: ['limit', 'cursor'] },
   logs: { positionals: ['deployment-id'], options: ['follow'] },
   apps: { positionals: [], options: [] },
+  doctor: { positionals: ['application', 'environment'], options: ['local', 'drift', 'registry'] },
 };
 
 const isCommand = (name: string | undefined): name is CommandName =>
@@ -148,6 +160,23 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): Parse
       }
       case 'apps':
         return { name };
+      case 'doctor': {
+        const registry = str('registry');
+        if (registry !== undefined && !flag('local')) {
+          throw new UsageError(
+            '--registry is an option of `doctor --local` (the API uses its bundled registry)',
+            name,
+          );
+        }
+        return {
+          name,
+          application: args[0] as string,
+          environment: args[1] as string,
+          local: flag('local'),
+          drift: flag('drift'),
+          ...(registry !== undefined ? { registry } : {}),
+        };
+      }
     }
   })();
   return { command, globals: globals(values, env) };

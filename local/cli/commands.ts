@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Globals, RunCommand } from './args.ts';
+import { doctor } from './doctor.ts';
 import { ApiError, ConnectionError, EXIT, type ExitCode } from './errors.ts';
 import { colorEnabled, type Paint, painter, type StreamLike } from './format.ts';
 import type { Client } from './http.ts';
@@ -53,6 +54,8 @@ export async function run(ctx: Context, command: RunCommand): Promise<ExitCode> 
       return logs(ctx, command.id, command.follow);
     case 'apps':
       return apps(ctx);
+    case 'doctor':
+      return doctor(ctx, command);
   }
 }
 

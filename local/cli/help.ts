@@ -30,6 +30,19 @@ Options:
   apps: `Usage: crossdeploy apps
 
 Lists the registry's applications and their environments.`,
+  doctor: `Usage: crossdeploy doctor <application> <environment> [--drift] [--local [--registry FILE]]
+
+Checks the environment's cross-account setup in order and says, for each check that fails, the fix and
+which account holds it: the registry entry, the caller, AssumeRole exactly as the deploy job does it, the
+session's account at the target region's STS endpoint, the execution role, the stack's status, the
+artifacts bucket and, with --drift, drift. Exits 1 if a check failed.
+
+By default the API runs it, so the orchestrator's deployer role (the principal deploy roles trust) is tested.
+
+Options:
+  --drift           also detect drift (resources changed by hand); needs EnableDriftDetection on the target
+  --local           run the same checks here, with your own AWS credentials
+  --registry FILE   with --local: the registry (default: $CROSSDEPLOY_REGISTRY, else registry/targets.yaml)`,
 } as const;
 
 export type CommandName = keyof typeof COMMAND_HELP;
@@ -44,6 +57,7 @@ Commands:
   history <app> <env>   list an environment's deployments
   logs <id>             print the build and deploy output (--follow)
   apps                  list applications and environments
+  doctor <app> <env>    check an environment's cross-account setup (--local: with your credentials)
 
 Global options:
   --url URL       crossdeploy API (default: $CROSSDEPLOY_URL, else http://127.0.0.1:$PORT, PORT defaults to 3000)

@@ -236,10 +236,10 @@ describe('IAM', () => {
     expect(granted).toEqual(registryGrants(registry).connectionArns);
   });
 
-  it('only the API starts executions, and only JobEvents and the deployer complete task tokens', () => {
-    expect([...new Set(allows.filter((s) => grants(s, 'states:StartExecution')).map((s) => s.role))]).toEqual(
-      ['ApiFunctionRole'],
-    );
+  it('only the API and Slack start executions, and only JobEvents and the deployer complete task tokens', () => {
+    expect(
+      [...new Set(allows.filter((s) => grants(s, 'states:StartExecution')).map((s) => s.role))].sort(),
+    ).toEqual(['ApiFunctionRole', 'SlackFunctionRole']);
     expect(
       [...new Set(allows.filter((s) => grants(s, 'states:SendTaskSuccess')).map((s) => s.role))].sort(),
     ).toEqual(['DeployerRole', 'JobEventsFunctionRole']);

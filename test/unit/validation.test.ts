@@ -63,11 +63,16 @@ describe('validateRequest', () => {
     );
   });
 
-  it('lets a listed requester deploy to prod', () => {
-    expect(
-      validateRequest(body({ environment: 'prod' }), { type: 'local', user: 'release-manager' }, registry)
-        .target.env.accountId,
-    ).toBe('222222222222');
+  it('refuses a listed requester a direct ref deploy to prod, which takes promotions only', () => {
+    expect(() =>
+      validateRequest(body({ environment: 'prod' }), { type: 'local', user: 'release-manager' }, registry),
+    ).toThrow(expect.objectContaining({ code: 'REF_NOT_ALLOWED' }));
+  });
+
+  it('refuses an unlisted requester before it looks at the ref policy', () => {
+    expect(() => validateRequest(body({ environment: 'prod' }), alice, registry)).toThrow(
+      expect.objectContaining({ code: 'FORBIDDEN' }),
+    );
   });
 
   it('does not treat an inherited property name as an application', () => {

@@ -1,20 +1,41 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import {
+  classifyAwsError,
+  diagnoseAssumeRole,
+  type FaultKind,
+  formatDiagnosis,
+  gatherAssumeRoleEvidence,
+} from '../diagnose.ts';
+import { parseRoleArn } from '../diagnose-statements.ts';
 import { RoleAssumptionError, TransientError } from '../errors.ts';
 import type { AssumedIdentity, AssumeRoleParams, RoleAssumer, StackInspector } from '../ports.ts';
 
-/** Why STS says AccessDenied: its message is the same for all of these, so we name every candidate. */
+/**
+ * Why STS refused, with no evidence beyond the request: every candidate cause, in the order to check them.
+ * The same diagnosis as `crossdeploy doctor` (functions/shared/diagnose.ts), which can narrow it down.
+ */
 export function explainAccessDenied(params: AssumeRoleParams): string {
-  return [
-    `STS refused to let the orchestrator's deployer role assume ${params.roleArn}. STS gives the same answer for several causes; check, in order:`,
-    `1. the orchestrator account: the deployer role's policy allows sts:AssumeRole and sts:SetSourceIdentity on exactly ${params.roleArn};`,
-    `2. the target account: that role's trust policy names the orchestrator account with an aws:PrincipalArn condition on the deployer role, and allows sts:SetSourceIdentity;`,
-    params.externalId
-      ? '3. the ExternalId in the registry equals the one the trust policy requires;'
-      : '3. the trust policy does not require an ExternalId (the registry sets none);',
-    `4. the role exists: the ARN's account and role name are the deploy role's, not another account's or the caller's own role name.`,
-  ].join('\n');
+  const fault = classifyAwsError({ name: 'AccessDenied', message: '' });
+  return formatDiagnosis(diagnoseAssumeRole(fault, contextOf(params)));
 }
+
+const contextOf = (params: AssumeRoleParams) => ({
+  attempt: params,
+  // The registry refuses a deploy role outside the environment's account, so the ARN's account is the target's.
+  targetAccountId: parseRoleArn(params.roleArn)?.account ?? '',
+});
+
+/** Failures the shared diagnosis explains; anything else keeps a generic message (raw texts may quote parameters). */
+const DIAGNOSED = new Set<FaultKind>([
+  'access-denied',
+  'source-identity-denied',
+  'region-disabled',
+  'chaining-duration',
+  'expired-credentials',
+  'invalid-credentials',
+  'no-credentials',
+]);
 
 type Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken: string; expiration: Date };
 
@@ -65,13 +86,19 @@ export class StsTargetAccess implements RoleAssumer, StackInspector {
       };
     } catch (error) {
       const name = (error as { name?: string }).name ?? '';
-      if (name === 'AccessDenied' || name === 'AccessDeniedException') {
-        throw new RoleAssumptionError(explainAccessDenied(params), { details: { roleArn: params.roleArn } });
-      }
-      if (name === 'RegionDisabledException') {
-        throw new RoleAssumptionError(
-          `STS is not activated in ${params.region} for the orchestrator account`,
-        );
+      const fault = classifyAwsError(error);
+      if (DIAGNOSED.has(fault.kind)) {
+        // The caller's own identity needs no permission and tells which principal to name in the fix.
+        const evidence = await gatherAssumeRoleEvidence(fault, contextOf(params), {
+          callerIdentity: async () => {
+            const me = await this.sts.send(new GetCallerIdentityCommand({}));
+            return { arn: me.Arn ?? '', account: me.Account ?? '' };
+          },
+        });
+        const diagnosis = diagnoseAssumeRole(fault, contextOf(params), evidence);
+        throw new RoleAssumptionError(formatDiagnosis(diagnosis), {
+          details: { roleArn: params.roleArn, cause: diagnosis.candidates[0]?.cause },
+        });
       }
       if (name === 'Throttling' || name === 'ThrottlingException') {
         throw new TransientError('STS throttled AssumeRole');

@@ -1,0 +1,66 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { STSClient } from '@aws-sdk/client-sts';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type {
+  APIGatewayProxyEventV2WithIAMAuthorizer,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+} from 'aws-lambda';
+import { ulid } from 'ulid';
+import { string } from 'zod';
+import { clock, registry } from '#shared/aws/runtime.ts';
+import { readEnv } from '#shared/config.ts';
+import { RequestRejectedError } from '#shared/errors.ts';
+import { logger } from '#shared/logger.ts';
+import { iamRequester } from '#shared/requester.ts';
+import { errorResponse } from '../api/problem.ts';
+import { AwsDoctorProbe } from './aws-probe.ts';
+import { createDoctorApi, type DoctorApi } from './routes.ts';
+import { DynamoDoctorRunStore } from './run-store.ts';
+
+/** `POST /doctor/runs`, `GET /doctor/runs/{id}`, run as the deployer role: the principal every target trusts. */
+
+let api: DoctorApi | undefined;
+function realApi(): DoctorApi {
+  if (!api) {
+    const env = readEnv({ TABLE_NAME: string().min(3), DEPLOYER_ROLE_ARN: string().startsWith('arn:') });
+    const probe = new AwsDoctorProbe({ sts: new STSClient({}) });
+    api = createDoctorApi({
+      registry: registry(),
+      store: new DynamoDoctorRunStore({
+        client: DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+          marshallOptions: { removeUndefinedValues: true },
+        }),
+        tableName: env.TABLE_NAME,
+      }),
+      probeFor: () => probe,
+      clock,
+      newId: ulid,
+      mode: 'api',
+      expectedCallerRoleArn: env.DEPLOYER_ROLE_ARN,
+    });
+  }
+  return api;
+}
+
+export async function handler(
+  event: APIGatewayProxyEventV2WithIAMAuthorizer,
+  context: Context,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  const requestId = event.requestContext.requestId;
+  logger.addContext(context);
+  logger.appendKeys({ requestId, routeKey: event.routeKey });
+  try {
+    const callerArn = event.requestContext.authorizer?.iam?.userArn;
+    if (!callerArn) {
+      return errorResponse(
+        new RequestRejectedError('UNAUTHENTICATED', 401, 'the request carries no IAM principal'),
+      );
+    }
+    return await realApi()(event, iamRequester(callerArn));
+  } catch (error) {
+    return errorResponse(error, { requestId });
+  } finally {
+    logger.resetKeys();
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Ports of the chat (Slack) integration. The command and notifier cores in functions/slack/ depend on these;
+ * the DynamoDB and in-memory stores live in ./slack-store.ts, the HTTP poster in functions/slack/poster.ts.
+ */
+
+/**
+ * Where a chat-initiated deployment reports back: Slack's `response_url` and what the notifier has already
+ * posted through it. The URL is a bearer credential (anyone holding it can post into the channel), so it
+ * lives only on this item: never on the deployment record, in audit events, API responses or logs. The item
+ * is deleted when the deployment ends or when the URL expires, whichever comes first.
+ */
+export interface ChatReply {
+  deploymentId: string;
+  responseUrl: string;
+  teamId: string;
+  userId: string;
+  channelId?: string;
+  createdAt: string;
+  /** Slack accepts posts to a response_url for 30 minutes; after this instant the item is useless. */
+  expiresAt: string;
+  /** The rank of the last milestone posted (0: none). Posts only ever move forward. */
+  stage: number;
+  /** How many messages were posted (Slack allows 5 per response_url). */
+  posts: number;
+}
+
+export interface ChatStore {
+  /**
+   * Claims one signed request (identified by a hash of its signature) for a deployment id. A replay of the
+   * same request gets the id the first one claimed.
+   */
+  claimRequest(
+    signatureHash: string,
+    deploymentId: string,
+    at: string,
+  ): Promise<{ claimed: true } | { claimed: false; deploymentId: string }>;
+  /** Stores the reply item unless one exists for the deployment (a resumed request keeps its progress). */
+  putReply(reply: ChatReply): Promise<void>;
+  getReply(deploymentId: string): Promise<ChatReply | undefined>;
+  /**
+   * Conditionally advances to `stage`: only forward, only while fewer than `maxPosts` were posted and before
+   * the item expires. Returns the updated item when this call won the right to post, otherwise undefined.
+   */
+  claimPost(
+    deploymentId: string,
+    stage: number,
+    limits: { maxPosts: number; now: string },
+  ): Promise<ChatReply | undefined>;
+  deleteReply(deploymentId: string): Promise<void>;
+  /** Deployment ids whose reply items expired before `now` (oldest first, at most `limit`). */
+  listExpiredReplies(now: string, limit: number): Promise<string[]>;
+}
+
+/** A Slack message as response_url and the slash-command response take it (Block Kit). */
+export interface SlackMessage {
+  response_type: 'ephemeral' | 'in_channel';
+  /** Progress messages add to the channel rather than replacing the command's message. */
+  replace_original?: false;
+  /** Plain text shown in notifications and where blocks cannot be rendered. */
+  text: string;
+  blocks: Record<string, unknown>[];
+}
+
+export interface PostOutcome {
+  outcome: 'posted' | 'failed';
+  attempts: number;
+  /** The last HTTP status, when there was a response. */
+  status?: number;
+  /** The last failure's kind (timeout, network, http); never its message, which could quote the URL. */
+  failure?: string;
+}
+
+/** Posts to a response_url. Times out, retries with backoff, and never throws. */
+export interface ResponsePoster {
+  post(responseUrl: string, message: SlackMessage): Promise<PostOutcome>;
+}
+
+/** Links a message offers (the console or local server): optional, so a message without them still works. */
+export interface ChatLinks {
+  /** Where a person can follow the deployment. */
+  status(deploymentId: string): string | undefined;
+}

@@ -1,0 +1,193 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import type { ChatReply, ChatStore } from './slack-ports.ts';
+
+/**
+ * The chat items in the deployments table (one table, docs/design.md), kept in their own partitions so
+ * that nothing reading a deployment (`DEP#<id>`) can ever pick up a response_url:
+ *
+ * | Item | PK | SK | GSI2PK / GSI2SK |
+ * |---|---|---|---|
+ * | signed request (replay) | `SLACKREQ#<sha256(signature)>` | `SLACKREQ` | — |
+ * | reply target | `CHAT#<deploymentId>` | `CHAT` | `CHAT` / `<expiresAt>#<deploymentId>` (sweep of expired URLs) |
+ */
+
+const requestKey = (hash: string) => ({ PK: `SLACKREQ#${hash}`, SK: 'SLACKREQ' });
+const replyKey = (deploymentId: string) => ({ PK: `CHAT#${deploymentId}`, SK: 'CHAT' });
+const REPLY_INDEX_PK = 'CHAT';
+
+const isConditionFailure = (error: unknown) =>
+  error instanceof ConditionalCheckFailedException ||
+  (error as { name?: string })?.name === 'ConditionalCheckFailedException';
+
+function toReply(item: Record<string, unknown>): ChatReply {
+  return {
+    deploymentId: String(item.deploymentId),
+    responseUrl: String(item.responseUrl),
+    teamId: String(item.teamId),
+    userId: String(item.userId),
+    ...(typeof item.channelId === 'string' ? { channelId: item.channelId } : {}),
+    createdAt: String(item.createdAt),
+    expiresAt: String(item.expiresAt),
+    stage: Number(item.stage ?? 0),
+    posts: Number(item.posts ?? 0),
+  };
+}
+
+export class DynamoChatStore implements ChatStore {
+  private readonly client: DynamoDBDocumentClient;
+  private readonly table: string;
+
+  constructor(options: { client: DynamoDBDocumentClient; tableName: string }) {
+    this.client = options.client;
+    this.table = options.tableName;
+  }
+
+  async claimRequest(signatureHash: string, deploymentId: string, at: string) {
+    const key = requestKey(signatureHash);
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { ...key, deploymentId, at },
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
+      );
+      return { claimed: true as const };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const { Item } = await this.client.send(
+        new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true }),
+      );
+      return { claimed: false as const, deploymentId: String(Item?.deploymentId) };
+    }
+  }
+
+  async putReply(reply: ChatReply) {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: {
+            ...replyKey(reply.deploymentId),
+            GSI2PK: REPLY_INDEX_PK,
+            GSI2SK: `${reply.expiresAt}#${reply.deploymentId}`,
+            ...reply,
+          },
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  async getReply(deploymentId: string) {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.table, Key: replyKey(deploymentId), ConsistentRead: true }),
+    );
+    return Item ? toReply(Item) : undefined;
+  }
+
+  async claimPost(deploymentId: string, stage: number, limits: { maxPosts: number; now: string }) {
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: replyKey(deploymentId),
+          UpdateExpression: 'SET stage = :stage, posts = posts + :one',
+          ConditionExpression:
+            'attribute_exists(PK) AND stage < :stage AND posts < :max AND expiresAt > :now',
+          ExpressionAttributeValues: {
+            ':stage': stage,
+            ':one': 1,
+            ':max': limits.maxPosts,
+            ':now': limits.now,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes ? toReply(Attributes) : undefined;
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async deleteReply(deploymentId: string) {
+    await this.client.send(new DeleteCommand({ TableName: this.table, Key: replyKey(deploymentId) }));
+  }
+
+  async listExpiredReplies(now: string, limit: number) {
+    const { Items = [] } = await this.client.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: 'GSI2',
+        KeyConditionExpression: 'GSI2PK = :pk AND GSI2SK < :now',
+        ExpressionAttributeValues: { ':pk': REPLY_INDEX_PK, ':now': now },
+        Limit: limit,
+      }),
+    );
+    return Items.map((item) => String(item.deploymentId));
+  }
+}
+
+/**
+ * Local mode's chat store: in memory only, so a response_url never reaches the disk of a developer's
+ * machine. A restart forgets pending replies and replay claims (Slack's URLs and signatures expire within
+ * minutes anyway).
+ */
+export class MemoryChatStore implements ChatStore {
+  private readonly requests = new Map<string, string>();
+  private readonly replies = new Map<string, ChatReply>();
+
+  async claimRequest(signatureHash: string, deploymentId: string, _at: string) {
+    const earlier = this.requests.get(signatureHash);
+    if (earlier !== undefined) return { claimed: false as const, deploymentId: earlier };
+    this.requests.set(signatureHash, deploymentId);
+    return { claimed: true as const };
+  }
+
+  async putReply(reply: ChatReply) {
+    if (!this.replies.has(reply.deploymentId)) this.replies.set(reply.deploymentId, { ...reply });
+  }
+
+  async getReply(deploymentId: string) {
+    const reply = this.replies.get(deploymentId);
+    return reply ? { ...reply } : undefined;
+  }
+
+  async claimPost(deploymentId: string, stage: number, limits: { maxPosts: number; now: string }) {
+    const reply = this.replies.get(deploymentId);
+    if (!reply || reply.stage >= stage || reply.posts >= limits.maxPosts || reply.expiresAt <= limits.now) {
+      return undefined;
+    }
+    reply.stage = stage;
+    reply.posts += 1;
+    return { ...reply };
+  }
+
+  async deleteReply(deploymentId: string) {
+    this.replies.delete(deploymentId);
+  }
+
+  async listExpiredReplies(now: string, limit: number) {
+    return [...this.replies.values()]
+      .filter((reply) => reply.expiresAt < now)
+      .sort((a, b) => a.expiresAt.localeCompare(b.expiresAt))
+      .slice(0, limit)
+      .map((reply) => reply.deploymentId);
+  }
+
+  /** Everything held, for tests that check where a response_url may be. */
+  snapshot(): { requests: [string, string][]; replies: ChatReply[] } {
+    return { requests: [...this.requests], replies: [...this.replies.values()].map((r) => ({ ...r })) };
+  }
+}

@@ -1,0 +1,345 @@
+import { createHash } from 'node:crypto';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { acceptRequest, attribute, type Intake, type IntakeDeps, refuseRequest } from '#shared/intake.ts';
+import { logger } from '#shared/logger.ts';
+import { findTarget, type Registry } from '#shared/registry.ts';
+import type { ChatLinks, ChatStore, SlackMessage } from '#shared/slack-ports.ts';
+import type { Deployment, Requester } from '#shared/types.ts';
+import { type ValidRequest, validateRequest } from '#shared/validation.ts';
+import { problem, problemResponse } from '../api/problem.ts';
+import { type ChatCommand, parseCommand } from './commands.ts';
+import {
+  acceptedMessage,
+  errorMessage,
+  helpMessage,
+  historyMessage,
+  notYetMessage,
+  rejectedMessage,
+  statusMessage,
+} from './messages.ts';
+import { verifySlackSignature } from './signature.ts';
+
+/**
+ * The slash-command core: a signed Slack request in (API Gateway HTTP API payload 2.0, from the Lambda or
+ * from local mode), a reply out. After the signature every answer is HTTP 200 with an ephemeral message,
+ * because Slack shows anything else as a bare "dispatch_failed". Deployments go through the same intake as
+ * the HTTP API; the requester is the typed `slack` requester, so registry rules and SourceIdentity apply.
+ */
+
+export interface SlackCommandDeps extends IntakeDeps {
+  registry: Registry;
+  chat: ChatStore;
+  links: ChatLinks;
+  /** The signing secret (read once per process and cached by the caller). */
+  signingSecret: () => Promise<string>;
+  /** Which response_url values may be stored and posted to: Slack's hooks host unless a test says otherwise. */
+  responseUrlAllowed?: (url: URL) => boolean;
+  maxBodyBytes?: number;
+}
+
+export type SlackCommandHandler = (
+  event: APIGatewayProxyEventV2,
+) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/** Slack's own payloads are a few hundred bytes; anything near this is not a slash command. */
+export const DEFAULT_MAX_SLACK_BODY_BYTES = 16 * 1024;
+/** Slack lets a response_url be used for 30 minutes; a margin keeps the last post inside the window. */
+export const RESPONSE_URL_LIFETIME_MS = 29 * 60_000;
+const HISTORY_LIMIT = 10;
+const DEPLOYMENT_ID = /^[A-Za-z0-9_-]{1,128}$/;
+const TEAM_ID = /^T[A-Z0-9]{1,30}$/;
+const USER_ID = /^[UW][A-Z0-9]{1,30}$/;
+const CHANNEL_ID = /^[CDG][A-Z0-9]{1,30}$/;
+
+export const slackHooksOnly = (url: URL) =>
+  url.protocol === 'https:' && (url.hostname === 'hooks.slack.com' || url.hostname === 'hooks.slack-gov.com');
+
+interface Invocation {
+  requestId: string;
+  requester: Requester & { type: 'slack' };
+  form: URLSearchParams;
+  signature: string;
+}
+
+export function createSlackCommands(deps: SlackCommandDeps): SlackCommandHandler {
+  const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_SLACK_BODY_BYTES;
+  const responseUrlAllowed = deps.responseUrlAllowed ?? slackHooksOnly;
+
+  return async (event) => {
+    const requestId = event.requestContext?.requestId ?? '';
+    const raw = rawBody(event);
+    const audit = {
+      requestId,
+      sourceIp: event.requestContext?.http?.sourceIp,
+      bodyBytes: raw.byteLength,
+    };
+    if (raw.byteLength > maxBodyBytes) {
+      logger.warn('slack request refused', {
+        audit: 'refused',
+        code: 'PAYLOAD_TOO_LARGE',
+        status: 413,
+        ...audit,
+      });
+      return problemResponse(
+        problem('PAYLOAD_TOO_LARGE', 413, `the body may be at most ${maxBodyBytes} bytes`, {
+          instance: '/slack/commands',
+        }),
+      );
+    }
+
+    const timestamp = header(event, 'x-slack-request-timestamp');
+    const signature = header(event, 'x-slack-signature');
+    const check = verifySlackSignature({
+      secret: await deps.signingSecret(),
+      timestamp,
+      signature,
+      rawBody: raw,
+      now: deps.clock.now(),
+    });
+    if (!check.valid) {
+      // The audit record of a rejected attempt: who (network-wise) and why, never the body (it carries a
+      // response_url) nor the presented signature.
+      logger.warn('slack request refused', {
+        audit: 'refused',
+        code: 'UNAUTHENTICATED',
+        status: 401,
+        reason: check.reason,
+        requestTimestamp: timestamp?.slice(0, 20),
+        ...audit,
+      });
+      return problemResponse(
+        problem('UNAUTHENTICATED', 401, 'the request is not signed by Slack with this app’s signing secret', {
+          instance: '/slack/commands',
+        }),
+      );
+    }
+
+    // Signed by Slack: from here on every answer is a 200 with a message for the person.
+    try {
+      const form = readForm(raw);
+      const teamId = form?.get('team_id') ?? '';
+      const userId = form?.get('user_id') ?? '';
+      if (!form || !TEAM_ID.test(teamId) || !USER_ID.test(userId)) {
+        logger.warn('slack request unreadable', { audit: 'refused', code: 'MALFORMED_REQUEST', ...audit });
+        return reply(errorMessage('This request could not be read (no team or user id).'));
+      }
+      const userName = form.get('user_name') ?? '';
+      const requester = {
+        type: 'slack' as const,
+        teamId,
+        userId,
+        ...(/^[\w.-]{1,80}$/.test(userName) ? { userName } : {}),
+      };
+      const command = parseCommand(form.get('text') ?? '');
+      logger.info('slack command', {
+        command: command.kind,
+        teamId,
+        userId,
+        channelId: form.get('channel_id') ?? undefined,
+        requestId,
+      });
+      return reply(await dispatch(command, { requestId, requester, form, signature: signature ?? '' }));
+    } catch (error) {
+      logger.error('slack command failed on the server', { error, requestId });
+      return reply(
+        errorMessage(
+          'Something went wrong on the crossdeploy side; nothing new was started.',
+          requestId ? `request id ${requestId}` : undefined,
+        ),
+      );
+    }
+  };
+
+  async function dispatch(command: ChatCommand, call: Invocation): Promise<SlackMessage> {
+    switch (command.kind) {
+      case 'help':
+        return helpMessage();
+      case 'promote':
+      case 'rollback':
+        return notYetMessage(command.kind);
+      case 'invalid':
+        logger.info('slack command refused', {
+          audit: 'refused',
+          code: 'MALFORMED_REQUEST',
+          teamId: call.requester.teamId,
+          userId: call.requester.userId,
+          requestId: call.requestId,
+        });
+        return errorMessage(command.message, 'Type `/deploy help` for the commands.');
+      case 'status':
+        return status(command.deploymentId, call.requester);
+      case 'history':
+        return history(command.application, command.environment, call.requester);
+      case 'deploy':
+        return deploy(command, call);
+    }
+  }
+
+  async function deploy(command: ChatCommand & { kind: 'deploy' }, call: Invocation): Promise<SlackMessage> {
+    const { store, chat, clock } = deps;
+    const now = clock.now();
+    // Replay protection: the signature names one (timestamp, body) pair, so a second arrival of the same
+    // signed request finds the first one's claim and its deployment, and starts nothing new.
+    const signatureHash = createHash('sha256').update(call.signature).digest('hex');
+    let deploymentId = deps.newId();
+    const claim = await chat.claimRequest(signatureHash, deploymentId, now.toISOString());
+    let replay = false;
+    if (!claim.claimed) {
+      deploymentId = claim.deploymentId;
+      replay = true;
+      const original = await store.getDeployment(deploymentId);
+      logger.info('slack request replayed', { deploymentId, requestId: call.requestId });
+      // A QUEUED original may be a first attempt that died before starting the workflow: finish it below.
+      if (original && original.status !== 'QUEUED') return replayed(original);
+    }
+
+    const body = {
+      application: command.application,
+      environment: command.environment,
+      ...(command.ref !== undefined ? { ref: command.ref } : {}),
+      ...(command.reason !== undefined ? { reason: command.reason } : {}),
+    };
+    let valid: ValidRequest;
+    try {
+      valid = validateRequest(body, call.requester, deps.registry);
+    } catch (error) {
+      const context = { requestId: call.requestId };
+      return answer(await refuseRequest(error, attribute(body), call.requester, deps, context, deploymentId));
+    }
+
+    const responseUrl = acceptableResponseUrl(call.form.get('response_url'));
+    const channelId = call.form.get('channel_id') ?? '';
+    const intake = await acceptRequest(deploymentId, valid, call.requester, deps, {
+      context: { requestId: call.requestId },
+      replay,
+      // Stored only for a request about to start (a refusal never reports back), and before the workflow
+      // starts, so that its first step already finds where to report.
+      beforeStart: async () => {
+        if (!responseUrl) return;
+        await chat.putReply({
+          deploymentId,
+          responseUrl,
+          teamId: call.requester.teamId,
+          userId: call.requester.userId,
+          ...(CHANNEL_ID.test(channelId) ? { channelId } : {}),
+          createdAt: now.toISOString(),
+          expiresAt: new Date(now.getTime() + RESPONSE_URL_LIFETIME_MS).toISOString(),
+          stage: 0,
+          posts: 0,
+        });
+      },
+    });
+    // A start that failed reports nothing more: the URL is not kept a moment longer than useful.
+    if (responseUrl && intake.outcome === 'start-failed') await chat.deleteReply(deploymentId);
+    return answer(intake, responseUrl !== undefined);
+  }
+
+  function answer(intake: Intake, progress = false): SlackMessage {
+    switch (intake.outcome) {
+      case 'accepted':
+        return acceptedMessage(intake.deployment, {
+          replayed: intake.replayed,
+          progress,
+          links: deps.links,
+          now: deps.clock.now(),
+        });
+      case 'rejected':
+        return rejectedMessage(
+          intake.error.message,
+          intake.error.code,
+          intake.recorded ? intake.deployment.deploymentId : undefined,
+        );
+      case 'unattributed':
+        return rejectedMessage(intake.error.message, intake.error.code);
+      case 'start-failed':
+        return errorMessage(
+          'The deployment could not be started; it is recorded as FAILED.',
+          `deployment \`${intake.deploymentId}\` · EXECUTION_FAILED`,
+        );
+    }
+  }
+
+  function replayed(original: Deployment): SlackMessage {
+    if (original.status === 'REJECTED' && original.errorMessage) {
+      return rejectedMessage(original.errorMessage, original.errorCode ?? 'REJECTED', original.deploymentId);
+    }
+    return acceptedMessage(original, {
+      replayed: true,
+      progress: false,
+      links: deps.links,
+      now: deps.clock.now(),
+    });
+  }
+
+  async function status(id: string, requester: Invocation['requester']): Promise<SlackMessage> {
+    const deployment = DEPLOYMENT_ID.test(id) ? await deps.store.getDeployment(id) : undefined;
+    // A deployment the team may not see reads exactly like one that does not exist.
+    if (!deployment || !teamMaySee(requester, deployment.application, deployment.environment)) {
+      return errorMessage(`No deployment ${id.slice(0, 128)} that you can see.`);
+    }
+    return statusMessage(deployment, deps.links, deps.clock.now());
+  }
+
+  async function history(application: string, environment: string, requester: Invocation['requester']) {
+    if (!teamMaySee(requester, application, environment)) {
+      return errorMessage(
+        `No environment ${application.slice(0, 63)}/${environment.slice(0, 63)} that you can see.`,
+      );
+    }
+    const page = await deps.store.listHistory(application, environment, { limit: HISTORY_LIMIT });
+    return historyMessage(application, environment, page.items, deps.clock.now());
+  }
+
+  /**
+   * Reading status and history needs less than deploying: the workspace must be one the registry lists for
+   * that environment (any of its users). Another workspace that installed the same app sees nothing.
+   */
+  function teamMaySee(requester: Invocation['requester'], application: string, environment: string): boolean {
+    const target = findTarget(deps.registry, application, environment);
+    return target?.env.allowedRequesters.slack.some((rule) => rule.team === requester.teamId) ?? false;
+  }
+
+  function acceptableResponseUrl(value: string | null): string | undefined {
+    if (!value) return undefined;
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      url = new URL('invalid:');
+    }
+    if (value.length <= 2048 && !url.username && !url.password && responseUrlAllowed(url)) return value;
+    // Logged without the value: even a refused URL may be a live credential.
+    logger.warn('response_url refused; progress will not be posted', { host: url.hostname.slice(0, 100) });
+    return undefined;
+  }
+}
+
+function reply(message: SlackMessage): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode: 200,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+    body: JSON.stringify(message),
+  };
+}
+
+function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
+  // API Gateway lower-cases header names; local callers may not.
+  for (const [key, value] of Object.entries(event.headers ?? {})) {
+    if (key.toLowerCase() === name && value !== undefined) return value;
+  }
+  return undefined;
+}
+
+/** The bytes Slack signed: API Gateway may hand them over base64-encoded, and they are never re-serialised. */
+export function rawBody(event: APIGatewayProxyEventV2): Buffer {
+  if (event.body === undefined || event.body === null) return Buffer.alloc(0);
+  return event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
+}
+
+function readForm(raw: Buffer): URLSearchParams | undefined {
+  try {
+    return new URLSearchParams(new TextDecoder('utf-8', { fatal: true }).decode(raw));
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,134 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+  EventBridgeEvent,
+  ScheduledEvent,
+} from 'aws-lambda';
+import { ulid } from 'ulid';
+import { string } from 'zod';
+import * as aws from '#shared/aws/runtime.ts';
+import { cachedSecret, SecretsManagerSecret } from '#shared/aws/secrets.ts';
+import { SfnWorkflowStarter } from '#shared/aws/workflow.ts';
+import { envShapes, readEnv } from '#shared/config.ts';
+import { logger } from '#shared/logger.ts';
+import type { JobRunner } from '#shared/ports.ts';
+import { DynamoChatStore } from '#shared/slack-store.ts';
+import { errorResponse } from '../api/problem.ts';
+import { createSlackCommands, type SlackCommandDeps, type SlackCommandHandler } from './core.ts';
+import { executionConsoleLinks } from './links.ts';
+import {
+  milestoneOfExecution,
+  type NotifierDeps,
+  notifyJobStarted,
+  notifyMilestone,
+  sweepExpiredReplies,
+} from './notifier.ts';
+import { FetchResponsePoster } from './poster.ts';
+
+/** "Step Functions Execution Status Change": RUNNING (acknowledgement) and the terminal statuses. */
+export type ExecutionStatusChange = EventBridgeEvent<
+  'Step Functions Execution Status Change',
+  { name: string; status: string }
+>;
+/** CodeBuild "Build State Change" with status IN_PROGRESS: a build or deploy job started. */
+export type BuildStarted = EventBridgeEvent<'CodeBuild Build State Change', { 'build-id': string }>;
+export type SlackEvent = APIGatewayProxyEventV2 | ExecutionStatusChange | BuildStarted | ScheduledEvent;
+
+export interface SlackDeps {
+  commands: SlackCommandHandler;
+  notifier: NotifierDeps & { runner: JobRunner };
+}
+
+const isHttp = (event: SlackEvent): event is APIGatewayProxyEventV2 =>
+  'requestContext' in event && 'http' in (event.requestContext ?? {});
+
+/**
+ * One function, two jobs that share the chat item: the slash command (HTTP API, no IAM authorization; the
+ * Slack signature is checked by the core) and progress back to the channel (the workflow's EventBridge
+ * events, and a schedule that deletes expired response_urls).
+ */
+export const createHandler =
+  (deps: () => SlackDeps) =>
+  async (event: SlackEvent, context?: Context): Promise<APIGatewayProxyStructuredResultV2 | object> => {
+    if (context) logger.addContext(context);
+    try {
+      if (isHttp(event)) {
+        const requestId = event.requestContext.requestId;
+        logger.appendKeys({ requestId, routeKey: event.routeKey });
+        try {
+          return await deps().commands(event);
+        } catch (error) {
+          // The signing secret could not be read (or config is missing): ours, so a generic 500.
+          return errorResponse(error, { requestId });
+        }
+      }
+      switch (event['detail-type']) {
+        case 'Step Functions Execution Status Change': {
+          const { name, status } = (event as ExecutionStatusChange).detail;
+          logger.appendKeys({ deploymentId: name, executionStatus: status });
+          const milestone = milestoneOfExecution(status);
+          const outcome = milestone
+            ? await notifyMilestone(name, milestone, deps().notifier, { executionStatus: status })
+            : 'skipped';
+          return { outcome };
+        }
+        case 'CodeBuild Build State Change': {
+          const buildId = (event as BuildStarted).detail['build-id'];
+          logger.appendKeys({ buildId });
+          return { outcome: await notifyJobStarted(buildId, deps().notifier) };
+        }
+        default:
+          return { deleted: await sweepExpiredReplies(deps().notifier) };
+      }
+    } finally {
+      logger.resetKeys();
+    }
+  };
+
+/** The real dependencies, built once per process on first use (importing this module needs no AWS config). */
+let real: SlackDeps | undefined;
+function realDeps(): SlackDeps {
+  if (!real) {
+    const { TABLE_NAME } = readEnv(envShapes.table);
+    const { STATE_MACHINE_ARN } = readEnv(envShapes.stateMachine);
+    const { SLACK_SIGNING_SECRET_ARN } = readEnv({ SLACK_SIGNING_SECRET_ARN: string().startsWith('arn:') });
+    const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+      marshallOptions: { removeUndefinedValues: true },
+    });
+    const chat = new DynamoChatStore({ client: documents, tableName: TABLE_NAME });
+    const links = executionConsoleLinks(STATE_MACHINE_ARN);
+    const commandDeps: SlackCommandDeps = {
+      store: aws.store(),
+      workflow: new SfnWorkflowStarter({ client: new SFNClient({}), stateMachineArn: STATE_MACHINE_ARN }),
+      registry: aws.registry(),
+      clock: aws.clock,
+      newId: ulid,
+      chat,
+      links,
+      signingSecret: cachedSecret(
+        new SecretsManagerSecret({
+          secretId: SLACK_SIGNING_SECRET_ARN,
+          region: process.env.AWS_REGION ?? '',
+        }),
+      ),
+    };
+    real = {
+      commands: createSlackCommands(commandDeps),
+      notifier: {
+        store: aws.store(),
+        chat,
+        poster: new FetchResponsePoster(),
+        clock: aws.clock,
+        links,
+        runner: aws.runner(),
+      },
+    };
+  }
+  return real;
+}
+
+export const handler = createHandler(realDeps);

@@ -1,0 +1,90 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { string } from 'zod';
+import { readEnv } from '#shared/config.ts';
+import { logger } from '#shared/logger.ts';
+import type { Clock, DeploymentStore, WorkflowStarter } from '#shared/ports.ts';
+import type { Registry } from '#shared/registry.ts';
+import type { ResponsePoster } from '#shared/slack-ports.ts';
+import { MemoryChatStore } from '#shared/slack-store.ts';
+import { problem, problemResponse } from '../api/problem.ts';
+import type { Api } from '../api/routes.ts';
+import { createSlackCommands } from './core.ts';
+import { localServerLinks } from './links.ts';
+import { notifyingStore, notifyMilestone, sweepExpiredReplies } from './notifier.ts';
+import { FetchResponsePoster } from './poster.ts';
+
+/**
+ * Chat in local mode, built from the same cores as the Lambda: the slash-command route added to the local
+ * API, and progress driven by the audit events the cores write (local mode has no EventBridge). Replay
+ * claims and response_urls are kept in memory only.
+ */
+
+export const SLACK_ROUTE = 'POST /slack/commands';
+
+export interface LocalChatOptions {
+  env: NodeJS.ProcessEnv;
+  registry: Registry;
+  clock: Clock;
+  newId: () => string;
+  /** The local server's URL, known once it listens (for links in messages). */
+  baseUrl: () => string | undefined;
+  poster?: ResponsePoster;
+  responseUrlAllowed?: (url: URL) => boolean;
+}
+
+export function createLocalChat(options: LocalChatOptions) {
+  const { CROSSDEPLOY_SLACK_SIGNING_SECRET: secret } = readEnv(
+    { CROSSDEPLOY_SLACK_SIGNING_SECRET: string().trim().min(1).optional() },
+    options.env,
+  );
+  const chat = new MemoryChatStore();
+  const links = localServerLinks(options.baseUrl);
+  const poster = options.poster ?? new FetchResponsePoster();
+
+  return {
+    chat,
+    /** The store the orchestrator uses: a milestone's audit event also tells the notifier, detached. */
+    observe(store: DeploymentStore): DeploymentStore {
+      const deps = { store, chat, poster, clock: options.clock, links };
+      return notifyingStore(store, async (deploymentId, milestone) => {
+        await notifyMilestone(deploymentId, milestone, deps);
+        await sweepExpiredReplies(deps);
+      });
+    },
+    /** The API with `POST /slack/commands` in front of it. */
+    serve(api: Api, deps: { store: DeploymentStore; workflow: WorkflowStarter }): Api {
+      const commands = secret
+        ? createSlackCommands({
+            ...deps,
+            registry: options.registry,
+            clock: options.clock,
+            newId: options.newId,
+            chat,
+            links,
+            signingSecret: async () => secret,
+            ...(options.responseUrlAllowed ? { responseUrlAllowed: options.responseUrlAllowed } : {}),
+          })
+        : undefined;
+      return async (event, requester) => {
+        if (!isSlackRoute(event)) return api(event, requester);
+        if (commands) return commands(event);
+        // Nothing can verify a signature without the secret, so nothing is accepted.
+        logger.warn('slack request refused: CROSSDEPLOY_SLACK_SIGNING_SECRET is not set', {
+          audit: 'refused',
+          code: 'UNAUTHENTICATED',
+        });
+        return problemResponse(
+          problem('UNAUTHENTICATED', 401, 'chat is not configured on this server (no signing secret)', {
+            instance: '/slack/commands',
+          }),
+        );
+      };
+    },
+  };
+}
+
+function isSlackRoute(event: APIGatewayProxyEventV2): boolean {
+  if (event.routeKey === SLACK_ROUTE) return true;
+  const method = (event.requestContext?.http?.method ?? '').toUpperCase();
+  return method === 'POST' && (event.rawPath ?? '').replace(/\/+$/, '') === '/slack/commands';
+}

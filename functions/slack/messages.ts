@@ -1,0 +1,246 @@
+import { describeRequester } from '#shared/requester.ts';
+import type { ChatLinks, SlackMessage } from '#shared/slack-ports.ts';
+import { type Deployment, isTerminal, type Requester } from '#shared/types.ts';
+import { USAGE } from './commands.ts';
+
+/**
+ * Block Kit messages, within Slack's limits (section text 3000 characters, a field 2000, 10 fields per
+ * section, 50 blocks). Anything a person typed (reasons, refs, names of refused requests) is escaped, so a
+ * reason cannot mention `<!channel>` or forge a link.
+ */
+
+export type Milestone = 'ack' | 'build' | 'deploy' | 'final';
+/** Posting order: a milestone is posted only if no later one was. */
+export const MILESTONE_RANK: Record<Milestone, number> = { ack: 1, build: 2, deploy: 3, final: 4 };
+
+const SECTION_TEXT_MAX = 3000;
+const FIELD_MAX = 2000;
+const HISTORY_ITEMS = 10;
+
+/** Slack's three control characters in mrkdwn; escaping them is all that is needed to make text inert. */
+export function escapeText(text: string): string {
+  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** Inline code that user input cannot break out of. */
+const code = (text: string) => `\`${escapeText(text.replaceAll('`', "'"))}\``;
+
+const section = (text: string) => ({
+  type: 'section',
+  text: { type: 'mrkdwn', text: clip(text, SECTION_TEXT_MAX) },
+});
+const fields = (pairs: [string, string | undefined][]) => ({
+  type: 'section',
+  fields: pairs
+    .filter((pair): pair is [string, string] => pair[1] !== undefined && pair[1] !== '')
+    .slice(0, 10)
+    .map(([label, value]) => ({ type: 'mrkdwn', text: clip(`*${label}*\n${value}`, FIELD_MAX) })),
+});
+const context = (text: string) => ({
+  type: 'context',
+  elements: [{ type: 'mrkdwn', text: clip(text, SECTION_TEXT_MAX) }],
+});
+
+function link(url: string | undefined, label: string): string | undefined {
+  // Only URLs we built ourselves get here; the check keeps a stray `|` or `>` from breaking the markup.
+  if (!url || /[\s<>|]/.test(url)) return undefined;
+  return `<${url}|${label}>`;
+}
+
+function who(requester: Requester): string {
+  return requester.type === 'slack' ? `<@${requester.userId}>` : escapeText(describeRequester(requester));
+}
+
+function commit(deployment: Deployment): string | undefined {
+  if (deployment.resolvedCommit) return code(deployment.resolvedCommit.slice(0, 12));
+  return deployment.ref !== undefined ? code(deployment.ref) : undefined;
+}
+
+export function duration(deployment: Deployment, now: Date): string {
+  const end = deployment.finishedAt ? Date.parse(deployment.finishedAt) : now.getTime();
+  const seconds = Math.max(0, Math.round((end - Date.parse(deployment.requestedAt)) / 1000));
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  return h > 0 ? `${h}h ${m}m` : m > 0 ? `${m}m ${s}s` : `${s}s`;
+}
+
+const STATUS_EMOJI: Record<string, string> = {
+  QUEUED: ':hourglass_flowing_sand:',
+  RUNNING: ':arrows_counterclockwise:',
+  SUCCEEDED: ':white_check_mark:',
+  FAILED: ':x:',
+  REJECTED: ':no_entry:',
+  CANCELLED: ':heavy_minus_sign:',
+  SUPERSEDED: ':fast_forward:',
+  SKIPPED: ':next_track_button:',
+};
+
+function statusText(deployment: Deployment): string {
+  const emoji = STATUS_EMOJI[deployment.status] ?? ':grey_question:';
+  const phase = deployment.phase && !isTerminal(deployment.status) ? ` (${deployment.phase})` : '';
+  return `${emoji} ${deployment.status}${phase}`;
+}
+
+function logsLink(deployment: Deployment, links: ChatLinks): string | undefined {
+  const url = deployment.jobs?.deploy?.logUrl ?? deployment.jobs?.build?.logUrl;
+  return link(url, 'Logs') ?? link(links.status(deployment.deploymentId), 'Logs');
+}
+
+function footer(deployment: Deployment, links: ChatLinks): Record<string, unknown> {
+  const parts = [
+    `Deployment ${code(deployment.deploymentId)}`,
+    link(links.status(deployment.deploymentId), 'Status'),
+    logsLink(deployment, links),
+    `\`/deploy status ${deployment.deploymentId}\``,
+  ];
+  return context(parts.filter((part) => part !== undefined).join(' · '));
+}
+
+function summaryFields(deployment: Deployment, now: Date) {
+  return fields([
+    ['Application', code(deployment.application)],
+    ['Environment', code(deployment.environment)],
+    ['Commit', commit(deployment)],
+    ['Requester', who(deployment.requester)],
+    ['Status', statusText(deployment)],
+    ['Duration', duration(deployment, now)],
+    ['Dry run', deployment.dryRun ? 'yes (change set only)' : undefined],
+    ['Reason', deployment.reason !== undefined ? escapeText(deployment.reason) : undefined],
+  ]);
+}
+
+const title = (deployment: Deployment) =>
+  `${escapeText(deployment.application)} → ${escapeText(deployment.environment)}`;
+
+// Replies to the person who typed the command (ephemeral) ------------------------------------------------
+
+export function ephemeral(text: string, blocks?: Record<string, unknown>[]): SlackMessage {
+  return {
+    response_type: 'ephemeral',
+    text: clip(text, SECTION_TEXT_MAX),
+    blocks: blocks ?? [section(text)],
+  };
+}
+
+export function errorMessage(problem: string, hint?: string): SlackMessage {
+  const text = `:warning: ${escapeText(problem)}`;
+  return ephemeral(text, [section(text), ...(hint ? [context(hint)] : [])]);
+}
+
+export function helpMessage(): SlackMessage {
+  const text = [
+    '*Deploy an application with crossdeploy*',
+    ...USAGE.map((line) => `• ${line}`),
+    'The ref is a branch, tag or 40-hex commit (default: the application’s default ref). The reason follows `--`.',
+  ].join('\n');
+  return ephemeral(text);
+}
+
+export function notYetMessage(kind: 'promote' | 'rollback'): SlackMessage {
+  return errorMessage(
+    `\`/deploy ${kind}\` arrives with promotions; it is not available yet.`,
+    'Until then, deploy a ref: `/deploy <app> <env> <ref> -- reason`',
+  );
+}
+
+export function acceptedMessage(
+  deployment: Deployment,
+  options: { replayed: boolean; progress: boolean; links: ChatLinks; now: Date },
+): SlackMessage {
+  const lead = options.replayed
+    ? `:repeat: Already received: deployment ${code(deployment.deploymentId)} of *${title(deployment)}* is ${deployment.status}.`
+    : `:rocket: Deployment ${code(deployment.deploymentId)} of *${title(deployment)}* accepted.`;
+  const next = options.progress
+    ? 'It builds once, waits for the environment, deploys, and I post each step and the result to this channel.'
+    : 'Follow it with `/deploy status <id>`.';
+  return ephemeral(`${lead} ${next}`, [
+    section(`${lead}\n${next}`),
+    summaryFields(deployment, options.now),
+    footer(deployment, options.links),
+  ]);
+}
+
+export function rejectedMessage(problem: string, code_: string, deploymentId?: string): SlackMessage {
+  const recorded = deploymentId ? ` (recorded as REJECTED deployment \`${escapeText(deploymentId)}\`)` : '';
+  return errorMessage(`Refused: ${problem}`, `${code_}${recorded}`);
+}
+
+export function statusMessage(deployment: Deployment, links: ChatLinks, now: Date): SlackMessage {
+  const text = `Deployment ${code(deployment.deploymentId)} of *${title(deployment)}*: ${statusText(deployment)}`;
+  const failure = deployment.errorMessage
+    ? [section(`*${escapeText(deployment.errorCode ?? 'ERROR')}*: ${escapeText(deployment.errorMessage)}`)]
+    : [];
+  return ephemeral(text, [
+    section(text),
+    summaryFields(deployment, now),
+    ...failure,
+    footer(deployment, links),
+  ]);
+}
+
+export function historyMessage(
+  application: string,
+  environment: string,
+  deployments: Deployment[],
+  now: Date,
+): SlackMessage {
+  const heading = `*History of ${escapeText(application)} → ${escapeText(environment)}* (newest first)`;
+  const lines = deployments
+    .slice(0, HISTORY_ITEMS)
+    .map(
+      (d) =>
+        `${STATUS_EMOJI[d.status] ?? ''} ${code(d.deploymentId)} ${d.status} ${commit(d) ?? ''} by ${who(d.requester)}, ${d.requestedAt.slice(0, 16).replace('T', ' ')} UTC (${duration(d, now)})`,
+    );
+  const text = lines.length > 0 ? `${heading}\n${lines.join('\n')}` : `${heading}\nNo deployments yet.`;
+  return ephemeral(text);
+}
+
+// Progress posted to the channel through response_url --------------------------------------------------
+
+const HEADLINES: Record<Exclude<Milestone, 'final'>, string> = {
+  ack: ':rocket: Deployment requested',
+  build: ':hammer_and_wrench: Build started',
+  deploy: ':package: Deploy started',
+};
+
+export function progressMessage(
+  milestone: Milestone,
+  deployment: Deployment,
+  options: { links: ChatLinks; now: Date; executionStatus?: string },
+): SlackMessage {
+  const headline =
+    milestone === 'final' ? finalHeadline(deployment, options.executionStatus) : HEADLINES[milestone];
+  const lead = `${headline}: *${title(deployment)}*`;
+  const blocks: Record<string, unknown>[] = [section(lead), summaryFields(deployment, options.now)];
+  if (milestone === 'final' && deployment.errorMessage) {
+    blocks.push(
+      section(`*${escapeText(deployment.errorCode ?? 'ERROR')}*: ${escapeText(deployment.errorMessage)}`),
+    );
+  }
+  if (milestone === 'final' && deployment.changeSet) {
+    blocks.push(section(`*Change set*\n${escapeText(clip(deployment.changeSet, 2_500))}`));
+  }
+  blocks.push(footer(deployment, options.links));
+  return {
+    response_type: 'in_channel',
+    replace_original: false,
+    text: `${headline}: ${deployment.application} → ${deployment.environment} (${deployment.status})`,
+    blocks,
+  };
+}
+
+function finalHeadline(deployment: Deployment, executionStatus: string | undefined): string {
+  if (!isTerminal(deployment.status)) {
+    // The workflow ended before the record did (an aborted or timed-out execution still being settled).
+    return `:warning: Workflow ended ${escapeText(executionStatus ?? 'unexpectedly')}; the record is still being settled`;
+  }
+  const emoji = STATUS_EMOJI[deployment.status] ?? ':grey_question:';
+  const word =
+    deployment.dryRun && deployment.status === 'SUCCEEDED' ? 'Dry run succeeded' : deployment.status;
+  return `${emoji} ${word.charAt(0)}${word.slice(1).toLowerCase()}`;
+}

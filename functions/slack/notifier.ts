@@ -1,0 +1,188 @@
+import { logger } from '#shared/logger.ts';
+import type { Clock, DeploymentStore, JobRunner } from '#shared/ports.ts';
+import type { ChatLinks, ChatStore, ResponsePoster } from '#shared/slack-ports.ts';
+import { type AuditEventType, type Deployment, isTerminal } from '#shared/types.ts';
+import { MILESTONE_RANK, type Milestone, progressMessage } from './messages.ts';
+
+/**
+ * Progress of a chat-initiated deployment, posted to its response_url: acknowledgement, build started,
+ * deploy started, final result (4 posts; Slack allows 5 within 30 minutes). The notifier is told that a
+ * milestone happened (in AWS by the workflow's own EventBridge events, in local mode by the audit events
+ * the cores record) and does the rest: a deployment without a reply item is not a chat deployment (no-op);
+ * each milestone is claimed with a conditional update before posting, so a redelivered event never posts
+ * twice and a late one never posts out of order; the final result deletes the reply item (the URL).
+ * Nothing here throws: the deployment never depends on Slack.
+ */
+
+/** Slack's limit per response_url. */
+export const MAX_POSTS = 5;
+
+export interface NotifierDeps {
+  store: DeploymentStore;
+  chat: ChatStore;
+  poster: ResponsePoster;
+  clock: Clock;
+  links: ChatLinks;
+  sleep?: (ms: number) => Promise<void>;
+  /** How long the final result waits for the record to become terminal (a reconciled execution). */
+  finalWait?: { attempts: number; delayMs: number };
+}
+
+export type NotifyOutcome = 'posted' | 'post-failed' | 'not-chat' | 'skipped' | 'expired' | 'error';
+
+export async function notifyMilestone(
+  deploymentId: string,
+  milestone: Milestone,
+  deps: NotifierDeps,
+  hint: { executionStatus?: string } = {},
+): Promise<NotifyOutcome> {
+  try {
+    return await notify(deploymentId, milestone, deps, hint);
+  } catch (error) {
+    logger.warn('chat progress not posted', {
+      deploymentId,
+      milestone,
+      errorName: (error as { name?: string })?.name,
+    });
+    return 'error';
+  }
+}
+
+async function notify(
+  deploymentId: string,
+  milestone: Milestone,
+  deps: NotifierDeps,
+  hint: { executionStatus?: string },
+): Promise<NotifyOutcome> {
+  const { chat, clock } = deps;
+  const reply = await chat.getReply(deploymentId);
+  if (!reply) return 'not-chat';
+  if (Date.parse(reply.expiresAt) <= clock.now().getTime()) {
+    await chat.deleteReply(deploymentId);
+    logger.info('chat reply expired; progress is no longer posted', { deploymentId, milestone });
+    return 'expired';
+  }
+  const deployment =
+    milestone === 'final'
+      ? await settledRecord(deploymentId, deps)
+      : await deps.store.getDeployment(deploymentId);
+  if (!deployment) return 'skipped';
+
+  const claimed = await chat.claimPost(deploymentId, MILESTONE_RANK[milestone], {
+    maxPosts: MAX_POSTS,
+    now: clock.now().toISOString(),
+  });
+  if (!claimed) {
+    if (milestone === 'final') await chat.deleteReply(deploymentId);
+    return 'skipped';
+  }
+  const message = progressMessage(milestone, deployment, {
+    links: deps.links,
+    now: clock.now(),
+    ...(hint.executionStatus ? { executionStatus: hint.executionStatus } : {}),
+  });
+  const result = await deps.poster.post(reply.responseUrl, message);
+  if (milestone === 'final') await chat.deleteReply(deploymentId);
+  // Facts only: the URL is a credential and never logged.
+  logger.info('chat progress', {
+    deploymentId,
+    milestone,
+    outcome: result.outcome,
+    attempts: result.attempts,
+    httpStatus: result.status,
+    failure: result.failure,
+  });
+  return result.outcome === 'posted' ? 'posted' : 'post-failed';
+}
+
+/** The record once terminal, or as it is after a bounded wait (an aborted execution is still settling). */
+async function settledRecord(deploymentId: string, deps: NotifierDeps): Promise<Deployment | undefined> {
+  const { attempts, delayMs } = deps.finalWait ?? { attempts: 4, delayMs: 2_000 };
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  let deployment = await deps.store.getDeployment(deploymentId);
+  for (let i = 1; i < attempts && deployment && !isTerminal(deployment.status); i++) {
+    await sleep(delayMs);
+    deployment = await deps.store.getDeployment(deploymentId);
+  }
+  return deployment;
+}
+
+/** Deletes reply items whose URL expired (deployments that outlast Slack's 30 minutes, lost final events). */
+export async function sweepExpiredReplies(deps: Pick<NotifierDeps, 'chat' | 'clock'>): Promise<number> {
+  const ids = await deps.chat.listExpiredReplies(deps.clock.now().toISOString(), 100);
+  for (const id of ids) await deps.chat.deleteReply(id);
+  if (ids.length > 0) logger.info('expired chat replies deleted', { count: ids.length });
+  return ids.length;
+}
+
+// What tells the notifier that a milestone happened ------------------------------------------------------
+
+/** AWS: "Step Functions Execution Status Change" (the execution name is the deployment id). */
+export function milestoneOfExecution(status: string): Milestone | undefined {
+  if (status === 'RUNNING') return 'ack';
+  if (['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'].includes(status)) return 'final';
+  return undefined;
+}
+
+/**
+ * AWS: CodeBuild's IN_PROGRESS "Build State Change". Which deployment and job a build serves is read from
+ * the build itself (its environment), as the job-events core does, rather than trusted from the event.
+ */
+export async function notifyJobStarted(
+  buildId: string,
+  deps: NotifierDeps & { runner: JobRunner },
+): Promise<NotifyOutcome> {
+  let info: Awaited<ReturnType<JobRunner['describe']>>[number] | undefined;
+  try {
+    [info] = await deps.runner.describe([buildId]);
+  } catch (error) {
+    logger.warn('chat progress: the build could not be described', {
+      buildId,
+      errorName: (error as { name?: string })?.name,
+    });
+    return 'error';
+  }
+  if (!info?.deploymentId || !info.job) return 'not-chat';
+  return notifyMilestone(info.deploymentId, info.job === 'build' ? 'build' : 'deploy', deps);
+}
+
+/** Local mode: the audit events the cores record mark the same milestones. */
+export function milestoneOfEvent(type: AuditEventType | string): Milestone | undefined {
+  switch (type) {
+    // The reply item is stored after REQUESTED and before the workflow starts; VALIDATED is its first step.
+    case 'VALIDATED':
+      return 'ack';
+    case 'BUILD_STARTED':
+      return 'build';
+    case 'DEPLOY_STARTED':
+      return 'deploy';
+    default:
+      return isTerminal(type as Deployment['status']) ? 'final' : undefined;
+  }
+}
+
+/**
+ * Local mode: a DeploymentStore that tells the notifier when a milestone's audit event is first written.
+ * The notification runs detached: the core that wrote the event neither waits for Slack nor sees its errors.
+ */
+export function notifyingStore(
+  store: DeploymentStore,
+  onMilestone: (deploymentId: string, milestone: Milestone) => Promise<unknown>,
+): DeploymentStore {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (property !== 'appendEvent' || typeof value !== 'function') {
+        return typeof value === 'function' ? value.bind(target) : value;
+      }
+      return async (event: Parameters<DeploymentStore['appendEvent']>[0]) => {
+        const result = await target.appendEvent(event);
+        const milestone = milestoneOfEvent(event.type);
+        if (result.written && milestone) {
+          onMilestone(event.deploymentId, milestone).catch(() => undefined);
+        }
+        return result;
+      };
+    },
+  });
+}

@@ -1,0 +1,630 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { BUILDSPECS } from '#shared/buildspecs.ts';
+import { JobStartError } from '#shared/errors.ts';
+import type { JobInfo, JobRunner, JobStart } from '#shared/ports.ts';
+import { findTarget, type Registry } from '#shared/registry.ts';
+import type { JobKind, JobStatus } from '#shared/types.ts';
+import type { BuildStateChange } from '../functions/job-events/handler.ts';
+import { driverFor } from './buildspec-script.ts';
+import type { LocalLogWriter } from './logs.ts';
+import { processIdentity, signalGroup, stopJobGroup } from './processes.ts';
+import { type LocalRunner, localRunnerOf } from './targets.ts';
+
+const execFileAsync = promisify(execFile);
+const TEMPLATE_JSON = fileURLToPath(new URL('./shims/template-json.ts', import.meta.url));
+
+/**
+ * The JobRunner of local mode: the same two buildspecs CodeBuild runs (functions/shared/buildspecs.ts), run by
+ * bash in a fresh workspace per deployment and job, `<data>/workspaces/<deploymentId>/<job>`, with the
+ * variables CodeBuild would set. Each job is its own process group (spawned detached); its pgid and start
+ * time are recorded in `<data>/jobs/` so a restarted server can find and stop survivors. Output goes to the
+ * deployment's log. When a job ends, `onFinished` receives a CodeBuild "Build State Change" event, which local
+ * mode hands to the real job-events handler.
+ *
+ * `runner: simulate` environments run the same buildspecs with recording stand-ins for `sam` and `aws` first
+ * on PATH (local/shims/): the commands are recorded, nothing touches AWS.
+ */
+
+/** What `<data>/jobs/<buildId>.json` holds: BatchGetBuilds' answer, kept on disk so it survives a restart. */
+export interface LocalJobRecord {
+  buildId: string;
+  deploymentId: string;
+  job: JobKind;
+  runner: LocalRunner;
+  idempotencyToken: string;
+  status: JobStatus;
+  complete: boolean;
+  startedAt: string;
+  finishedAt?: string;
+  /** The job's contract variables (no secrets), as BatchGetBuilds reports a build's environment. */
+  environmentVariables: Record<string, string>;
+  exportedVariables: Record<string, string>;
+  resolvedCommit?: string;
+  workspace: string;
+  /** The process group: pgid = the leader's pid; startTime identifies the leader against pid reuse. */
+  pgid?: number;
+  startTime?: number;
+  stopRequested?: boolean;
+  note?: string;
+}
+
+export interface LocalJobRunnerOptions {
+  dataDir: string;
+  registry: Registry;
+  /** Relative `source.localPath` values are relative to the registry file. */
+  registryDir: string;
+  logs: LocalLogWriter;
+  /** Directory holding the simulate stand-ins (`sam`, `aws`). */
+  simulateBin: string;
+  /** Base of log links (the local API's URL). */
+  baseUrl?: string;
+  /** TERM, then KILL after this long. */
+  stopGraceMs?: number;
+  /** The server's environment: what jobs inherit (PATH, HOME, the user's AWS chain for deploys). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Inherited by every job: what tools need to run on this machine. Server settings and secrets are not. */
+const INHERITED = [
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'LANG',
+  'LANGUAGE',
+  'TZ',
+  'TERM',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'NODE_EXTRA_CA_CERTS',
+  'REQUESTS_CA_BUNDLE',
+  'AWS_CA_BUNDLE',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+  'DOCKER_HOST',
+  'VIRTUAL_ENV',
+];
+const INHERITED_PREFIXES = ['LC_', 'PYENV_', 'SAM_CLI_'];
+/**
+ * The deploy job's credential helper starts from the user's own chain; these carry it (besides the config
+ * file and profile, which are saved separately before the job's AWS_CONFIG_FILE override).
+ */
+const SOURCE_CHAIN = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_SHARED_CREDENTIALS_FILE',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_ROLE_ARN',
+  'AWS_ROLE_SESSION_NAME',
+  'AWS_STS_REGIONAL_ENDPOINTS',
+  'AWS_EC2_METADATA_DISABLED',
+  'AWS_EC2_METADATA_SERVICE_ENDPOINT',
+  'AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE',
+  'AWS_METADATA_SERVICE_TIMEOUT',
+  'AWS_METADATA_SERVICE_NUM_ATTEMPTS',
+];
+const SOURCE_CHAIN_PREFIXES = ['AWS_CONTAINER_', 'AWS_ENDPOINT_URL'];
+
+const TOKEN = /^[A-Za-z0-9_-]{1,128}$/;
+const BUILD_ARN_PREFIX = /^arn:aws[a-z-]*:codebuild:[^:]*:\d*:build\//;
+const MAX_LINE = 16_384;
+
+export const projectName = (job: JobKind) => `crossdeploy-local-${job}`;
+
+export class LocalJobRunner implements JobRunner {
+  private readonly options: Required<Omit<LocalJobRunnerOptions, 'baseUrl'>>;
+  /** Base of log links (the local API's URL), once the server listens. */
+  baseUrl: string | undefined;
+  private readonly jobsDir: string;
+  private readonly tokensDir: string;
+  /** Jobs this process started and that have not ended: the record here is the current one. */
+  private readonly running = new Map<
+    string,
+    { record: LocalJobRecord; child?: ChildProcess; exited: Promise<void> }
+  >();
+  private shuttingDown = false;
+  /** Set by the wiring: hands the finished job's state change to the job-events handler. */
+  onFinished: (event: BuildStateChange) => Promise<void> = async () => {};
+
+  constructor(options: LocalJobRunnerOptions) {
+    const { baseUrl, ...rest } = options;
+    this.options = { stopGraceMs: 5_000, env: process.env, ...rest };
+    this.baseUrl = baseUrl;
+    this.jobsDir = join(options.dataDir, 'jobs');
+    this.tokensDir = join(this.jobsDir, 'tokens');
+    mkdirSync(this.tokensDir, { recursive: true });
+  }
+
+  // JobRunner --------------------------------------------------------------------------------------------
+
+  async start(job: JobStart): Promise<{ buildId: string; logUrl?: string }> {
+    if (this.shuttingDown) throw new JobStartError('the local server is shutting down');
+    // Both become file names.
+    if (!TOKEN.test(job.idempotencyToken) || !TOKEN.test(job.deploymentId)) {
+      throw new JobStartError('the deployment id and idempotency token must be plain tokens');
+    }
+    const buildId = `${projectName(job.job)}:${randomUUID()}`;
+    // Claiming the token file first (O_EXCL) makes a second start with the same token return the first job.
+    try {
+      writeFileSync(join(this.tokensDir, job.idempotencyToken), buildId, { flag: 'wx' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const existing = readFileSync(join(this.tokensDir, job.idempotencyToken), 'utf8');
+      return { buildId: existing, ...this.logUrl(job.deploymentId) };
+    }
+    const env = job.environmentVariables;
+    const target = findTarget(this.options.registry, env.APPLICATION ?? '', env.ENVIRONMENT ?? '');
+    const record: LocalJobRecord = {
+      buildId,
+      deploymentId: job.deploymentId,
+      job: job.job,
+      runner: localRunnerOf(target?.env.runner ?? 'local'),
+      idempotencyToken: job.idempotencyToken,
+      status: 'IN_PROGRESS',
+      complete: false,
+      startedAt: new Date().toISOString(),
+      environmentVariables: { ...env },
+      exportedVariables: {},
+      workspace: join(this.options.dataDir, 'workspaces', job.deploymentId, job.job),
+    };
+    this.write(record);
+    const { promise: exited, resolve: done } = Promise.withResolvers<void>();
+    this.running.set(buildId, { record, exited });
+    void this.run(record, job)
+      .catch((error: Error) => {
+        this.log(record, `crossdeploy-local: the ${record.job} job could not run: ${error.message}`);
+        return this.finish(record, 'FAILED');
+      })
+      .finally(() => done());
+    return { buildId, ...this.logUrl(job.deploymentId) };
+  }
+
+  async describe(buildIds: string[]): Promise<JobInfo[]> {
+    const infos: JobInfo[] = [];
+    for (const id of buildIds) {
+      const record = this.read(id.replace(BUILD_ARN_PREFIX, ''));
+      if (record) infos.push(this.info(record));
+    }
+    return infos;
+  }
+
+  /** Like StopBuild: asks the job to stop and returns; the job reports STOPPED once its processes are gone. */
+  async stop(buildId: string): Promise<void> {
+    const id = buildId.replace(BUILD_ARN_PREFIX, '');
+    const live = this.running.get(id);
+    if (live) {
+      live.record.stopRequested = true;
+      this.write(live.record);
+      // Without a process yet it is still checking out its source: run() sees stopRequested before spawning.
+      if (live.child) this.terminate(live.record);
+      return;
+    }
+    const record = this.read(id);
+    // A job of an earlier server process: nobody else will stop it.
+    if (record && !record.complete) await this.stopSurvivor(record);
+  }
+
+  // Local-mode lifecycle ---------------------------------------------------------------------------------
+
+  /** Jobs recorded as unfinished that this process did not start: survivors of an earlier server. */
+  unfinishedFromEarlierRuns(): LocalJobRecord[] {
+    return this.records().filter((r) => !r.complete && !this.running.has(r.buildId));
+  }
+
+  /**
+   * Stops a survivor's process group, but only after proving (pgid and start time) that the group is the
+   * job's, then records it STOPPED. Returns whether any process was signalled.
+   */
+  async stopSurvivor(record: LocalJobRecord, note = 'stopped: its server had gone'): Promise<boolean> {
+    let killed = false;
+    if (record.pgid !== undefined && record.startTime !== undefined) {
+      killed = await stopJobGroup(
+        { pgid: record.pgid, startTime: record.startTime },
+        this.options.stopGraceMs,
+      );
+    }
+    const current = this.read(record.buildId) ?? record;
+    if (!current.complete) {
+      current.note = note;
+      this.complete(current, 'STOPPED');
+    }
+    return killed;
+  }
+
+  /** SIGTERM/SIGINT: no job outlives its server. Finished jobs are no longer reported (the restart reconciles). */
+  async stopAll(): Promise<number> {
+    this.shuttingDown = true;
+    const live = [...this.running.values()];
+    for (const { record } of live) {
+      record.stopRequested = true;
+      this.write(record);
+      this.terminate(record);
+    }
+    await Promise.all(live.map((job) => job.exited));
+    return live.length;
+  }
+
+  // Running a job ----------------------------------------------------------------------------------------
+
+  private async run(record: LocalJobRecord, job: JobStart): Promise<void> {
+    const { workspace } = record;
+    rmSync(workspace, { recursive: true, force: true });
+    const src = join(workspace, 'src');
+    const meta = join(workspace, 'meta');
+    const tmp = join(workspace, 'tmp');
+    for (const dir of [src, meta, tmp]) mkdirSync(dir, { recursive: true });
+    this.log(
+      record,
+      `crossdeploy-local: ${record.job} job ${record.buildId} (runner: ${record.runner}) in ${workspace}`,
+    );
+
+    const codebuild: Record<string, string> = {};
+    if (job.job === 'build') {
+      const commit = await this.checkout(record, job, src);
+      record.resolvedCommit = commit;
+      this.write(record);
+      codebuild.CODEBUILD_RESOLVED_SOURCE_VERSION = commit;
+      codebuild.CODEBUILD_SOURCE_VERSION = job.source?.version ?? '';
+    }
+    if (record.stopRequested) {
+      await this.finish(record, 'STOPPED');
+      return;
+    }
+
+    const driver = driverFor(BUILDSPECS[job.job]);
+    for (const [name, content] of Object.entries(driver.files)) writeFileSync(join(meta, name), content);
+    const exportedFile = join(meta, 'exported-variables');
+    const env = this.jobEnvironment(record, job, { src, tmp, defaults: driver.defaults, codebuild });
+
+    const child = spawn('bash', [join(meta, 'driver.sh'), meta, exportedFile], {
+      cwd: src,
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+      (resolveExit, reject) => {
+        child.once('error', reject);
+        child.once('exit', (code, signal) => resolveExit({ code, signal }));
+      },
+    );
+    if (child.pid !== undefined) {
+      const identity = processIdentity(child.pid);
+      record.pgid = child.pid;
+      if (identity) record.startTime = identity.startTime;
+      this.write(record);
+      const live = this.running.get(record.buildId);
+      if (live) live.child = child;
+      // A stop that arrived while the job was being set up.
+      if (stopRequested(record)) this.terminate(record);
+    }
+    const outputDone = Promise.all([
+      this.pipeLines(record, child.stdout),
+      this.pipeLines(record, child.stderr),
+    ]);
+    const { code, signal } = await exit;
+    // Whatever the job left running in its group ends with it, as a CodeBuild container does.
+    if (record.pgid !== undefined) signalGroup(record.pgid, 'SIGKILL');
+    // A process that left the group (setsid) may still hold the output pipe: it does not keep the job open.
+    const drained = await Promise.race([
+      outputDone.then(() => true),
+      new Promise<false>((resolveLate) => setTimeout(() => resolveLate(false), 2_000).unref()),
+    ]);
+    if (!drained) {
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+    }
+
+    record.exportedVariables = readExported(exportedFile);
+    const stopped = stopRequested(record);
+    const status: JobStatus = stopped ? 'STOPPED' : code === 0 ? 'SUCCEEDED' : 'FAILED';
+    this.log(
+      record,
+      `crossdeploy-local: ${record.job} job ${status}${signal ? ` (signal ${signal})` : code ? ` (exit status ${code})` : ''}`,
+    );
+    await this.finish(record, status);
+  }
+
+  /**
+   * The build's source: the exact commit `ref` names in the git repository holding the application's
+   * `source.localPath`, exported with `git archive` (never the working copy as it happens to be).
+   */
+  private async checkout(record: LocalJobRecord, job: JobStart, src: string): Promise<string> {
+    const localPath = job.source?.localPath;
+    if (!localPath) {
+      throw new Error(
+        `application ${record.environmentVariables.APPLICATION} has no source.localPath; local mode builds from a directory inside a git repository`,
+      );
+    }
+    const ref = job.source?.version ?? '';
+    const dir = resolve(this.options.registryDir, localPath);
+    if (!existsSync(dir)) throw new Error(`source.localPath ${dir} does not exist`);
+    const git = async (args: string[], cwd: string) =>
+      (await execFileAsync('git', args, { cwd, maxBuffer: 1 << 20 })).stdout.trim();
+    let top: string;
+    let prefix: string;
+    try {
+      top = await git(['rev-parse', '--show-toplevel'], dir);
+      prefix = await git(['rev-parse', '--show-prefix'], dir);
+    } catch {
+      throw new Error(`source.localPath ${dir} is not inside a git repository`);
+    }
+    const commit = await resolveCommit(ref, (args) => git(args, top));
+    if (!commit) {
+      throw new Error(`ref ${JSON.stringify(ref)} does not name a commit in ${top}`);
+    }
+    const treeish = prefix === '' ? commit : `${commit}:${prefix.replace(/\/$/, '')}`;
+    const type = await git(['cat-file', '-t', treeish], top).catch(() => '');
+    if (type !== 'tree') {
+      throw new Error(
+        `${prefix} is not in commit ${commit} (${ref}): builds use committed files only; commit it first`,
+      );
+    }
+    this.log(
+      record,
+      `crossdeploy-local: checking out ${ref} = ${commit} of ${top}${prefix ? ` (${prefix})` : ''}`,
+    );
+    await archiveInto(top, treeish, src);
+    return commit;
+  }
+
+  private jobEnvironment(
+    record: LocalJobRecord,
+    job: JobStart,
+    paths: { src: string; tmp: string; defaults: Record<string, string>; codebuild: Record<string, string> },
+  ): NodeJS.ProcessEnv {
+    const server = this.options.env;
+    const pick = (names: string[], prefixes: string[]) =>
+      Object.fromEntries(
+        Object.entries(server).filter(
+          ([name, value]) =>
+            value !== undefined &&
+            (names.includes(name) || prefixes.some((prefix) => name.startsWith(prefix))),
+        ),
+      ) as Record<string, string>;
+    const env: Record<string, string> = { ...pick(INHERITED, INHERITED_PREFIXES) };
+    const region =
+      server.AWS_REGION ??
+      server.AWS_DEFAULT_REGION ??
+      record.environmentVariables.TARGET_REGION ??
+      'us-east-1';
+    if (job.job === 'deploy') {
+      Object.assign(env, pick(SOURCE_CHAIN, SOURCE_CHAIN_PREFIXES));
+      // The helper's source: the user's own config and profile, saved before the job's AWS_CONFIG_FILE override.
+      env.CROSSDEPLOY_SOURCE_AWS_CONFIG_FILE = server.AWS_CONFIG_FILE ?? join(homedir(), '.aws', 'config');
+      env.CROSSDEPLOY_SOURCE_AWS_PROFILE = server.AWS_PROFILE ?? server.AWS_DEFAULT_PROFILE ?? '';
+    } else {
+      // `sam build` may run repository code: like the build project's role, it gets no way into AWS accounts.
+      env.AWS_CONFIG_FILE = '/dev/null';
+      env.AWS_SHARED_CREDENTIALS_FILE = '/dev/null';
+    }
+    if (record.runner === 'simulate') {
+      env.PATH = `${this.options.simulateBin}:${env.PATH ?? '/usr/bin:/bin'}`;
+      env.CROSSDEPLOY_SIMULATE_NODE = process.execPath;
+      env.CROSSDEPLOY_SIMULATE_TEMPLATE_JSON = TEMPLATE_JSON;
+    }
+    return {
+      ...paths.defaults,
+      ...env,
+      ...job.environmentVariables,
+      AWS_REGION: region,
+      AWS_DEFAULT_REGION: region,
+      TMPDIR: paths.tmp,
+      CROSSDEPLOY_LOCAL_ARTIFACTS_DIR: join(this.options.dataDir, 'artifacts'),
+      CODEBUILD_BUILD_ID: record.buildId,
+      CODEBUILD_BUILD_ARN: buildArn(record.buildId, region),
+      CODEBUILD_INITIATOR: 'crossdeploy-local',
+      CODEBUILD_START_TIME: String(Date.parse(record.startedAt)),
+      CODEBUILD_SRC_DIR: paths.src,
+      ...paths.codebuild,
+    };
+  }
+
+  private async pipeLines(record: LocalJobRecord, stream: NodeJS.ReadableStream | null): Promise<void> {
+    if (!stream) return;
+    const lines = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
+    for await (const line of lines)
+      this.log(record, line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line);
+  }
+
+  private terminate(record: LocalJobRecord): void {
+    if (record.pgid === undefined) return;
+    signalGroup(record.pgid, 'SIGTERM');
+    const pgid = record.pgid;
+    const live = this.running.get(record.buildId);
+    const timer = setTimeout(() => {
+      if (this.running.has(record.buildId)) signalGroup(pgid, 'SIGKILL');
+    }, this.options.stopGraceMs);
+    timer.unref();
+    void live?.exited.then(() => clearTimeout(timer));
+  }
+
+  private async finish(record: LocalJobRecord, status: JobStatus): Promise<void> {
+    this.complete(record, status);
+    if (this.shuttingDown) return;
+    try {
+      await this.onFinished(stateChangeEvent(record, status));
+    } catch (error) {
+      // The lost-event path (settle, reconcile) still finds the job complete.
+      this.log(record, `crossdeploy-local: reporting the job's end failed: ${(error as Error).message}`);
+    }
+  }
+
+  private complete(record: LocalJobRecord, status: JobStatus): void {
+    record.status = status;
+    record.complete = true;
+    record.finishedAt = new Date().toISOString();
+    this.write(record);
+    this.running.delete(record.buildId);
+  }
+
+  // Records ----------------------------------------------------------------------------------------------
+
+  private file(buildId: string): string {
+    return join(this.jobsDir, `${buildId.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
+  }
+
+  private write(record: LocalJobRecord): void {
+    // Written whole and renamed into place, so a crash never leaves half a record.
+    const file = this.file(record.buildId);
+    const partial = `${file}.${process.pid}.partial`;
+    writeFileSync(partial, `${JSON.stringify(record, null, 2)}\n`);
+    renameSync(partial, file);
+  }
+
+  read(buildId: string): LocalJobRecord | undefined {
+    try {
+      return JSON.parse(readFileSync(this.file(buildId), 'utf8')) as LocalJobRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  records(): LocalJobRecord[] {
+    return readdirSync(this.jobsDir)
+      .filter((name) => name.endsWith('.json'))
+      .map((name) => {
+        try {
+          return JSON.parse(readFileSync(join(this.jobsDir, name), 'utf8')) as LocalJobRecord;
+        } catch {
+          return undefined;
+        }
+      })
+      .filter((r): r is LocalJobRecord => r !== undefined);
+  }
+
+  private info(record: LocalJobRecord): JobInfo {
+    return {
+      buildId: record.buildId,
+      deploymentId: record.deploymentId,
+      job: record.job,
+      status: record.status,
+      complete: record.complete,
+      ...(record.resolvedCommit ? { resolvedCommit: record.resolvedCommit } : {}),
+      exportedVariables: record.exportedVariables,
+      environmentVariables: record.environmentVariables,
+      ...this.logUrl(record.deploymentId),
+    };
+  }
+
+  private logUrl(deploymentId: string): { logUrl?: string } {
+    return this.baseUrl ? { logUrl: `${this.baseUrl}/deployments/${deploymentId}/logs` } : {};
+  }
+
+  private log(record: LocalJobRecord, message: string): void {
+    this.options.logs.append(record.deploymentId, record.job, message);
+  }
+}
+
+/** The ref as a commit: a local branch, tag or SHA first, then the `origin` branch of that name (a CI clone). */
+export async function resolveCommit(
+  ref: string,
+  git: (args: string[]) => Promise<string>,
+): Promise<string | undefined> {
+  const candidates = [ref];
+  if (!/^[0-9a-f]{7,64}$/.test(ref)) candidates.push(`refs/remotes/origin/${ref}`);
+  for (const candidate of candidates) {
+    try {
+      const sha = await git([
+        'rev-parse',
+        '--verify',
+        '--quiet',
+        '--end-of-options',
+        `${candidate}^{commit}`,
+      ]);
+      if (/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(sha)) return sha;
+    } catch {
+      // not this one
+    }
+  }
+  return undefined;
+}
+
+/** `git archive <tree-ish> | tar -x`: the committed tree, nothing from the working copy. */
+async function archiveInto(repo: string, treeish: string, dest: string): Promise<void> {
+  const archive = spawn('git', ['archive', '--format=tar', treeish], {
+    cwd: repo,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const extract = spawn('tar', ['-x', '-f', '-', '-C', dest], { stdio: ['pipe', 'ignore', 'pipe'] });
+  archive.stdout.pipe(extract.stdin);
+  let errors = '';
+  archive.stderr.on('data', (chunk) => {
+    errors += chunk;
+  });
+  extract.stderr.on('data', (chunk) => {
+    errors += chunk;
+  });
+  const ended = (child: ChildProcess) =>
+    new Promise<number | null>((resolveEnd, reject) => {
+      child.once('error', reject);
+      child.once('close', resolveEnd);
+    });
+  const [archiveCode, extractCode] = await Promise.all([ended(archive), ended(extract)]);
+  if (archiveCode !== 0 || extractCode !== 0) {
+    throw new Error(`git archive ${treeish} failed: ${errors.trim().split('\n')[0] ?? 'no output'}`);
+  }
+}
+
+/** Read through a call: stop() sets the flag while run() awaits, which control-flow narrowing cannot see. */
+const stopRequested = (record: LocalJobRecord) => record.stopRequested === true;
+
+function readExported(file: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return {};
+  }
+  const variables: Record<string, string> = {};
+  for (const entry of text.split('\0')) {
+    const at = entry.indexOf('=');
+    if (at > 0) variables[entry.slice(0, at)] = entry.slice(at + 1);
+  }
+  return variables;
+}
+
+const buildArn = (buildId: string, region: string) =>
+  `arn:aws:codebuild:${region}:000000000000:build/${buildId}`;
+
+/** The documented shape of CodeBuild's "Build State Change" event (test/events/codebuild/), for a local job. */
+export function stateChangeEvent(record: LocalJobRecord, status: JobStatus): BuildStateChange {
+  const region = record.environmentVariables.TARGET_REGION ?? 'us-east-1';
+  const arn = buildArn(record.buildId, region);
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'CodeBuild Build State Change',
+    source: 'aws.codebuild',
+    account: '000000000000',
+    time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    region,
+    resources: [arn],
+    detail: {
+      'build-status': status,
+      'project-name': projectName(record.job),
+      'build-id': arn,
+      'additional-information': {
+        'build-complete': true,
+        initiator: 'crossdeploy-local',
+        'build-start-time': record.startedAt,
+      },
+      'current-phase': 'COMPLETED',
+      'current-phase-context': '[]',
+      version: '1',
+    } as BuildStateChange['detail'],
+  };
+}

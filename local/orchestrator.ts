@@ -1,0 +1,152 @@
+import { chmodSync, copyFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ulid } from 'ulid';
+import { leaseSeconds } from '#shared/config.ts';
+import type { Clock, DeploymentStore } from '#shared/ports.ts';
+import type { Registry } from '#shared/registry.ts';
+import { isTerminal, type JobKind } from '#shared/types.ts';
+import { createHandler as acquireLockHandler } from '../functions/acquire-lock/handler.ts';
+import { createApi } from '../functions/api/routes.ts';
+import { createHandler as assumeTargetRoleHandler } from '../functions/assume-target-role/handler.ts';
+import { createHandler as jobEventsHandler } from '../functions/job-events/handler.ts';
+import type { ReconcileDeps } from '../functions/reconcile/core.ts';
+import { createHandler as recordResultHandler } from '../functions/record-result/handler.ts';
+import { createHandler as releaseLockHandler } from '../functions/release-lock/handler.ts';
+import { createLocalChat } from '../functions/slack/local.ts';
+import { createHandler as startJobHandler } from '../functions/start-job/handler.ts';
+import { createHandler as validateRequestHandler } from '../functions/validate-request/handler.ts';
+import { LocalJobRunner } from './job-runner.ts';
+import { LocalLogReader, LocalLogWriter } from './logs.ts';
+import { LocalTargetAccess } from './targets.ts';
+import { LocalTaskTokens, WorkflowEngine } from './workflow-engine.ts';
+import { LocalWorkflowStarter } from './workflow-starter.ts';
+
+/**
+ * Local mode's wiring: the real handlers (each module's `createHandler`) with local dependencies behind the
+ * same ports, the real statemachine/deploy.asl.json on the local engine, and the API core. It mirrors
+ * test/support/workflow.ts, with the local job runner in place of CodeBuild and local target access in place
+ * of the mocked STS.
+ */
+
+const SHIMS = fileURLToPath(new URL('./shims/', import.meta.url));
+
+/** The lock lease: the deploy job's queued + build timeout plus a margin, as template.yaml's defaults. */
+const LOCK_LEASE_SECONDS = leaseSeconds(10, 180);
+/** In local mode the artifacts "bucket" is a directory; this name only fills OUTPUT_BUCKET. */
+export const LOCAL_OUTPUT_BUCKET = 'crossdeploy-local-artifacts';
+
+export interface OrchestratorOptions {
+  store: DeploymentStore;
+  registry: Registry;
+  registryPath: string;
+  dataDir: string;
+  baseUrl?: string;
+  clock?: Clock;
+  env?: NodeJS.ProcessEnv;
+  /** Wait states (the settle loop) and retry intervals, shortened for a local machine. */
+  waitMs?: number;
+  retryMs?: number;
+}
+
+export function createOrchestrator(options: OrchestratorOptions) {
+  const { registry, dataDir } = options;
+  const clock = options.clock ?? { now: () => new Date() };
+  // Chat: progress follows the audit events the cores write (no EventBridge here); the route joins the API.
+  const chat = createLocalChat({
+    env: options.env ?? process.env,
+    registry,
+    clock,
+    newId: ulid,
+    baseUrl: () => runner.baseUrl,
+  });
+  const store = chat.observe(options.store);
+  const logsDir = join(dataDir, 'logs');
+  const logWriter = new LocalLogWriter(logsDir);
+  const logs = new LocalLogReader(logsDir);
+  const simulateBin = prepareShims(join(dataDir, 'bin', 'simulate'));
+
+  const tokens = new LocalTaskTokens();
+  const runner = new LocalJobRunner({
+    dataDir,
+    registry,
+    registryDir: dirname(options.registryPath),
+    logs: logWriter,
+    simulateBin,
+    ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
+    ...(options.env ? { env: options.env } : {}),
+  });
+  const targets = new LocalTargetAccess({ store, registry });
+  const settleDeps = { runner, stacks: targets, registry };
+  const reconcileDeps: ReconcileDeps = {
+    store,
+    clock,
+    tokens,
+    ...settleDeps,
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  };
+
+  const jobEvents = jobEventsHandler(() => ({ store, runner, tokens, clock }));
+  runner.onFinished = async (event) => {
+    // In AWS the event follows the starter's record of the build; a fast local job must not overtake it.
+    const info = (await runner.describe([event.detail['build-id']]))[0];
+    if (info?.deploymentId && info.job) await recordedJob(store, info.deploymentId, info.job, info.buildId);
+    await jobEvents(event);
+  };
+
+  const functions = {
+    ValidateRequestFunctionArn: validateRequestHandler(() => ({ store, registry, clock })) as never,
+    StartJobFunctionArn: startJobHandler(() => ({
+      store,
+      registry,
+      runner,
+      clock,
+      settings: { outputBucket: LOCAL_OUTPUT_BUCKET },
+    })) as never,
+    AcquireLockFunctionArn: acquireLockHandler(() => ({
+      store,
+      clock,
+      registry,
+      leaseSeconds: LOCK_LEASE_SECONDS,
+    })) as never,
+    AssumeTargetRoleFunctionArn: assumeTargetRoleHandler(() => ({
+      store,
+      registry,
+      assumer: targets,
+      clock,
+    })) as never,
+    RecordResultFunctionArn: recordResultHandler(() => ({ store, clock, ...settleDeps })) as never,
+    ReleaseLockFunctionArn: releaseLockHandler(() => ({ store, clock })) as never,
+  };
+  const engine = new WorkflowEngine({
+    functions,
+    tokens,
+    waitMs: options.waitMs ?? 2_000,
+    retryMs: options.retryMs ?? 1_000,
+  });
+  const workflow = new LocalWorkflowStarter({ engine, store, reconcileDeps });
+  const rest = createApi({ store, workflow, logs, registry, clock, newId: ulid });
+  const api = chat.serve(rest, { store, workflow });
+
+  return { store, registry, clock, tokens, runner, targets, reconcileDeps, engine, workflow, api, logs };
+}
+
+export type Orchestrator = ReturnType<typeof createOrchestrator>;
+
+/** The simulate stand-ins, copied executable into the data directory (a checkout may have lost the mode bits). */
+function prepareShims(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  for (const name of ['sam', 'aws']) {
+    copyFileSync(join(SHIMS, name), join(dir, name));
+    chmodSync(join(dir, name), 0o755);
+  }
+  return dir;
+}
+
+async function recordedJob(store: DeploymentStore, deploymentId: string, job: JobKind, buildId: string) {
+  for (let i = 0; i < 200; i++) {
+    const deployment = await store.getDeployment(deploymentId);
+    if (!deployment || isTerminal(deployment.status) || deployment.jobs?.[job]?.buildId === buildId) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -1,0 +1,105 @@
+import { NotSettledError } from '#shared/errors.ts';
+import type { DeploymentStore } from '#shared/ports.ts';
+import type { Registry } from '#shared/registry.ts';
+import { type Ending, type ReconcileDeps, reconcileDeployment } from '../functions/reconcile/core.ts';
+import type { LocalJobRunner } from './job-runner.ts';
+
+/**
+ * Start-up recovery, before the server takes requests. A previous server process may have been killed
+ * (kill -9, a crash, a reboot) mid-deployment; nothing of its workflow survives, so:
+ * 1. its job processes are found by their recorded process group and leader start time (both must match,
+ *    so a reused pid is never signalled) and stopped;
+ * 2. every deployment still in flight goes through the reconcile core (settle, FAILED with
+ *    ORCHESTRATOR_RESTARTED, audit event, lock released only if still its owner) — the path the reconcile
+ *    Lambda takes in AWS;
+ * 3. a lock left behind by a deployment that did end (the server died between Record Result and Release
+ *    Lock) is released through the same core.
+ */
+
+export const RESTARTED: Ending = {
+  status: 'FAILED',
+  code: 'ORCHESTRATOR_RESTARTED',
+  message:
+    'the local crossdeploy server stopped while this deployment was in flight; at the next start its jobs were stopped and the deployment settled',
+};
+
+export interface RecoveryReport {
+  stoppedJobs: { buildId: string; deploymentId: string; signalled: boolean }[];
+  reconciled: string[];
+  /** Deployments that could not be settled yet (e.g. a stack still in progress): retried in the background. */
+  pending: { deploymentId: string; reason: string }[];
+}
+
+export async function recoverOnStart(deps: {
+  store: DeploymentStore;
+  registry: Registry;
+  runner: LocalJobRunner;
+  reconcileDeps: ReconcileDeps;
+  /** Per deployment, at start-up; whatever takes longer continues in the background. */
+  budget?: { budgetMs: number; pollMs: number };
+}): Promise<RecoveryReport> {
+  const { store, runner, registry } = deps;
+  const budget = deps.budget ?? { budgetMs: 30_000, pollMs: 2_000 };
+  const report: RecoveryReport = { stoppedJobs: [], reconciled: [], pending: [] };
+
+  for (const job of runner.unfinishedFromEarlierRuns()) {
+    const signalled = await runner.stopSurvivor(
+      job,
+      'stopped at start-up: the server that ran it had stopped',
+    );
+    report.stoppedJobs.push({ buildId: job.buildId, deploymentId: job.deploymentId, signalled });
+  }
+
+  // Only deployments local mode started: a table shared with a deployed orchestrator keeps its own in flight.
+  const ids = new Set(
+    (await store.listActive()).filter((d) => d.trigger === 'local').map((d) => d.deploymentId),
+  );
+  for (const [application, app] of Object.entries(registry.applications)) {
+    for (const environment of Object.keys(app.environments)) {
+      const lock = await store.getLock(application, environment);
+      const owner = lock ? await store.getDeployment(lock.owner) : undefined;
+      // No local workflow survives a restart, so a lock a local deployment holds is a leftover.
+      if (owner?.trigger === 'local') ids.add(owner.deploymentId);
+    }
+  }
+
+  for (const deploymentId of ids) {
+    try {
+      await reconcileDeployment(deploymentId, RESTARTED, deps.reconcileDeps, budget);
+      report.reconciled.push(deploymentId);
+    } catch (error) {
+      const reason =
+        error instanceof NotSettledError
+          ? error.message
+          : `${(error as Error).name}: ${(error as Error).message}`;
+      report.pending.push({ deploymentId, reason });
+    }
+  }
+  return report;
+}
+
+/** Keeps reconciling what start-up could not settle, until it is settled or the server stops. */
+export function retryPending(
+  pending: RecoveryReport['pending'],
+  reconcileDeps: ReconcileDeps,
+  isStopped: () => boolean,
+  onDone: (deploymentId: string, error?: unknown) => void,
+): void {
+  for (const { deploymentId } of pending) {
+    void (async () => {
+      for (let attempt = 1; !isStopped(); attempt++) {
+        try {
+          await reconcileDeployment(deploymentId, RESTARTED, reconcileDeps, {
+            budgetMs: 5 * 60_000,
+            pollMs: 5_000,
+          });
+          onDone(deploymentId);
+          return;
+        } catch (error) {
+          if (attempt % 5 === 0) onDone(deploymentId, error);
+          await new Promise((resolve) => setTimeout(resolve, Math.min(60_000, 5_000 * attempt)).unref());
+        }
+      }
+    })();
+  }
+}

@@ -1,0 +1,136 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '#shared/errors.ts';
+import { logger } from '#shared/logger.ts';
+import { loadRegistryFile } from '#shared/registry-file.ts';
+import { withDoctorRoutes } from '../functions/doctor/routes.ts';
+import { banner } from './banner.ts';
+import { isLoopback, type LocalConfig } from './config.ts';
+import { localDoctorApi } from './doctor.ts';
+import { createLocalHttpServer } from './http.ts';
+import { createOrchestrator } from './orchestrator.ts';
+import { processIdentity } from './processes.ts';
+import { recoverOnStart, retryPending } from './recover.ts';
+import { openLocalStore } from './store.ts';
+import { detectAwsCredentials, localRunnerOf } from './targets.ts';
+
+export interface RunningServer {
+  url: string;
+  banner: string;
+  /** Stops job groups, the HTTP server and the store, in that order. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts local mode: the store, the registry, recovery of whatever a previous process left in flight, and
+ * then (only then) the HTTP server.
+ */
+export async function startLocalServer(config: LocalConfig): Promise<RunningServer> {
+  // The registry first: a broken one leaves nothing behind, not even an empty data directory.
+  const registry = loadRegistryFile(config.registryPath);
+  mkdirSync(config.dataDir, { recursive: true });
+  const releaseDataDir = claimDataDir(config.dataDir);
+  const local = await openLocalStore(config);
+  const needsRealSts = Object.values(registry.applications).some((app) =>
+    Object.values(app.environments).some((env) => localRunnerOf(env.runner) === 'local'),
+  );
+  const credentials = needsRealSts ? await detectAwsCredentials() : undefined;
+
+  const host = config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host;
+  const orchestrator = createOrchestrator({
+    store: local.store,
+    registry,
+    registryPath: config.registryPath,
+    dataDir: config.dataDir,
+  });
+
+  let stopping = false;
+  const recovery = await recoverOnStart({
+    store: local.store,
+    registry,
+    runner: orchestrator.runner,
+    reconcileDeps: orchestrator.reconcileDeps,
+  });
+  retryPending(
+    recovery.pending,
+    orchestrator.reconcileDeps,
+    () => stopping,
+    (deploymentId, error) => {
+      if (error)
+        logger.warn('a deployment from before the restart is still not settled', { deploymentId, error });
+      else logger.info('a deployment from before the restart is settled', { deploymentId });
+    },
+  );
+
+  const server = createLocalHttpServer({
+    // The doctor's routes (/doctor/...) next to the API's, as API Gateway routes them to DoctorFunction.
+    api: withDoctorRoutes(orchestrator.api, localDoctorApi(registry)),
+    logs: orchestrator.logs,
+    store: local.store,
+    requester: { type: 'local', user: userInfo().username },
+    loopbackOnly: isLoopback(config.host),
+    ...(config.apiToken ? { apiToken: config.apiToken } : {}),
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${host}:${port}`;
+  // Known only now (PORT=0 picks one); no job can have started before the server listened.
+  orchestrator.runner.baseUrl = url;
+
+  const text = banner({
+    url,
+    registryPath: config.registryPath,
+    registry,
+    dataDir: config.dataDir,
+    store: local.description,
+    tokenRequired: Boolean(config.apiToken),
+    credentials,
+    recovery: {
+      stoppedJobs: recovery.stoppedJobs.length,
+      reconciled: recovery.reconciled.length,
+      pending: recovery.pending.length,
+    },
+  });
+
+  return {
+    url,
+    banner: text,
+    async close() {
+      stopping = true;
+      orchestrator.workflow.stop();
+      server.close();
+      server.closeAllConnections();
+      await orchestrator.runner.stopAll();
+      await local.close();
+      releaseDataDir();
+    },
+  };
+}
+
+/**
+ * One server per data directory: two would both run jobs, recover each other's deployments and share one
+ * LevelDB. The claim names the owner by pid and start time, so a stale claim (after kill -9) is taken over.
+ */
+function claimDataDir(dataDir: string): () => void {
+  const file = join(dataDir, 'server.json');
+  try {
+    const owner = JSON.parse(readFileSync(file, 'utf8')) as { pid: number; startTime: number };
+    const alive = processIdentity(owner.pid);
+    if (owner.pid !== process.pid && alive && alive.startTime === owner.startTime) {
+      throw new ConfigError(
+        `${dataDir} is in use by another crossdeploy server (pid ${owner.pid}); stop it or set CROSSDEPLOY_DATA_DIR`,
+      );
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    // No claim, or an unreadable one: ours now.
+  }
+  const self = processIdentity(process.pid);
+  writeFileSync(file, `${JSON.stringify({ pid: process.pid, startTime: self?.startTime ?? 0 })}\n`);
+  return () => rmSync(file, { force: true });
+}

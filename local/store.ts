@@ -1,0 +1,106 @@
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConfigError } from '#shared/errors.ts';
+import { DynamoDeploymentStore, TABLE_DEFINITION } from '#shared/store.ts';
+import type { LocalConfig } from './config.ts';
+
+/** The table name the embedded store uses (it lives in the data directory, so it never collides). */
+export const EMBEDDED_TABLE = 'crossdeploy';
+
+export interface LocalStore {
+  store: DynamoDeploymentStore;
+  /** For the banner. */
+  description: string;
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * The same DynamoDB store the Lambdas use, on an embedded dynalite persisting to `<data>/db` (LevelDB
+ * through classic-level), or on a real table when CROSSDEPLOY_TABLE_NAME is set.
+ */
+export async function openLocalStore(config: LocalConfig): Promise<LocalStore> {
+  if (config.dynamo) return openExternal(config.dynamo);
+  const path = join(config.dataDir, 'db');
+  const { default: dynalite } = await import('dynalite');
+  const server: Server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (!address || typeof address === 'string') throw new Error('the embedded dynalite did not report a port');
+  const client = new DynamoDBClient({
+    endpoint: `http://127.0.0.1:${address.port}`,
+    region: 'local',
+    // dynalite does not check signatures; these only satisfy the SDK's signer.
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  try {
+    await ensureTable(client, EMBEDDED_TABLE, true);
+  } catch (error) {
+    server.close();
+    const message = (error as Error).message ?? '';
+    if (/lock/i.test(message)) {
+      throw new ConfigError(
+        `${path} is in use by another crossdeploy server (one server per data directory)`,
+        {
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  }
+  return {
+    store: storeOn(client, EMBEDDED_TABLE),
+    description: `embedded dynalite, persisted in ${path}`,
+    embedded: true,
+    close: () =>
+      new Promise<void>((resolve) => {
+        client.destroy();
+        server.close(() => resolve());
+        // Keep-alive sockets from the SDK would hold close() open.
+        server.closeAllConnections?.();
+      }),
+  };
+}
+
+async function openExternal(dynamo: { endpoint?: string; tableName: string }): Promise<LocalStore> {
+  const client = new DynamoDBClient(dynamo.endpoint ? { endpoint: dynamo.endpoint } : {});
+  // A local emulator gets its table created; a real AWS table comes from template.yaml and must exist.
+  await ensureTable(client, dynamo.tableName, dynamo.endpoint !== undefined);
+  return {
+    store: storeOn(client, dynamo.tableName),
+    description: `DynamoDB table ${dynamo.tableName}${dynamo.endpoint ? ` at ${dynamo.endpoint}` : ''}`,
+    embedded: false,
+    close: async () => client.destroy(),
+  };
+}
+
+function storeOn(client: DynamoDBClient, tableName: string): DynamoDeploymentStore {
+  const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  return new DynamoDeploymentStore({ client: doc, tableName });
+}
+
+async function ensureTable(client: DynamoDBClient, tableName: string, create: boolean): Promise<void> {
+  try {
+    await client.send(new DescribeTableCommand({ TableName: tableName }));
+    return;
+  } catch (error) {
+    if ((error as { name?: string }).name !== 'ResourceNotFoundException') throw error;
+  }
+  if (!create) {
+    throw new ConfigError(
+      `DynamoDB table ${tableName} does not exist (deploy the orchestrator's template first)`,
+    );
+  }
+  await client.send(new CreateTableCommand({ TableName: tableName, ...TABLE_DEFINITION }));
+  for (let i = 0; i < 100; i++) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+    if (Table?.TableStatus === 'ACTIVE') return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`DynamoDB table ${tableName} did not become ACTIVE`);
+}

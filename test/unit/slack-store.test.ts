@@ -1,0 +1,91 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { ChatReply, ChatStore } from '#shared/slack-ports.ts';
+import { DynamoChatStore, MemoryChatStore } from '#shared/slack-store.ts';
+import { createTestStore } from '#test/support/store.ts';
+
+const reply = (deploymentId: string, overrides: Partial<ChatReply> = {}): ChatReply => ({
+  deploymentId,
+  responseUrl: `https://hooks.slack.com/commands/T1/1/${deploymentId}-secret`,
+  teamId: 'T1DC2JH3J',
+  userId: 'U2CERLKJA',
+  channelId: 'C0123456',
+  createdAt: '2026-03-01T12:00:00.000Z',
+  expiresAt: '2026-03-01T12:29:00.000Z',
+  stage: 0,
+  posts: 0,
+  ...overrides,
+});
+const NOW = '2026-03-01T12:05:00.000Z';
+
+const stores: [string, () => Promise<ChatStore>][] = [
+  [
+    'DynamoChatStore',
+    async () => {
+      const { doc, tableName } = await createTestStore();
+      return new DynamoChatStore({ client: doc, tableName });
+    },
+  ],
+  ['MemoryChatStore', async () => new MemoryChatStore()],
+];
+
+describe.each(stores)('%s', (_name, make) => {
+  let chat: ChatStore;
+  beforeEach(async () => {
+    chat = await make();
+  });
+
+  it('claims a signed request once and answers a replay with the first deployment id', async () => {
+    expect(await chat.claimRequest('hash-1', 'D1', NOW)).toEqual({ claimed: true });
+    expect(await chat.claimRequest('hash-1', 'D2', NOW)).toEqual({ claimed: false, deploymentId: 'D1' });
+    expect(await chat.claimRequest('hash-2', 'D3', NOW)).toEqual({ claimed: true });
+  });
+
+  it('stores a reply item once: a resumed request keeps the progress already made', async () => {
+    await chat.putReply(reply('D1'));
+    await chat.claimPost('D1', 1, { maxPosts: 5, now: NOW });
+    await chat.putReply(reply('D1', { responseUrl: 'https://hooks.slack.com/commands/other' }));
+    expect(await chat.getReply('D1')).toEqual({ ...reply('D1'), stage: 1, posts: 1 });
+    expect(await chat.getReply('nope')).toBeUndefined();
+  });
+
+  it('lets each stage be claimed once, only forward', async () => {
+    await chat.putReply(reply('D1'));
+    expect(await chat.claimPost('D1', 2, { maxPosts: 5, now: NOW })).toMatchObject({ stage: 2, posts: 1 });
+    expect(await chat.claimPost('D1', 2, { maxPosts: 5, now: NOW })).toBeUndefined();
+    expect(await chat.claimPost('D1', 1, { maxPosts: 5, now: NOW })).toBeUndefined();
+    expect(await chat.claimPost('D1', 4, { maxPosts: 5, now: NOW })).toMatchObject({ stage: 4, posts: 2 });
+  });
+
+  it('never claims more posts than allowed, after expiry, or for a deleted item', async () => {
+    await chat.putReply(reply('D1', { posts: 4 }));
+    expect(await chat.claimPost('D1', 1, { maxPosts: 5, now: NOW })).toMatchObject({ posts: 5 });
+    expect(await chat.claimPost('D1', 2, { maxPosts: 5, now: NOW })).toBeUndefined();
+
+    await chat.putReply(reply('D2'));
+    expect(await chat.claimPost('D2', 1, { maxPosts: 5, now: '2026-03-01T12:29:00.000Z' })).toBeUndefined();
+
+    await chat.putReply(reply('D3'));
+    await chat.deleteReply('D3');
+    expect(await chat.claimPost('D3', 1, { maxPosts: 5, now: NOW })).toBeUndefined();
+    expect(await chat.getReply('D3')).toBeUndefined();
+  });
+
+  it('lists expired reply items, oldest first', async () => {
+    await chat.putReply(reply('LATE', { expiresAt: '2026-03-01T12:40:00.000Z' }));
+    await chat.putReply(reply('B', { expiresAt: '2026-03-01T12:20:00.000Z' }));
+    await chat.putReply(reply('A', { expiresAt: '2026-03-01T12:10:00.000Z' }));
+    expect(await chat.listExpiredReplies('2026-03-01T12:30:00.000Z', 10)).toEqual(['A', 'B']);
+    expect(await chat.listExpiredReplies('2026-03-01T12:30:00.000Z', 1)).toEqual(['A']);
+  });
+});
+
+describe('DynamoChatStore items', () => {
+  it('keeps the response_url out of the deployment partitions and the ACTIVE/OK index partitions', async () => {
+    const { doc, tableName, store } = await createTestStore();
+    const chat = new DynamoChatStore({ client: doc, tableName });
+    await chat.putReply(reply('D1'));
+    expect(await store.getDeployment('D1')).toBeUndefined();
+    expect(await store.listEvents('D1')).toEqual([]);
+    expect(await store.listActive()).toEqual([]);
+  });
+});
