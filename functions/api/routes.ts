@@ -14,7 +14,13 @@ import type { Clock, DeploymentStore, LogReader, WorkflowStarter } from '#shared
 import { describeRegistry, type Registry } from '#shared/registry.ts';
 import { describeRequester } from '#shared/requester.ts';
 import type { Deployment, Requester } from '#shared/types.ts';
-import { type ValidRequest, validateRequest } from '#shared/validation.ts';
+import {
+  type DeploymentKind,
+  type ValidRequest,
+  validatePromotion,
+  validateRequest,
+  validateRollback,
+} from '#shared/validation.ts';
 import { errorResponse, internalDetail, type ProblemContext, problem, problemResponse } from './problem.ts';
 
 /**
@@ -47,6 +53,21 @@ const DEPLOYMENT_ID = /^[A-Za-z0-9_-]{1,128}$/;
 const CURSOR = /^[A-Za-z0-9_-]{1,4096}={0,2}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
+const VALIDATE = {
+  deploy: validateRequest,
+  promotion: validatePromotion,
+  rollback: validateRollback,
+} satisfies Record<DeploymentKind, unknown>;
+
+/** A promotion names its target environment `to`; the record of a refusal files it there. */
+function attributeRequest(kind: DeploymentKind, body: unknown): Attribution | undefined {
+  if (kind !== 'promotion' || !body || typeof body !== 'object' || Array.isArray(body)) {
+    return attribute(body);
+  }
+  const { to, from: _from, ...rest } = body as Record<string, unknown>;
+  return attribute({ ...rest, environment: to });
+}
+
 interface RequestContext {
   event: APIGatewayProxyEventV2;
   requester: Requester;
@@ -61,7 +82,9 @@ export function createApi(deps: ApiDeps): Api {
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
   const routes: Record<string, RouteHandler> = {
-    'POST /deployments': (ctx) => postDeployment(ctx),
+    'POST /deployments': (ctx) => postRequest(ctx, 'deploy'),
+    'POST /promotions': (ctx) => postRequest(ctx, 'promotion'),
+    'POST /rollbacks': (ctx) => postRequest(ctx, 'rollback'),
     'GET /deployments': (ctx) => getHistory(ctx),
     'GET /deployments/{id}': (ctx, id) => getDeployment(ctx, id),
     'GET /deployments/{id}/events': (ctx, id) => getEvents(ctx, id),
@@ -84,9 +107,10 @@ export function createApi(deps: ApiDeps): Api {
     }
   };
 
-  // POST /deployments ------------------------------------------------------------------------------------
+  // POST /deployments, /promotions, /rollbacks --------------------------------------------------------------
 
-  async function postDeployment(ctx: RequestContext): Promise<Result> {
+  /** The three ways to ask for a deployment share one path: body checks, validation, idempotency, intake. */
+  async function postRequest(ctx: RequestContext, kind: DeploymentKind): Promise<Result> {
     const { event } = ctx;
     const contentType = header(event, 'content-type');
     if (!isJsonContentType(contentType)) {
@@ -109,12 +133,12 @@ export function createApi(deps: ApiDeps): Api {
     }
 
     // From here on the body is readable: a refusal that names an application and environment is recorded.
-    const attribution = attribute(body);
+    const attribution = attributeRequest(kind, body);
     let valid: ValidRequest;
     let key: string | undefined;
     try {
       key = idempotencyKey(event);
-      valid = validateRequest(body, ctx.requester, registry);
+      valid = VALIDATE[kind](body, ctx.requester, registry, clock.now());
     } catch (error) {
       return refuse(ctx, error, attribution);
     }
@@ -122,7 +146,7 @@ export function createApi(deps: ApiDeps): Api {
     let deploymentId = newId();
     let replay = false;
     if (key !== undefined) {
-      const bodyHash = sha256(canonicalJson(body));
+      const bodyHash = sha256(`${kind}\n${canonicalJson(body)}`);
       // Keys are scoped to the requester: two callers picking the same key neither collide nor see each other.
       const scopedKey = `${describeRequester(ctx.requester)}\n${key}`;
       const claim = await store.claimIdempotencyKey(
@@ -212,7 +236,7 @@ export function createApi(deps: ApiDeps): Api {
       sourceIp: ctx.event.requestContext?.http?.sourceIp,
       ...facts,
     });
-    const doc = problem(code, status, detail, { instance: '/deployments' });
+    const doc = problem(code, status, detail, { instance: pathOf(ctx.event) });
     return problemResponse(error ? withField(doc, error) : doc);
   }
 
@@ -276,6 +300,9 @@ function accepted(deployment: Deployment, replayed: boolean): Result {
     application: deployment.application,
     environment: deployment.environment,
     ...(deployment.ref !== undefined ? { ref: deployment.ref } : {}),
+    kind: deployment.kind ?? 'deploy',
+    ...(deployment.source !== undefined ? { source: deployment.source } : {}),
+    ...(deployment.rollbackOf !== undefined ? { rollbackOf: deployment.rollbackOf } : {}),
     dryRun: deployment.dryRun,
     links: links(deployment.deploymentId),
   };

@@ -13,6 +13,9 @@ export function newDeployment(input: {
   requester: Requester;
   trigger: Trigger;
   requestedAt: string;
+  kind?: Deployment['kind'];
+  source?: Deployment['source'];
+  rollbackOf?: number;
 }): Deployment {
   return {
     deploymentId: input.deploymentId,
@@ -23,6 +26,9 @@ export function newDeployment(input: {
     dryRun: input.dryRun ?? false,
     requester: input.requester,
     trigger: input.trigger,
+    ...(input.kind !== undefined ? { kind: input.kind } : {}),
+    ...(input.source !== undefined ? { source: input.source } : {}),
+    ...(input.rollbackOf !== undefined ? { rollbackOf: input.rollbackOf } : {}),
     status: 'QUEUED',
     requestedAt: input.requestedAt,
     updatedAt: input.requestedAt,

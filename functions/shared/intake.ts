@@ -1,5 +1,5 @@
 import { finish, newDeployment, recordEvent } from './deployments.ts';
-import { CrossdeployError, EnvironmentBusyError } from './errors.ts';
+import { CrossdeployError, EnvironmentBusyError, RequestRejectedError } from './errors.ts';
 import { logger } from './logger.ts';
 import type { Clock, DeploymentStore, WorkflowStarter } from './ports.ts';
 import { describeRequester } from './requester.ts';
@@ -100,17 +100,27 @@ export async function acceptRequest(
 ): Promise<Intake> {
   const { store, workflow, clock } = deps;
   const { context = {}, replay = false } = options;
-  const fresh = newDeployment({
+  const base = {
     deploymentId,
     application: valid.application,
     environment: valid.environment,
-    ref: valid.ref,
+    ...(valid.ref !== undefined ? { ref: valid.ref } : {}),
     ...(valid.reason !== undefined ? { reason: valid.reason } : {}),
     dryRun: valid.dryRun,
     requester,
     trigger: triggerOf(requester),
     requestedAt: clock.now().toISOString(),
-  });
+    kind: valid.kind,
+    ...(valid.release !== undefined ? { rollbackOf: valid.release } : {}),
+  };
+  // A promotion or rollback names its build output now, so a missing one is refused with a clear reason.
+  let source: Deployment['source'];
+  try {
+    source = await resolveSource(store, valid);
+  } catch (error) {
+    return refuseRequest(error, base, requester, deps, context, deploymentId);
+  }
+  const fresh = newDeployment({ ...base, ...(source ? { source } : {}) });
 
   // Only a `reject` environment refuses while busy; `queued` and `superseded` ones queue in the workflow.
   const lock =
@@ -130,7 +140,7 @@ export async function acceptRequest(
   await recordEvent(store, clock, deploymentId, 'REQUESTED', requestedDetail(deployment));
   await options.beforeStart?.(deployment);
   try {
-    await workflow.start(deploymentId, workflowInput(deployment));
+    await workflow.start(deploymentId, workflowInput(deployment, valid));
   } catch (error) {
     // Nothing half-started may stay QUEUED: the record says FAILED and why; the caller answers generically.
     logger.error('the workflow could not be started', { error, deploymentId });
@@ -226,17 +236,66 @@ function requestedDetail(deployment: Deployment): Record<string, unknown> {
   };
 }
 
-/** Built from the stored record, so a repeated start sends the same input (Step Functions then dedupes it). */
-function workflowInput(deployment: Deployment) {
+/**
+ * Built from the stored record (and the request's override flag, which a replay repeats with the same body),
+ * so a repeated start sends the same input and Step Functions dedupes it.
+ */
+function workflowInput(deployment: Deployment, valid: ValidRequest) {
+  const { source } = deployment;
   return {
     deploymentId: deployment.deploymentId,
     application: deployment.application,
     environment: deployment.environment,
-    ref: deployment.ref,
+    ...(deployment.ref !== undefined ? { ref: deployment.ref } : {}),
     ...(deployment.reason !== undefined ? { reason: deployment.reason } : {}),
     dryRun: deployment.dryRun,
+    ...(valid.overrideFreeze ? { overrideFreeze: true } : {}),
+    ...(deployment.kind === 'promotion' && source
+      ? { promoteFrom: source.environment, buildOutputFrom: source.deploymentId }
+      : {}),
+    ...(deployment.kind === 'rollback' && source
+      ? { rollbackRelease: deployment.rollbackOf, buildOutputFrom: source.deploymentId }
+      : {}),
     requester: deployment.requester,
     trigger: deployment.trigger,
     requestedAt: deployment.requestedAt,
   };
+}
+
+/**
+ * The recorded build output a promotion or rollback will deploy: the source environment's last successful
+ * real deployment, or the deployment that became release N. The workflow checks it again.
+ */
+async function resolveSource(
+  store: DeploymentStore,
+  valid: ValidRequest,
+): Promise<Deployment['source'] | undefined> {
+  if (valid.kind === 'promotion') {
+    const from = valid.promoteFrom!;
+    const last = await store.lastSuccessful(valid.application, from);
+    if (!last?.buildOutput) {
+      throw new RequestRejectedError(
+        'NOTHING_TO_PROMOTE',
+        409,
+        `${from} has no successful deployment of ${valid.application} to promote`,
+      );
+    }
+    return {
+      deploymentId: last.deploymentId,
+      environment: from,
+      ...(last.release !== undefined ? { release: last.release } : {}),
+    };
+  }
+  if (valid.kind === 'rollback') {
+    const release = await store.getRelease(valid.application, valid.environment, valid.release!);
+    if (!release) {
+      throw new RequestRejectedError(
+        'UNKNOWN_RELEASE',
+        404,
+        `${valid.application}/${valid.environment} has no release ${valid.release}`,
+      );
+    }
+    return { deploymentId: release.deploymentId, environment: valid.environment, release: valid.release! };
+  }
+  return undefined;
 }

@@ -65,6 +65,8 @@ export interface ValidRequest {
   release?: number;
   /** Set when an approver deploys inside a freeze window. */
   freezeOverride?: { window: string; endsAt: string };
+  /** The request asked to override a freeze (the workflow checks again at validation and at lock time). */
+  overrideFreeze?: true;
 }
 
 function parse<T>(schema: ZodType<T>, body: unknown): T {
@@ -163,6 +165,7 @@ function finishValidation(
     dryRun: request.dryRun ?? false,
     target,
     ...(freezeOverride ? { freezeOverride } : {}),
+    ...(request.overrideFreeze === true ? { overrideFreeze: true as const } : {}),
   };
 }
 

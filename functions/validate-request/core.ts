@@ -1,5 +1,6 @@
 import { finish, newDeployment, recordEvent } from '#shared/deployments.ts';
 import { RequestRejectedError } from '#shared/errors.ts';
+import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
 import { deployParameters, type Registry } from '#shared/registry.ts';
 import type { BuildOutput, Deployment, Requester, Trigger } from '#shared/types.ts';
@@ -23,6 +24,11 @@ export interface WorkflowInput {
   rollbackRelease?: unknown;
   /** The deployment whose recorded build output to deploy (the API resolves it for promotions and rollbacks). */
   buildOutputFrom?: string;
+  /**
+   * Set by an EventBridge Scheduler schedule (or the local scheduler), which cannot choose the execution
+   * name: the tick is claimed first, so a duplicate fire of the same tick starts nothing new.
+   */
+  schedule?: { name?: unknown; scheduledTime?: unknown };
   requester: Requester;
   trigger?: Trigger;
   requestedAt?: string;
@@ -53,6 +59,12 @@ export async function validateStep(event: ValidateInput, deps: ValidateDeps): Pr
   const { input } = event;
   const deploymentId = event.deploymentId;
   const now = clock.now();
+  if (input.schedule !== undefined) {
+    const tick = await claimTick(store, String(input.application), input.schedule, deploymentId, now);
+    if (tick.outcome === 'duplicate') return { outcome: 'ENDED', code: 'DUPLICATE_TICK' };
+    input.requester = { type: 'schedule', scheduleName: tick.name };
+    input.trigger = 'schedule';
+  }
   const { created, deployment } = await store.createDeployment(
     newDeployment({
       deploymentId,
@@ -238,4 +250,37 @@ async function sourceOf(
     );
   }
   return source as Source;
+}
+
+/**
+ * A schedule's tick (schedule name + scheduled time) is claimed with a conditional put before anything
+ * else. EventBridge Scheduler delivers at least once and names executions itself, so a second fire of the
+ * same tick arrives as another execution: it finds the claim held by another deployment and ends, having
+ * written nothing. The same execution running this step again finds its own claim and goes on.
+ */
+async function claimTick(
+  store: DeploymentStore,
+  application: string,
+  schedule: NonNullable<WorkflowInput['schedule']>,
+  deploymentId: string,
+  now: Date,
+): Promise<{ outcome: 'claimed' | 'duplicate'; name: string }> {
+  const { name, scheduledTime } = schedule;
+  if (typeof name !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
+    throw new Error('a scheduled request must name its schedule');
+  }
+  const time = typeof scheduledTime === 'string' ? Date.parse(scheduledTime) : Number.NaN;
+  if (Number.isNaN(time)) throw new Error(`schedule ${name}: scheduledTime is not a timestamp`);
+  const key = `TICK\n${application}\n${name}\n${new Date(time).toISOString()}`;
+  const claim = await store.claimIdempotencyKey(key, 'schedule', deploymentId, now.toISOString());
+  const mine = claim.claimed || claim.deploymentId === deploymentId;
+  if (!mine) {
+    logger.info('duplicate schedule tick: nothing started', {
+      application,
+      schedule: name,
+      scheduledTime: new Date(time).toISOString(),
+      firstDeploymentId: claim.deploymentId,
+    });
+  }
+  return { outcome: mine ? 'claimed' : 'duplicate', name };
 }

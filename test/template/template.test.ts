@@ -281,6 +281,8 @@ describe('HTTP API', () => {
         'GET /deployments/{id}/events',
         'GET /deployments/{id}/logs',
         'POST /deployments',
+        'POST /promotions',
+        'POST /rollbacks',
       ]
         .map((route) => `ApiFunction ${route}`)
         // The doctor runs as the deployer role, the principal the targets trust (docs/doctor.md).

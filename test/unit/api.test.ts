@@ -11,10 +11,12 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { CloudWatchLogReader } from '#shared/aws/logs.ts';
 import { SfnWorkflowStarter } from '#shared/aws/workflow.ts';
+import { finish, newDeployment } from '#shared/deployments.ts';
 import { RequestRejectedError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import type { DeploymentStore, LogLine, LogReader, WorkflowStarter } from '#shared/ports.ts';
 import { parseRegistry } from '#shared/registry.ts';
+import { assignRelease } from '#shared/releases.ts';
 import { iamRequester } from '#shared/requester.ts';
 import type { Deployment, Requester } from '#shared/types.ts';
 import { expectValidResponse } from '#test/support/openapi.ts';
@@ -56,6 +58,7 @@ const registry = parseRegistry({
           stackName: 'hello-world-prod',
           artifactsBucket: 'artifacts-222222222222-eu-west-1',
           allowedRequesters: { iam: ['AWSReservedSSO_Release_*'] },
+          promoteFrom: ['staging'],
         },
       },
     },
@@ -570,6 +573,173 @@ describe('POST /deployments', () => {
 });
 
 // GET routes -----------------------------------------------------------------------------------------
+
+// POST /promotions, POST /rollbacks -------------------------------------------------------------------
+
+describe('POST /promotions and POST /rollbacks', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await harness();
+  });
+
+  const releaseManager = iamRequester(
+    'arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Release_0a1b/rm',
+  );
+  const at = (template: string, body: unknown) => {
+    const event = post(body);
+    event.routeKey = `POST ${template}`;
+    event.requestContext.routeKey = event.routeKey;
+    event.rawPath = template;
+    event.requestContext.http.path = template;
+    return event;
+  };
+  const promote = (body: unknown, requester = releaseManager) =>
+    call(h, 'POST', '/promotions', at('/promotions', body), requester);
+  const rollback = (body: unknown, requester = releaseManager) =>
+    call(h, 'POST', '/rollbacks', at('/rollbacks', body), requester);
+
+  /** A finished, successful deployment with a recorded build output, numbered like the workflow numbers it. */
+  async function succeeded(environment: string, n: number) {
+    const deploymentId = `01JNDONE${String(n).padStart(18, '0')}`;
+    await h.store.createDeployment(
+      newDeployment({
+        deploymentId,
+        application: 'hello-world',
+        environment,
+        ref: 'main',
+        requester: { type: 'local', user: 'alice' },
+        trigger: 'local',
+        requestedAt: START,
+      }),
+    );
+    const buildOutput = {
+      bucket: 'b',
+      key: `builds/${n}.zip`,
+      versionId: `v-${n}`,
+      sha256: String(n).repeat(64),
+      resolvedCommit: String(n).repeat(40),
+    };
+    const deployment = await h.store.updateDeployment(deploymentId, { buildOutput, status: 'RUNNING' });
+    const release = await assignRelease(h.store, deployment!, START);
+    await finish(h.store, h.clock, deploymentId, 'SUCCEEDED', { release });
+    return { deploymentId, release };
+  }
+
+  it("promotes staging's last successful deployment: 202, kind promotion, the workflow told which output", async () => {
+    await succeeded('staging', 1);
+    const latest = await succeeded('staging', 2);
+    const { status, body } = await promote({
+      application: 'hello-world',
+      from: 'staging',
+      to: 'prod',
+      reason: 'go',
+    });
+    expect(status).toBe(202);
+    expect(body).toMatchObject({
+      status: 'QUEUED',
+      environment: 'prod',
+      kind: 'promotion',
+      source: { deploymentId: latest.deploymentId, environment: 'staging', release: 2 },
+    });
+    expect(body).not.toHaveProperty('ref');
+    expect(h.workflow.starts[0]?.input).toMatchObject({
+      environment: 'prod',
+      promoteFrom: 'staging',
+      buildOutputFrom: latest.deploymentId,
+      reason: 'go',
+    });
+    expect(await h.store.getDeployment(body.deploymentId as string)).toMatchObject({
+      kind: 'promotion',
+      source: { deploymentId: latest.deploymentId },
+    });
+  });
+
+  it('refuses a promotion path the registry does not list, with a REJECTED record filed under the target', async () => {
+    await succeeded('prod', 1);
+    const { status, body } = await promote({ application: 'hello-world', from: 'prod', to: 'staging' });
+    expect(status).toBe(403);
+    expect(body).toMatchObject({ code: 'PROMOTION_NOT_ALLOWED', detail: 'staging accepts no promotions' });
+    const record = await expectRejectedRecord(h, body.deploymentId, 'PROMOTION_NOT_ALLOWED');
+    expect(record.environment).toBe('staging');
+    expect(h.workflow.starts).toEqual([]);
+  });
+
+  it('answers 409 NOTHING_TO_PROMOTE when the source has no successful deployment', async () => {
+    const { status, body } = await promote({ application: 'hello-world', from: 'staging', to: 'prod' });
+    expect(status).toBe(409);
+    expect(body).toMatchObject({
+      code: 'NOTHING_TO_PROMOTE',
+      detail: 'staging has no successful deployment of hello-world to promote',
+    });
+    await expectRejectedRecord(h, body.deploymentId, 'NOTHING_TO_PROMOTE');
+    expect(h.workflow.starts).toEqual([]);
+  });
+
+  it('refuses a promotion from someone the target does not allow', async () => {
+    await succeeded('staging', 1);
+    const { status, body } = await promote(
+      { application: 'hello-world', from: 'staging', to: 'prod' },
+      { type: 'local', user: 'alice' },
+    );
+    expect(status).toBe(403);
+    expect(body.code).toBe('FORBIDDEN');
+  });
+
+  it('rolls back to release N: 202, kind rollback, rollbackOf N, the workflow told which output', async () => {
+    const one = await succeeded('staging', 1);
+    await succeeded('staging', 2);
+    const alice = { type: 'local', user: 'alice' } as const;
+    const { status, body } = await rollback(
+      { application: 'hello-world', environment: 'staging', release: 1 },
+      alice,
+    );
+    expect(status).toBe(202);
+    expect(body).toMatchObject({
+      kind: 'rollback',
+      rollbackOf: 1,
+      source: { deploymentId: one.deploymentId, environment: 'staging', release: 1 },
+    });
+    expect(h.workflow.starts[0]?.input).toMatchObject({
+      rollbackRelease: 1,
+      buildOutputFrom: one.deploymentId,
+    });
+  });
+
+  it('answers 404 UNKNOWN_RELEASE for a release that does not exist, and 400 for one that is not a number', async () => {
+    const alice = { type: 'local', user: 'alice' } as const;
+    const unknown = await rollback({ application: 'hello-world', environment: 'staging', release: 4 }, alice);
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toMatchObject({
+      code: 'UNKNOWN_RELEASE',
+      detail: 'hello-world/staging has no release 4',
+    });
+    const bad = await rollback(
+      { application: 'hello-world', environment: 'staging', release: 'latest' },
+      alice,
+    );
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ code: 'INVALID_FIELD', field: 'release' });
+    expect(h.workflow.starts).toEqual([]);
+  });
+
+  it('answers a repeated Idempotency-Key on a promotion with the original promotion', async () => {
+    await succeeded('staging', 1);
+    const keyedPromotion = () => {
+      const event = at('/promotions', { application: 'hello-world', from: 'staging', to: 'prod' });
+      event.headers = { ...event.headers, 'idempotency-key': 'k-1' };
+      return event;
+    };
+    const keyed = await call(h, 'POST', '/promotions', keyedPromotion(), releaseManager);
+    const replay = await call(h, 'POST', '/promotions', keyedPromotion(), releaseManager);
+    expect(keyed.headers['idempotent-replayed']).toBeUndefined();
+    expect(replay.body.deploymentId).toBe(keyed.body.deploymentId);
+    // A replay of a still-QUEUED request repeats the start under the same name; Step Functions dedupes it.
+    expect(new Set(h.workflow.starts.map((start) => start.deploymentId))).toEqual(
+      new Set([keyed.body.deploymentId]),
+    );
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+  });
+});
 
 describe('GET routes', () => {
   let h: Harness;
