@@ -320,6 +320,72 @@ describe('local mode over HTTP', () => {
     expect(readFileSync(join(fixture.records, 'deploys.log'), 'utf8')).toBe(before);
     expect(fixture.sts.assumed.some((a) => a.sessionName === `crossdeploy-${id}`)).toBe(false);
   }, 90_000);
+
+  it('promotes the exact build output without a build, refuses a direct ref, and rolls back to a release', async () => {
+    const post = (path: string, body: Record<string, unknown>) =>
+      call(server.url, 'POST', path, { body, template: path });
+    const built = async (ref: string) => {
+      const { body } = await deploy(server.url, { application: 'demo', environment: 'sim', ref });
+      return waitForTerminal(server.url, String(body.deploymentId));
+    };
+    const promote = async () => {
+      const { status, body } = await post('/promotions', {
+        application: 'demo',
+        from: 'sim',
+        to: 'sim-prod',
+      });
+      expect(status).toBe(202);
+      return waitForTerminal(server.url, String(body.deploymentId));
+    };
+
+    const first = await built(fixture.commits.first);
+    const one = await promote();
+    expect(one).toMatchObject({
+      status: 'SUCCEEDED',
+      kind: 'promotion',
+      targetAccount: '666666666666',
+      buildOutput: first.buildOutput,
+      resolvedCommit: fixture.commits.first,
+      source: { deploymentId: first.deploymentId, environment: 'sim' },
+      release: 1,
+    });
+    expect(await eventTypes(server.url, String(one.deploymentId))).not.toContain('BUILD_STARTED');
+
+    const direct = await deploy(server.url, { application: 'demo', environment: 'sim-prod', ref: 'main' });
+    expect(direct.status).toBe(403);
+    expect(direct.body).toMatchObject({ code: 'REF_NOT_ALLOWED' });
+
+    await built(fixture.commits.second);
+    const two = await promote();
+    expect(two).toMatchObject({ status: 'SUCCEEDED', resolvedCommit: fixture.commits.second, release: 2 });
+
+    const { status, body } = await post('/rollbacks', {
+      application: 'demo',
+      environment: 'sim-prod',
+      release: 1,
+    });
+    expect(status).toBe(202);
+    const back = await waitForTerminal(server.url, String(body.deploymentId));
+    expect(back).toMatchObject({
+      status: 'SUCCEEDED',
+      kind: 'rollback',
+      rollbackOf: 1,
+      buildOutput: first.buildOutput,
+      release: 3,
+    });
+    const { body: history } = await call(
+      server.url,
+      'GET',
+      '/deployments?application=demo&environment=sim-prod',
+      {
+        template: '/deployments',
+      },
+    );
+    // Newest first: the rollback, the second promotion, the refused direct ref (no release), the first promotion.
+    expect(
+      (history.items as { status: string; release?: number }[]).map((d) => d.release ?? d.status),
+    ).toEqual([3, 2, 'REJECTED', 1]);
+  }, 120_000);
 });
 
 describe('access', () => {

@@ -17,7 +17,7 @@ import { expectValidResponse } from '#test/support/openapi.ts';
  */
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'REJECTED', 'CANCELLED', 'SUPERSEDED']);
+export const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'REJECTED', 'CANCELLED', 'SUPERSEDED', 'SKIPPED']);
 
 const git = (cwd: string, ...args: string[]) =>
   execFileSync('git', ['-c', 'user.name=e2e', '-c', 'user.email=e2e@example.com', ...args], {
@@ -137,6 +137,7 @@ ${environment('busy', '111111111111', `${anyone}        runner: local\n`)}
 ${environment('slow', '111111111111', `${anyone}        runner: local\n`)}
 ${environment('sim', '333333333333', `${anyone}        runner: simulate\n`)}
 ${environment('guarded', '444444444444', '        allowedRequesters:\n          local: ["release-manager-only"]\n        runner: local\n')}
+${environment('sim-prod', '666666666666', `${anyone}        runner: simulate\n        promoteFrom: [sim]\n        allowedRefs: []\n`)}
 `;
 }
 
