@@ -1,5 +1,7 @@
 // Generated from registry/targets.yaml by `npm run registry:derive`. Do not edit.
-export const BUNDLED_REGISTRY: unknown = {
+import type { Registry } from './registry.ts';
+
+export const BUNDLED_REGISTRY: Registry = {
   "applications": {
     "hello-world": {
       "source": {
@@ -9,14 +11,15 @@ export const BUNDLED_REGISTRY: unknown = {
       },
       "templatePath": "template.yaml",
       "defaultRef": "main",
+      "schedules": [],
       "environments": {
         "staging": {
           "accountId": "111111111111",
           "region": "eu-west-1",
           "deployRoleArn": "arn:aws:iam::111111111111:role/crossdeploy/crossdeploy-deploy",
-          "executionRoleArn": "arn:aws:iam::111111111111:role/crossdeploy/crossdeploy-cfn-exec",
           "stackName": "hello-world-staging",
           "artifactsBucket": "crossdeploy-artifacts-111111111111-eu-west-1",
+          "executionRoleArn": "arn:aws:iam::111111111111:role/crossdeploy/crossdeploy-cfn-exec",
           "capabilities": [
             "CAPABILITY_IAM",
             "CAPABILITY_AUTO_EXPAND"
@@ -34,17 +37,32 @@ export const BUNDLED_REGISTRY: unknown = {
                 "team": "T0EXAMPLE"
               }
             ],
-            "schedule": []
-          }
+            "schedule": [],
+            "local": []
+          },
+          "mode": "queued",
+          "lockWaitTimeoutSeconds": 21600,
+          "promoteFrom": [],
+          "allowedRefs": [
+            "*"
+          ],
+          "freezeWindows": [],
+          "approvers": {
+            "iam": [],
+            "slack": [],
+            "schedule": [],
+            "local": []
+          },
+          "runner": "codebuild"
         },
         "prod": {
           "accountId": "222222222222",
           "region": "eu-west-1",
           "deployRoleArn": "arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-deploy",
           "externalId": "crossdeploy-prod-7f3a",
-          "executionRoleArn": "arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-cfn-exec",
           "stackName": "hello-world-prod",
           "artifactsBucket": "crossdeploy-artifacts-222222222222-eu-west-1",
+          "executionRoleArn": "arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-cfn-exec",
           "capabilities": [
             "CAPABILITY_IAM",
             "CAPABILITY_AUTO_EXPAND"
@@ -63,8 +81,24 @@ export const BUNDLED_REGISTRY: unknown = {
                   "U0RELEASE1"
                 ]
               }
-            ]
-          }
+            ],
+            "schedule": [],
+            "local": []
+          },
+          "mode": "queued",
+          "lockWaitTimeoutSeconds": 21600,
+          "promoteFrom": [],
+          "allowedRefs": [
+            "*"
+          ],
+          "freezeWindows": [],
+          "approvers": {
+            "iam": [],
+            "slack": [],
+            "schedule": [],
+            "local": []
+          },
+          "runner": "codebuild"
         }
       }
     }

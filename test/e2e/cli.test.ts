@@ -294,6 +294,7 @@ class FakeApi {
         application: d.application,
         environment: d.environment,
         ref: d.ref,
+        kind: 'deploy',
         dryRun: d.dryRun,
         links: { self, events: `${self}/events`, logs: `${self}/logs` },
       });

@@ -5,7 +5,7 @@ import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { BUNDLED_REGISTRY } from '../bundled-registry.ts';
 import { envShapes, leaseSeconds, readEnv } from '../config.ts';
-import { parseRegistry, type Registry } from '../registry.ts';
+import type { Registry } from '../registry.ts';
 import { DynamoDeploymentStore } from '../store.ts';
 import { CodeBuildJobRunner } from './codebuild.ts';
 import { StsTargetAccess } from './sts.ts';
@@ -25,9 +25,8 @@ function once<T>(make: () => T): () => T {
 
 const region = () => process.env.AWS_REGION ?? 'us-east-1';
 
-export const registry = /* @__PURE__ */ once(
-  (): Registry => parseRegistry(BUNDLED_REGISTRY, 'bundled registry'),
-);
+/** Parsed and checked when it was bundled (npm run registry:derive), so no schema ships with the functions. */
+export const registry = (): Registry => BUNDLED_REGISTRY;
 
 export const store = /* @__PURE__ */ once(() => {
   const { TABLE_NAME } = readEnv(envShapes.table);
