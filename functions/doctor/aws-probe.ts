@@ -5,53 +5,46 @@ import {
   DescribeStacksCommand,
   DetectStackDriftCommand,
 } from '@aws-sdk/client-cloudformation';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { IAM_SDK_PACKAGE, IamReader, type IamSdk, loadIamSdk, loadOptionalModule } from '#shared/aws/iam.ts';
+import { IamReader } from '#shared/aws/iam.ts';
 import type { AssumeRoleProbes } from '#shared/diagnose.ts';
 import { parseRoleArn } from '#shared/diagnose-statements.ts';
 import type { AssumeRoleParams } from '#shared/ports.ts';
-import type { DoctorProbe, DriftStatus, Identity, TargetSession, Unavailable } from './ports.ts';
+import type { DoctorProbe, DriftStatus, Identity, TargetSession } from './ports.ts';
 
 /**
  * The doctor's probe on AWS. The source credentials are the process's (the deployer role in Lambda, the
  * caller's own chain with --local); assumed credentials stay in the TargetSession's closure and its per-session
- * clients, which are never cached across targets.
+ * clients, which are never cached across targets. Each client is built when a check first needs it.
  */
 
 type Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken: string; expiration: Date };
 type Assumed = { credentials: Credentials; assumedRoleArn: string };
 
-/** The part of @aws-sdk/client-s3 the bucket check uses (loaded when first needed, like IAM: see iam.ts). */
-interface S3Sdk {
-  S3Client: new (config: {
-    region: string;
-    credentials: Credentials;
-  }) => {
-    send(command: unknown): Promise<unknown>;
-  };
-  HeadBucketCommand: new (input: { Bucket: string }) => unknown;
-}
-const S3_SDK_PACKAGE = '@aws-sdk/client-s3';
-
-const missing = (name: string) => `needs ${name}, which is not installed (npm install ${name})`;
-
 export interface AwsDoctorProbeOptions {
   /** STS for the source credentials, in the region the deploy job calls STS from. */
   sts: STSClient;
-  iamSdk?: IamSdk | undefined;
-  s3Sdk?: S3Sdk | undefined;
+}
+
+function lazy<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => {
+    value ??= make();
+    return value;
+  };
 }
 
 export class AwsDoctorProbe implements DoctorProbe {
   private readonly sts: STSClient;
-  private readonly iamSdk: IamSdk | undefined;
-  private readonly s3Sdk: S3Sdk | undefined;
-  private callerIam: IamReader | undefined;
+  /** IAM in the orchestrator's own account, with the source credentials: only a denial needs it. */
+  private readonly iam: () => IamReader;
 
   constructor(options: AwsDoctorProbeOptions) {
     this.sts = options.sts;
-    this.iamSdk = 'iamSdk' in options ? options.iamSdk : loadIamSdk();
-    this.s3Sdk = 's3Sdk' in options ? options.s3Sdk : loadOptionalModule<S3Sdk>(S3_SDK_PACKAGE);
+    // IAM is global; the region only picks the partition's endpoint, so STS's (a resolved provider) serves.
+    this.iam = lazy(() => new IamReader({ client: new IAMClient({ region: this.sts.config.region }) }));
   }
 
   async callerIdentity(): Promise<Identity> {
@@ -85,42 +78,22 @@ export class AwsDoctorProbe implements DoctorProbe {
 
   async assume(params: AssumeRoleParams): Promise<TargetSession> {
     const { credentials, assumedRoleArn } = await this.credentials(params);
-    return targetSession({
-      region: params.region,
-      credentials,
-      assumedRoleArn,
-      iamSdk: this.iamSdk,
-      s3Sdk: this.s3Sdk,
-    });
-  }
-
-  private iam(): IamReader | undefined {
-    if (!this.iamSdk) return undefined;
-    this.callerIam ??= new IamReader({
-      client: new this.iamSdk.IAMClient({ region: regionOf(this.sts) }),
-      sdk: this.iamSdk,
-    });
-    return this.callerIam;
+    return targetSession({ region: params.region, credentials, assumedRoleArn });
   }
 
   denialProbes(params: AssumeRoleParams): AssumeRoleProbes {
-    const iam = this.iam();
     return {
-      ...(iam
-        ? {
-            callerRoleArn: async (sessionArn: string) => {
-              const name = /:assumed-role\/([^/]+)\//.exec(sessionArn)?.[1];
-              return name ? (await iam.role(`arn:aws:iam::000000000000:role/${name}`))?.arn : undefined;
-            },
-            simulate: (principal, actions, resource) => iam.simulate(principal, actions, resource),
-            roleExists: async (roleArn: string) => {
-              // GetRole reads only the caller's own account: a role elsewhere cannot be looked up.
-              const me = await this.callerIdentity();
-              if (parseRoleArn(roleArn)?.account !== me.account) return undefined;
-              return (await iam.role(roleArn))?.arn === roleArn;
-            },
-          }
-        : {}),
+      callerRoleArn: async (sessionArn: string) => {
+        const name = /:assumed-role\/([^/]+)\//.exec(sessionArn)?.[1];
+        return name ? (await this.iam().role(`arn:aws:iam::000000000000:role/${name}`))?.arn : undefined;
+      },
+      simulate: (principal, actions, resource) => this.iam().simulate(principal, actions, resource),
+      roleExists: async (roleArn: string) => {
+        // GetRole reads only the caller's own account: a role elsewhere cannot be looked up.
+        const me = await this.callerIdentity();
+        if (parseRoleArn(roleArn)?.account !== me.account) return undefined;
+        return (await this.iam().role(roleArn))?.arn === roleArn;
+      },
       assumeWithoutSourceIdentity: async () => {
         try {
           // The session is dropped at once; only whether STS agreed matters.
@@ -135,50 +108,33 @@ export class AwsDoctorProbe implements DoctorProbe {
   }
 }
 
-function regionOf(client: STSClient): string | undefined {
-  const region = client.config.region;
-  return typeof region === 'string' ? region : undefined;
-}
-
 function targetSession(options: {
   region: string;
   credentials: Credentials;
   assumedRoleArn: string;
-  iamSdk: IamSdk | undefined;
-  s3Sdk: S3Sdk | undefined;
 }): TargetSession {
-  const { region, credentials, iamSdk, s3Sdk } = options;
-  const sts = new STSClient({ region, credentials });
-  const cfn = new CloudFormationClient({ region, credentials });
-  const iam = iamSdk
-    ? new IamReader({ client: new iamSdk.IAMClient({ region, credentials }), sdk: iamSdk })
-    : undefined;
-  const unavailable: Unavailable = {
-    ...(iamSdk ? {} : { iam: missing(IAM_SDK_PACKAGE) }),
-    ...(s3Sdk ? {} : { s3: missing(S3_SDK_PACKAGE) }),
-  };
-  const needIam = () => {
-    if (!iam) throw Object.assign(new Error(unavailable.iam), { name: 'SdkMissing' });
-    return iam;
-  };
+  const { region, credentials } = options;
+  const sts = lazy(() => new STSClient({ region, credentials }));
+  const cfn = lazy(() => new CloudFormationClient({ region, credentials }));
+  const iam = lazy(() => new IamReader({ client: new IAMClient({ region, credentials }) }));
+  const s3 = lazy(() => new S3Client({ region, credentials }));
   return {
     assumedRoleArn: options.assumedRoleArn,
     expiration: credentials.expiration.toISOString(),
-    unavailable,
     async identity() {
-      const me = await sts.send(new GetCallerIdentityCommand({}));
+      const me = await sts().send(new GetCallerIdentityCommand({}));
       return { arn: me.Arn ?? '', account: me.Account ?? '' };
     },
-    role: (roleArn) => needIam().role(roleArn),
+    role: (roleArn) => iam().role(roleArn),
     async canPassRole(principalArn, roleArn) {
-      const decisions = await needIam().simulate(principalArn, ['iam:PassRole'], roleArn, {
+      const decisions = await iam().simulate(principalArn, ['iam:PassRole'], roleArn, {
         'iam:PassedToService': 'cloudformation.amazonaws.com',
       });
       return decisions['iam:PassRole'] ?? 'implicitDeny';
     },
     async stackStatus(stackName) {
       try {
-        const { Stacks = [] } = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
+        const { Stacks = [] } = await cfn().send(new DescribeStacksCommand({ StackName: stackName }));
         return Stacks[0]?.StackStatus;
       } catch (error) {
         if ((error as { message?: string }).message?.includes('does not exist')) return undefined;
@@ -186,12 +142,8 @@ function targetSession(options: {
       }
     },
     async bucketRegion(bucket) {
-      if (!s3Sdk) throw Object.assign(new Error(unavailable.s3), { name: 'SdkMissing' });
-      const s3 = new s3Sdk.S3Client({ region, credentials });
       try {
-        const output = (await s3.send(new s3Sdk.HeadBucketCommand({ Bucket: bucket }))) as {
-          BucketRegion?: string;
-        };
+        const output = await s3().send(new HeadBucketCommand({ Bucket: bucket }));
         return output.BucketRegion;
       } catch (error) {
         // S3 names the bucket's region in a header even when it refuses or redirects.
@@ -206,13 +158,15 @@ function targetSession(options: {
       }
     },
     async startDriftDetection(stackName) {
-      const { StackDriftDetectionId } = await cfn.send(new DetectStackDriftCommand({ StackName: stackName }));
+      const { StackDriftDetectionId } = await cfn().send(
+        new DetectStackDriftCommand({ StackName: stackName }),
+      );
       if (!StackDriftDetectionId)
         throw Object.assign(new Error('no drift detection id'), { name: 'NoDetectionId' });
       return StackDriftDetectionId;
     },
     async driftStatus(detectionId): Promise<DriftStatus> {
-      const status = await cfn.send(
+      const status = await cfn().send(
         new DescribeStackDriftDetectionStatusCommand({ StackDriftDetectionId: detectionId }),
       );
       if (status.DetectionStatus === 'DETECTION_IN_PROGRESS') return { state: 'running' };
@@ -221,7 +175,7 @@ function targetSession(options: {
       }
       let drifted: string[] = [];
       if (status.StackDriftStatus === 'DRIFTED' && status.StackId) {
-        const { StackResourceDrifts = [] } = await cfn.send(
+        const { StackResourceDrifts = [] } = await cfn().send(
           new DescribeStackResourceDriftsCommand({
             StackName: status.StackId,
             StackResourceDriftStatusFilters: ['MODIFIED', 'DELETED'],

@@ -380,7 +380,6 @@ async function checkTargetIdentity(
 async function checkExecutionRole(target: DoctorTarget, session: TargetSession): Promise<CheckResult> {
   const { env } = target;
   const inTarget = { kind: 'target' as const, accountId: env.accountId };
-  if (session.unavailable.iam) return skip('execution-role', `skipped: ${session.unavailable.iam}`);
   let role: { arn: string; trustPolicy?: unknown } | undefined;
   try {
     role = await session.role(env.executionRoleArn);
@@ -522,7 +521,6 @@ async function checkStackStatus(target: DoctorTarget, session: TargetSession) {
 
 async function checkBucket(target: DoctorTarget, session: TargetSession): Promise<CheckResult> {
   const { artifactsBucket: bucket, region, accountId } = target.env;
-  if (session.unavailable.s3) return skip('artifacts-bucket', `skipped: ${session.unavailable.s3}`);
   const here = { kind: 'target' as const, accountId };
   try {
     const actual = await session.bucketRegion(bucket);

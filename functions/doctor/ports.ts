@@ -14,9 +14,6 @@ export interface Identity {
   account: string;
 }
 
-/** A capability the adapter could not provide (an SDK package is missing), and why. */
-export type Unavailable = Partial<Record<'iam' | 's3', string>>;
-
 export interface DoctorProbe {
   /** GetCallerIdentity of the source credentials. */
   callerIdentity(): Promise<Identity>;
@@ -35,7 +32,6 @@ export type DriftStatus =
 export interface TargetSession {
   assumedRoleArn: string;
   expiration: string;
-  unavailable: Unavailable;
   /** GetCallerIdentity with the session, against the target region's STS endpoint. */
   identity(): Promise<Identity>;
   /** iam:GetRole of a role in the target account; undefined when there is none. */

@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type {
@@ -111,8 +112,8 @@ function realDeps(): SlackDeps {
       links,
       signingSecret: cachedSecret(
         new SecretsManagerSecret({
+          client: new SecretsManagerClient({}),
           secretId: SLACK_SIGNING_SECRET_ARN,
-          region: process.env.AWS_REGION ?? '',
         }),
       ),
     };

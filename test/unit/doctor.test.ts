@@ -12,7 +12,6 @@ import type {
   DriftStatus,
   Identity,
   TargetSession,
-  Unavailable,
 } from '../../functions/doctor/ports.ts';
 import { createDoctorApi } from '../../functions/doctor/routes.ts';
 import { MemoryDoctorRunStore } from '../../functions/doctor/run-store.ts';
@@ -97,7 +96,6 @@ interface Scenario {
   stackStatus?: string | undefined;
   bucketRegion?: string | Error;
   drift?: DriftStatus[];
-  unavailable?: Unavailable;
 }
 
 const CFN_TRUST = {
@@ -120,7 +118,6 @@ function fakeAws(scenario: Scenario = {}) {
     assumedRoleArn:
       'arn:aws:sts::222222222222:assumed-role/crossdeploy-deploy/crossdeploy-01J0DOCTOR00000000000000000',
     expiration: '2025-06-01T11:00:00.000Z',
-    unavailable: scenario.unavailable ?? {},
     identity: () =>
       answer(
         'target:GetCallerIdentity',
@@ -457,20 +454,6 @@ describe('runDoctor', () => {
       status: 'failed',
       account: { kind: 'target' },
     });
-  });
-
-  it('skips the IAM and S3 checks, saying why, when their SDK packages are missing', async () => {
-    const report = await runDoctor(
-      target(),
-      fakeAws({ unavailable: { iam: 'needs @aws-sdk/client-iam', s3: 'needs @aws-sdk/client-s3' } }).probe,
-      options(),
-    );
-    expect(check(report, 'execution-role')).toMatchObject({
-      status: 'skipped',
-      detail: 'skipped: needs @aws-sdk/client-iam',
-    });
-    expect(check(report, 'artifacts-bucket').status).toBe('skipped');
-    expect(report.status).toBe('passed');
   });
 
   it('sends nothing to AWS for a simulated environment', async () => {

@@ -1,108 +1,122 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import {
+  GetSecretValueCommand,
+  InternalServiceError,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+  SecretsManagerServiceException,
+} from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cachedSecret, type SecretSource, SecretsManagerSecret } from '#shared/aws/secrets.ts';
 import { ConfigError, TransientError } from '#shared/errors.ts';
 
-/** A stand-in for the Secrets Manager endpoint on 127.0.0.1 that records what it was sent. */
-interface Received {
-  headers: IncomingMessage['headers'];
-  body: string;
-}
-
-let server: Server;
-let endpoint: string;
-let received: Received[];
-let answer: (req: Received) => { status: number; body: unknown };
-
-beforeEach(async () => {
-  received = [];
-  answer = () => ({ status: 200, body: { Name: 'x', SecretString: 'the-signing-secret\n' } });
-  server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const request = { headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
-      received.push(request);
-      const { status, body } = answer(request);
-      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
-      res.end(JSON.stringify(body));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-});
-afterEach(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
-
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:crossdeploy-slack-AbCdEf';
+const $metadata = { httpStatusCode: 400, requestId: 'r-1' };
+
+// Mocked per test and restored after it, so one test can reach a real endpoint.
+const mockSecretsManager = () => mockClient(SecretsManagerClient);
+let secretsManager: ReturnType<typeof mockSecretsManager>;
+beforeEach(() => {
+  secretsManager = mockSecretsManager();
+});
+afterEach(() => {
+  secretsManager.restore();
+});
+
 const source = () =>
   new SecretsManagerSecret({
+    client: new SecretsManagerClient({ region: 'eu-west-1' }),
     secretId: SECRET_ARN,
-    region: 'eu-west-1',
-    endpoint,
-    credentials: async () => ({
-      accessKeyId: 'AKIDEXAMPLE',
-      secretAccessKey: 'secret',
-      sessionToken: 'token',
-    }),
   });
 
 describe('SecretsManagerSecret', () => {
-  it('sends a SigV4-signed GetSecretValue for the secret and returns its string', async () => {
+  it('asks GetSecretValue for the secret and returns its string, trimmed', async () => {
+    secretsManager
+      .on(GetSecretValueCommand, { SecretId: SECRET_ARN })
+      .resolves({ ARN: SECRET_ARN, Name: 'x', SecretString: 'the-signing-secret\n' });
     expect(await source().read()).toBe('the-signing-secret');
-    expect(received).toHaveLength(1);
-    const [request] = received;
-    expect(JSON.parse(request?.body ?? '')).toEqual({ SecretId: SECRET_ARN });
-    expect(request?.headers['x-amz-target']).toBe('secretsmanager.GetSecretValue');
-    expect(request?.headers['content-type']).toBe('application/x-amz-json-1.1');
-    expect(request?.headers['x-amz-security-token']).toBe('token');
-    expect(request?.headers.authorization).toMatch(
-      /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/secretsmanager\/aws4_request, SignedHeaders=[^,]*x-amz-target[^,]*, Signature=[0-9a-f]{64}$/,
-    );
+    expect(secretsManager).toReceiveCommandExactlyOnceWith(GetSecretValueCommand, { SecretId: SECRET_ARN });
   });
 
-  it('reports a refusal by its error type only (messages name ARNs)', async () => {
-    answer = () => ({
-      status: 400,
-      body: {
-        __type: 'AccessDeniedException',
-        message: `User arn:aws:sts::1:x is not authorized on ${SECRET_ARN}`,
-      },
-    });
+  it.each([
+    [
+      'AccessDeniedException',
+      // Not in the service model: the SDK raises it as the service's base exception.
+      new SecretsManagerServiceException({
+        name: 'AccessDeniedException',
+        $fault: 'client',
+        message: `User: arn:aws:sts::123456789012:assumed-role/x/y is not authorized to perform: secretsmanager:GetSecretValue on resource: ${SECRET_ARN}`,
+        $metadata,
+      }),
+    ],
+    [
+      'ResourceNotFoundException',
+      new ResourceNotFoundException({
+        message: `Secrets Manager can't find the specified secret ${SECRET_ARN}.`,
+        $metadata,
+      }),
+    ],
+  ])('reports %s as a configuration error by its name only (messages name ARNs)', async (name, refusal) => {
+    secretsManager.on(GetSecretValueCommand).rejects(refusal);
     const error = await source()
       .read()
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
-    expect((error as Error).message).toContain('AccessDeniedException');
+    expect((error as Error).message).toContain(name);
     expect((error as Error).message).not.toContain('arn:');
+    expect((error as Error).cause).toBeUndefined();
   });
 
-  it('treats throttling and server errors as transient', async () => {
-    answer = () => ({ status: 400, body: { __type: 'com.amazonaws.secretsmanager#ThrottlingException' } });
+  it('treats throttling, server errors and an unreachable endpoint as transient', async () => {
+    secretsManager.on(GetSecretValueCommand).rejectsOnce(
+      new SecretsManagerServiceException({
+        name: 'ThrottlingException',
+        $fault: 'client',
+        $metadata,
+        message: 'Rate exceeded',
+      }),
+    );
     await expect(source().read()).rejects.toBeInstanceOf(TransientError);
-    answer = () => ({ status: 503, body: {} });
+    secretsManager.on(GetSecretValueCommand).rejectsOnce(
+      new InternalServiceError({
+        message: 'An error occurred on the server side.',
+        $metadata: { httpStatusCode: 500 },
+      }),
+    );
+    await expect(source().read()).rejects.toBeInstanceOf(TransientError);
+    secretsManager
+      .on(GetSecretValueCommand)
+      .rejectsOnce(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:443'), { code: 'ECONNREFUSED' }));
     await expect(source().read()).rejects.toBeInstanceOf(TransientError);
   });
 
   it('refuses a secret without a string value', async () => {
-    answer = () => ({ status: 200, body: { Name: 'x', SecretBinary: 'AAAA' } });
+    secretsManager.on(GetSecretValueCommand).resolves({ Name: 'x', SecretBinary: new Uint8Array([0, 1, 2]) });
+    await expect(source().read()).rejects.toBeInstanceOf(ConfigError);
+    secretsManager.on(GetSecretValueCommand).resolves({ Name: 'x', SecretString: '' });
     await expect(source().read()).rejects.toBeInstanceOf(ConfigError);
   });
 
   it('times out instead of hanging on an endpoint that never answers', async () => {
+    // The real client this time: the timeout is the SDK's own request handling, which a mock replaces.
+    secretsManager.restore();
     const silent = createServer(() => undefined);
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
     const port = (silent.address() as AddressInfo).port;
     const slow = new SecretsManagerSecret({
+      client: new SecretsManagerClient({
+        region: 'eu-west-1',
+        endpoint: `http://127.0.0.1:${port}`,
+        credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+      }),
       secretId: SECRET_ARN,
-      region: 'eu-west-1',
-      endpoint: `http://127.0.0.1:${port}/`,
       timeoutMs: 100,
-      credentials: async () => ({ accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' }),
     });
+    const started = Date.now();
     await expect(slow.read()).rejects.toBeInstanceOf(TransientError);
+    expect(Date.now() - started).toBeLessThan(5_000);
     silent.closeAllConnections();
     await new Promise<void>((resolve) => silent.close(() => resolve()));
   });
