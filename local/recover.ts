@@ -1,6 +1,7 @@
 import { NotSettledError } from '#shared/errors.ts';
 import type { DeploymentStore } from '#shared/ports.ts';
 import type { Registry } from '#shared/registry.ts';
+import type { Deployment } from '#shared/types.ts';
 import { type Ending, type ReconcileDeps, reconcileDeployment } from '../functions/reconcile/core.ts';
 import type { LocalJobRunner } from './job-runner.ts';
 
@@ -37,6 +38,11 @@ export async function recoverOnStart(deps: {
   reconcileDeps: ReconcileDeps;
   /** Per deployment, at start-up; whatever takes longer continues in the background. */
   budget?: { budgetMs: number; pollMs: number };
+  /**
+   * The store is this server's own (the embedded one): everything in flight in it was started here, from
+   * the API, chat or a schedule. Otherwise only deployments with trigger `local` are known to be ours.
+   */
+  ownsStore?: boolean;
 }): Promise<RecoveryReport> {
   const { store, runner, registry } = deps;
   const budget = deps.budget ?? { budgetMs: 30_000, pollMs: 2_000 };
@@ -51,15 +57,15 @@ export async function recoverOnStart(deps: {
   }
 
   // Only deployments local mode started: a table shared with a deployed orchestrator keeps its own in flight.
-  const ids = new Set(
-    (await store.listActive()).filter((d) => d.trigger === 'local').map((d) => d.deploymentId),
-  );
+  const ours = (d: Deployment | undefined) =>
+    d !== undefined && (deps.ownsStore === true || d.trigger === 'local');
+  const ids = new Set((await store.listActive()).filter(ours).map((d) => d.deploymentId));
   for (const [application, app] of Object.entries(registry.applications)) {
     for (const environment of Object.keys(app.environments)) {
       const lock = await store.getLock(application, environment);
       const owner = lock ? await store.getDeployment(lock.owner) : undefined;
       // No local workflow survives a restart, so a lock a local deployment holds is a leftover.
-      if (owner?.trigger === 'local') ids.add(owner.deploymentId);
+      if (owner && ours(owner)) ids.add(owner.deploymentId);
     }
   }
 

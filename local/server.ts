@@ -52,6 +52,8 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
     registry,
     runner: orchestrator.runner,
     reconcileDeps: orchestrator.reconcileDeps,
+    // The embedded store is this server's alone; a configured table may be shared with a deployed orchestrator.
+    ownsStore: config.dynamo === undefined,
   });
   retryPending(
     recovery.pending,
