@@ -2,10 +2,10 @@
  * The grammar of the slash command (the command name itself, e.g. `/deploy`, is configured in Slack):
  *
  *   /deploy <app> <env> [ref] [-- reason...]
+ *   /deploy promote <app> <from> <to> [-- reason...]
+ *   /deploy rollback <app> <env> <release> [-- reason...]
  *   /deploy status <id>
  *   /deploy history <app> <env>
- *   /deploy promote <app> <from> <to>        (arrives with promotions)
- *   /deploy rollback <app> <env> <release>   (arrives with promotions)
  *   /deploy help
  *
  * The reason follows `--`, so `/deploy app env fix the bug` is an error rather than a deploy of ref `fix`.
@@ -16,8 +16,9 @@ export type ChatCommand =
   | { kind: 'deploy'; application: string; environment: string; ref?: string; reason?: string }
   | { kind: 'status'; deploymentId: string }
   | { kind: 'history'; application: string; environment: string }
+  | { kind: 'promote'; application: string; from: string; to: string; reason?: string }
+  | { kind: 'rollback'; application: string; environment: string; release: number; reason?: string }
   | { kind: 'help' }
-  | { kind: 'promote' | 'rollback' }
   | { kind: 'invalid'; message: string };
 
 /** Longer than any command a person types; a cap keeps a pasted novel out of the parser and the audit. */
@@ -25,6 +26,8 @@ export const MAX_COMMAND_LENGTH = 1_000;
 
 export const USAGE = [
   '`/deploy <app> <env> [ref] [-- reason]`',
+  '`/deploy promote <app> <from> <to> [-- reason]`',
+  '`/deploy rollback <app> <env> <release> [-- reason]`',
   '`/deploy status <id>`',
   '`/deploy history <app> <env>`',
   '`/deploy help`',
@@ -34,10 +37,13 @@ export const USAGE = [
 const QUOTES: Record<string, string> = { '"': '"', "'": "'", '\u201c': '\u201d', '\u2018': '\u2019' };
 const OPENING_QUOTES = new Set(Object.keys(QUOTES));
 const REASON_MARKER = /(?:^|\s)--(?:\s|$)/;
+/** Release numbers start at 1; nine digits keep the number exact and far beyond any real history. */
+const RELEASE = /^[1-9]\d{0,8}$/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 const invalid = (message: string): ChatCommand => ({ kind: 'invalid', message });
+const withReason = (reason: string | undefined) => (reason !== undefined && reason !== '' ? { reason } : {});
 
 /** Slack escapes `&`, `<` and `>` in the text it sends; the command means the characters themselves. */
 export function unescapeSlackText(text: string): string {
@@ -68,9 +74,26 @@ export function parseCommand(rawText: string): ChatCommand {
   switch (first.toLowerCase()) {
     case 'help':
       return { kind: 'help' };
-    case 'promote':
-    case 'rollback':
-      return { kind: first.toLowerCase() as 'promote' | 'rollback' };
+    case 'promote': {
+      const [application, from, to, ...extra] = rest;
+      if (!application || !from || !to || extra.length > 0) {
+        return invalid('usage: `/deploy promote <app> <from> <to> [-- reason]`');
+      }
+      return { kind: 'promote', application, from, to, ...withReason(reason) };
+    }
+    case 'rollback': {
+      const [application, environment, release, ...extra] = rest;
+      if (!application || !environment || !release || extra.length > 0) {
+        return invalid('usage: `/deploy rollback <app> <env> <release> [-- reason]`');
+      }
+      if (!RELEASE.test(release)) {
+        const target = `${application.slice(0, 63)} ${environment.slice(0, 63)}`;
+        return invalid(
+          `"${release.slice(0, 40)}" is not a release number (a whole number from 1, as \`/deploy history ${target}\` shows them), e.g. \`/deploy rollback ${target} 41\``,
+        );
+      }
+      return { kind: 'rollback', application, environment, release: Number(release), ...withReason(reason) };
+    }
     case 'status': {
       const [deploymentId, ...extra] = rest;
       if (!deploymentId || extra.length > 0 || reason !== undefined)
@@ -102,6 +125,6 @@ export function parseCommand(rawText: string): ChatCommand {
     application,
     environment,
     ...(ref !== undefined ? { ref } : {}),
-    ...(reason !== undefined && reason !== '' ? { reason } : {}),
+    ...withReason(reason),
   };
 }

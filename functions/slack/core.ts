@@ -5,7 +5,13 @@ import { logger } from '#shared/logger.ts';
 import { findTarget, type Registry } from '#shared/registry.ts';
 import type { ChatLinks, ChatStore, SlackMessage } from '#shared/slack-ports.ts';
 import type { Deployment, Requester } from '#shared/types.ts';
-import { type ValidRequest, validateRequest } from '#shared/validation.ts';
+import {
+  type DeploymentKind,
+  type ValidRequest,
+  validatePromotion,
+  validateRequest,
+  validateRollback,
+} from '#shared/validation.ts';
 import { problem, problemResponse } from '../api/problem.ts';
 import { type ChatCommand, parseCommand } from './commands.ts';
 import {
@@ -13,7 +19,6 @@ import {
   errorMessage,
   helpMessage,
   historyMessage,
-  notYetMessage,
   rejectedMessage,
   statusMessage,
 } from './messages.ts';
@@ -53,6 +58,39 @@ const CHANNEL_ID = /^[CDG][A-Z0-9]{1,30}$/;
 
 export const slackHooksOnly = (url: URL) =>
   url.protocol === 'https:' && (url.hostname === 'hooks.slack.com' || url.hostname === 'hooks.slack-gov.com');
+
+const VALIDATE = {
+  deploy: validateRequest,
+  promotion: validatePromotion,
+  rollback: validateRollback,
+} satisfies Record<DeploymentKind, unknown>;
+
+/** A chat command that asks for a deployment, as the body the API's route for it would take. */
+interface ChatRequest {
+  kind: DeploymentKind;
+  body: Record<string, unknown>;
+  /** What a refusal is filed under: a promotion's target environment is `to`. */
+  environment: string;
+}
+
+function requestOf(command: ChatCommand & { kind: 'deploy' | 'promote' | 'rollback' }): ChatRequest {
+  const reason = command.reason !== undefined ? { reason: command.reason } : {};
+  switch (command.kind) {
+    case 'deploy': {
+      const { application, environment, ref } = command;
+      const body = { application, environment, ...(ref !== undefined ? { ref } : {}), ...reason };
+      return { kind: 'deploy', body, environment };
+    }
+    case 'promote': {
+      const { application, from, to } = command;
+      return { kind: 'promotion', body: { application, from, to, ...reason }, environment: to };
+    }
+    case 'rollback': {
+      const { application, environment, release } = command;
+      return { kind: 'rollback', body: { application, environment, release, ...reason }, environment };
+    }
+  }
+}
 
 interface Invocation {
   requestId: string;
@@ -154,9 +192,6 @@ export function createSlackCommands(deps: SlackCommandDeps): SlackCommandHandler
     switch (command.kind) {
       case 'help':
         return helpMessage();
-      case 'promote':
-      case 'rollback':
-        return notYetMessage(command.kind);
       case 'invalid':
         logger.info('slack command refused', {
           audit: 'refused',
@@ -171,11 +206,14 @@ export function createSlackCommands(deps: SlackCommandDeps): SlackCommandHandler
       case 'history':
         return history(command.application, command.environment, call.requester);
       case 'deploy':
-        return deploy(command, call);
+      case 'promote':
+      case 'rollback':
+        return request(requestOf(command), call);
     }
   }
 
-  async function deploy(command: ChatCommand & { kind: 'deploy' }, call: Invocation): Promise<SlackMessage> {
+  /** Deploy, promote and rollback: replay claim, the API's validation, and the shared intake. */
+  async function request(asked: ChatRequest, call: Invocation): Promise<SlackMessage> {
     const { store, chat, clock } = deps;
     const now = clock.now();
     // Replay protection: the signature names one (timestamp, body) pair, so a second arrival of the same
@@ -193,18 +231,13 @@ export function createSlackCommands(deps: SlackCommandDeps): SlackCommandHandler
       if (original && original.status !== 'QUEUED') return replayed(original);
     }
 
-    const body = {
-      application: command.application,
-      environment: command.environment,
-      ...(command.ref !== undefined ? { ref: command.ref } : {}),
-      ...(command.reason !== undefined ? { reason: command.reason } : {}),
-    };
     let valid: ValidRequest;
     try {
-      valid = validateRequest(body, call.requester, deps.registry);
+      valid = VALIDATE[asked.kind](asked.body, call.requester, deps.registry, now);
     } catch (error) {
       const context = { requestId: call.requestId };
-      return answer(await refuseRequest(error, attribute(body), call.requester, deps, context, deploymentId));
+      const attribution = attribute({ ...asked.body, environment: asked.environment });
+      return answer(await refuseRequest(error, attribution, call.requester, deps, context, deploymentId));
     }
 
     const responseUrl = acceptableResponseUrl(call.form.get('response_url'));

@@ -101,15 +101,35 @@ function footer(deployment: Deployment, links: ChatLinks): Record<string, unknow
   return context(parts.filter((part) => part !== undefined).join(' · '));
 }
 
+/** `Promotion`, `Rollback` or `Deployment`: what a person asked for, in the words they used. */
+const noun = (deployment: Deployment) =>
+  deployment.kind === 'promotion' ? 'Promotion' : deployment.kind === 'rollback' ? 'Rollback' : 'Deployment';
+
+/** Where a promotion's or rollback's build output comes from, e.g. `from staging (release 7)`. */
+function sourceText(deployment: Deployment): string | undefined {
+  const { source } = deployment;
+  if (deployment.kind === 'rollback') {
+    return deployment.rollbackOf !== undefined ? `of release ${deployment.rollbackOf}` : undefined;
+  }
+  if (deployment.kind !== 'promotion' || !source) return undefined;
+  const release = source.release !== undefined ? ` (release ${source.release})` : '';
+  return `from ${code(source.environment)}${release}`;
+}
+
 function summaryFields(deployment: Deployment, now: Date) {
+  const source = sourceText(deployment);
+  // At most 10 fields: a release is only given to real (not dry-run) deployments, so both never show.
   return fields([
     ['Application', code(deployment.application)],
     ['Environment', code(deployment.environment)],
+    [noun(deployment), source],
     ['Commit', commit(deployment)],
     ['Requester', who(deployment.requester)],
     ['Status', statusText(deployment)],
     ['Duration', duration(deployment, now)],
+    ['Release', deployment.release !== undefined ? String(deployment.release) : undefined],
     ['Dry run', deployment.dryRun ? 'yes (change set only)' : undefined],
+    ['Freeze', deployment.freezeOverride ? 'overridden by an approver' : undefined],
     ['Reason', deployment.reason !== undefined ? escapeText(deployment.reason) : undefined],
   ]);
 }
@@ -137,26 +157,26 @@ export function helpMessage(): SlackMessage {
     '*Deploy an application with crossdeploy*',
     ...USAGE.map((line) => `• ${line}`),
     'The ref is a branch, tag or 40-hex commit (default: the application’s default ref). The reason follows `--`.',
+    'A promotion deploys the exact build of the source environment’s last successful deployment, without a rebuild; a rollback redeploys a release as `/deploy history` numbers them.',
   ].join('\n');
   return ephemeral(text);
-}
-
-export function notYetMessage(kind: 'promote' | 'rollback'): SlackMessage {
-  return errorMessage(
-    `\`/deploy ${kind}\` arrives with promotions; it is not available yet.`,
-    'Until then, deploy a ref: `/deploy <app> <env> <ref> -- reason`',
-  );
 }
 
 export function acceptedMessage(
   deployment: Deployment,
   options: { replayed: boolean; progress: boolean; links: ChatLinks; now: Date },
 ): SlackMessage {
+  const what = `${noun(deployment)} ${code(deployment.deploymentId)} of *${title(deployment)}*`;
   const lead = options.replayed
-    ? `:repeat: Already received: deployment ${code(deployment.deploymentId)} of *${title(deployment)}* is ${deployment.status}.`
-    : `:rocket: Deployment ${code(deployment.deploymentId)} of *${title(deployment)}* accepted.`;
+    ? `:repeat: Already received: ${what.charAt(0).toLowerCase()}${what.slice(1)} is ${deployment.status}.`
+    : `:rocket: ${what} accepted.`;
+  const source = sourceText(deployment);
+  const steps =
+    deployment.kind === 'promotion' || deployment.kind === 'rollback'
+      ? `It waits for the environment and deploys the recorded build${source ? ` ${source}` : ''}, without a new build`
+      : 'It builds once, waits for the environment, deploys';
   const next = options.progress
-    ? 'It builds once, waits for the environment, deploys, and I post each step and the result to this channel.'
+    ? `${steps}, and I post each step and the result to this channel.`
     : 'Follow it with `/deploy status <id>`.';
   return ephemeral(`${lead} ${next}`, [
     section(`${lead}\n${next}`),
@@ -190,22 +210,23 @@ export function historyMessage(
   now: Date,
 ): SlackMessage {
   const heading = `*History of ${escapeText(application)} → ${escapeText(environment)}* (newest first)`;
-  const lines = deployments
-    .slice(0, HISTORY_ITEMS)
-    .map(
-      (d) =>
-        `${STATUS_EMOJI[d.status] ?? ''} ${code(d.deploymentId)} ${d.status} ${commit(d) ?? ''} by ${who(d.requester)}, ${d.requestedAt.slice(0, 16).replace('T', ' ')} UTC (${duration(d, now)})`,
-    );
+  const lines = deployments.slice(0, HISTORY_ITEMS).map((d) => {
+    const release = d.release !== undefined ? ` release ${d.release}` : '';
+    const source = sourceText(d);
+    const kind = source ? ` · ${noun(d).toLowerCase()} ${source}` : '';
+    const freeze = d.freezeOverride ? ' · freeze overridden' : '';
+    return `${STATUS_EMOJI[d.status] ?? ''} ${code(d.deploymentId)} ${d.status}${release} ${commit(d) ?? ''} by ${who(d.requester)}, ${d.requestedAt.slice(0, 16).replace('T', ' ')} UTC (${duration(d, now)})${kind}${freeze}`;
+  });
   const text = lines.length > 0 ? `${heading}\n${lines.join('\n')}` : `${heading}\nNo deployments yet.`;
   return ephemeral(text);
 }
 
 // Progress posted to the channel through response_url --------------------------------------------------
 
-const HEADLINES: Record<Exclude<Milestone, 'final'>, string> = {
-  ack: ':rocket: Deployment requested',
-  build: ':hammer_and_wrench: Build started',
-  deploy: ':package: Deploy started',
+const HEADLINES: Record<Exclude<Milestone, 'final'>, (deployment: Deployment) => string> = {
+  ack: (deployment) => `:rocket: ${noun(deployment)} requested`,
+  build: () => ':hammer_and_wrench: Build started',
+  deploy: () => ':package: Deploy started',
 };
 
 export function progressMessage(
@@ -214,7 +235,9 @@ export function progressMessage(
   options: { links: ChatLinks; now: Date; executionStatus?: string },
 ): SlackMessage {
   const headline =
-    milestone === 'final' ? finalHeadline(deployment, options.executionStatus) : HEADLINES[milestone];
+    milestone === 'final'
+      ? finalHeadline(deployment, options.executionStatus)
+      : HEADLINES[milestone](deployment);
   const lead = `${headline}: *${title(deployment)}*`;
   const blocks: Record<string, unknown>[] = [section(lead), summaryFields(deployment, options.now)];
   if (milestone === 'final' && deployment.errorMessage) {

@@ -11,16 +11,19 @@ export interface Globals {
 }
 
 export type HelpCommand = { name: 'help'; topic?: CommandName };
+/** What every way of asking for a deployment (deploy, promote, rollback) takes besides its target. */
+export interface RequestOptions {
+  reason?: string;
+  dryRun: boolean;
+  overrideFreeze: boolean;
+  wait: boolean;
+}
+export type RequestCommand =
+  | ({ name: 'deploy'; application: string; environment: string; ref?: string } & RequestOptions)
+  | ({ name: 'promote'; application: string; from: string; to: string } & RequestOptions)
+  | ({ name: 'rollback'; application: string; environment: string; release: number } & RequestOptions);
 export type RunCommand =
-  | {
-      name: 'deploy';
-      application: string;
-      environment: string;
-      ref?: string;
-      reason?: string;
-      dryRun: boolean;
-      wait: boolean;
-    }
+  | RequestCommand
   | { name: 'status'; id: string }
   | { name: 'history'; application: string; environment: string; limit?: number; cursor?: string }
   | { name: 'logs'; id: string; follow: boolean }
@@ -46,6 +49,7 @@ const OPTIONS = {
   ref: { type: 'string' },
   reason: { type: 'string' },
   'dry-run': { type: 'boolean' },
+  'override-freeze': { type: 'boolean' },
   wait: { type: 'boolean' },
   limit: { type: 'string' },
   cursor: { type: 'string' },
@@ -58,8 +62,12 @@ const OPTIONS = {
 type OptionName = keyof typeof OPTIONS;
 const GLOBAL_OPTIONS: OptionName[] = ['url', 'json', 'token', 'help'];
 
+const REQUEST_OPTIONS: OptionName[] = ['reason', 'dry-run', 'override-freeze', 'wait'];
+
 const COMMANDS: Record<CommandName, { positionals: string[]; options: OptionName[] }> = {
-  deploy: { positionals: ['application', 'environment'], options: ['ref', 'reason', 'dry-run', 'wait'] },
+  deploy: { positionals: ['application', 'environment'], options: ['ref', ...REQUEST_OPTIONS] },
+  promote: { positionals: ['application', 'from', 'to'], options: REQUEST_OPTIONS },
+  rollback: { positionals: ['application', 'environment', 'release'], options: REQUEST_OPTIONS },
   status: { positionals: ['deployment-id'], options: [] },
   history: { positionals: ['application', 'environment'], options: ['limit', 'cursor'] },
   logs: { positionals: ['deployment-id'], options: ['follow'] },
@@ -128,6 +136,12 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): Parse
   const str = (option: OptionName) =>
     typeof values[option] === 'string' ? (values[option] as string) : undefined;
   const flag = (option: OptionName) => values[option] === true;
+  const requestOptions = (): RequestOptions => ({
+    ...(str('reason') !== undefined ? { reason: str('reason') } : {}),
+    dryRun: flag('dry-run'),
+    overrideFreeze: flag('override-freeze'),
+    wait: flag('wait'),
+  });
   const command = ((): RunCommand => {
     switch (name) {
       case 'deploy':
@@ -136,9 +150,23 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): Parse
           application: args[0] as string,
           environment: args[1] as string,
           ...(str('ref') !== undefined ? { ref: str('ref') } : {}),
-          ...(str('reason') !== undefined ? { reason: str('reason') } : {}),
-          dryRun: flag('dry-run'),
-          wait: flag('wait'),
+          ...requestOptions(),
+        };
+      case 'promote':
+        return {
+          name,
+          application: args[0] as string,
+          from: args[1] as string,
+          to: args[2] as string,
+          ...requestOptions(),
+        };
+      case 'rollback':
+        return {
+          name,
+          application: args[0] as string,
+          environment: args[1] as string,
+          release: parseRelease(args[2] as string),
+          ...requestOptions(),
         };
       case 'status':
       case 'logs': {
@@ -180,6 +208,18 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): Parse
     }
   })();
   return { command, globals: globals(values, env) };
+}
+
+/** Release numbers start at 1 and have no gaps; `41`, not `v41` or `#41`, names one. */
+function parseRelease(text: string): number {
+  const release = /^\d{1,9}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(release >= 1)) {
+    throw new UsageError(
+      `<release> must be a release number (a whole number from 1, as \`history\` shows it), not ${JSON.stringify(text)}`,
+      'rollback',
+    );
+  }
+  return release;
 }
 
 function parseLimit(text: string): number {

@@ -1,11 +1,12 @@
 import type { z } from 'zod';
-import type { Globals, RunCommand } from './args.ts';
+import type { Globals, RequestCommand, RunCommand } from './args.ts';
 import { doctor } from './doctor.ts';
 import { ApiError, ConnectionError, EXIT, type ExitCode } from './errors.ts';
 import { colorEnabled, type Paint, painter, type StreamLike } from './format.ts';
 import type { Client } from './http.ts';
-import { createProgressView, formatStep, isFinal, type ProgressView } from './progress.ts';
+import { clean, createProgressView, formatStep, isFinal, isSuccess, type ProgressView } from './progress.ts';
 import {
+  type AcceptedView,
   acceptedSchema,
   applicationsSchema,
   type DeploymentView,
@@ -45,7 +46,9 @@ const LOG_PAGE_LIMIT = 500;
 export async function run(ctx: Context, command: RunCommand): Promise<ExitCode> {
   switch (command.name) {
     case 'deploy':
-      return deploy(ctx, command);
+    case 'promote':
+    case 'rollback':
+      return request(ctx, command);
     case 'status':
       return status(ctx, command.id);
     case 'history':
@@ -78,44 +81,92 @@ const writeLines = (stream: StreamLike, lines: readonly string[]) => {
 const paintFor = (ctx: Context, stream: StreamLike): Paint => painter(colorEnabled(stream, ctx.env));
 const deploymentPath = (id: string) => `/deployments/${encodeURIComponent(id)}`;
 
-// deploy -------------------------------------------------------------------------------------------------
+// deploy, promote, rollback -----------------------------------------------------------------------------
 
-async function deploy(ctx: Context, command: Extract<RunCommand, { name: 'deploy' }>): Promise<ExitCode> {
-  const request = {
-    application: command.application,
-    environment: command.environment,
-    ...(command.ref !== undefined ? { ref: command.ref } : {}),
+/** The route, body and wording of each way to ask for a deployment; the rest of the flow is shared. */
+function describeRequest(command: RequestCommand) {
+  const common = {
     ...(command.reason !== undefined ? { reason: command.reason } : {}),
     ...(command.dryRun ? { dryRun: true } : {}),
+    ...(command.overrideFreeze ? { overrideFreeze: true } : {}),
   };
+  const dry = command.dryRun ? ['dry run'] : [];
+  switch (command.name) {
+    case 'deploy': {
+      const { application, environment, ref } = command;
+      return {
+        path: '/deployments',
+        body: { application, environment, ...(ref !== undefined ? { ref } : {}), ...common },
+        title: (_accepted: AcceptedView) =>
+          withDetails(`deploying ${application}/${environment}`, [ref && `ref ${ref}`, ...dry]),
+        summary: (accepted: AcceptedView) => [
+          `${application}/${environment}`,
+          accepted.ref !== undefined && `ref ${accepted.ref}`,
+        ],
+      };
+    }
+    case 'promote': {
+      const { application, from, to } = command;
+      return {
+        path: '/promotions',
+        body: { application, from, to, ...common },
+        title: (accepted: AcceptedView) =>
+          withDetails(`promoting ${application} ${from} → ${to}`, [sourceRelease(accepted), ...dry]),
+        summary: (accepted: AcceptedView) => [
+          `${application}/${to}`,
+          `promotion from ${sourceRelease(accepted) ?? from}`,
+        ],
+      };
+    }
+    case 'rollback': {
+      const { application, environment, release } = command;
+      return {
+        path: '/rollbacks',
+        body: { application, environment, release, ...common },
+        title: (_accepted: AcceptedView) =>
+          withDetails(`rolling back ${application}/${environment} to release ${release}`, dry),
+        summary: (_accepted: AcceptedView) => [
+          `${application}/${environment}`,
+          `rollback of release ${release}`,
+        ],
+      };
+    }
+  }
+}
+
+/** `staging release 7`: what a promotion deploys, as the API chose it when it accepted the request. */
+const sourceRelease = (accepted: AcceptedView) =>
+  accepted.source?.release !== undefined
+    ? `${accepted.source.environment} release ${accepted.source.release}`
+    : undefined;
+const withDetails = (text: string, details: (string | false | undefined)[]) => {
+  const shown = details.filter(Boolean).join(', ');
+  return shown ? `${text} (${shown})` : text;
+};
+
+async function request(ctx: Context, command: RequestCommand): Promise<ExitCode> {
+  const { path, body, title, summary } = describeRequest(command);
   // The key makes the client's retry of a POST (after a reset connection or a 503) start nothing twice.
-  const response = await ctx.client.post('/deployments', request, {
-    'idempotency-key': ctx.newIdempotencyKey(),
-  });
-  const accepted = parse(acceptedSchema, response.body, 'POST /deployments');
+  const response = await ctx.client.post(path, body, { 'idempotency-key': ctx.newIdempotencyKey() });
+  const accepted = parse(acceptedSchema, response.body, `POST ${path}`);
   const id = accepted.deploymentId;
 
   if (!command.wait) {
     if (ctx.globals.json) {
       writeJson(ctx.stdout, response.body);
     } else {
-      const ref = typeof accepted.ref === 'string' ? `, ref ${accepted.ref}` : '';
-      const dry = accepted.dryRun === true ? ', dry run' : '';
+      const details = [...summary(accepted), accepted.dryRun === true && 'dry run'];
       writeLines(ctx.stdout, [
-        `deployment ${id} ${accepted.status.toLowerCase()} (${command.application}/${command.environment}${ref}${dry})`,
+        clean(`deployment ${id} ${accepted.status.toLowerCase()} (${details.filter(Boolean).join(', ')})`),
         `status: ${ctx.client.urlOf(deploymentPath(id))}`,
       ]);
     }
     return EXIT.ok;
   }
-  return waitFor(ctx, id, command);
+  return waitFor(ctx, id, clean(title(accepted)));
 }
 
-async function waitFor(
-  ctx: Context,
-  id: string,
-  command: Extract<RunCommand, { name: 'deploy' }>,
-): Promise<ExitCode> {
+async function waitFor(ctx: Context, id: string, title: string): Promise<ExitCode> {
   // With --json, stdout carries only the final document; progress goes to stderr, and only for a person.
   const stream = ctx.globals.json ? ctx.stderr : ctx.stdout;
   const show = !ctx.globals.json || ctx.stderr.isTTY === true;
@@ -123,13 +174,7 @@ async function waitFor(
   const paint = paintFor(ctx, stream);
   const view: ProgressView = show ? createProgressView(stream, { live, paint }) : silentView;
 
-  if (show) {
-    const what = [command.ref && `ref ${command.ref}`, command.dryRun && 'dry run']
-      .filter(Boolean)
-      .join(', ');
-    const title = `deploying ${command.application}/${command.environment}${what ? ` (${what})` : ''}`;
-    stream.write(`${live ? paint('bold', title) : title} — deployment ${id}\n`);
-  }
+  if (show) stream.write(`${live ? paint('bold', title) : title} — deployment ${id}\n`);
 
   const ticker = live ? setInterval(() => view.tick(ctx.now()), TICK_MS) : undefined;
   const stopListening = ctx.onInterrupt(() => {
@@ -171,7 +216,7 @@ async function waitFor(
     const hasResult = events.some((event) => event.type === deployment.status);
     if (!hasResult) {
       // The record is final but its event is missing (written by an older server, or lost): say it anyway.
-      const failed = deployment.status !== 'SUCCEEDED';
+      const failed = !isSuccess(deployment.status);
       const text = [deployment.status.toLowerCase(), deployment.errorCode, deployment.errorMessage]
         .filter(Boolean)
         .join(': ');
@@ -186,14 +231,14 @@ async function waitFor(
     const jobStarted = events.some(
       (event) => event.type === 'BUILD_STARTED' || event.type === 'DEPLOY_STARTED',
     );
-    if (deployment.status !== 'SUCCEEDED' && jobStarted) {
+    if (!isSuccess(deployment.status) && jobStarted) {
       stream.write(`job output: crossdeploy logs ${id}\n`);
     }
   }
   if (ctx.globals.json) {
     writeJson(ctx.stdout, { ...(last.raw.deployment as object), events: last.raw.events });
   }
-  return deployment.status === 'SUCCEEDED' ? EXIT.ok : EXIT.failed;
+  return isSuccess(deployment.status) ? EXIT.ok : EXIT.failed;
 }
 
 const silentView: ProgressView = { update() {}, tick() {}, note() {}, finish() {} };
@@ -265,7 +310,7 @@ async function status(ctx: Context, id: string): Promise<ExitCode> {
       renderStatus(deployment, events, { paint: paintFor(ctx, ctx.stdout), now: ctx.now(), decorated }),
     );
   }
-  return !isFinal(deployment.status) || deployment.status === 'SUCCEEDED' ? EXIT.ok : EXIT.failed;
+  return !isFinal(deployment.status) || isSuccess(deployment.status) ? EXIT.ok : EXIT.failed;
 }
 
 // history ------------------------------------------------------------------------------------------------

@@ -124,6 +124,7 @@ export const STATUS_FORMAT: Record<string, Format> = {
   REJECTED: 'red',
   CANCELLED: 'yellow',
   SUPERSEDED: 'yellow',
+  SKIPPED: 'yellow',
   RUNNING: 'cyan',
   QUEUED: 'cyan',
 };

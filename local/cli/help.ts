@@ -1,16 +1,37 @@
 /** Usage text, kept next to the parser's command list so the two are read together. */
 
+const REQUEST_OPTIONS_HELP = `  --reason T          why, recorded in the history
+  --dry-run           create and describe a change set without executing it
+  --override-freeze   deploy inside a freeze window (honoured for the environment's approvers only)
+  --wait              follow the deployment until it ends`;
+
 export const COMMAND_HELP = {
-  deploy: `Usage: crossdeploy deploy <application> <environment> [--ref R] [--reason T] [--dry-run] [--wait]
+  deploy: `Usage: crossdeploy deploy <application> <environment> [--ref R] [--reason T] [--dry-run]
+                         [--override-freeze] [--wait]
 
 Requests a deployment. Without --wait, prints its id and status URL and exits 0.
 With --wait, shows each step as it happens and exits 0 if it succeeded, 1 if not.
 
 Options:
-  --ref R       commit SHA, branch or tag (default: the application's default ref)
-  --reason T    why, recorded in the history
-  --dry-run     create and describe a change set without executing it
-  --wait        follow the deployment until it ends`,
+  --ref R             commit SHA, branch or tag (default: the application's default ref)
+${REQUEST_OPTIONS_HELP}`,
+  promote: `Usage: crossdeploy promote <application> <from> <to> [--reason T] [--dry-run] [--override-freeze]
+                          [--wait]
+
+Deploys to <to> exactly the build output of <from>'s last successful deployment (the same artifact,
+hence the same commit; nothing is rebuilt). The registry's promoteFrom says which environments <to>
+takes promotions from. Output and exit codes as for deploy.
+
+Options:
+${REQUEST_OPTIONS_HELP}`,
+  rollback: `Usage: crossdeploy rollback <application> <environment> <release> [--reason T] [--dry-run]
+                           [--override-freeze] [--wait]
+
+Redeploys release <release> of the environment (its build output and registry parameters, without a
+build); \`crossdeploy history\` shows the release numbers. Output and exit codes as for deploy.
+
+Options:
+${REQUEST_OPTIONS_HELP}`,
   status: `Usage: crossdeploy status <deployment-id>
 
 Shows a deployment and its steps. Exits 1 if it failed, was rejected or cancelled.`,
@@ -53,8 +74,12 @@ Usage: crossdeploy <command> [arguments] [options]
 
 Commands:
   deploy <app> <env>    request a deployment (--wait to follow it)
+  promote <app> <from> <to>
+                        deploy <from>'s last successful build output to <to>
+  rollback <app> <env> <release>
+                        redeploy release <release> of an environment
   status <id>           show a deployment and its steps
-  history <app> <env>   list an environment's deployments
+  history <app> <env>   list an environment's deployments and their release numbers
   logs <id>             print the build and deploy output (--follow)
   apps                  list applications and environments
   doctor <app> <env>    check an environment's cross-account setup (--local: with your credentials)

@@ -16,6 +16,8 @@ export interface StepLine {
 const IN_FLIGHT = new Set(['QUEUED', 'RUNNING']);
 /** Only QUEUED and RUNNING are in flight, so a status added later (SUPERSEDED, SKIPPED) counts as final. */
 export const isFinal = (status: string) => !IN_FLIGHT.has(status);
+/** Ended as asked: deployed, or skipped because the target already runs exactly this (nothing to do). */
+export const isSuccess = (status: string) => status === 'SUCCEEDED' || status === 'SKIPPED';
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: removing terminal escapes is the point
 const ESCAPES = /\u001b\[[0-9;?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?/g;
@@ -79,10 +81,19 @@ export function describeEvent(
         str(detail.region),
         str(detail.stackName) && `stack ${str(detail.stackName)}`,
       ].filter(Boolean);
-      const reuse = str(detail.resolvedCommit)
-        ? `, reusing the build of ${shortSha(str(detail.resolvedCommit) as string)}`
-        : '';
-      return { mark: 'ok', text: `validated${target.length > 0 ? `: ${target.join(', ')}` : ''}${reuse}` };
+      return {
+        mark: 'ok',
+        text: `validated${target.length > 0 ? `: ${target.join(', ')}` : ''}${reusedBuild(detail)}`,
+      };
+    }
+    case 'FREEZE_OVERRIDDEN': {
+      const by = detail.by as Record<string, unknown> | undefined;
+      const who = by ? describeWho(by) : undefined;
+      const until = str(detail.endsAt) ? ` (until ${str(detail.endsAt)})` : '';
+      return {
+        mark: 'warn',
+        text: `freeze window "${str(detail.window) ?? '?'}"${until} overridden${who ? ` by ${who}` : ''}`,
+      };
     }
     case 'BUILD_STARTED':
       return live ? undefined : { mark: 'info', text: 'build started' };
@@ -136,8 +147,12 @@ export function describeEvent(
       };
     case 'SETTLED':
       return { mark: 'info', text: detail.by === 'reconciler' ? 'settled by the reconciler' : 'settled' };
-    case 'SUCCEEDED':
-      return { mark: 'ok', text: `succeeded${tookSince('REQUESTED')}` };
+    case 'SUCCEEDED': {
+      const release = typeof detail.release === 'number' ? `, release ${detail.release}` : '';
+      return { mark: 'ok', text: `succeeded${tookSince('REQUESTED')}${release}` };
+    }
+    case 'SKIPPED':
+      return { mark: 'warn', text: `skipped: ${outcome(detail)}` };
     case 'FAILED':
       return { mark: 'fail', text: `failed${after('REQUESTED')}: ${outcome(detail)}` };
     case 'REJECTED':
@@ -165,6 +180,18 @@ export function describeEvent(
   }
 }
 
+/** What a promotion or rollback deploys instead of building: another deployment's recorded build output. */
+function reusedBuild(detail: Record<string, unknown>): string {
+  const commit = str(detail.resolvedCommit);
+  const build = commit ? `the build of ${shortSha(commit)}` : 'the recorded build output';
+  const from = str(detail.sourceEnvironment);
+  if (detail.kind === 'rollback' && typeof detail.rollbackOf === 'number') {
+    return `, redeploying release ${detail.rollbackOf} (${build})`;
+  }
+  if (detail.kind === 'promotion') return `, promoting ${build}${from ? ` from ${from}` : ''}`;
+  return commit ? `, reusing ${build}` : '';
+}
+
 function describeWho(requester: Record<string, unknown>): string | undefined {
   const text = (key: string) => str(requester[key]);
   switch (requester.type) {
@@ -185,6 +212,9 @@ function describeWho(requester: Record<string, unknown>): string | undefined {
 export function describeEvents(events: readonly EventView[], live = false): StepLine[] {
   return events.flatMap((_, i) => describeEvent(events, i, live) ?? []);
 }
+
+const isRedeploy = (deployment: DeploymentView) =>
+  deployment.kind === 'promotion' || deployment.kind === 'rollback';
 
 const PHASE_TEXT: Record<string, string> = {
   VALIDATING: 'validating',
@@ -210,6 +240,8 @@ export function liveText(
   }
   if (seen('BUILD_STARTED') && !seen('BUILD_FINISHED')) return `build running ${since('BUILD_STARTED')}`;
   if (deployment.status === 'QUEUED') return 'queued';
+  // Promotions and rollbacks pass through BUILDING without a build: they deploy a recorded build output.
+  if (deployment.phase === 'BUILDING' && isRedeploy(deployment)) return 'preparing the recorded build output';
   if (deployment.phase === 'DEPLOYING') {
     return seen('ROLE_ASSUMED') ? 'starting the deploy' : 'assuming the target role';
   }

@@ -7,6 +7,13 @@ import { z } from 'zod';
  */
 
 const requester = z.looseObject({ type: z.string() });
+const releaseNumber = z.number().int().min(1);
+/** A promotion's or rollback's source: the deployment whose recorded build output it deploys. */
+const source = z.looseObject({
+  deploymentId: z.string(),
+  environment: z.string(),
+  release: releaseNumber.optional(),
+});
 
 export const deploymentSchema = z.looseObject({
   deploymentId: z.string(),
@@ -36,13 +43,25 @@ export const deploymentSchema = z.looseObject({
   changeSet: z.string().optional(),
   errorCode: z.string().optional(),
   errorMessage: z.string().optional(),
+  // A string, not an enum, for the same reason as status: an older server sends none, a newer one may add kinds.
+  kind: z.string().optional(),
+  source: source.optional(),
+  rollbackOf: releaseNumber.optional(),
+  release: releaseNumber.optional(),
+  freezeOverride: z.boolean().optional(),
 });
 export type DeploymentView = z.infer<typeof deploymentSchema>;
 
 export const acceptedSchema = z.looseObject({
   deploymentId: z.string(),
   status: z.string(),
+  ref: z.string().optional(),
+  dryRun: z.boolean().optional(),
+  kind: z.string().optional(),
+  source: source.optional(),
+  rollbackOf: releaseNumber.optional(),
 });
+export type AcceptedView = z.infer<typeof acceptedSchema>;
 
 export const eventSchema = z.looseObject({
   // A type this CLI does not know yet is still shown, as its raw name.

@@ -10,7 +10,7 @@ import {
   table,
   truncate,
 } from './format.ts';
-import { clean, describeEvents, formatStep, isFinal } from './progress.ts';
+import { clean, describeEvents, formatStep, isFinal, isSuccess } from './progress.ts';
 import type { ApplicationsView, DeploymentView, EventView, LogLine } from './schemas.ts';
 
 /** Pure renderers for `history`, `status`, `apps` and `logs`: data in, lines out. */
@@ -38,18 +38,46 @@ function duration(d: DeploymentView, now: number): string {
   return Number.isNaN(ms) ? '-' : `${formatDuration(ms)}…`;
 }
 
+/** `promotion from staging (release 7)`, `rollback of release 41`, or `deploy`; undefined when unknown. */
+export function kindText(d: DeploymentView): string | undefined {
+  const sourceRelease = d.source?.release !== undefined ? ` (release ${d.source.release})` : '';
+  switch (d.kind) {
+    case 'promotion':
+      return `promotion from ${d.source?.environment ?? '?'}${sourceRelease}`;
+    case 'rollback':
+      return d.rollbackOf !== undefined ? `rollback of release ${d.rollbackOf}` : 'rollback';
+    case undefined:
+      return undefined;
+    default:
+      return d.kind;
+  }
+}
+
+/** The outcome code: red for a failure, plain for a deployment that ended as asked (e.g. SKIPPED). */
+const outcomeCell = (d: DeploymentView): string | Cell =>
+  d.errorCode ? { text: clean(d.errorCode), format: isSuccess(d.status) ? 'yellow' : 'red' } : '';
+
 export function renderHistory(items: readonly DeploymentView[], options: ViewOptions): string[] {
   const { paint } = options;
-  const rows = items.map((d): (string | Cell)[] => [
-    clean(d.deploymentId),
-    statusCell(d),
-    truncate(clean(refAndCommit(d.ref, d.resolvedCommit)), 40),
-    truncate(clean(shortRequester(d.requester)), 32),
-    formatTime(d.requestedAt, options.timeZone),
-    duration(d, options.now),
-    d.errorCode ? { text: clean(d.errorCode), format: 'red' } : '',
-  ]);
-  return table(['ID', 'STATUS', 'REF', 'REQUESTER', 'REQUESTED', 'DURATION', 'ERROR'], rows, paint);
+  const rows = items.map((d): (string | Cell)[] => {
+    const kind = [kindText(d) ?? 'deploy', d.freezeOverride ? 'freeze override' : undefined];
+    return [
+      clean(d.deploymentId),
+      statusCell(d),
+      d.release !== undefined ? String(d.release) : '-',
+      truncate(clean(kind.filter(Boolean).join(', ')), 48),
+      truncate(clean(refAndCommit(d.ref, d.resolvedCommit)), 40),
+      truncate(clean(shortRequester(d.requester)), 32),
+      formatTime(d.requestedAt, options.timeZone),
+      duration(d, options.now),
+      outcomeCell(d),
+    ];
+  });
+  return table(
+    ['ID', 'STATUS', 'RELEASE', 'KIND', 'REF', 'REQUESTER', 'REQUESTED', 'DURATION', 'ERROR'],
+    rows,
+    paint,
+  );
 }
 
 export function renderStatus(
@@ -73,6 +101,8 @@ export function renderStatus(
   const lines = [
     `${paint('bold', `deployment ${clean(d.deploymentId)}`)}  ${paint(STATUS_FORMAT[d.status] ?? 'reset', d.status)}${phase}`,
     ...field('target', `${clean(d.application)}/${clean(d.environment)}${d.dryRun ? ' (dry run)' : ''}`),
+    ...field('kind', kindDetail(d)),
+    ...field('release', d.release === undefined ? undefined : String(d.release)),
     ...field('ref', clean(refAndCommit(d.ref, d.resolvedCommit))),
     ...field(
       'requested',
@@ -87,8 +117,16 @@ export function renderStatus(
     ...field('build job', clean(job('build') ?? '')),
     ...field('deploy job', clean(job('deploy') ?? '')),
     ...field(
-      'error',
-      d.errorCode && paint('red', clean([d.errorCode, d.errorMessage].filter(Boolean).join(': '))),
+      'freeze',
+      d.freezeOverride ? paint('yellow', 'a freeze window was overridden by an approver') : undefined,
+    ),
+    ...field(
+      isSuccess(d.status) ? 'outcome' : 'error',
+      d.errorCode &&
+        paint(
+          isSuccess(d.status) ? 'yellow' : 'red',
+          clean([d.errorCode, d.errorMessage].filter(Boolean).join(': ')),
+        ),
     ),
   ];
   if (d.changeSet) lines.push(paint('dim', 'change set'), ...indent(d.changeSet));
@@ -101,6 +139,13 @@ export function renderStatus(
     );
   }
   return lines;
+}
+
+/** The kind with the deployment it takes its build output from, e.g. `promotion from staging (release 7), build of 01J…`. */
+function kindDetail(d: DeploymentView): string | undefined {
+  const kind = kindText(d);
+  if (kind === undefined || d.kind === 'deploy') return undefined;
+  return clean(d.source ? `${kind}, build output of deployment ${d.source.deploymentId}` : kind);
 }
 
 /** Multi-line server text (a change-set summary), cleaned and indented under its label. */

@@ -18,17 +18,29 @@ const BASE = Date.UTC(2025, 0, 31, 14, 0, 0);
 const at = (seconds: number) => new Date(BASE + seconds * 1000).toISOString();
 
 type Scenario = 'success' | 'failure';
+type Kind = 'deploy' | 'promotion' | 'rollback';
 interface FakeDeployment {
   id: string;
   scenario: Scenario;
+  kind: Kind;
   application: string;
   environment: string;
   ref: string;
   reason?: string;
   dryRun: boolean;
+  /** Promotions and rollbacks: the deployment whose build output they deploy (no build of their own). */
+  source?: { deploymentId: string; environment: string; release: number };
+  rollbackOf?: number;
+  /** An approver asked to deploy inside a freeze window (the fake pretends one is active). */
+  freezeOverride?: boolean;
+  /** The release number a successful real deployment gets. */
+  release?: number;
   /** GET /deployments/{id} calls so far; each one moves the deployment one stage on. */
   polls: number;
 }
+
+const SOURCE_ID = '01JSOURCE00000000000000007';
+const ALICE = { type: 'local', user: 'alice' };
 
 interface Received {
   method: string;
@@ -46,35 +58,52 @@ interface FakeEvent {
 }
 
 function eventsAt(d: FakeDeployment, stage: number): FakeEvent[] {
+  const built = d.kind === 'deploy';
   const events: FakeEvent[] = [
     {
       type: 'REQUESTED',
       at: at(0),
-      detail: { requester: { type: 'local', user: 'alice' }, trigger: 'local', ref: d.ref, dryRun: d.dryRun },
+      detail: { requester: ALICE, trigger: 'local', ...(built ? { ref: d.ref } : {}), dryRun: d.dryRun },
     },
   ];
   if (stage >= 1) {
-    events.push(
-      {
-        type: 'VALIDATED',
-        at: at(1),
-        detail: {
-          ref: d.ref,
-          targetAccount: '123456789012',
-          region: 'eu-west-1',
-          stackName: 'hello-dev',
-        },
+    events.push({
+      type: 'VALIDATED',
+      at: at(1),
+      detail: {
+        kind: d.kind,
+        ref: d.ref,
+        targetAccount: '123456789012',
+        region: 'eu-west-1',
+        stackName: `${d.application}-${d.environment}`,
+        ...(d.source
+          ? {
+              buildOutputFrom: d.source.deploymentId,
+              sourceEnvironment: d.source.environment,
+              resolvedCommit: COMMIT,
+              ...(d.rollbackOf !== undefined ? { rollbackOf: d.rollbackOf } : {}),
+            }
+          : {}),
       },
-      { type: 'BUILD_STARTED', at: at(2), detail: { buildId: 'local:build' } },
-    );
+    });
+    if (d.freezeOverride) {
+      events.push({
+        type: 'FREEZE_OVERRIDDEN',
+        at: at(1),
+        detail: { window: 'year-end', endsAt: '2025-02-03T00:00:00.000Z', by: ALICE },
+      });
+    }
+    if (built) events.push({ type: 'BUILD_STARTED', at: at(2), detail: { buildId: 'local:build' } });
   }
   if (stage >= 2) {
-    events.push(
-      {
+    if (built) {
+      events.push({
         type: 'BUILD_FINISHED',
         at: at(36),
         detail: { buildId: 'local:build', status: 'SUCCEEDED', resolvedCommit: COMMIT },
-      },
+      });
+    }
+    events.push(
       { type: 'LOCK_ACQUIRED', at: at(37), detail: { leaseExpiresAt: at(4000) } },
       {
         type: 'ROLE_ASSUMED',
@@ -94,7 +123,7 @@ function eventsAt(d: FakeDeployment, stage: number): FakeEvent[] {
         at: at(101),
         detail: { buildId: 'local:deploy', status: 'SUCCEEDED' },
       },
-      { type: 'SUCCEEDED', at: at(102), detail: {} },
+      { type: 'SUCCEEDED', at: at(102), detail: d.release !== undefined ? { release: d.release } : {} },
     );
   }
   if (stage >= 3 && d.scenario === 'failure') {
@@ -117,20 +146,31 @@ function deploymentAt(d: FakeDeployment, stage: number) {
     deploymentId: d.id,
     application: d.application,
     environment: d.environment,
-    ref: d.ref,
-    requester: { type: 'local', user: 'alice' },
+    // As the real API: a promotion or rollback takes its source's ref when it is validated.
+    ...(d.kind === 'deploy' || stage >= 1 ? { ref: d.ref } : {}),
+    requester: ALICE,
     trigger: 'local',
     dryRun: d.dryRun,
     ...(d.reason !== undefined ? { reason: d.reason } : {}),
     requestedAt: at(0),
+    kind: d.kind,
+    ...(d.source ? { source: d.source } : {}),
+    ...(d.rollbackOf !== undefined ? { rollbackOf: d.rollbackOf } : {}),
   };
   if (stage === 0) return { ...base, status: 'QUEUED', updatedAt: at(0) };
-  const target = { targetAccount: '123456789012', targetRegion: 'eu-west-1', stackName: 'hello-dev' };
+  const target = {
+    targetAccount: '123456789012',
+    targetRegion: 'eu-west-1',
+    stackName: `${d.application}-${d.environment}`,
+    ...(d.freezeOverride ? { freezeOverride: true } : {}),
+  };
   if (stage === 1) return { ...base, ...target, status: 'RUNNING', phase: 'BUILDING', updatedAt: at(2) };
   const built = { ...base, ...target, resolvedCommit: COMMIT };
   if (stage === 2) return { ...built, status: 'RUNNING', phase: 'DEPLOYING', updatedAt: at(39) };
-  if (d.scenario === 'success')
-    return { ...built, status: 'SUCCEEDED', updatedAt: at(102), finishedAt: at(102) };
+  if (d.scenario === 'success') {
+    const release = d.release !== undefined ? { release: d.release } : {};
+    return { ...built, ...release, status: 'SUCCEEDED', updatedAt: at(102), finishedAt: at(102) };
+  }
   return {
     ...built,
     status: 'FAILED',
@@ -186,11 +226,21 @@ function problem(
   };
 }
 
+interface RequestBody {
+  application: string;
+  environment?: string;
+  ref?: string;
+  reason?: string;
+  dryRun?: boolean;
+  overrideFreeze?: boolean;
+}
+
 class FakeApi {
   readonly deployments = new Map<string, FakeDeployment>();
   readonly received: Received[] = [];
   readonly contractErrors: string[] = [];
   private nextId = 1;
+  private nextRelease = 1;
   private server: Server | undefined;
   url = '';
 
@@ -211,18 +261,79 @@ class FakeApi {
   }
 
   /** A deployment that already reached `stage` (FINAL_STAGE: over), for tests that need no waiting. */
-  seed(scenario: Scenario, stage = FINAL_STAGE): string {
-    const id = `01JTEST${String(this.nextId++).padStart(19, '0')}`;
+  seed(scenario: Scenario, stage = FINAL_STAGE, extra: Partial<FakeDeployment> = {}): string {
+    const id = this.newId();
     this.deployments.set(id, {
       id,
       scenario,
+      kind: 'deploy',
       application: 'hello',
       environment: 'dev',
       ref: 'main',
       dryRun: false,
+      ...(scenario === 'success' ? { release: this.nextRelease++ } : {}),
       polls: stage,
+      ...extra,
     });
     return id;
+  }
+
+  private newId() {
+    return `01JTEST${String(this.nextId++).padStart(19, '0')}`;
+  }
+
+  /** Records an accepted request and answers 202 as the real API does. */
+  private accept(res: ServerResponse, path: string, request: RequestBody, fields: Partial<FakeDeployment>) {
+    const id = this.newId();
+    const dryRun = request.dryRun ?? false;
+    const scenario: Scenario = request.application === 'broken' ? 'failure' : 'success';
+    const d: FakeDeployment = {
+      id,
+      scenario,
+      kind: 'deploy',
+      application: request.application,
+      environment: request.environment ?? '',
+      ref: request.ref ?? 'main',
+      dryRun,
+      ...(scenario === 'success' && !dryRun ? { release: this.nextRelease++ } : {}),
+      ...(request.overrideFreeze ? { freezeOverride: true } : {}),
+      polls: 0,
+      ...(request.reason !== undefined ? { reason: request.reason } : {}),
+      ...fields,
+    };
+    this.deployments.set(id, d);
+    const self = `/deployments/${id}`;
+    return this.reply(res, 'POST', path, 202, {
+      deploymentId: id,
+      status: 'QUEUED',
+      application: d.application,
+      environment: d.environment,
+      ...(d.kind === 'deploy' ? { ref: d.ref } : {}),
+      kind: d.kind,
+      ...(d.source ? { source: d.source } : {}),
+      ...(d.rollbackOf !== undefined ? { rollbackOf: d.rollbackOf } : {}),
+      dryRun: d.dryRun,
+      links: { self, events: `${self}/events`, logs: `${self}/logs` },
+    });
+  }
+
+  /** A refusal the real API records as a REJECTED deployment (hence the id in the problem). */
+  private refuse(
+    res: ServerResponse,
+    path: string,
+    status: number,
+    code: string,
+    title: string,
+    detail: string,
+  ) {
+    const id = this.newId();
+    return this.reply(
+      res,
+      'POST',
+      path,
+      status,
+      problem(status, code, title, detail, { instance: `/deployments/${id}`, deploymentId: id }),
+    );
   }
 
   async stop() {
@@ -255,48 +366,40 @@ class FakeApi {
       });
 
     if (method === 'POST' && url.pathname === '/deployments') {
-      const request = JSON.parse(body) as {
-        application: string;
-        environment: string;
-        ref?: string;
-        reason?: string;
-        dryRun?: boolean;
-      };
-      const id = `01JTEST${String(this.nextId++).padStart(19, '0')}`;
+      const request = JSON.parse(body) as RequestBody;
       if (request.application === 'busy') {
         const detail = 'busy/dev is busy with deployment 01JOTHER (lease until 2025-01-31T15:00:00.000Z)';
-        return this.reply(
-          res,
-          method,
-          '/deployments',
-          409,
-          problem(409, 'ENVIRONMENT_BUSY', 'Environment busy', detail, {
-            instance: `/deployments/${id}`,
-            deploymentId: id,
-          }),
-        );
+        return this.refuse(res, '/deployments', 409, 'ENVIRONMENT_BUSY', 'Environment busy', detail);
       }
-      const d: FakeDeployment = {
-        id,
-        scenario: request.application === 'broken' ? 'failure' : 'success',
-        application: request.application,
-        environment: request.environment,
-        ref: request.ref ?? 'main',
-        dryRun: request.dryRun ?? false,
-        polls: 0,
-        ...(request.reason !== undefined ? { reason: request.reason } : {}),
-      };
-      this.deployments.set(id, d);
-      const self = `/deployments/${id}`;
-      return this.reply(res, method, '/deployments', 202, {
-        deploymentId: id,
-        status: 'QUEUED',
-        application: d.application,
-        environment: d.environment,
-        ref: d.ref,
-        kind: 'deploy',
-        dryRun: d.dryRun,
-        links: { self, events: `${self}/events`, logs: `${self}/logs` },
+      return this.accept(res, '/deployments', request, {});
+    }
+    if (method === 'POST' && url.pathname === '/promotions') {
+      // As the test registry: prod takes promotions from staging only, and nothing else takes any.
+      const request = JSON.parse(body) as RequestBody & { from: string; to: string };
+      if (request.to !== 'prod' || request.from !== 'staging') {
+        const detail =
+          request.to === 'prod'
+            ? `prod may be promoted only from staging, not from ${request.from}`
+            : `${request.to} accepts no promotions`;
+        return this.refuse(res, '/promotions', 403, 'PROMOTION_NOT_ALLOWED', 'Promotion not allowed', detail);
+      }
+      return this.accept(
+        res,
+        '/promotions',
+        { ...request, environment: request.to },
+        { kind: 'promotion', source: { deploymentId: SOURCE_ID, environment: request.from, release: 7 } },
+      );
+    }
+    if (method === 'POST' && url.pathname === '/rollbacks') {
+      const request = JSON.parse(body) as RequestBody & { environment: string; release: number };
+      if (request.release > 41) {
+        const detail = `${request.application}/${request.environment} has no release ${request.release}`;
+        return this.refuse(res, '/rollbacks', 404, 'UNKNOWN_RELEASE', 'Unknown release', detail);
+      }
+      return this.accept(res, '/rollbacks', request, {
+        kind: 'rollback',
+        rollbackOf: request.release,
+        source: { deploymentId: SOURCE_ID, environment: request.environment, release: request.release },
       });
     }
     if (method === 'GET' && url.pathname === '/applications') {
@@ -408,7 +511,7 @@ describe('crossdeploy CLI against a fake API', () => {
       'role assumed in account 123456789012 (crossdeploy-deploy)',
       'deploy started',
       'deploy finished in 1m02s',
-      'succeeded in 1m42s',
+      expect.stringMatching(/^succeeded in 1m42s, release \d+$/),
       'lock released',
     ]);
 
@@ -546,10 +649,12 @@ describe('crossdeploy CLI against a fake API', () => {
     const table = await runCli(['history', 'hello', 'dev', '--limit', '2'], { url: api.url });
     expect(table.code).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+STATUS\s+REF\s+REQUESTER\s+REQUESTED\s+DURATION\s+ERROR$/);
+    expect(lines[0]).toMatch(
+      /^ID\s+STATUS\s+RELEASE\s+KIND\s+REF\s+REQUESTER\s+REQUESTED\s+DURATION\s+ERROR$/,
+    );
     expect(lines).toHaveLength(3);
     expect(lines[1]).toMatch(
-      /^01JTEST\d{19}\s+SUCCEEDED\s+main@1a2b3c4\s+local:alice\s+2025-01-31 14:00:00\s+1m42s$/,
+      /^01JTEST\d{19}\s+SUCCEEDED\s+\d+\s+deploy\s+main@1a2b3c4\s+local:alice\s+2025-01-31 14:00:00\s+1m42s$/,
     );
     expect(table.stderr).toMatch(/^older: crossdeploy history hello dev --limit 2 --cursor 2\n$/);
     expect(api.received.at(-1)?.url).toBe('/deployments?application=hello&environment=dev&limit=2');
@@ -558,6 +663,25 @@ describe('crossdeploy CLI against a fake API', () => {
     const page = JSON.parse(json.stdout);
     expect(page.items).toHaveLength(2);
     expect(page.nextCursor).toBe('2');
+  });
+
+  it('shows promotions and rollbacks in history with their source and release numbers', async () => {
+    const source = { deploymentId: SOURCE_ID, environment: 'staging', release: 7 };
+    api.seed('success', FINAL_STAGE, { application: 'shop', environment: 'prod', kind: 'promotion', source });
+    api.seed('success', FINAL_STAGE, {
+      application: 'shop',
+      environment: 'prod',
+      kind: 'rollback',
+      rollbackOf: 3,
+      source: { ...source, environment: 'prod', release: 3 },
+      freezeOverride: true,
+    });
+    const table = await runCli(['history', 'shop', 'prod'], { url: api.url });
+    expect(table.code).toBe(0);
+    const [, rollback, promotion] = table.stdout.trimEnd().split('\n');
+    expect(rollback).toMatch(/\sSUCCEEDED\s+\d+\s+rollback of release 3, freeze override\s+main@1a2b3c4\s/);
+    expect(promotion).toMatch(/\sSUCCEEDED\s+\d+\s+promotion from staging \(release 7\)\s+main@1a2b3c4\s/);
+    expect(api.contractErrors).toEqual([]);
   });
 
   it('prints job output with logs, and --follow stops when the deployment is done', async () => {
@@ -602,6 +726,131 @@ describe('crossdeploy CLI against a fake API', () => {
     const run = await runCli(['deploy', 'hello'], { url: api.url });
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('missing arguments');
+    expect(api.received).toEqual([]);
+  });
+
+  it('promotes with --wait: no build, the source named, the new release at the end', async () => {
+    const run = await runCli(
+      ['promote', 'hello', 'staging', 'prod', '--reason', 'weekly release', '--wait'],
+      { url: api.url },
+    );
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const [first, ...rest] = run.stdout.trimEnd().split('\n');
+    expect(first).toMatch(
+      /^promoting hello staging → prod \(staging release 7\) — deployment 01JTEST\d{19}$/,
+    );
+    expect(rest).toEqual([
+      'requested by alice (local)',
+      'validated: account 123456789012, eu-west-1, stack hello-prod, promoting the build of 1a2b3c4 from staging',
+      'lock acquired',
+      'role assumed in account 123456789012 (crossdeploy-deploy)',
+      'deploy started',
+      'deploy finished in 1m02s',
+      expect.stringMatching(/^succeeded in 1m42s, release \d+$/),
+      'lock released',
+    ]);
+    const post = api.received.find((r) => r.method === 'POST');
+    expect(post?.url).toBe('/promotions');
+    expect(JSON.parse(post?.body ?? '')).toEqual({
+      application: 'hello',
+      from: 'staging',
+      to: 'prod',
+      reason: 'weekly release',
+    });
+    expect(post?.headers['idempotency-key']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(api.contractErrors).toEqual([]);
+  });
+
+  it('promotes without --wait: prints the id, what is promoted and the status URL', async () => {
+    const run = await runCli(['promote', 'hello', 'staging', 'prod', '--dry-run'], { url: api.url });
+    expect(run.code).toBe(0);
+    const id = /deployment (01JTEST\d{19}) queued/.exec(run.stdout)?.[1];
+    expect(run.stdout).toBe(
+      `deployment ${id} queued (hello/prod, promotion from staging release 7, dry run)\nstatus: ${api.url}/deployments/${id}\n`,
+    );
+    const json = await runCli(['promote', 'hello', 'staging', 'prod', '--json'], { url: api.url });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      status: 'QUEUED',
+      kind: 'promotion',
+      source: { deploymentId: SOURCE_ID, environment: 'staging', release: 7 },
+    });
+  });
+
+  it('exits 1 with PROMOTION_NOT_ALLOWED and the rule when the registry does not allow the path', async () => {
+    const run = await runCli(['promote', 'hello', 'dev', 'prod', '--wait'], { url: api.url });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain(
+      '✗ Promotion not allowed (403 PROMOTION_NOT_ALLOWED): prod may be promoted only from staging, not from dev',
+    );
+    expect(run.stderr).toMatch(/recorded as deployment 01JTEST\d{19}/);
+    const json = await runCli(['promote', 'hello', 'prod', 'staging', '--json'], { url: api.url });
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ status: 403, code: 'PROMOTION_NOT_ALLOWED' });
+  });
+
+  it('rolls back with --wait and --override-freeze: the release redeployed and the override shown', async () => {
+    const run = await runCli(['rollback', 'hello', 'prod', '41', '--override-freeze', '--wait'], {
+      url: api.url,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const [first, ...rest] = run.stdout.trimEnd().split('\n');
+    expect(first).toMatch(/^rolling back hello\/prod to release 41 — deployment 01JTEST\d{19}$/);
+    expect(rest.slice(0, 3)).toEqual([
+      'requested by alice (local)',
+      'validated: account 123456789012, eu-west-1, stack hello-prod, redeploying release 41 (the build of 1a2b3c4)',
+      'freeze window "year-end" (until 2025-02-03T00:00:00.000Z) overridden by alice (local)',
+    ]);
+    expect(rest).not.toContain('build started');
+    expect(rest.at(-2)).toMatch(/^succeeded in 1m42s, release \d+$/);
+    const post = api.received.find((r) => r.method === 'POST');
+    expect(post?.url).toBe('/rollbacks');
+    expect(JSON.parse(post?.body ?? '')).toEqual({
+      application: 'hello',
+      environment: 'prod',
+      release: 41,
+      overrideFreeze: true,
+    });
+
+    const id = /deployment (01JTEST\d{19})/.exec(first ?? '')?.[1] ?? '';
+    const status = await runCli(['status', id], { url: api.url });
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain(
+      `kind        rollback of release 41, build output of deployment ${SOURCE_ID}`,
+    );
+    expect(status.stdout).toMatch(/\nrelease {5}\d+\n/);
+    expect(status.stdout).toContain('freeze      a freeze window was overridden by an approver');
+    expect(api.contractErrors).toEqual([]);
+  });
+
+  it('exits 1 with UNKNOWN_RELEASE for a release the environment never had', async () => {
+    const run = await runCli(['rollback', 'hello', 'prod', '99'], { url: api.url });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('✗ Unknown release (404 UNKNOWN_RELEASE): hello/prod has no release 99');
+  });
+
+  it.each([
+    ['promote without a target environment', ['promote', 'hello', 'staging'], 'missing arguments'],
+    [
+      'promote with a ref',
+      ['promote', 'hello', 'staging', 'prod', '--ref', 'main'],
+      '--ref is not an option of `promote`',
+    ],
+    ['rollback without a release', ['rollback', 'hello', 'prod'], 'missing arguments'],
+    [
+      'rollback to a release that is not a number',
+      ['rollback', 'hello', 'prod', 'latest'],
+      '<release> must be a release number',
+    ],
+    ['rollback to release 0', ['rollback', 'hello', 'prod', '0'], '<release> must be a release number'],
+  ])('exits 2 for %s without contacting the API', async (_what, args, message) => {
+    const run = await runCli(args, { url: api.url });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(message);
+    expect(run.stderr).toContain(`crossdeploy ${args[0]} --help`);
     expect(api.received).toEqual([]);
   });
 

@@ -7,7 +7,7 @@ import { createClient } from '#local/cli/http.ts';
 import { createProgressView, describeEvents, liveText } from '#local/cli/progress.ts';
 import type { DeploymentView, EventView } from '#local/cli/schemas.ts';
 import { type AwsCredentials, authFor, signRequest } from '#local/cli/signing.ts';
-import { renderHistory, renderLogLine } from '#local/cli/views.ts';
+import { renderHistory, renderLogLine, renderStatus } from '#local/cli/views.ts';
 import { type CliIo, main } from '#local/cli.ts';
 
 const plain = painter(false);
@@ -113,9 +113,38 @@ describe('argument parsing', () => {
       ref: 'v1.2',
       reason: 'hotfix',
       dryRun: true,
+      overrideFreeze: false,
       wait: true,
     });
     expect(globalsOf(parsed)).toEqual({ url: new URL('http://127.0.0.1:3000'), json: false });
+  });
+
+  it('parses promote with its target environment and --override-freeze', () => {
+    expect(
+      parseCli(['promote', 'hello', 'staging', 'prod', '--reason', 'weekly', '--override-freeze'], {})
+        .command,
+    ).toEqual({
+      name: 'promote',
+      application: 'hello',
+      from: 'staging',
+      to: 'prod',
+      reason: 'weekly',
+      dryRun: false,
+      overrideFreeze: true,
+      wait: false,
+    });
+  });
+
+  it('parses rollback with the release as a number', () => {
+    expect(parseCli(['rollback', 'hello', 'prod', '41', '--dry-run', '--wait'], {}).command).toEqual({
+      name: 'rollback',
+      application: 'hello',
+      environment: 'prod',
+      release: 41,
+      dryRun: true,
+      overrideFreeze: false,
+      wait: true,
+    });
   });
 
   it('accepts global options anywhere on the line', () => {
@@ -166,6 +195,14 @@ describe('argument parsing', () => {
     [['apps', '--url', 'not a url'], /is not a URL/],
     [['apps', '--url', 'ftp://127.0.0.1'], /must be http or https/],
     [['apps', '--url', 'http://u:p@127.0.0.1:3000'], /must not contain credentials/],
+    [['promote', 'hello', 'staging'], /missing arguments: `promote` takes <application> <from> <to>/],
+    [['promote', 'hello', 'staging', 'prod', '--ref', 'main'], /--ref is not an option of `promote`/],
+    [['rollback', 'hello', 'prod'], /`rollback` takes <application> <environment> <release>/],
+    [['rollback', 'hello', 'prod', 'v41'], /<release> must be a release number .*not "v41"/],
+    [['rollback', 'hello', 'prod', '-1'], /unknown option|<release> must be a release number/],
+    [['rollback', 'hello', 'prod', '0'], /<release> must be a release number/],
+    [['rollback', 'hello', 'prod', '4.5'], /<release> must be a release number/],
+    [['status', '01JDEP', '--override-freeze'], /--override-freeze is not an option of `status`/],
   ])('rejects %j as a usage error', (argv, message) => {
     expect(() => parseCli(argv, {})).toThrow(UsageError);
     expect(() => parseCli(argv, {})).toThrow(message);
@@ -201,6 +238,56 @@ describe('progress lines', () => {
       'succeeded in 1m42s',
       'lock released',
     ]);
+  });
+
+  it('names the release a successful deployment became', () => {
+    expect(describeEvents([ev('SUCCEEDED', t(102), { release: 42 })])[0]?.text).toBe('succeeded, release 42');
+  });
+
+  it('says what a promotion and a rollback deploy instead of a build', () => {
+    const validated = (detail: Record<string, unknown>) =>
+      describeEvents([
+        ev('VALIDATED', t(1), { targetAccount: '123456789012', resolvedCommit: COMMIT, ...detail }),
+      ])[0]?.text;
+    expect(validated({ kind: 'promotion', sourceEnvironment: 'staging' })).toBe(
+      'validated: account 123456789012, promoting the build of 1a2b3c4 from staging',
+    );
+    expect(validated({ kind: 'rollback', sourceEnvironment: 'prod', rollbackOf: 41 })).toBe(
+      'validated: account 123456789012, redeploying release 41 (the build of 1a2b3c4)',
+    );
+  });
+
+  it('shows a freeze override with the window, its end and who overrode it', () => {
+    const steps = describeEvents([
+      ev('FREEZE_OVERRIDDEN', t(1), {
+        window: 'year-end',
+        endsAt: '2027-01-05T00:00:00.000Z',
+        by: { type: 'iam', arn: 'x', principal: 'arn:aws:iam::123456789012:role/Release' },
+      }),
+    ]);
+    expect(steps).toEqual([
+      {
+        mark: 'warn',
+        text: 'freeze window "year-end" (until 2027-01-05T00:00:00.000Z) overridden by arn:aws:iam::123456789012:role/Release',
+      },
+    ]);
+  });
+
+  it('explains a skipped promotion with its reason, as a warning rather than a failure', () => {
+    const steps = describeEvents([
+      ev('SKIPPED', t(2), { code: 'ALREADY_DEPLOYED', message: 'prod already runs this build output' }),
+    ]);
+    expect(steps).toEqual([
+      { mark: 'warn', text: 'skipped: ALREADY_DEPLOYED — prod already runs this build output' },
+    ]);
+  });
+
+  it('does not announce a build for a promotion passing through the BUILDING phase', () => {
+    const promotion = deployment({ kind: 'promotion', phase: 'BUILDING' });
+    expect(liveText(promotion, SUCCESS_EVENTS.slice(0, 2), 0)).toBe('preparing the recorded build output');
+    expect(liveText(deployment({ phase: 'BUILDING' }), SUCCESS_EVENTS.slice(0, 2), 0)).toBe(
+      'starting the build',
+    );
   });
 
   it('leaves the job starts to the live line on a terminal', () => {
@@ -317,11 +404,70 @@ describe('history table', () => {
     ];
     const lines = renderHistory(items, { paint: plain, now: Date.parse(t(645)), timeZone: 'UTC' });
     expect(lines).toEqual([
-      'ID    STATUS               REF           REQUESTER     REQUESTED            DURATION  ERROR',
-      '01JC  RUNNING              main          role/Release  2025-01-31 14:10:00  45s…',
-      '01JB  FAILED               main@1a2b3c4  local:alice   2025-01-31 14:00:00  1m35s     DEPLOY_FAILED',
-      '01JA  SUCCEEDED (dry run)  1a2b3c4       local:alice   2025-01-31 14:00:00  1h02m',
+      'ID    STATUS               RELEASE  KIND    REF           REQUESTER     REQUESTED            DURATION  ERROR',
+      '01JC  RUNNING              -        deploy  main          role/Release  2025-01-31 14:10:00  45s…',
+      '01JB  FAILED               -        deploy  main@1a2b3c4  local:alice   2025-01-31 14:00:00  1m35s     DEPLOY_FAILED',
+      '01JA  SUCCEEDED (dry run)  -        deploy  1a2b3c4       local:alice   2025-01-31 14:00:00  1h02m',
     ]);
+  });
+
+  it('shows the kind, release, source and freeze override of promotions, rollbacks and skips', () => {
+    const source = { deploymentId: '01JSRC', environment: 'staging', release: 7 };
+    const done = { resolvedCommit: COMMIT, finishedAt: t(102) };
+    const items: DeploymentView[] = [
+      deployment({
+        ...done,
+        deploymentId: '01JD',
+        status: 'SKIPPED',
+        kind: 'promotion',
+        source,
+        requester: { type: 'schedule', scheduleName: 'promote-weekly' },
+        errorCode: 'ALREADY_DEPLOYED',
+      }),
+      deployment({
+        ...done,
+        deploymentId: '01JC',
+        status: 'SUCCEEDED',
+        release: 43,
+        kind: 'rollback',
+        rollbackOf: 41,
+        source: { deploymentId: '01JR41', environment: 'dev', release: 41 },
+        freezeOverride: true,
+      }),
+      deployment({
+        ...done,
+        deploymentId: '01JB',
+        status: 'SUCCEEDED',
+        release: 42,
+        kind: 'promotion',
+        source,
+      }),
+    ];
+    const lines = renderHistory(items, { paint: plain, now: Date.parse(t(645)), timeZone: 'UTC' });
+    expect(lines.map((line) => line.split(/\s{2,}/).slice(0, 4))).toEqual([
+      ['ID', 'STATUS', 'RELEASE', 'KIND'],
+      ['01JD', 'SKIPPED', '-', 'promotion from staging (release 7)'],
+      ['01JC', 'SUCCEEDED', '43', 'rollback of release 41, freeze override'],
+      ['01JB', 'SUCCEEDED', '42', 'promotion from staging (release 7)'],
+    ]);
+    expect(lines[1]).toMatch(/ALREADY_DEPLOYED$/);
+  });
+
+  it('shows a skipped promotion in status as an outcome, not an error', () => {
+    const skipped = deployment({
+      status: 'SKIPPED',
+      kind: 'promotion',
+      source: { deploymentId: '01JSRC', environment: 'staging', release: 7 },
+      finishedAt: t(2),
+      errorCode: 'ALREADY_DEPLOYED',
+      errorMessage: 'dev already runs this build output',
+    });
+    const lines = renderStatus(skipped, [], { paint: plain, now: 0, timeZone: 'UTC', decorated: false });
+    expect(lines).toContain(
+      'kind        promotion from staging (release 7), build output of deployment 01JSRC',
+    );
+    expect(lines).toContain('outcome     ALREADY_DEPLOYED: dev already runs this build output');
+    expect(lines.join('\n')).not.toContain('error');
   });
 
   it('formats durations and refs compactly', () => {
@@ -474,6 +620,19 @@ describe('request signing', () => {
 });
 
 describe('exit codes', () => {
+  it('exits 0 for a skipped promotion: the target already runs what was asked for', async () => {
+    const skipped = deployment({ status: 'SKIPPED', kind: 'promotion', errorCode: 'ALREADY_DEPLOYED' });
+    const result = await runCli(['status', '01JDEP'], {
+      fetch: async (input) =>
+        String(input).endsWith('/events')
+          ? jsonResponse(200, { items: [ev('SKIPPED', t(2), { code: 'ALREADY_DEPLOYED' })] })
+          : jsonResponse(200, skipped),
+    });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('skipped: ALREADY_DEPLOYED');
+  });
+
   it('exits 1 with the problem detail and code when the API refuses', async () => {
     const problem = {
       type: 'https://crossdeploy.dev/problems/environment-busy',

@@ -86,8 +86,32 @@ describe('slash command grammar', () => {
     ],
     ['help', 'help', { kind: 'help' }],
     ['an empty command as help', '   ', { kind: 'help' }],
-    ['promote', 'promote hello-world staging prod', { kind: 'promote' }],
-    ['rollback', 'rollback hello-world prod 41', { kind: 'rollback' }],
+    [
+      'promote',
+      'promote hello-world staging prod',
+      { kind: 'promote', application: 'hello-world', from: 'staging', to: 'prod' },
+    ],
+    [
+      'promote with a quoted reason',
+      'Promote hello-world staging prod -- "weekly release"',
+      { kind: 'promote', application: 'hello-world', from: 'staging', to: 'prod', reason: 'weekly release' },
+    ],
+    [
+      'rollback with the release as a number',
+      'rollback hello-world prod 41',
+      { kind: 'rollback', application: 'hello-world', environment: 'prod', release: 41 },
+    ],
+    [
+      'rollback with a reason',
+      'rollback hello-world prod 41 -- login broken in 42',
+      {
+        kind: 'rollback',
+        application: 'hello-world',
+        environment: 'prod',
+        release: 41,
+        reason: 'login broken in 42',
+      },
+    ],
   ])('reads %s', (_what, text, expected) => {
     expect(parseCommand(text)).toEqual(expected);
   });
@@ -99,6 +123,14 @@ describe('slash command grammar', () => {
     ['history with one name', 'history hello-world'],
     ['history with three names', 'history hello-world prod extra'],
     ['control characters', 'hello-world staging ma\u0007in'],
+    ['promote with one environment', 'promote hello-world staging'],
+    ['promote with a reason not after --', 'promote hello-world staging prod weekly release'],
+    ['rollback without a release', 'rollback hello-world prod'],
+    ['rollback to a release that is not a number', 'rollback hello-world prod latest'],
+    ['rollback to release 0', 'rollback hello-world prod 0'],
+    ['rollback to a fractional release', 'rollback hello-world prod 4.5'],
+    ['rollback to a release with a sign', 'rollback hello-world prod +41'],
+    ['rollback to an overlong release number', 'rollback hello-world prod 12345678901'],
     ['an overlong command', `hello-world staging -- ${'x'.repeat(1_000)}`],
   ])('refuses %s', (_what, text) => {
     expect(parseCommand(text).kind).toBe('invalid');

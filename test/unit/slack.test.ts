@@ -4,10 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { finish, recordEvent } from '#shared/deployments.ts';
+import { finish, newDeployment, recordEvent } from '#shared/deployments.ts';
 import { logger } from '#shared/logger.ts';
 import type { DeploymentStore, JobInfo, JobRunner, WorkflowStarter } from '#shared/ports.ts';
 import { parseRegistry } from '#shared/registry.ts';
+import { assignRelease } from '#shared/releases.ts';
 import { sourceIdentity } from '#shared/requester.ts';
 import type { ChatLinks, SlackMessage } from '#shared/slack-ports.ts';
 import { DynamoChatStore } from '#shared/slack-store.ts';
@@ -53,9 +54,10 @@ const registry = parseRegistry({
         staging: environment('111111111111', 'hello-world-staging', {
           allowedRequesters: { slack: [{ team: TEAM }] },
         }),
-        // Only the named user.
+        // Only the named user; promotions from staging.
         prod: environment('222222222222', 'hello-world-prod', {
           allowedRequesters: { slack: [{ team: TEAM, users: [USER] }] },
+          promoteFrom: ['staging'],
         }),
         // Refuses while busy.
         hotfix: environment('333333333333', 'hello-world-hotfix', {
@@ -514,6 +516,186 @@ describe('POST /slack/commands: deploy', () => {
   });
 });
 
+describe('POST /slack/commands: promote and rollback', () => {
+  let h: Harness;
+  let slack: ResponseUrlServer;
+  beforeEach(async () => {
+    h = await harness();
+    slack = new ResponseUrlServer();
+    await slack.start();
+  });
+  afterEach(() => slack.stop());
+
+  /** A finished, successful deployment with a recorded build output, numbered as the workflow numbers it. */
+  async function succeeded(environment: string, n: number) {
+    const deploymentId = `01JNDONE${String(n).padStart(18, '0')}`;
+    await h.store.createDeployment(
+      newDeployment({
+        deploymentId,
+        application: 'hello-world',
+        environment,
+        ref: 'main',
+        requester: { type: 'local', user: 'alice' },
+        trigger: 'local',
+        requestedAt: START,
+      }),
+    );
+    const buildOutput = {
+      bucket: 'b',
+      key: `builds/${n}.zip`,
+      versionId: `v-${n}`,
+      sha256: String(n).repeat(64),
+      resolvedCommit: String(n).repeat(40),
+    };
+    const deployment = await h.store.updateDeployment(deploymentId, { buildOutput, status: 'RUNNING' });
+    const release = await assignRelease(h.store, deployment!, START);
+    await finish(h.store, h.clock, deploymentId, 'SUCCEEDED', { release });
+    return { deploymentId, release };
+  }
+
+  const requester: Requester = { type: 'slack', teamId: TEAM, userId: USER, userName: 'roadrunner' };
+
+  it("accepts a promotion of staging's last successful build: acknowledged, recorded, workflow started", async () => {
+    await succeeded('staging', 1);
+    const latest = await succeeded('staging', 2);
+    const answer = await command(h, 'promote hello-world staging prod -- weekly release', {
+      responseUrl: slack.url,
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.message.response_type).toBe('ephemeral');
+    const id = deploymentIdIn(answer);
+    expect(answer.text).toContain(`Promotion \`${id}\` of *hello-world → prod* accepted`);
+    expect(answer.text).toContain('*Promotion*\\nfrom `staging` (release 2)');
+    expect(answer.text).toContain('without a new build');
+
+    expect(h.workflow.starts).toEqual([
+      {
+        deploymentId: id,
+        input: {
+          deploymentId: id,
+          application: 'hello-world',
+          environment: 'prod',
+          reason: 'weekly release',
+          dryRun: false,
+          promoteFrom: 'staging',
+          buildOutputFrom: latest.deploymentId,
+          requester,
+          trigger: 'chat',
+          requestedAt: START,
+        },
+      },
+    ]);
+    expect(await h.store.getDeployment(id)).toMatchObject({
+      status: 'QUEUED',
+      kind: 'promotion',
+      trigger: 'chat',
+      requester,
+      source: { deploymentId: latest.deploymentId, environment: 'staging', release: 2 },
+    });
+    expect(await h.chat.getReply(id)).toMatchObject({ responseUrl: slack.url, stage: 0 });
+  });
+
+  it('accepts a rollback to release N: the workflow told which build output, recorded as a rollback of N', async () => {
+    const one = await succeeded('staging', 1);
+    await succeeded('staging', 2);
+    const answer = await command(h, 'rollback hello-world staging 1 -- "login broken in 2"');
+    const id = deploymentIdIn(answer);
+    expect(answer.text).toContain(`Rollback \`${id}\` of *hello-world → staging* accepted`);
+    expect(h.workflow.starts[0]?.input).toMatchObject({
+      environment: 'staging',
+      reason: 'login broken in 2',
+      rollbackRelease: 1,
+      buildOutputFrom: one.deploymentId,
+      trigger: 'chat',
+    });
+    expect(await h.store.getDeployment(id)).toMatchObject({ kind: 'rollback', rollbackOf: 1, requester });
+  });
+
+  it('refuses a promotion path the registry does not list: a readable ephemeral error and a REJECTED record', async () => {
+    await succeeded('prod', 1);
+    const answer = await command(h, 'promote hello-world prod staging', { responseUrl: slack.url });
+    expect(answer.status).toBe(200);
+    expect(answer.message.response_type).toBe('ephemeral');
+    expect(answer.message.text).toBe(':warning: Refused: staging accepts no promotions');
+    const id = deploymentIdIn(answer);
+    expect(answer.text).toContain(`PROMOTION_NOT_ALLOWED (recorded as REJECTED deployment \`${id}\`)`);
+    expect(h.workflow.starts).toEqual([]);
+    // Filed under the environment the promotion was aimed at.
+    expect(await h.store.getDeployment(id)).toMatchObject({
+      application: 'hello-world',
+      environment: 'staging',
+      status: 'REJECTED',
+      errorCode: 'PROMOTION_NOT_ALLOWED',
+      trigger: 'chat',
+      requester,
+    });
+    expect(await h.chat.getReply(id)).toBeUndefined();
+  });
+
+  it.each([
+    ['nothing to promote', 'promote hello-world staging prod', 'NOTHING_TO_PROMOTE', 'prod'],
+    ['an unknown release', 'rollback hello-world staging 7', 'UNKNOWN_RELEASE', 'staging'],
+    ['a user the target does not allow', 'promote hello-world staging prod', 'FORBIDDEN', 'prod'],
+  ])('refuses %s with its code, recorded as REJECTED', async (what, text, code, environment) => {
+    if (what !== 'nothing to promote') await succeeded('staging', 1);
+    const options = code === 'FORBIDDEN' ? { user: 'U0STRANGER' } : {};
+    const answer = await command(h, text, options);
+    expect(answer.message.response_type).toBe('ephemeral');
+    expect(answer.text).toContain(code);
+    expect(h.workflow.starts).toEqual([]);
+    expect(await h.store.getDeployment(deploymentIdIn(answer))).toMatchObject({
+      environment,
+      status: 'REJECTED',
+      errorCode: code,
+    });
+  });
+
+  it.each([
+    ['a release that is not a number', 'rollback hello-world prod latest', 'is not a release number'],
+    ['release 0', 'rollback hello-world prod 0', 'is not a release number'],
+    ['a rollback without a release', 'rollback hello-world prod', 'usage: `/deploy rollback'],
+    ['a promotion without a target', 'promote hello-world staging', 'usage: `/deploy promote'],
+    [
+      'a promotion with a reason but no --',
+      'promote hello-world staging prod go now',
+      'usage: `/deploy promote',
+    ],
+  ])('answers %s with the usage, recording and starting nothing', async (_what, text, message) => {
+    const answer = await command(h, text);
+    expect(answer.status).toBe(200);
+    expect(answer.message.response_type).toBe('ephemeral');
+    expect(answer.text).toContain(message);
+    expect(h.workflow.starts).toEqual([]);
+    expect(await h.scanTable()).toEqual([]);
+  });
+
+  it('answers a replay of the same signed promotion with the original and starts nothing new', async () => {
+    await succeeded('staging', 1);
+    const event = slash(h, 'promote hello-world staging prod', { responseUrl: slack.url });
+    const first = await send(h, structuredClone(event));
+    const id = deploymentIdIn(first);
+    await h.store.updateDeployment(id, { status: 'RUNNING', phase: 'DEPLOYING' });
+    const again = await send(h, structuredClone(event));
+    expect(deploymentIdIn(again)).toBe(id);
+    expect(again.text).toContain('Already received: promotion');
+    expect(h.workflow.starts).toHaveLength(1);
+  });
+
+  it('shows kind, source and release in status and history', async () => {
+    await succeeded('staging', 1);
+    const promotion = deploymentIdIn(await command(h, 'promote hello-world staging prod'));
+    await h.store.updateDeployment(promotion, { status: 'RUNNING', freezeOverride: true });
+    await finish(h.store, h.clock, promotion, 'SUCCEEDED', { release: 1 });
+    const status = await command(h, `status ${promotion}`);
+    expect(status.text).toContain('*Promotion*\\nfrom `staging` (release 1)');
+    expect(status.text).toContain('*Release*\\n1');
+    expect(status.text).toContain('*Freeze*\\noverridden by an approver');
+    const history = await command(h, 'history hello-world prod');
+    expect(history.text).toContain(`\`${promotion}\` SUCCEEDED release 1`);
+    expect(history.text).toContain('· promotion from `staging` (release 1) · freeze overridden');
+  });
+});
+
 describe('POST /slack/commands: other commands', () => {
   let h: Harness;
   beforeEach(async () => {
@@ -524,17 +706,9 @@ describe('POST /slack/commands: other commands', () => {
     const answer = await command(h, 'help');
     expect(answer.message.response_type).toBe('ephemeral');
     expect(answer.text).toContain('/deploy history');
+    expect(answer.text).toContain('/deploy promote <app> <from> <to> [-- reason]');
+    expect(answer.text).toContain('/deploy rollback <app> <env> <release> [-- reason]');
   });
-
-  it.each(['promote hello-world staging prod', 'rollback hello-world prod 3'])(
-    '`%s` says it arrives with promotions, and does nothing',
-    async (text) => {
-      const answer = await command(h, text);
-      expect(answer.text).toContain('arrives with promotions');
-      expect(h.workflow.starts).toEqual([]);
-      expect(await h.scanTable()).toEqual([]);
-    },
-  );
 
   it('answers junk with the usage, recording nothing', async () => {
     const answer = await command(h, 'status');
