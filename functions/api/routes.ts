@@ -4,7 +4,7 @@ import { CrossdeployError, IdempotencyConflictError, RequestRejectedError } from
 import {
   type Attribution,
   acceptRequest,
-  attribute,
+  attributeRequest,
   type Intake,
   printable,
   refuseRequest,
@@ -14,13 +14,7 @@ import type { Clock, DeploymentStore, LogReader, WorkflowStarter } from '#shared
 import { describeRegistry, type Registry } from '#shared/registry.ts';
 import { describeRequester } from '#shared/requester.ts';
 import type { Deployment, Requester } from '#shared/types.ts';
-import {
-  type DeploymentKind,
-  type ValidRequest,
-  validatePromotion,
-  validateRequest,
-  validateRollback,
-} from '#shared/validation.ts';
+import { type DeploymentKind, type ValidRequest, validateByKind } from '#shared/validation.ts';
 import { errorResponse, internalDetail, type ProblemContext, problem, problemResponse } from './problem.ts';
 
 /**
@@ -52,21 +46,6 @@ const DEPLOYMENT_ID = /^[A-Za-z0-9_-]{1,128}$/;
 /** Both cursors we issue (history and logs) are base64url; checking the alphabet keeps junk away from the store. */
 const CURSOR = /^[A-Za-z0-9_-]{1,4096}={0,2}$/;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-
-const VALIDATE = {
-  deploy: validateRequest,
-  promotion: validatePromotion,
-  rollback: validateRollback,
-} satisfies Record<DeploymentKind, unknown>;
-
-/** A promotion names its target environment `to`; the record of a refusal files it there. */
-function attributeRequest(kind: DeploymentKind, body: unknown): Attribution | undefined {
-  if (kind !== 'promotion' || !body || typeof body !== 'object' || Array.isArray(body)) {
-    return attribute(body);
-  }
-  const { to, from: _from, ...rest } = body as Record<string, unknown>;
-  return attribute({ ...rest, environment: to });
-}
 
 interface RequestContext {
   event: APIGatewayProxyEventV2;
@@ -138,7 +117,7 @@ export function createApi(deps: ApiDeps): Api {
     let key: string | undefined;
     try {
       key = idempotencyKey(event);
-      valid = VALIDATE[kind](body, ctx.requester, registry, clock.now());
+      valid = validateByKind[kind](body, ctx.requester, registry, clock.now());
     } catch (error) {
       return refuse(ctx, error, attribution);
     }

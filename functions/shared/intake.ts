@@ -4,7 +4,7 @@ import { logger } from './logger.ts';
 import type { Clock, DeploymentStore, WorkflowStarter } from './ports.ts';
 import { describeRequester } from './requester.ts';
 import type { Deployment, Requester, Trigger } from './types.ts';
-import { MAX_REASON_LENGTH, type ValidRequest } from './validation.ts';
+import { type DeploymentKind, MAX_REASON_LENGTH, type ValidRequest } from './validation.ts';
 
 /**
  * Accepting a deployment request: the one path from a validated request to a started workflow, and from a
@@ -32,6 +32,8 @@ export interface Attribution {
   ref?: string;
   reason?: string;
   dryRun?: boolean;
+  kind?: DeploymentKind;
+  rollbackOf?: number;
 }
 
 export type Intake =
@@ -69,6 +71,22 @@ export function attribute(body: unknown): Attribution | undefined {
     ...(printable(reason, MAX_REASON_LENGTH) ? { reason } : {}),
     ...(typeof dryRun === 'boolean' ? { dryRun } : {}),
   };
+}
+
+/**
+ * What a refused request of a given kind names: a promotion files its record under its target (`to`), a
+ * rollback keeps the release it asked for, so history shows what was refused.
+ */
+export function attributeRequest(kind: DeploymentKind, body: unknown): Attribution | undefined {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const { to, from: _from, release, ...rest } = body as Record<string, unknown>;
+  const attribution = attribute(kind === 'promotion' ? { ...rest, environment: to } : rest);
+  if (!attribution) return undefined;
+  const rollbackOf =
+    kind === 'rollback' && typeof release === 'number' && Number.isInteger(release) && release >= 1
+      ? release
+      : undefined;
+  return { ...attribution, kind, ...(rollbackOf !== undefined ? { rollbackOf } : {}) };
 }
 
 export function triggerOf(requester: Requester): Trigger {

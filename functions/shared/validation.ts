@@ -234,3 +234,10 @@ export function validateRollback(
   const target = targetOf(registry, request.application, request.environment);
   return finishValidation('rollback', target, request, requester, now, { release: request.release });
 }
+
+/** The validator for each way of asking for a deployment (the API's three routes, chat's three commands). */
+export const validateByKind = {
+  deploy: validateRequest,
+  promotion: validatePromotion,
+  rollback: validateRollback,
+} satisfies Record<DeploymentKind, unknown>;

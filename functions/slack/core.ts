@@ -1,17 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { acceptRequest, attribute, type Intake, type IntakeDeps, refuseRequest } from '#shared/intake.ts';
+import {
+  acceptRequest,
+  attributeRequest,
+  type Intake,
+  type IntakeDeps,
+  refuseRequest,
+} from '#shared/intake.ts';
 import { logger } from '#shared/logger.ts';
 import { findTarget, type Registry } from '#shared/registry.ts';
 import type { ChatLinks, ChatStore, SlackMessage } from '#shared/slack-ports.ts';
 import type { Deployment, Requester } from '#shared/types.ts';
-import {
-  type DeploymentKind,
-  type ValidRequest,
-  validatePromotion,
-  validateRequest,
-  validateRollback,
-} from '#shared/validation.ts';
+import { type DeploymentKind, type ValidRequest, validateByKind } from '#shared/validation.ts';
 import { problem, problemResponse } from '../api/problem.ts';
 import { type ChatCommand, parseCommand } from './commands.ts';
 import {
@@ -58,12 +58,6 @@ const CHANNEL_ID = /^[CDG][A-Z0-9]{1,30}$/;
 
 export const slackHooksOnly = (url: URL) =>
   url.protocol === 'https:' && (url.hostname === 'hooks.slack.com' || url.hostname === 'hooks.slack-gov.com');
-
-const VALIDATE = {
-  deploy: validateRequest,
-  promotion: validatePromotion,
-  rollback: validateRollback,
-} satisfies Record<DeploymentKind, unknown>;
 
 /** A chat command that asks for a deployment, as the body the API's route for it would take. */
 interface ChatRequest {
@@ -233,10 +227,10 @@ export function createSlackCommands(deps: SlackCommandDeps): SlackCommandHandler
 
     let valid: ValidRequest;
     try {
-      valid = VALIDATE[asked.kind](asked.body, call.requester, deps.registry, now);
+      valid = validateByKind[asked.kind](asked.body, call.requester, deps.registry, now);
     } catch (error) {
       const context = { requestId: call.requestId };
-      const attribution = attribute({ ...asked.body, environment: asked.environment });
+      const attribution = attributeRequest(asked.kind, asked.body);
       return answer(await refuseRequest(error, attribution, call.requester, deps, context, deploymentId));
     }
 

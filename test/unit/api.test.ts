@@ -660,7 +660,7 @@ describe('POST /promotions and POST /rollbacks', () => {
     expect(status).toBe(403);
     expect(body).toMatchObject({ code: 'PROMOTION_NOT_ALLOWED', detail: 'staging accepts no promotions' });
     const record = await expectRejectedRecord(h, body.deploymentId, 'PROMOTION_NOT_ALLOWED');
-    expect(record.environment).toBe('staging');
+    expect(record).toMatchObject({ environment: 'staging', kind: 'promotion' });
     expect(h.workflow.starts).toEqual([]);
   });
 
@@ -713,6 +713,14 @@ describe('POST /promotions and POST /rollbacks', () => {
       code: 'UNKNOWN_RELEASE',
       detail: 'hello-world/staging has no release 4',
     });
+    const stranger = { type: 'local', user: 'mallory' } as const;
+    const forbidden = await rollback(
+      { application: 'hello-world', environment: 'staging', release: 2 },
+      stranger,
+    );
+    expect(forbidden.status).toBe(403);
+    const refused = await expectRejectedRecord(h, forbidden.body.deploymentId, 'FORBIDDEN');
+    expect(refused).toMatchObject({ kind: 'rollback', rollbackOf: 2 });
     const bad = await rollback(
       { application: 'hello-world', environment: 'staging', release: 'latest' },
       alice,
