@@ -40,6 +40,7 @@ const shape = z
         .regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name')
         .optional(),
     ),
+    CROSSDEPLOY_SCHEDULES: optional.pipe(z.enum(['on', 'off'], 'must be on or off').optional()),
   })
   .superRefine((env, ctx) => {
     if (!isLoopback(env.CROSSDEPLOY_HOST) && !env.CROSSDEPLOY_API_TOKEN) {
@@ -67,6 +68,8 @@ export interface LocalConfig {
   registryPath: string;
   /** Unset: the embedded dynalite under `<dataDir>/db`. */
   dynamo?: { endpoint?: string; tableName: string };
+  /** Whether the registry's schedules run in-process (CROSSDEPLOY_SCHEDULES, default on). */
+  schedules: boolean;
 }
 
 /** Reads the local server's configuration once, failing with the variable's name. */
@@ -91,5 +94,6 @@ export function readLocalConfig(env: NodeJS.ProcessEnv = process.env, cwd = proc
           },
         }
       : {}),
+    schedules: c.CROSSDEPLOY_SCHEDULES !== 'off',
   };
 }

@@ -3,6 +3,7 @@
  * PORT (3000), CROSSDEPLOY_HOST (127.0.0.1; any other address requires CROSSDEPLOY_API_TOKEN),
  * CROSSDEPLOY_DATA_DIR (.crossdeploy/), CROSSDEPLOY_REGISTRY (registry/sample.yaml), and optionally
  * CROSSDEPLOY_TABLE_NAME (+ CROSSDEPLOY_DYNAMODB_ENDPOINT) for a DynamoDB table instead of the embedded store.
+ * CROSSDEPLOY_SCHEDULES=off keeps the registry's scheduled promotions from running in-process (default on).
  */
 
 // The handlers' structured logs would bury the banner; the terminal gets warnings unless asked for more.

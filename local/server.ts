@@ -4,6 +4,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
+import type { Registry } from '#shared/registry.ts';
 import { loadRegistryFile } from '#shared/registry-file.ts';
 import { withDoctorRoutes } from '../functions/doctor/routes.ts';
 import { banner } from './banner.ts';
@@ -13,6 +14,7 @@ import { createLocalHttpServer } from './http.ts';
 import { createOrchestrator } from './orchestrator.ts';
 import { processIdentity } from './processes.ts';
 import { recoverOnStart, retryPending } from './recover.ts';
+import { enabledSchedules, LocalScheduler } from './scheduler.ts';
 import { openLocalStore } from './store.ts';
 import { detectAwsCredentials, localRunnerOf } from './targets.ts';
 
@@ -83,6 +85,13 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
   const url = `http://${host}:${port}`;
   // Known only now (PORT=0 picks one); no job can have started before the server listened.
   orchestrator.runner.baseUrl = url;
+  // Schedules start workflows whose jobs call back to the server: only once it listens.
+  const scheduler = new LocalScheduler({
+    registry,
+    workflow: orchestrator.workflow,
+    clock: orchestrator.clock,
+  });
+  if (config.schedules) scheduler.start();
 
   const text = banner({
     url,
@@ -101,9 +110,11 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
 
   return {
     url,
-    banner: text,
+    banner: text + scheduleBanner(scheduler, registry, config.schedules),
     async close() {
       stopping = true;
+      scheduler.stop();
+      await scheduler.idle();
       orchestrator.workflow.stop();
       server.close();
       server.closeAllConnections();
@@ -112,6 +123,20 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
       releaseDataDir();
     },
   };
+}
+
+/** The banner's schedule lines: what runs when, or that schedules are off. Nothing without schedules. */
+function scheduleBanner(scheduler: LocalScheduler, registry: Registry, on: boolean): string {
+  const count = enabledSchedules(registry).length;
+  if (count === 0) return '';
+  if (!on) return `\nschedules  off (CROSSDEPLOY_SCHEDULES=off): ${count} schedule(s) not run\n`;
+  const lines = scheduler
+    .upcoming()
+    .map(
+      ({ application, schedule, at }) =>
+        `schedules  ${application} ${schedule.name} (${schedule.from} -> ${schedule.to}): ${schedule.schedule} ${schedule.timezone}, next ${at.toISOString()}`,
+    );
+  return `\n${lines.join('\n')}\n`;
 }
 
 /**

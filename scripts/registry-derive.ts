@@ -9,12 +9,14 @@
  * - build-buildspec       buildspecs/build.yml, inline in the source-less build project
  * - deploy-buildspec      buildspecs/deploy.yml, inline in the source-less deploy project
  * - wait-seconds          the workflow's waits for every allowed (queued, job) timeout pair
+ * - schedules             one EventBridge Scheduler schedule per registry schedule (scheduleLines)
  *
  * It also writes functions/shared/bundled-registry.ts (scripts/bundle-registry.ts), the registry the
  * functions carry. `--check` writes nothing and exits 1 naming what is stale (npm test runs it).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { MAX_TICK_AGE_SECONDS, type Schedule, scheduleTickInput } from '#local/scheduler.ts';
 import type { Registry } from '#shared/registry.ts';
 import { loadRegistryFile } from '#shared/registry-file.ts';
 import { bundledRegistrySource } from './bundle-registry.ts';
@@ -38,6 +40,7 @@ export const BLOCK_NAMES = [
   'build-source-access',
   'build-buildspec',
   'deploy-buildspec',
+  'schedules',
 ] as const;
 export type BlockName = (typeof BLOCK_NAMES)[number];
 
@@ -196,6 +199,97 @@ export function waitSecondsLines(templateText: string): string[] {
   return lines;
 }
 
+/** EventBridge Scheduler's placeholder for the tick's time, replaced in the target input at each fire. */
+export const SCHEDULED_TIME = '<aws.scheduler.scheduled-time>';
+/** Limits of a schedule's name (EventBridge Scheduler) and of a logical id (CloudFormation). */
+const SCHEDULE_NAME_MAX = 64;
+const LOGICAL_ID_MAX = 255;
+/**
+ * A tick is retried for at most MAX_TICK_AGE_SECONDS: a promotion that cannot start within the hour is
+ * dropped rather than deployed at an unexpected time. Retrying is safe, the workflow claims each tick once.
+ */
+export const SCHEDULE_RETRY_POLICY = {
+  MaximumEventAgeInSeconds: MAX_TICK_AGE_SECONDS,
+  MaximumRetryAttempts: 10,
+} as const;
+
+const pascal = (name: string) =>
+  name
+    .split('-')
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
+
+/** A YAML single-quoted scalar: no escapes but '' (the values here are single-line). */
+const quoted = (value: string) => `'${value.replaceAll("'", "''")}'`;
+
+export interface ScheduleResource {
+  logicalId: string;
+  /** `<application>.<schedule>`: unique within the stack's schedule group, since names hold no dot. */
+  name: string;
+  application: string;
+  schedule: Schedule;
+}
+
+/** The schedule resources the registry asks for, refusing names EventBridge or CloudFormation would refuse. */
+export function scheduleResources(registry: Registry): ScheduleResource[] {
+  const resources: ScheduleResource[] = [];
+  const ids = new Map<string, string>();
+  for (const [application, app] of Object.entries(registry.applications)) {
+    app.schedules.forEach((schedule, i) => {
+      const at = `applications.${application}.schedules.${i}`;
+      const name = `${application}.${schedule.name}`;
+      if (name.length > SCHEDULE_NAME_MAX) {
+        throw new DeriveError(
+          `${at}: the EventBridge Scheduler name "${name}" (<application>.<schedule name>) is ${name.length} characters, more than ${SCHEDULE_NAME_MAX}: shorten the schedule name`,
+        );
+      }
+      const logicalId = `Schedule${pascal(application)}${pascal(schedule.name)}`;
+      if (logicalId.length > LOGICAL_ID_MAX) {
+        throw new DeriveError(`${at}: the logical id ${logicalId} is longer than ${LOGICAL_ID_MAX}`);
+      }
+      const other = ids.get(logicalId);
+      if (other) {
+        throw new DeriveError(
+          `${at}: its logical id ${logicalId} is also that of ${other}: rename one of the two schedules`,
+        );
+      }
+      ids.set(logicalId, name);
+      resources.push({ logicalId, name, application, schedule });
+    });
+  }
+  return resources;
+}
+
+/**
+ * One AWS::Scheduler::Schedule per registry schedule, in the stack's schedule group (named after the stack,
+ * so two installations in one account never share a schedule). A disabled schedule stays, `State:
+ * DISABLED`: pausing and resuming it is an in-place update that keeps its name. The target input is the
+ * workflow input local mode gives the same tick (scheduleTickInput), with EventBridge's time placeholder.
+ */
+export function scheduleLines(registry: Registry): string[] {
+  const resources = scheduleResources(registry);
+  if (resources.length === 0) return ['# (the registry declares no schedules)'];
+  return resources.flatMap(({ logicalId, name, application, schedule }) => [
+    `${logicalId}:`,
+    '  Type: AWS::Scheduler::Schedule',
+    '  Properties:',
+    '    GroupName: !Ref ScheduleGroup',
+    `    Name: ${name}`,
+    `    Description: ${quoted(`Promotes ${application} from ${schedule.from} to ${schedule.to} (registry schedule ${schedule.name})`)}`,
+    `    State: ${schedule.enabled ? 'ENABLED' : 'DISABLED'}`,
+    `    ScheduleExpression: ${quoted(schedule.schedule.trim())}`,
+    `    ScheduleExpressionTimezone: ${quoted(schedule.timezone)}`,
+    '    FlexibleTimeWindow:',
+    "      Mode: 'OFF'",
+    '    Target:',
+    '      Arn: !Ref DeployStateMachine',
+    '      RoleArn: !GetAtt SchedulerRole.Arn',
+    `      Input: ${quoted(JSON.stringify(scheduleTickInput(application, schedule, SCHEDULED_TIME)))}`,
+    '      RetryPolicy:',
+    ...Object.entries(SCHEDULE_RETRY_POLICY).map(([key, value]) => `        ${key}: ${value}`),
+  ]);
+}
+
 // ------------------------------------------------------------------------------------------------
 // Markers
 // ------------------------------------------------------------------------------------------------
@@ -300,10 +394,12 @@ export function deriveBlocks(root: string, templateText: string): Derived {
     }
   };
   attempt(['wait-seconds'], () => [waitSecondsLines(templateText)]);
+  const registry = () => loadRegistryFile(join(root, REGISTRY_FILE));
   attempt(['deploy-role-arns', 'build-source-access'], () => {
-    const grants = registryGrants(loadRegistryFile(join(root, REGISTRY_FILE)));
+    const grants = registryGrants(registry());
     return [deployRoleArnLines(grants), buildSourceAccessLines(grants)];
   });
+  attempt(['schedules'], () => [scheduleLines(registry())]);
   attempt(['build-buildspec'], () => [
     buildSpecLines(readSource(root, BUILD_BUILDSPEC_FILE), BUILD_BUILDSPEC_FILE),
   ]);

@@ -11,7 +11,16 @@ export const BUNDLED_REGISTRY: Registry = {
       },
       "templatePath": "template.yaml",
       "defaultRef": "main",
-      "schedules": [],
+      "schedules": [
+        {
+          "name": "promote-staging-to-prod",
+          "from": "staging",
+          "to": "prod",
+          "schedule": "cron(0 10 ? * MON-FRI *)",
+          "timezone": "Europe/Berlin",
+          "enabled": true
+        }
+      ],
       "environments": {
         "staging": {
           "accountId": "111111111111",
@@ -82,12 +91,16 @@ export const BUNDLED_REGISTRY: Registry = {
                 ]
               }
             ],
-            "schedule": [],
+            "schedule": [
+              "promote-staging-to-prod"
+            ],
             "local": []
           },
           "mode": "queued",
           "lockWaitTimeoutSeconds": 21600,
-          "promoteFrom": [],
+          "promoteFrom": [
+            "staging"
+          ],
           "allowedRefs": [
             "*"
           ],

@@ -148,7 +148,13 @@ const RESOURCELESS_ACTIONS = new Set([
 describe('IAM', () => {
   it('finds the statements of every role (sanity check of this test)', () => {
     const roles = new Set(allows.map((s) => s.role));
-    for (const role of ['DeployerRole', 'BuildRole', 'ApiFunctionRole', 'DeployStateMachineRole']) {
+    for (const role of [
+      'DeployerRole',
+      'BuildRole',
+      'ApiFunctionRole',
+      'DeployStateMachineRole',
+      'SchedulerRole',
+    ]) {
       expect(roles).toContain(role);
     }
   });
@@ -236,10 +242,10 @@ describe('IAM', () => {
     expect(granted).toEqual(registryGrants(registry).connectionArns);
   });
 
-  it('only the API and Slack start executions, and only JobEvents and the deployer complete task tokens', () => {
+  it('only the API, Slack and the scheduler start executions, and only JobEvents and the deployer complete task tokens', () => {
     expect(
       [...new Set(allows.filter((s) => grants(s, 'states:StartExecution')).map((s) => s.role))].sort(),
-    ).toEqual(['ApiFunctionRole', 'SlackFunctionRole']);
+    ).toEqual(['ApiFunctionRole', 'SchedulerRole', 'SlackFunctionRole']);
     expect(
       [...new Set(allows.filter((s) => grants(s, 'states:SendTaskSuccess')).map((s) => s.role))].sort(),
     ).toEqual(['DeployerRole', 'JobEventsFunctionRole']);
