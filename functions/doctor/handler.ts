@@ -7,9 +7,8 @@ import type {
   Context,
 } from 'aws-lambda';
 import { ulid } from 'ulid';
-import { string } from 'zod';
 import { clock, registry } from '#shared/aws/runtime.ts';
-import { readEnv } from '#shared/config.ts';
+import { arn, readEnv, text } from '#shared/config.ts';
 import { RequestRejectedError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import { iamRequester } from '#shared/requester.ts';
@@ -23,7 +22,7 @@ import { DynamoDoctorRunStore } from './run-store.ts';
 let api: DoctorApi | undefined;
 function realApi(): DoctorApi {
   if (!api) {
-    const env = readEnv({ TABLE_NAME: string().min(3), DEPLOYER_ROLE_ARN: string().startsWith('arn:') });
+    const env = readEnv({ TABLE_NAME: text(3), DEPLOYER_ROLE_ARN: arn() });
     const probe = new AwsDoctorProbe({ sts: new STSClient({}) });
     api = createDoctorApi({
       registry: registry(),

@@ -1,38 +1,76 @@
-// Named imports: `z.*` would bundle all of zod (locales included) into every function.
-import { coerce, object, type output, string, type ZodObject, type ZodRawShape } from 'zod';
 import { ConfigError } from './errors.ts';
 
 /**
- * Reads and validates environment variables once, failing fast with the variable's name. No silent
- * defaults for ARNs or table names.
+ * Reads and checks environment variables once, failing fast with the variable's name. No silent defaults
+ * for ARNs or table names. The checks are a few lines each rather than a schema library: every function
+ * reads its configuration, and most of them need nothing else that a schema library would pay for.
  */
-export function readEnv<T extends ZodRawShape>(
-  shape: T,
+
+/** Checks one variable: its value, or why it is not acceptable. */
+export type EnvCheck<T> = (value: string | undefined) => { value: T } | { problem: string };
+
+type Checked<S> = { [K in keyof S]: S[K] extends EnvCheck<infer T> ? T : never };
+
+export function readEnv<S extends Record<string, EnvCheck<unknown>>>(
+  spec: S,
   env: NodeJS.ProcessEnv = process.env,
-): output<ZodObject<T>> {
-  const result = object(shape).safeParse(env);
-  if (!result.success) {
-    const names = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-    throw new ConfigError(`invalid configuration: ${names.join('; ')}`);
+): Checked<S> {
+  const values: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [name, check] of Object.entries(spec)) {
+    const result = check(env[name]);
+    if ('problem' in result) problems.push(`${name}: ${result.problem}`);
+    else values[name] = result.value;
   }
-  return result.data;
+  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  return values as Checked<S>;
 }
 
-const minutes = coerce.number().int().positive();
+/** A required string of at least `min` characters. */
+export const text =
+  (min = 1): EnvCheck<string> =>
+  (value) =>
+    value === undefined
+      ? { problem: 'is required' }
+      : value.length < min
+        ? { problem: `must be at least ${min} characters` }
+        : { value };
+
+/** A required ARN. */
+export const arn = (): EnvCheck<string> => (value) =>
+  value === undefined
+    ? { problem: 'is required' }
+    : value.startsWith('arn:')
+      ? { value }
+      : { problem: 'must be an ARN (arn:...)' };
+
+/** A required whole number above zero. */
+export const positiveInteger = (): EnvCheck<number> => (value) => {
+  const number = value === undefined || value.trim() === '' ? Number.NaN : Number(value);
+  return Number.isInteger(number) && number > 0
+    ? { value: number }
+    : { problem: value === undefined ? 'is required' : 'must be a whole number above 0' };
+};
+
+/** An optional string, trimmed; empty counts as unset. */
+export const optionalText = (): EnvCheck<string | undefined> => (value) => {
+  const trimmed = value?.trim();
+  return { value: trimmed === '' ? undefined : trimmed };
+};
 
 export const envShapes = {
-  table: { TABLE_NAME: string().min(3) },
+  table: { TABLE_NAME: text(3) },
   jobs: {
-    BUILD_PROJECT: string().min(2),
-    DEPLOY_PROJECT: string().min(2),
-    ARTIFACTS_BUCKET: string().min(3),
+    BUILD_PROJECT: text(2),
+    DEPLOY_PROJECT: text(2),
+    ARTIFACTS_BUCKET: text(3),
   },
   timeouts: {
-    QUEUED_TIMEOUT_MINUTES: minutes,
-    DEPLOY_TIMEOUT_MINUTES: minutes,
+    QUEUED_TIMEOUT_MINUTES: positiveInteger(),
+    DEPLOY_TIMEOUT_MINUTES: positiveInteger(),
   },
-  stateMachine: { STATE_MACHINE_ARN: string().startsWith('arn:') },
-  logs: { BUILD_LOG_GROUP: string().min(1), DEPLOY_LOG_GROUP: string().min(1) },
+  stateMachine: { STATE_MACHINE_ARN: arn() },
+  logs: { BUILD_LOG_GROUP: text(), DEPLOY_LOG_GROUP: text() },
 };
 
 /** The lock lease outlives the longest deploy job (queued + build timeout) with a margin. */

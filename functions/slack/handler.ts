@@ -10,11 +10,10 @@ import type {
   ScheduledEvent,
 } from 'aws-lambda';
 import { ulid } from 'ulid';
-import { string } from 'zod';
 import * as aws from '#shared/aws/runtime.ts';
 import { cachedSecret, SecretsManagerSecret } from '#shared/aws/secrets.ts';
 import { SfnWorkflowStarter } from '#shared/aws/workflow.ts';
-import { envShapes, readEnv } from '#shared/config.ts';
+import { arn, envShapes, readEnv } from '#shared/config.ts';
 import { logger } from '#shared/logger.ts';
 import type { JobRunner } from '#shared/ports.ts';
 import { DynamoChatStore } from '#shared/slack-store.ts';
@@ -96,7 +95,7 @@ function realDeps(): SlackDeps {
   if (!real) {
     const { TABLE_NAME } = readEnv(envShapes.table);
     const { STATE_MACHINE_ARN } = readEnv(envShapes.stateMachine);
-    const { SLACK_SIGNING_SECRET_ARN } = readEnv({ SLACK_SIGNING_SECRET_ARN: string().startsWith('arn:') });
+    const { SLACK_SIGNING_SECRET_ARN } = readEnv({ SLACK_SIGNING_SECRET_ARN: arn() });
     const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
       marshallOptions: { removeUndefinedValues: true },
     });

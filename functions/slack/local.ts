@@ -1,6 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { string } from 'zod';
-import { readEnv } from '#shared/config.ts';
+import { optionalText, readEnv } from '#shared/config.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore, WorkflowStarter } from '#shared/ports.ts';
 import type { Registry } from '#shared/registry.ts';
@@ -34,7 +33,7 @@ export interface LocalChatOptions {
 
 export function createLocalChat(options: LocalChatOptions) {
   const { CROSSDEPLOY_SLACK_SIGNING_SECRET: secret } = readEnv(
-    { CROSSDEPLOY_SLACK_SIGNING_SECRET: string().trim().min(1).optional() },
+    { CROSSDEPLOY_SLACK_SIGNING_SECRET: optionalText() },
     options.env,
   );
   const chat = new MemoryChatStore();
