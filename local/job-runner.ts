@@ -69,7 +69,21 @@ export interface LocalJobRunnerOptions {
   stopGraceMs?: number;
   /** The server's environment: what jobs inherit (PATH, HOME, the user's AWS chain for deploys). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Runs a job in place of its buildspec in bash, keeping everything else (records, logs, the state change):
+   * `npm run bench` uses a stand-in that ends at once, to measure orchestration alone.
+   */
+  execute?: JobExecutor;
 }
+
+/** What a job reports when something other than the bash runner ran it. */
+export interface JobOutcome {
+  status: JobStatus;
+  exportedVariables?: Record<string, string>;
+  resolvedCommit?: string;
+}
+
+export type JobExecutor = (job: JobStart) => Promise<JobOutcome>;
 
 /** Inherited by every job: what tools need to run on this machine. Server settings and secrets are not. */
 const INHERITED = [
@@ -125,7 +139,8 @@ const MAX_LINE = 16_384;
 export const projectName = (job: JobKind) => `crossdeploy-local-${job}`;
 
 export class LocalJobRunner implements JobRunner {
-  private readonly options: Required<Omit<LocalJobRunnerOptions, 'baseUrl'>>;
+  private readonly options: Required<Omit<LocalJobRunnerOptions, 'baseUrl' | 'execute'>>;
+  private readonly execute: JobExecutor | undefined;
   /** Base of log links (the local API's URL), once the server listens. */
   baseUrl: string | undefined;
   private readonly jobsDir: string;
@@ -140,8 +155,9 @@ export class LocalJobRunner implements JobRunner {
   onFinished: (event: BuildStateChange) => Promise<void> = async () => {};
 
   constructor(options: LocalJobRunnerOptions) {
-    const { baseUrl, ...rest } = options;
+    const { baseUrl, execute, ...rest } = options;
     this.options = { stopGraceMs: 5_000, env: process.env, ...rest };
+    this.execute = execute;
     this.baseUrl = baseUrl;
     this.jobsDir = join(options.dataDir, 'jobs');
     this.tokensDir = join(this.jobsDir, 'tokens');
@@ -260,6 +276,13 @@ export class LocalJobRunner implements JobRunner {
   // Running a job ----------------------------------------------------------------------------------------
 
   private async run(record: LocalJobRecord, job: JobStart): Promise<void> {
+    if (this.execute) {
+      const outcome = await this.execute(job);
+      record.exportedVariables = outcome.exportedVariables ?? {};
+      if (outcome.resolvedCommit) record.resolvedCommit = outcome.resolvedCommit;
+      await this.finish(record, outcome.status);
+      return;
+    }
     const { workspace } = record;
     rmSync(workspace, { recursive: true, force: true });
     const src = join(workspace, 'src');

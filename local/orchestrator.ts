@@ -16,7 +16,7 @@ import { createHandler as releaseLockHandler } from '../functions/release-lock/h
 import { createLocalChat } from '../functions/slack/local.ts';
 import { createHandler as startJobHandler } from '../functions/start-job/handler.ts';
 import { createHandler as validateRequestHandler } from '../functions/validate-request/handler.ts';
-import { LocalJobRunner } from './job-runner.ts';
+import { type JobExecutor, LocalJobRunner } from './job-runner.ts';
 import { LocalLogReader, LocalLogWriter } from './logs.ts';
 import { LocalTargetAccess } from './targets.ts';
 import { LocalTaskTokens, WorkflowEngine } from './workflow-engine.ts';
@@ -47,6 +47,8 @@ export interface OrchestratorOptions {
   /** Wait states (the settle loop) and retry intervals, shortened for a local machine. */
   waitMs?: number;
   retryMs?: number;
+  /** Runs jobs in place of the bash runner (LocalJobRunnerOptions.execute). */
+  executeJob?: JobExecutor;
 }
 
 export function createOrchestrator(options: OrchestratorOptions) {
@@ -75,6 +77,7 @@ export function createOrchestrator(options: OrchestratorOptions) {
     simulateBin,
     ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}),
     ...(options.env ? { env: options.env } : {}),
+    ...(options.executeJob ? { execute: options.executeJob } : {}),
   });
   const targets = new LocalTargetAccess({ store, registry });
   const settleDeps = { runner, stacks: targets, registry };

@@ -1,0 +1,260 @@
+import type { AckResult } from './ack.ts';
+import { BUNDLE_LIMIT_BYTES, type ColdStartRow } from './cold-start.ts';
+import { type CostResult, PRICES } from './cost.ts';
+import type { HistoryResult } from './history.ts';
+import type { OverheadResult } from './overhead.ts';
+import type { ScaleResult } from './scale.ts';
+
+/** The markdown the bench prints (and README quotes): one summary table, then the detail behind it. */
+
+export interface Machine {
+  cpus: number;
+  cpuModel: string;
+  node: string;
+  os: string;
+  memoryGb: number;
+  loadAverage: { start: number[]; end: number[] };
+  date: string;
+}
+
+export interface Results {
+  machine: Machine;
+  coldStart?: ColdStartRow[];
+  overhead?: OverheadResult;
+  ack?: AckResult[];
+  cost?: CostResult;
+  scale?: ScaleResult;
+  history?: HistoryResult;
+}
+
+export interface SummaryRow {
+  measurement: string;
+  result: string;
+  target: string;
+  met: boolean | undefined;
+}
+
+const kB = (bytes: number) => `${(bytes / 1024).toFixed(0)} kB`;
+const ms = (value: number) => `${value} ms`;
+const usd = (value: number) => `$${value < 0.01 ? value.toFixed(6) : value.toFixed(4)}`;
+const span = (values: number[], format: (n: number) => string) =>
+  `${format(Math.min(...values))}–${format(Math.max(...values))}`;
+
+export function summarize(results: Results): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  const { coldStart, overhead, ack, cost, scale, history } = results;
+  if (coldStart) {
+    const worst = coldStart.reduce((a, b) => (b.ratio > a.ratio ? b : a));
+    rows.push({
+      measurement: '1. Cold start: bundle init ÷ unbundled init (median of 10 fresh processes)',
+      result: `${span(
+        coldStart.map((r) => r.ratio),
+        (n) => n.toFixed(2),
+      )} (bundles ${span(
+        coldStart.map((r) => r.bundleMs),
+        ms,
+      )}, source ${span(
+        coldStart.map((r) => r.sourceMs),
+        ms,
+      )}); worst ${worst.function}`,
+      target: '≤ 0.33 each',
+      met: coldStart.every((r) => r.ratio <= 1 / 3),
+    });
+    rows.push({
+      measurement: '1. Bundle size',
+      result: `${span(
+        coldStart.map((r) => r.bytes),
+        kB,
+      )} (gzip ${span(
+        coldStart.map((r) => r.gzipBytes),
+        kB,
+      )}); ${coldStart.filter((r) => r.bytes > BUNDLE_LIMIT_BYTES).length} of ${coldStart.length} over`,
+      target: '≤ 400 kB each',
+      met: coldStart.every((r) => r.bytes <= BUNDLE_LIMIT_BYTES),
+    });
+  }
+  if (overhead) {
+    rows.push({
+      measurement: `2. POST → deploy job start (${overhead.deployments} sequential, stand-in jobs)`,
+      result: `p50 ${ms(overhead.toDeployStartMs.p50)}, p99 ${ms(overhead.toDeployStartMs.p99)}`,
+      target: 'p99 ≤ 250 ms',
+      met: overhead.toDeployStartMs.p99 <= 250,
+    });
+    rows.push({
+      measurement: '2. POST → terminal status',
+      result: `p50 ${ms(overhead.toTerminalMs.p50)}, p99 ${ms(overhead.toTerminalMs.p99)}`,
+      target: '—',
+      met: undefined,
+    });
+  }
+  for (const a of ack ?? []) {
+    rows.push({
+      measurement: `3. Ack, ${a.clients} clients × ${a.seconds} s, ${a.mode === 'api-only' ? 'API only (as the API Lambda)' : 'full local mode (workflows in the same process)'}`,
+      result: `p50 ${ms(a.p50Ms)}, p99 ${ms(a.p99Ms)}, ${a.errors} errors, ${a.requests} requests (${a.perSecond}/s)`,
+      target: 'p99 ≤ 100 ms, 0 errors',
+      met: a.p99Ms <= 100 && a.errors === 0,
+    });
+  }
+  if (overhead) {
+    rows.push({
+      measurement: '3. Ack, 1 client (the sequential POSTs of 2)',
+      result: `p50 ${ms(overhead.ackMs.p50)}, p99 ${ms(overhead.ackMs.p99)}`,
+      target: '—',
+      met: undefined,
+    });
+  }
+  if (cost) {
+    rows.push({
+      measurement: '4. State transitions per happy-path deployment',
+      result: `${cost.transitions}`,
+      target: '≤ 14',
+      met: cost.transitions <= 14,
+    });
+    rows.push({
+      measurement: '4. DynamoDB Scans',
+      result: `${cost.scans}`,
+      target: '0',
+      met: cost.scans === 0,
+    });
+    rows.push({
+      measurement: '4. DynamoDB write units per deployment (GSIs included)',
+      result: `${cost.writeUnits} WRU (${cost.writeUnitsTableOnly} table + ${cost.writeUnits - cost.writeUnitsTableOnly} GSI)`,
+      target: `≤ ${cost.writeUnitsWhatIf} WRU (narrower GSI projections)`,
+      met: cost.writeUnits <= cost.writeUnitsWhatIf,
+    });
+    const pipelines = cost.pipeline.map((p) => `${usd(p.usd)} (${p.actionMinutes} action-min, ${p.ratio}×)`);
+    rows.push({
+      measurement: '4. USD per deployment (orchestration; CodeBuild excluded, same both ways)',
+      result: `${usd(cost.usd.total)} vs CodePipeline V2 ${pipelines.join(' / ')}`,
+      target: '—',
+      met: undefined,
+    });
+  }
+  if (scale) {
+    rows.push({
+      measurement: `5. Scale: ${scale.deployments} deployments, ${scale.pairs} pairs, concurrency ${scale.concurrency}`,
+      result: `${scale.totalSeconds} s (${scale.perSecond}/s); ${scale.lockWaits.deployments} waited for the lock (${scale.lockWaits.polls} polls)`,
+      target: '≤ 60 s',
+      met: scale.totalSeconds <= 60,
+    });
+    rows.push({
+      measurement: '5. Lost records / overlapping deploys',
+      result: `${scale.lost} / ${scale.overlaps}`,
+      target: '0 / 0',
+      met: scale.lost === 0 && scale.overlaps === 0,
+    });
+  }
+  if (history) {
+    rows.push({
+      measurement: `6. History page of ${history.pageSize}: ${history.big.records.toLocaleString('en-US')} vs ${history.small.records} records`,
+      result: `p50 ${ms(history.big.p50Ms)} vs ${ms(history.small.p50Ms)}: ratio ${history.ratio}; ${history.scans} Scans`,
+      target: 'ratio ≈ 1 (≤ 1.5), 0 Scans',
+      met: history.ratio <= 1.5 && history.scans === 0,
+    });
+  }
+  return rows;
+}
+
+const table = (header: string[], rows: (string | number)[][]) =>
+  [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ].join('\n');
+
+export function renderMarkdown(results: Results, rows: SummaryRow[]): string {
+  const m = results.machine;
+  const parts = [
+    `Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGb} GB, ${m.os}, Node ${m.node}; load average ${m.loadAverage.start.join(' ')} at start, ${m.loadAverage.end.join(' ')} at end; ${m.date}.`,
+    '',
+    table(
+      ['Measurement', 'Result', 'Target', 'Met'],
+      rows.map((r) => [
+        r.measurement,
+        r.result,
+        r.target,
+        r.met === undefined ? '—' : r.met ? 'yes' : '**no**',
+      ]),
+    ),
+  ];
+  if (results.coldStart) {
+    parts.push(
+      '',
+      table(
+        [
+          'Function',
+          'Bundle',
+          'gzip',
+          'Init (bundle)',
+          'Init (bundle, --enable-source-maps, median of 5)',
+          'Init (source)',
+          'Ratio',
+          'Largest parts',
+        ],
+        results.coldStart.map((r) => [
+          r.function,
+          kB(r.bytes),
+          kB(r.gzipBytes),
+          ms(r.bundleMs),
+          ms(r.bundleSourceMapsMs),
+          ms(r.sourceMs),
+          r.ratio.toFixed(2),
+          Object.entries(r.composition)
+            .slice(0, 3)
+            .map(([name, bytes]) => `${name} ${kB(bytes)}`)
+            .join(', '),
+        ]),
+      ),
+    );
+  }
+  const probeErrors = (results.coldStart ?? []).flatMap((r) => r.errors.map((e) => `${r.function}: ${e}`));
+  if (probeErrors.length > 0) parts.push('', `Imports that failed: ${probeErrors.join('; ')}`);
+  const { cost } = results;
+  if (cost) {
+    parts.push(
+      '',
+      table(
+        [
+          'Item',
+          'Writes',
+          'Failed conditions',
+          'Table WRU',
+          'GSI1 WRU',
+          'GSI2 WRU',
+          'Total WRU',
+          'What-if WRU',
+        ],
+        [
+          ...cost.writes.map((w) => [
+            w.item,
+            w.writes,
+            w.conditionFailed,
+            w.tableUnits,
+            w.gsi1Units,
+            w.gsi2Units,
+            w.totalUnits,
+            w.whatIfUnits,
+          ]),
+          [
+            '**total**',
+            cost.writes.reduce((s, w) => s + w.writes, 0),
+            cost.writes.reduce((s, w) => s + w.conditionFailed, 0),
+            cost.writeUnitsTableOnly,
+            cost.writes.reduce((s, w) => s + w.gsi1Units, 0),
+            cost.writes.reduce((s, w) => s + w.gsi2Units, 0),
+            cost.writeUnits,
+            cost.writeUnitsWhatIf,
+          ],
+        ],
+      ),
+      '',
+      `Per deployment: ${cost.transitions} state transitions, ${cost.lambda.total} Lambda invocations (${cost.lambda.tasks} Task states, ${cost.lambda.jobEvents} job events, ${cost.lambda.api} API, ${cost.lambda.slack} Slack progress rules), DynamoDB calls ${Object.entries(
+        cost.dynamoCalls,
+      )
+        .map(([op, n]) => `${op} ${n}`)
+        .join(', ')} (${cost.localOnlyReads} local-mode-only GetItems left out), ${cost.readUnits} RRU. ` +
+        `USD: Step Functions ${usd(cost.usd.stepFunctions)}, DynamoDB ${usd(cost.usd.dynamoWrites + cost.usd.dynamoReads)}, Lambda ${usd(cost.usd.lambda)}, HTTP API ${usd(cost.usd.httpApi)} = ${usd(cost.usd.total)} (us-east-1 list prices of ${PRICES.date}).`,
+    );
+  }
+  return parts.join('\n');
+}
