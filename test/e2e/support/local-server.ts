@@ -109,7 +109,7 @@ export async function createFixture(): Promise<Fixture> {
 }
 
 function registryYaml(localPath: string): string {
-  const environment = (name: string, account: string, extra: string) => `      ${name}:
+  const environment = (name: string, account: string, extra: string, mode = 'reject') => `      ${name}:
         accountId: "${account}"
         region: eu-west-1
         deployRoleArn: arn:aws:iam::${account}:role/crossdeploy/crossdeploy-deploy
@@ -119,8 +119,8 @@ function registryYaml(localPath: string): string {
         capabilities: [CAPABILITY_IAM]
         parameterOverrides:
           Stage: ${name}
-        # A busy environment refuses: the concurrency and crash tests rely on ENVIRONMENT_BUSY.
-        mode: reject
+        # The default here is reject: the concurrency and crash tests rely on ENVIRONMENT_BUSY.
+        mode: ${mode}
 ${extra}`;
   const anyone = '        allowedRequesters:\n          local: ["*"]\n';
   return `applications:
