@@ -14,7 +14,7 @@ import type { JobKind, JobStatus } from '#shared/types.ts';
 import type { BuildStateChange } from '../functions/job-events/handler.ts';
 import { driverFor } from './buildspec-script.ts';
 import type { LocalLogWriter } from './logs.ts';
-import { processIdentity, signalGroup, stopJobGroup } from './processes.ts';
+import { JOB_MARKER, processIdentity, signalGroup, stopJobGroup, stopMarkedProcesses } from './processes.ts';
 import { type LocalRunner, localRunnerOf } from './targets.ts';
 
 const execFileAsync = promisify(execFile);
@@ -24,7 +24,8 @@ const TEMPLATE_JSON = fileURLToPath(new URL('./shims/template-json.ts', import.m
  * The JobRunner of local mode: the same two buildspecs CodeBuild runs (functions/shared/buildspecs.ts), run by
  * bash in a fresh workspace per deployment and job, `<data>/workspaces/<deploymentId>/<job>`, with the
  * variables CodeBuild would set. Each job is its own process group (spawned detached); its pgid and start
- * time are recorded in `<data>/jobs/` so a restarted server can find and stop survivors. Output goes to the
+ * time are recorded in `<data>/jobs/`, and its processes carry CROSSDEPLOY_JOB_ID=<buildId>, so a restarted
+ * server can find and stop survivors (even one whose pgid was never recorded). Output goes to the
  * deployment's log. When a job ends, `onFinished` receives a CodeBuild "Build State Change" event, which local
  * mode hands to the real job-events handler.
  *
@@ -241,8 +242,11 @@ export class LocalJobRunner implements JobRunner {
   }
 
   /**
-   * Stops a survivor's process group, but only after proving (pgid and start time) that the group is the
-   * job's, then records it STOPPED. Returns whether any process was signalled.
+   * Stops a survivor's processes, but only those proven to be the job's, then records it STOPPED. Returns
+   * whether any process was signalled. Two ways to find them:
+   * - the recorded process group, whose leader must still have the recorded start time;
+   * - the job's marker in the processes' environment (Linux): a server killed between spawn() and writing
+   *   the pgid left a record without one, and a process that left the group (setsid) is found this way too.
    */
   async stopSurvivor(record: LocalJobRecord, note = 'stopped: its server had gone'): Promise<boolean> {
     let killed = false;
@@ -252,6 +256,7 @@ export class LocalJobRunner implements JobRunner {
         this.options.stopGraceMs,
       );
     }
+    if (await stopMarkedProcesses(record.buildId, this.options.stopGraceMs)) killed = true;
     const current = this.read(record.buildId) ?? record;
     if (!current.complete) {
       current.note = note;
@@ -453,6 +458,8 @@ export class LocalJobRunner implements JobRunner {
       CODEBUILD_START_TIME: String(Date.parse(record.startedAt)),
       CODEBUILD_SRC_DIR: paths.src,
       ...paths.codebuild,
+      // Inherited by everything the job starts: how a restart finds a job that died before its pgid was recorded.
+      [JOB_MARKER]: record.buildId,
     };
   }
 

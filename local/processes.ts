@@ -91,6 +91,70 @@ export function jobGroupMembers(job: { pgid: number; startTime: number }): Proce
   return members;
 }
 
+/**
+ * The environment variable every local job process carries (inherited by everything it starts), naming its
+ * job. A job spawned just before the server died has no recorded process group yet; this finds it anyway.
+ */
+export const JOB_MARKER = 'CROSSDEPLOY_JOB_ID';
+
+/** Whether markedProcesses can see other processes' environments (Linux /proc); elsewhere it finds nothing. */
+export const CAN_FIND_MARKED = HAS_PROC;
+
+/**
+ * Live processes whose initial environment holds `CROSSDEPLOY_JOB_ID=<jobId>`. Job ids are random UUIDs,
+ * so a process carrying one descends from that job: a reused pid cannot carry it. Processes of other users
+ * (unreadable environ) are skipped.
+ */
+export function markedProcesses(jobId: string): ProcessIdentity[] {
+  if (!HAS_PROC) return [];
+  const marker = Buffer.from(`${JOB_MARKER}=${jobId}\0`);
+  const found: ProcessIdentity[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    let environ: Buffer;
+    try {
+      environ = readFileSync(`/proc/${name}/environ`);
+    } catch {
+      continue;
+    }
+    // Entries are NUL-terminated; a leading NUL keeps `XCROSSDEPLOY_JOB_ID=` from matching.
+    if (!Buffer.concat([Buffer.from('\0'), environ]).includes(Buffer.concat([Buffer.from('\0'), marker])))
+      continue;
+    const identity = processIdentity(Number(name));
+    if (identity) found.push(identity);
+  }
+  return found;
+}
+
+/**
+ * Stops the processes carrying a job's marker: TERM, then KILL after the grace period. Each signal goes to a
+ * pid only while it is still the process that was found (same start time), so a pid reused between the
+ * scan and the signal is left alone. Resolves with whether any process was found.
+ */
+export async function stopMarkedProcesses(jobId: string, graceMs: number): Promise<boolean> {
+  // Scanned afresh each round: a process the job started meanwhile carries the marker too.
+  const signal = (name: NodeJS.Signals) => {
+    const found = markedProcesses(jobId);
+    for (const target of found) {
+      if (processIdentity(target.pid)?.startTime !== target.startTime) continue;
+      try {
+        process.kill(target.pid, name);
+      } catch {
+        // gone in the meantime
+      }
+    }
+    return found.length;
+  };
+  if (signal('SIGTERM') === 0) return false;
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    await sleep(50);
+    if (markedProcesses(jobId).length === 0) return true;
+  }
+  for (let i = 0; i < 100 && signal('SIGKILL') > 0; i++) await sleep(50);
+  return true;
+}
+
 export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
   try {
     process.kill(-pgid, signal);
