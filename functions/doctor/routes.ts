@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { boolean, strictObject, string } from 'zod';
+import { boolean, config, maxLength, minLength, optional, strictObject, string } from 'zod/mini';
+import { en } from 'zod/v4/locales';
 import { RequestRejectedError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock } from '#shared/ports.ts';
@@ -37,10 +38,12 @@ export type DoctorApi = (
 const RUN_ID = /^[A-Za-z0-9_-]{1,128}$/;
 const MAX_BODY_BYTES = 4096;
 
+config(en());
+
 const startRequest = strictObject({
-  application: string().min(1).max(63),
-  environment: string().min(1).max(63),
-  drift: boolean().optional(),
+  application: string().check(minLength(1), maxLength(63)),
+  environment: string().check(minLength(1), maxLength(63)),
+  drift: optional(boolean()),
 });
 
 export function createDoctorApi(deps: DoctorApiDeps): DoctorApi {

@@ -1,5 +1,18 @@
-// Named imports: `z.*` would bundle all of zod (locales included) into every function.
-import { boolean, number, type output, strictObject, string, type ZodType } from 'zod';
+// zod/mini with only the English messages: a fifth of zod's size in every function that validates requests.
+import {
+  boolean,
+  config,
+  int,
+  maxLength,
+  minimum,
+  minLength,
+  optional,
+  type output,
+  strictObject,
+  string,
+  type ZodMiniType,
+} from 'zod/mini';
+import { en } from 'zod/v4/locales';
 import { activeFreeze } from './calendar.ts';
 import { RequestRejectedError } from './errors.ts';
 import { type EnvironmentConfig, findTarget, type Registry, type Target } from './registry.ts';
@@ -33,21 +46,23 @@ export function refProblem(ref: string): string | undefined {
   return undefined;
 }
 
-const name = string().min(1).max(63);
+config(en());
+
+const name = string().check(minLength(1), maxLength(63));
 const common = {
   application: name,
-  reason: string().max(MAX_REASON_LENGTH).optional(),
-  dryRun: boolean().optional(),
+  reason: optional(string().check(maxLength(MAX_REASON_LENGTH))),
+  dryRun: optional(boolean()),
   /** Deploy inside a freeze window: honoured only for the environment's approvers, and audited. */
-  overrideFreeze: boolean().optional(),
+  overrideFreeze: optional(boolean()),
 };
 const requestSchema = strictObject({
   ...common,
   environment: name,
-  ref: string().min(1).max(200).optional(),
+  ref: optional(string().check(minLength(1), maxLength(200))),
 });
 const promotionSchema = strictObject({ ...common, from: name, to: name });
-const rollbackSchema = strictObject({ ...common, environment: name, release: number().int().min(1) });
+const rollbackSchema = strictObject({ ...common, environment: name, release: int().check(minimum(1)) });
 
 export type DeploymentKind = 'deploy' | 'promotion' | 'rollback';
 
@@ -69,7 +84,7 @@ export interface ValidRequest {
   overrideFreeze?: true;
 }
 
-function parse<T>(schema: ZodType<T>, body: unknown): T {
+function parse<T>(schema: ZodMiniType<T>, body: unknown): T {
   const result = schema.safeParse(body);
   if (!result.success) {
     const issue = result.error.issues[0];

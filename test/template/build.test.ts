@@ -1,4 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { BuildConfigError, bundleFor, formatSizes, functionBundles } from '../../scripts/build.ts';
 import { loadTemplate } from '../../scripts/cfn-yaml.ts';
@@ -42,6 +46,42 @@ describe('npm run build', () => {
         outdir: join(root, 'dist', logicalId),
       });
       expect(handlerFile).toBe(join(root, 'dist', logicalId, 'handler.mjs'));
+    },
+  );
+});
+
+describe('bundle externals', () => {
+  // Left out of every bundle: the default credential chain imports them only after fromEnv, which always
+  // succeeds in Lambda. A static import of one would crash the function at its first cold start.
+  it.each(functionBundles(template, root).map((bundle) => [bundle.logicalId, bundle] as const))(
+    '%s loads with its externals unresolvable, and imports them only lazily',
+    async (_logicalId, { options }) => {
+      expect(options.external).toEqual(
+        expect.arrayContaining(['@aws-sdk/credential-provider-ini', '@aws-sdk/credential-provider-sso']),
+      );
+      const result = await build({ ...options, write: false, sourcemap: false, logLevel: 'silent' });
+      const code = result.outputFiles.find((file) => file.path.endsWith('.mjs'))?.text ?? '';
+      for (const external of options.external ?? []) {
+        expect(code).not.toContain(`from"${external}"`);
+        expect(code).not.toMatch(new RegExp(`import"${external}"`));
+      }
+      // Outside the project, so node_modules cannot supply what the bundle left out.
+      const dir = mkdtempSync(join(tmpdir(), 'crossdeploy-bundle-'));
+      try {
+        writeFileSync(join(dir, 'handler.mjs'), code);
+        const loaded = execFileSync(
+          process.execPath,
+          [
+            '--input-type=module',
+            '-e',
+            `const m = await import(${JSON.stringify(join(dir, 'handler.mjs'))}); console.log(typeof m.handler);`,
+          ],
+          { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH, POWERTOOLS_LOG_LEVEL: 'ERROR' } },
+        );
+        expect(loaded.trim()).toBe('function');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   );
 });
