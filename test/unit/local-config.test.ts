@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { isLoopback, readLocalConfig, SAMPLE_REGISTRY } from '#local/config.ts';
+import { ConfigError } from '#shared/errors.ts';
+
+const TOKEN = 'a'.repeat(32);
+
+describe('local configuration: the bind address', () => {
+  it('binds to loopback on port 3000 by default, without a token', () => {
+    expect(readLocalConfig({}, '/srv/project')).toEqual({
+      port: 3000,
+      host: '127.0.0.1',
+      dataDir: '/srv/project/.crossdeploy',
+      registryPath: SAMPLE_REGISTRY,
+      schedules: true,
+    });
+  });
+
+  it.each(['0.0.0.0', '::', '[::]', '192.168.1.20', '10.0.0.5', 'build-host.internal', '::ffff:10.0.0.5'])(
+    'refuses to bind %s without CROSSDEPLOY_API_TOKEN, naming the variable and the address',
+    (host) => {
+      let error: unknown;
+      try {
+        readLocalConfig({ CROSSDEPLOY_HOST: host });
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toContain(
+        `CROSSDEPLOY_API_TOKEN: is required when CROSSDEPLOY_HOST (${host}) is not a loopback address`,
+      );
+    },
+  );
+
+  it('refuses an empty token as if none were set', () => {
+    expect(() => readLocalConfig({ CROSSDEPLOY_HOST: '0.0.0.0', CROSSDEPLOY_API_TOKEN: '  ' })).toThrow(
+      /CROSSDEPLOY_API_TOKEN: is required when CROSSDEPLOY_HOST/,
+    );
+  });
+
+  it('refuses a token shorter than 16 characters', () => {
+    expect(() => readLocalConfig({ CROSSDEPLOY_HOST: '0.0.0.0', CROSSDEPLOY_API_TOKEN: 'short' })).toThrow(
+      /CROSSDEPLOY_API_TOKEN: must be at least 16 characters/,
+    );
+  });
+
+  it('binds any address with a token, and keeps the token', () => {
+    expect(readLocalConfig({ CROSSDEPLOY_HOST: '0.0.0.0', CROSSDEPLOY_API_TOKEN: TOKEN })).toMatchObject({
+      host: '0.0.0.0',
+      apiToken: TOKEN,
+    });
+  });
+
+  it.each(['127.0.0.1', '127.0.0.2', 'localhost', 'LOCALHOST', '::1', '[::1]', '::ffff:127.0.0.1'])(
+    'binds the loopback address %s without a token',
+    (host) => {
+      expect(isLoopback(host)).toBe(true);
+      expect(readLocalConfig({ CROSSDEPLOY_HOST: host }).host).toBe(host);
+    },
+  );
+
+  it('refuses a port outside 0-65535, naming PORT', () => {
+    expect(() => readLocalConfig({ PORT: '70000' })).toThrow(/PORT: /);
+    expect(() => readLocalConfig({ PORT: 'http' })).toThrow(/PORT: /);
+  });
+});
