@@ -1,5 +1,6 @@
 import { dirname, relative, resolve } from 'node:path';
 import type { Registry } from '#shared/registry.ts';
+import { defaultUrl } from './cli/args.ts';
 import { localRunnerOf } from './targets.ts';
 
 export interface BannerFacts {
@@ -27,7 +28,8 @@ export function banner(facts: BannerFacts): string {
     '',
     `registry   ${show(facts.registryPath)}`,
   ];
-  const first: string[] = [];
+  // What the hint deploys: preferably an environment that takes a plain deploy and needs no AWS.
+  const candidates: { target: string; simulated: boolean; takesRefs: boolean }[] = [];
   for (const [name, app] of Object.entries(facts.registry.applications)) {
     const source = app.source.localPath
       ? `source ${show(resolve(dirname(facts.registryPath), app.source.localPath))}`
@@ -37,7 +39,11 @@ export function banner(facts: BannerFacts): string {
     for (const [envName, env] of Object.entries(app.environments)) {
       const runner = localRunnerOf(env.runner);
       runners.add(runner);
-      first.push(`${name} ${envName}`);
+      candidates.push({
+        target: `${name} ${envName}`,
+        simulated: runner === 'simulate',
+        takesRefs: env.allowedRefs.length > 0,
+      });
       lines.push(
         `    ${envName.padEnd(width)}  account ${env.accountId}  ${env.region}  stack ${env.stackName}  runner: ${runner}  mode: ${env.mode}`,
       );
@@ -76,9 +82,31 @@ export function banner(facts: BannerFacts): string {
       `recovered  ${reconciled} deployment(s) in flight marked FAILED (ORCHESTRATOR_RESTARTED), ${stoppedJobs} leftover job(s) stopped${pending ? `, ${pending} still settling in the background` : ''}`,
     );
   }
-  if (first[0]) {
-    lines.push('', `try        npx crossdeploy deploy ${first[0]} --wait`);
-  }
+  const hint =
+    candidates.find((c) => c.simulated && c.takesRefs) ??
+    candidates.find((c) => c.takesRefs) ??
+    candidates[0];
+  if (hint) lines.push('', ...tryLines(hint.target, facts.url, facts.tokenRequired));
   lines.push('');
   return lines.join('\n');
+}
+
+/**
+ * The CLI command that reaches this server from this machine. The CLI defaults to its own default URL
+ * (local/cli/args.ts), so any other port or address is spelled out, with CROSSDEPLOY_URL as the way to
+ * set it once; a wildcard bind is reached through loopback.
+ */
+function tryLines(target: string, url: string, tokenRequired: boolean): string[] {
+  const reach = new URL(url);
+  if (reach.hostname === '0.0.0.0' || reach.hostname === '[::]') reach.hostname = '127.0.0.1';
+  const origin = reach.origin;
+  const custom = origin !== new URL(defaultUrl({})).origin;
+  const lines = [`try        npx crossdeploy deploy ${target} --wait${custom ? ` --url ${origin}` : ''}`];
+  if (custom) lines.push(`           (or \`export CROSSDEPLOY_URL=${origin}\` once and drop --url)`);
+  if (tokenRequired) {
+    lines.push(
+      '           with CROSSDEPLOY_API_TOKEN set to the same token in that shell (or --token <token>)',
+    );
+  }
+  return lines;
 }
