@@ -1,6 +1,7 @@
 import { activeFreeze } from '#shared/calendar.ts';
 import { finish, recordEvent } from '#shared/deployments.ts';
 import { JobStartError } from '#shared/errors.ts';
+import { auditFreezeOverride, hasFreezeOverride } from '#shared/freeze-override.ts';
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
 import { findTarget, type Registry } from '#shared/registry.ts';
 import { type Deployment, isTerminal, type Lock, type Ticket } from '#shared/types.ts';
@@ -67,7 +68,9 @@ export async function acquireLock(
   }
 
   // Freeze windows are checked again here: a queued or long-building request may reach its turn inside one.
-  const freeze = env && !deployment.freezeOverride ? activeFreeze(env.freezeWindows, clock.now()) : undefined;
+  // An approver's override (kept by Validate Request whenever one asked) is honoured here too.
+  const active = env ? activeFreeze(env.freezeWindows, clock.now()) : undefined;
+  const freeze = hasFreezeOverride(deployment) ? undefined : active;
   if (freeze) {
     await finish(store, clock, deployment.deploymentId, 'REJECTED', {
       errorCode: 'ENVIRONMENT_FROZEN',
@@ -80,12 +83,14 @@ export async function acquireLock(
   if (held?.owner === deployment.deploymentId) {
     // Also the path of a second invocation of this step: the lease of the first one is kept.
     await store.deleteTicket(ticket);
+    if (active) await auditFreezeOverride(store, clock, deployment, active, 'lock');
     await recordEvent(store, clock, deployment.deploymentId, 'LOCK_ACQUIRED', {
       leaseExpiresAt: held.leaseExpiresAt,
     });
     await store.updateDeployment(deployment.deploymentId, {
       phase: 'DEPLOYING',
       updatedAt: clock.now().toISOString(),
+      ...(active ? { freezeOverride: true } : {}),
     });
     return { outcome: 'ACQUIRED', leaseExpiresAt: held.leaseExpiresAt };
   }

@@ -92,17 +92,21 @@ export async function deliverJobResult(info: JobInfo, deps: JobEventsDeps): Prom
   }
 
   const changeSet = info.exportedVariables.CHANGE_SET_SUMMARY;
+  // sam deploy found nothing to change: a success all the same, recorded as such.
+  const noChanges = succeeded && info.exportedVariables.NO_CHANGES === 'true';
   if (!isTerminal(deployment.status)) {
     await store.updateDeployment(deploymentId, {
       jobs: { [job]: jobRecord(info.status, finishedAt) },
       updatedAt: finishedAt,
       ...(succeeded && changeSet ? { changeSet } : {}),
+      ...(noChanges ? { noChanges } : {}),
     });
   }
   await recordEvent(store, clock, deploymentId, finishedType, {
     buildId: info.buildId,
     status: info.status,
     ...(succeeded && changeSet ? { changeSet } : {}),
+    ...(noChanges ? { noChanges } : {}),
   });
   if (!token) {
     logger.warn('no task token stored for a finished job', { deploymentId, job });

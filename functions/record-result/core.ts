@@ -37,10 +37,13 @@ export async function recordResult(input: RecordInput, deps: RecordDeps): Promis
       ...(deployment.changeSet ? { changeSet: deployment.changeSet } : {}),
       ...(release !== undefined ? { release } : {}),
     });
+    // "No changes to deploy" is a success too (a rollback to what already runs still completed), and a
+    // release like any other: the environment runs that build output with those parameters from now on.
+    const unchanged = deployment.noChanges ? ' (no changes: the stack was already up to date)' : '';
     return {
       settled: true,
       status: 'SUCCEEDED',
-      message: release !== undefined ? `deployed as release ${release}` : 'deployed',
+      message: `${release !== undefined ? `deployed as release ${release}` : 'deployed'}${unchanged}`,
     };
   }
 

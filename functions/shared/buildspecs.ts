@@ -207,6 +207,7 @@ env:
   shell: bash
   exported-variables:
     - CHANGE_SET_SUMMARY
+    - NO_CHANGES
 
 phases:
   pre_build:
@@ -643,6 +644,17 @@ phases:
           sam "\${args[@]}" 2>&1 | tee "$CROSSDEPLOY_WORK/sam-deploy.log"
         )
       - |
+        # With --no-fail-on-empty-changeset, an empty change set is SAM CLI's exit 0 plus exactly this line
+        # (its ChangeEmptyError message). A real deploy or a rollback that changes nothing still succeeded:
+        # NO_CHANGES says so, and the summary too.
+        NO_CHANGES=false
+        if grep -Fq "No changes to deploy. Stack $STACK_NAME is up to date" "$CROSSDEPLOY_WORK/sam-deploy.log"; then
+          NO_CHANGES=true
+        fi
+        export NO_CHANGES
+        if [ "$DRY_RUN" != true ] && [ "$NO_CHANGES" = true ]; then
+          echo "no changes: stack $STACK_NAME is up to date" > "$CROSSDEPLOY_WORK/change-set-summary"
+        fi
         # Best effort: a dry run succeeds even when the change set cannot be described.
         if [ "$DRY_RUN" = true ]; then
           (
@@ -650,7 +662,7 @@ phases:
             summary="$CROSSDEPLOY_WORK/change-set-summary"
             arn="$(grep -Eo 'arn:aws[a-z-]*:cloudformation:[a-z0-9-]+:[0-9]{12}:changeSet/[A-Za-z0-9-]+/[A-Za-z0-9-]+' \\
               "$CROSSDEPLOY_WORK/sam-deploy.log" | tail -n 1)"
-            if [ -z "$arn" ] && grep -q 'No changes to deploy' "$CROSSDEPLOY_WORK/sam-deploy.log"; then
+            if [ -z "$arn" ] && [ "$NO_CHANGES" = true ]; then
               echo 'no changes: no change set was created' > "$summary"
             elif [ -z "$arn" ]; then
               echo 'no change set ARN in the sam deploy output' > "$summary"

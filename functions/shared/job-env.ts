@@ -60,10 +60,69 @@ export function buildJobEnvironment(
   };
 }
 
+/** The registry parameters a deployment recorded (registry.ts `deployParameters`), as read back from its record. */
+export interface RecordedParameters {
+  stackName: string;
+  region: string;
+  capabilities: string[];
+  parameterOverrides: Record<string, string>;
+  executionRoleArn: string;
+}
+
+const isString = (value: unknown): value is string => typeof value === 'string';
+
+/** The recorded parameters in their exact shape, or undefined when the record holds something else. */
+export function readRecordedParameters(value: unknown): RecordedParameters | undefined {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const { stackName, region, capabilities, parameterOverrides, executionRoleArn } = value as Record<
+    string,
+    unknown
+  >;
+  if (!isString(stackName) || !isString(region) || !isString(executionRoleArn)) return undefined;
+  if (!Array.isArray(capabilities) || !capabilities.every(isString)) return undefined;
+  if (!parameterOverrides || typeof parameterOverrides !== 'object' || Array.isArray(parameterOverrides)) {
+    return undefined;
+  }
+  if (!Object.values(parameterOverrides).every(isString)) return undefined;
+  return {
+    stackName,
+    region,
+    capabilities: [...capabilities],
+    parameterOverrides: { ...(parameterOverrides as Record<string, string>) },
+    executionRoleArn,
+  };
+}
+
+/**
+ * What the deploy job passes to `sam deploy` besides the build output. A rollback redeploys release N's
+ * registry parameters as recorded on this deployment (Validate Request copied them from release N), not the
+ * registry's current ones; every other deployment uses the registry's settings for the target.
+ */
+function deploySettings(
+  deployment: Deployment,
+  target: Target,
+): Pick<RecordedParameters, 'capabilities' | 'parameterOverrides' | 'executionRoleArn'> {
+  if (deployment.kind !== 'rollback') return target.env;
+  const recorded = readRecordedParameters(deployment.parameters);
+  if (!recorded) {
+    throw new JobStartError(
+      `rollback ${deployment.deploymentId} has no recorded registry parameters of the release it redeploys`,
+    );
+  }
+  if (recorded.stackName !== target.env.stackName || recorded.region !== target.env.region) {
+    throw new JobStartError(
+      `rollback ${deployment.deploymentId} recorded stack ${recorded.stackName} in ${recorded.region}, ` +
+        `but the registry now says ${target.env.stackName} in ${target.env.region}`,
+    );
+  }
+  return recorded;
+}
+
 /**
  * The deploy job deploys exactly the recorded build output (which a promotion may have taken from another
- * deployment) with the registry's settings for the target. When the deployment already recorded where it
- * goes, a registry that now says otherwise stops the job rather than deploying somewhere else.
+ * deployment) with the registry's settings for the target (a rollback: release N's recorded parameters).
+ * When the deployment already recorded where it goes, a registry that now says otherwise stops the job
+ * rather than deploying somewhere else.
  */
 export function deployJobEnvironment(deployment: Deployment, target: Target): Record<string, string> {
   const output = deployment.buildOutput;
@@ -82,8 +141,9 @@ export function deployJobEnvironment(deployment: Deployment, target: Target): Re
       throw new JobStartError(`the registry's ${what} is now ${now}, but deployment recorded ${was}`);
     }
   }
+  const settings = deploySettings(deployment, target);
   const overrides = Object.fromEntries(
-    Object.entries(env.parameterOverrides).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    Object.entries(settings.parameterOverrides).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
   );
   return {
     ...common(deployment, target, 'deploy'),
@@ -99,8 +159,8 @@ export function deployJobEnvironment(deployment: Deployment, target: Target): Re
     ROLE_SESSION_NAME: roleSessionName(deployment.deploymentId),
     STACK_NAME: env.stackName,
     ARTIFACTS_BUCKET: env.artifactsBucket,
-    EXECUTION_ROLE_ARN: env.executionRoleArn,
-    CAPABILITIES: env.capabilities.join(' '),
+    EXECUTION_ROLE_ARN: settings.executionRoleArn,
+    CAPABILITIES: settings.capabilities.join(' '),
     PARAMETER_OVERRIDES_JSON: JSON.stringify(overrides),
     DRY_RUN: deployment.dryRun ? 'true' : 'false',
   };

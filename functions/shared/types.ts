@@ -94,6 +94,10 @@ export interface Deployment {
   rollbackOf?: number;
   /** An approver deployed inside a freeze window (audited as FREEZE_OVERRIDDEN). */
   freezeOverride?: boolean;
+  /** An approver asked to override freeze windows: honoured at request time and again at lock time. */
+  freezeOverrideRequested?: boolean;
+  /** The deploy job's `sam deploy` found nothing to change ("No changes to deploy"): still a success. */
+  noChanges?: boolean;
   /** The release number of a successful, non-dry-run deployment (per application+environment, no gaps). */
   release?: number;
   /** SUPERSEDED deployments point to the newer request that replaced them. */

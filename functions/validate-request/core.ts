@@ -1,8 +1,11 @@
 import { finish, newDeployment, recordEvent } from '#shared/deployments.ts';
 import { RequestRejectedError } from '#shared/errors.ts';
+import { auditFreezeOverride } from '#shared/freeze-override.ts';
+import { readRecordedParameters } from '#shared/job-env.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
 import { deployParameters, type Registry } from '#shared/registry.ts';
+import { isAllowed } from '#shared/requester.ts';
 import type { BuildOutput, Deployment, Requester, Trigger } from '#shared/types.ts';
 import {
   type ValidRequest,
@@ -55,7 +58,7 @@ export interface ValidateDeps {
  * Promotions and rollbacks resolve the recorded build output they deploy; Build is then skipped.
  */
 export async function validateStep(event: ValidateInput, deps: ValidateDeps): Promise<ValidateOutput> {
-  const { store, clock, registry } = deps;
+  const { store, clock } = deps;
   const { input } = event;
   const deploymentId = event.deploymentId;
   const now = clock.now();
@@ -98,7 +101,8 @@ export async function validateStep(event: ValidateInput, deps: ValidateDeps): Pr
   try {
     const valid = validate(input, deps, now);
     const source = await sourceOf(store, valid, input.buildOutputFrom);
-    const { parameters, hash } = deployParameters(valid.target.env);
+    const { parameters, hash } =
+      valid.kind === 'rollback' ? releaseParameters(source!, valid) : deployParameters(valid.target.env);
     if (source && deployment.trigger === 'schedule') {
       // A scheduled promotion with nothing new is not redeployed.
       const current = await store.lastSuccessful(valid.application, valid.environment);
@@ -134,13 +138,12 @@ export async function validateStep(event: ValidateInput, deps: ValidateDeps): Pr
         : {}),
       ...(valid.release !== undefined ? { rollbackOf: valid.release } : {}),
       ...(valid.freezeOverride ? { freezeOverride: true } : {}),
+      // Kept whenever an approver asks, so a window that opens before the lock is overridden there too.
+      ...(overrideRequested(input.requester, valid) ? { freezeOverrideRequested: true } : {}),
     });
     if (valid.freezeOverride) {
-      await recordEvent(store, clock, deploymentId, 'FREEZE_OVERRIDDEN', {
-        window: valid.freezeOverride.window,
-        endsAt: valid.freezeOverride.endsAt,
-        by: input.requester,
-      });
+      const { window, endsAt } = valid.freezeOverride;
+      await auditFreezeOverride(store, clock, deployment, { name: window, endsAt }, 'request');
     }
     if (valid.target.env.mode !== 'reject') {
       // The place in the queue is taken now, before the build, so the order is the order of requests.
@@ -209,6 +212,44 @@ function validate(input: WorkflowInput, deps: ValidateDeps, now: Date): ValidReq
 }
 
 type Source = Deployment & { buildOutput: BuildOutput };
+
+/** Whether an approver of the target asked to override freeze windows (honoured again at lock time). */
+function overrideRequested(requester: Requester, valid: ValidRequest): boolean {
+  const env = valid.target.env;
+  return valid.overrideFreeze === true && isAllowed(requester, { ...env, allowedRequesters: env.approvers });
+}
+
+/**
+ * A rollback redeploys release N's registry parameters, as release N recorded them with their hash, not the
+ * registry's current ones. Where it deploys stays the registry's: a release recorded for another account,
+ * region or stack than the environment has now cannot be rolled back to.
+ */
+function releaseParameters(
+  source: Source,
+  valid: ValidRequest,
+): { parameters: Record<string, unknown>; hash: string } {
+  const env = valid.target.env;
+  const recorded = readRecordedParameters(source.parameters);
+  if (!recorded || !source.parametersHash) {
+    throw new RequestRejectedError(
+      'INVALID_FIELD',
+      409,
+      `release ${valid.release} (deployment ${source.deploymentId}) recorded no registry parameters to redeploy`,
+      { details: { field: 'release' } },
+    );
+  }
+  const was = `account ${source.targetAccount}, ${recorded.region}, stack ${recorded.stackName}`;
+  const now = `account ${env.accountId}, ${env.region}, stack ${env.stackName}`;
+  if (was !== now) {
+    throw new RequestRejectedError(
+      'INVALID_FIELD',
+      409,
+      `release ${valid.release} was deployed to ${was}; ${valid.environment} is now ${now}`,
+      { details: { field: 'release' } },
+    );
+  }
+  return { parameters: source.parameters!, hash: source.parametersHash };
+}
 
 /**
  * The recorded build output a promotion or rollback deploys: a promotion takes the source environment's

@@ -79,6 +79,7 @@ describe('the buildspec texts', () => {
     ]);
     expect(parseBuildspec(readBuildspec('deploy')).env?.['exported-variables']).toEqual([
       'CHANGE_SET_SUMMARY',
+      'NO_CHANGES',
     ]);
   });
 
@@ -363,7 +364,39 @@ describe('buildspecs/deploy.yml', () => {
       ],
     ]);
     expect(readFileSync(join(work, 'crossdeploy-samconfig.toml'), 'utf8')).toBe('version = 0.1\n');
-    expect(exported).toEqual({ CHANGE_SET_SUMMARY: '' });
+    expect(exported).toEqual({ CHANGE_SET_SUMMARY: '', NO_CHANGES: 'false' });
+  });
+
+  it('succeeds a real deploy that finds nothing to change, and exports that it changed nothing', async () => {
+    const { code, stderr, stdout, calls, exported } = await runDeploy({
+      scenario: {
+        samDeployOutput:
+          '\n\tDeploying with following values\n\t===============================\n' +
+          '\nInitiating deployment\n=====================\n\nWaiting for changeset to be created..\n\n' +
+          'No changes to deploy. Stack hello-world-prod is up to date\n',
+      },
+    });
+    expect(code, stderr).toBe(0);
+    expect(commands(calls, 'sam', 'deploy')[0]!.argv).not.toContain('--no-execute-changeset');
+    // A real deploy describes no change set: there is none.
+    expect(commands(calls, 'aws', 'cloudformation')).toEqual([]);
+    expect(exported).toEqual({
+      NO_CHANGES: 'true',
+      CHANGE_SET_SUMMARY: 'no changes: stack hello-world-prod is up to date',
+    });
+    expect(stdout).toContain('crossdeploy: no changes: stack hello-world-prod is up to date');
+  });
+
+  it("does not read another stack's up-to-date line as no changes", async () => {
+    const { code, exported } = await runDeploy({
+      scenario: {
+        samDeployOutput:
+          'No changes to deploy. Stack hello-world-staging is up to date\n' +
+          'Successfully created/updated stack - hello-world-prod in eu-west-1\n',
+      },
+    });
+    expect(code).toBe(0);
+    expect(exported).toEqual({ CHANGE_SET_SUMMARY: '', NO_CHANGES: 'false' });
   });
 
   it('gives sam and the CLI the job config, and the helper its own source credentials', async () => {
@@ -449,7 +482,10 @@ describe('buildspecs/deploy.yml', () => {
       scenario: { samDeployOutput: 'No changes to deploy. Stack hello-world-prod is up to date\n' },
     });
     expect(code).toBe(0);
-    expect(exported.CHANGE_SET_SUMMARY).toBe('no changes: no change set was created');
+    expect(exported).toEqual({
+      CHANGE_SET_SUMMARY: 'no changes: no change set was created',
+      NO_CHANGES: 'true',
+    });
   });
 
   it('says so when the sam deploy output names no change set', async () => {

@@ -128,6 +128,54 @@ describe('deployJobEnvironment', () => {
     );
   });
 
+  describe('a rollback', () => {
+    // What release N recorded (registry.ts deployParameters), before the registry changed.
+    const releaseParameters = {
+      stackName: 'hello-world-prod',
+      region: 'eu-west-1',
+      capabilities: ['CAPABILITY_IAM'],
+      parameterOverrides: { Stage: 'prod', LogLevel: 'debug', Legacy: 'on' },
+      executionRoleArn: 'arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-cfn-exec-v1',
+    };
+    const rollback = (parameters: unknown) =>
+      deployment({ kind: 'rollback', rollbackOf: 1, parameters: parameters as Record<string, unknown> });
+
+    it("deploys release N's recorded parameters, not the registry's current ones", () => {
+      const env = deployJobEnvironment(rollback(releaseParameters), target());
+      expect(env).toMatchObject({
+        PARAMETER_OVERRIDES_JSON: '{"Legacy":"on","LogLevel":"debug","Stage":"prod"}',
+        CAPABILITIES: 'CAPABILITY_IAM',
+        EXECUTION_ROLE_ARN: 'arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-cfn-exec-v1',
+        // Where it goes and how it gets there stay the registry's.
+        STACK_NAME: 'hello-world-prod',
+        DEPLOY_ROLE_ARN: 'arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-deploy',
+      });
+    });
+
+    it("is the only kind that does: a promotion uses the target's registry parameters", () => {
+      const env = deployJobEnvironment(
+        deployment({ kind: 'promotion', parameters: releaseParameters }),
+        target(),
+      );
+      expect(env.PARAMETER_OVERRIDES_JSON).toBe('{"LogLevel":"info","Stage":"prod"}');
+    });
+
+    it.each([
+      ['no recorded parameters', undefined],
+      ['overrides that are not strings', { ...releaseParameters, parameterOverrides: { Stage: 1 } }],
+      ['capabilities that are not a list', { ...releaseParameters, capabilities: 'CAPABILITY_IAM' }],
+      ['no execution role', { ...releaseParameters, executionRoleArn: undefined }],
+    ])('refuses to start with %s', (_what, parameters) => {
+      expect(() => deployJobEnvironment(rollback(parameters), target())).toThrow(JobStartError);
+    });
+
+    it('refuses parameters recorded for another stack than the registry names now', () => {
+      expect(() =>
+        deployJobEnvironment(rollback({ ...releaseParameters, stackName: 'hello-world-old' }), target()),
+      ).toThrow(/recorded stack hello-world-old in eu-west-1, but the registry now says hello-world-prod/);
+    });
+  });
+
   it('holds nothing that looks like a credential', () => {
     for (const env of [
       deployJobEnvironment(deployment(), target()),

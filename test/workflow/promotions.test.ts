@@ -38,6 +38,22 @@ async function deployStaging(h: Harness, n: number) {
 
 const projects = (h: Harness) => h.codebuild.starts.map((s) => s.projectName);
 
+/** The registry object the harness's handlers read: tests change it to model a registry change. */
+const stagingEnv = (h: Harness) => h.registry.applications['hello-world']!.environments.staging!;
+const prodEnv = (h: Harness) => h.registry.applications['hello-world']!.environments.prod!;
+
+/** The environment variables the deploy job of a deployment was started with. */
+function deployEnv(h: Harness, deploymentId: string): Record<string, string | undefined> {
+  const vars = (start: (typeof h.codebuild.starts)[number]) =>
+    Object.fromEntries((start.environmentVariablesOverride ?? []).map((v) => [v.name, v.value]));
+  const start = h.codebuild.starts.find((s) => {
+    const env = vars(s);
+    return env.DEPLOYMENT_ID === deploymentId && env.CROSSDEPLOY_JOB === 'deploy';
+  });
+  if (!start) throw new Error(`no deploy job for ${deploymentId}`);
+  return vars(start);
+}
+
 beforeEach(() => {
   // The handlers log through Powertools; keep the test output readable.
   vi.spyOn(process.stdout, 'write').mockImplementation((() => true) as never);
@@ -183,6 +199,51 @@ describe('scheduled promotion', () => {
     });
   });
 
+  it('compares the parameters prod really runs: after a rollback to older parameters it redeploys, then skips', async () => {
+    const h = await createWorkflowHarness();
+    await deployStaging(h, 5);
+    const first = h.start(tick('2026-11-30T09:00:00Z'));
+    await first.settled;
+    const release1 = await h.store.getDeployment(first.deploymentId);
+    expect(release1).toMatchObject({ status: 'SUCCEEDED', release: 1 });
+
+    prodEnv(h).parameterOverrides = { Stage: 'prod' };
+    const second = h.start(tick('2026-12-01T09:00:00Z'));
+    await second.settled;
+    // Same build output, new registry parameters: not skipped.
+    expect(await h.store.getDeployment(second.deploymentId)).toMatchObject({
+      status: 'SUCCEEDED',
+      release: 2,
+    });
+
+    const back = h.start({
+      application: 'hello-world',
+      environment: 'prod',
+      rollbackRelease: 1,
+      requester: releaseManager,
+    });
+    await back.settled;
+    expect(await h.store.getDeployment(back.deploymentId)).toMatchObject({
+      status: 'SUCCEEDED',
+      parametersHash: release1?.parametersHash,
+      release: 3,
+    });
+
+    // prod runs release 1's parameters again, the registry says otherwise: the next tick deploys.
+    const third = h.start(tick('2026-12-02T09:00:00Z'));
+    await third.settled;
+    expect(await h.store.getDeployment(third.deploymentId)).toMatchObject({
+      status: 'SUCCEEDED',
+      release: 4,
+    });
+    const fourth = h.start(tick('2026-12-03T09:00:00Z'));
+    await fourth.settled;
+    expect(await h.store.getDeployment(fourth.deploymentId)).toMatchObject({
+      status: 'SKIPPED',
+      errorCode: 'ALREADY_DEPLOYED',
+    });
+  });
+
   it('starts nothing new for a duplicate fire of the same tick', async () => {
     const h = await createWorkflowHarness();
     await deployStaging(h, 2);
@@ -276,6 +337,74 @@ describe('freeze windows', () => {
     expect(refused?.errorMessage).toContain("only the environment's approvers may override a freeze");
   });
 
+  it("keeps an approver's override asked for before a window, and uses it (audited) when the window has opened by lock time", async () => {
+    const { clock, harness } = frozenHarness(before);
+    const h = await harness;
+    h.codebuild.beforeFinish = async (_id, job) => {
+      if (job === 'build') clock.at = inside;
+    };
+    const run = h.start({
+      application: 'hello-world',
+      environment: 'frozen',
+      ref: 'main',
+      overrideFreeze: true,
+      requester: releaseManager,
+    });
+    expect((await run.settled).ok).toBe(true);
+    expect(await h.store.getDeployment(run.deploymentId)).toMatchObject({
+      status: 'SUCCEEDED',
+      freezeOverrideRequested: true,
+      freezeOverride: true,
+    });
+    const events = await h.store.listEvents(run.deploymentId);
+    const overrides = events.filter((e) => e.type === 'FREEZE_OVERRIDDEN');
+    expect(overrides.map((e) => e.detail)).toEqual([
+      {
+        window: 'friday-afternoons',
+        endsAt: '2026-11-27T17:00:00.000Z',
+        by: releaseManager,
+        check: 'lock',
+      },
+    ]);
+    expect(events.map((e) => e.type)).toContain('LOCK_ACQUIRED');
+  });
+
+  it('does not keep the override of someone who is not an approver: refused when the window opens by lock time', async () => {
+    const { clock, harness } = frozenHarness(before);
+    const h = await harness;
+    h.codebuild.beforeFinish = async (_id, job) => {
+      if (job === 'build') clock.at = inside;
+    };
+    const run = h.start({
+      application: 'hello-world',
+      environment: 'frozen',
+      ref: 'main',
+      overrideFreeze: true,
+    });
+    await run.settled;
+    const deployment = await h.store.getDeployment(run.deploymentId);
+    expect(deployment).toMatchObject({ status: 'REJECTED', errorCode: 'ENVIRONMENT_FROZEN' });
+    expect(deployment?.freezeOverrideRequested).toBeUndefined();
+    expect(await types(h, run.deploymentId)).not.toContain('FREEZE_OVERRIDDEN');
+  });
+
+  it('audits no override when no window was active at any check', async () => {
+    const { harness } = frozenHarness(before);
+    const h = await harness;
+    const run = h.start({
+      application: 'hello-world',
+      environment: 'frozen',
+      ref: 'main',
+      overrideFreeze: true,
+      requester: releaseManager,
+    });
+    await run.settled;
+    const deployment = await h.store.getDeployment(run.deploymentId);
+    expect(deployment).toMatchObject({ status: 'SUCCEEDED', freezeOverrideRequested: true });
+    expect(deployment?.freezeOverride).toBeUndefined();
+    expect(await types(h, run.deploymentId)).not.toContain('FREEZE_OVERRIDDEN');
+  });
+
   it('refuses a scheduled promotion inside a window', async () => {
     const { clock, harness } = frozenHarness(before);
     const h = await harness;
@@ -298,11 +427,18 @@ describe('freeze windows', () => {
 });
 
 describe('rollback', () => {
-  it('redeploys release N: its build output, no build, recorded as a rollback of N with a new release', async () => {
+  it('redeploys release N: its build output and its registry parameters, no build, recorded as a rollback of N with a new release', async () => {
     const h = await createWorkflowHarness();
     const one = await deployStaging(h, 1);
+    // The registry changes after release 1: later releases deploy other parameters.
+    stagingEnv(h).parameterOverrides = { Stage: 'staging', FeatureFlag: 'on' };
+    stagingEnv(h).capabilities = ['CAPABILITY_IAM', 'CAPABILITY_AUTO_EXPAND'];
     await deployStaging(h, 2);
-    await deployStaging(h, 3);
+    const three = await deployStaging(h, 3);
+    expect(three.parametersHash).not.toBe(one.parametersHash);
+    expect(deployEnv(h, three.deploymentId).PARAMETER_OVERRIDES_JSON).toBe(
+      '{"FeatureFlag":"on","Stage":"staging"}',
+    );
     h.codebuild.starts.length = 0;
 
     const run = h.start({ application: 'hello-world', environment: 'staging', rollbackRelease: 1 });
@@ -312,11 +448,81 @@ describe('rollback', () => {
       kind: 'rollback',
       rollbackOf: 1,
       buildOutput: one.buildOutput,
+      parameters: one.parameters,
       parametersHash: one.parametersHash,
       source: { deploymentId: one.deploymentId, environment: 'staging', release: 1 },
       release: 4,
     });
     expect(projects(h)).toEqual(['crossdeploy-deploy']);
+    // sam deploy got release 1's parameters, not the registry's current ones.
+    expect(deployEnv(h, run.deploymentId)).toMatchObject({
+      PARAMETER_OVERRIDES_JSON: '{"Stage":"staging"}',
+      CAPABILITIES: 'CAPABILITY_IAM',
+      OUTPUT_SHA256: '1'.repeat(64),
+    });
+    const validated = (await h.store.listEvents(run.deploymentId)).find((e) => e.type === 'VALIDATED');
+    expect(validated?.detail.parametersHash).toBe(one.parametersHash);
+  });
+
+  it('refuses to roll back to a release recorded for another stack than the registry names now', async () => {
+    const h = await createWorkflowHarness();
+    await deployStaging(h, 1);
+    stagingEnv(h).stackName = 'hello-world-staging-v2';
+    h.codebuild.starts.length = 0;
+    const run = h.start({ application: 'hello-world', environment: 'staging', rollbackRelease: 1 });
+    await run.settled;
+    const refused = await h.store.getDeployment(run.deploymentId);
+    expect(refused).toMatchObject({ status: 'REJECTED', errorCode: 'INVALID_FIELD' });
+    expect(refused?.errorMessage).toBe(
+      'release 1 was deployed to account 111111111111, eu-west-1, stack hello-world-staging; ' +
+        'staging is now account 111111111111, eu-west-1, stack hello-world-staging-v2',
+    );
+    expect(h.codebuild.starts).toEqual([]);
+  });
+
+  it('succeeds when the stack already runs release N ("No changes to deploy"), recorded as no changes and as a release', async () => {
+    const h = await createWorkflowHarness();
+    const one = await deployStaging(h, 1);
+    h.codebuild.scripts.deploy = {
+      status: 'SUCCEEDED',
+      exported: {
+        NO_CHANGES: 'true',
+        CHANGE_SET_SUMMARY: 'no changes: stack hello-world-staging is up to date',
+      },
+    };
+    const run = h.start({ application: 'hello-world', environment: 'staging', rollbackRelease: 1 });
+    const settled = await run.settled;
+    expect(settled.ok).toBe(true);
+    expect(await h.store.getDeployment(run.deploymentId)).toMatchObject({
+      status: 'SUCCEEDED',
+      kind: 'rollback',
+      rollbackOf: 1,
+      buildOutput: one.buildOutput,
+      noChanges: true,
+      changeSet: 'no changes: stack hello-world-staging is up to date',
+      // It completed: the environment runs release 1's output and parameters from now on.
+      release: 2,
+    });
+    const events = await h.store.listEvents(run.deploymentId);
+    expect(events.find((e) => e.type === 'DEPLOY_FINISHED')?.detail).toMatchObject({
+      status: 'SUCCEEDED',
+      noChanges: true,
+    });
+    expect(events.find((e) => e.type === 'SUCCEEDED')?.detail).toMatchObject({ release: 2 });
+  });
+
+  it('records no "no changes" on a deploy that changed the stack', async () => {
+    const h = await createWorkflowHarness();
+    h.codebuild.scripts.deploy = {
+      status: 'SUCCEEDED',
+      exported: { NO_CHANGES: 'false', CHANGE_SET_SUMMARY: '' },
+    };
+    const staging = await deployStaging(h, 1);
+    expect(staging.noChanges).toBeUndefined();
+    const finished = (await h.store.listEvents(staging.deploymentId)).find(
+      (e) => e.type === 'DEPLOY_FINISHED',
+    );
+    expect(finished?.detail).not.toHaveProperty('noChanges');
   });
 
   it('refuses an unknown release', async () => {
