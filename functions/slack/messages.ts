@@ -83,7 +83,19 @@ const STATUS_EMOJI: Record<string, string> = {
 function statusText(deployment: Deployment): string {
   const emoji = STATUS_EMOJI[deployment.status] ?? ':grey_question:';
   const phase = deployment.phase && !isTerminal(deployment.status) ? ` (${deployment.phase})` : '';
-  return `${emoji} ${deployment.status}${phase}`;
+  return `${emoji} ${deployment.status}${phase}${waitingText(deployment)}`;
+}
+
+/**
+ * Whom a waiting deployment waits behind now: the record's `waitingBehind`, which the lock step keeps
+ * current as the queue moves. Nothing once it holds the lock (the field stays on the record).
+ */
+function waitingText(deployment: Deployment): string {
+  const behind = deployment.waitingBehind;
+  if (!behind || isTerminal(deployment.status) || deployment.phase !== 'WAITING_FOR_LOCK') return '';
+  return behind.reason === 'HOLDS_LOCK'
+    ? `, behind ${code(behind.deploymentId)} (deploying now)`
+    : `, behind ${code(behind.deploymentId)} (requested earlier, goes first)`;
 }
 
 function logsLink(deployment: Deployment, links: ChatLinks): string | undefined {

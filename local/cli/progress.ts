@@ -113,9 +113,7 @@ export function describeEvent(
     case 'LOCK_WAITING':
       return {
         mark: 'info',
-        text: `waiting for the environment: ${
-          detail.reason === 'HOLDS_LOCK' ? 'deployment' : 'an earlier request,'
-        } ${str(detail.behind) ?? '(unknown)'}${detail.reason === 'HOLDS_LOCK' ? ' is deploying' : ' goes first'}`,
+        text: `waiting for the environment: ${blockerText(str(detail.behind) ?? '(unknown)', String(detail.reason))}`,
       };
     case 'LOCK_ACQUIRED':
       return { mark: 'ok', text: 'lock acquired' };
@@ -179,6 +177,27 @@ export function describeEvent(
       return { mark: 'info', text: clean(event.type).toLowerCase().replaceAll('_', ' ') };
   }
 }
+
+/** Whom a waiting deployment waits behind, e.g. `deployment 01J… is deploying`. */
+export function blockerText(deploymentId: string, reason: string): string {
+  const id = clean(deploymentId);
+  return reason === 'HOLDS_LOCK' ? `deployment ${id} is deploying` : `an earlier request, ${id}, goes first`;
+}
+
+/**
+ * Whom the deployment waits behind right now, from the record (the API's `waitingBehind`), which the lock
+ * step keeps current as the queue moves; undefined unless it is waiting. The LOCK_WAITING event only names
+ * the first blocker.
+ */
+export function currentBlocker(
+  deployment: DeploymentView,
+): { deploymentId: string; reason: string } | undefined {
+  if (isFinal(deployment.status) || deployment.phase !== 'WAITING_FOR_LOCK') return undefined;
+  return deployment.waitingBehind;
+}
+
+const blockerKey = (b: { deploymentId: unknown; reason: unknown }) =>
+  `${String(b.deploymentId)}\u0000${String(b.reason)}`;
 
 /** What a promotion or rollback deploys instead of building: another deployment's recorded build output. */
 function reusedBuild(detail: Record<string, unknown>): string {
@@ -245,6 +264,13 @@ export function liveText(
   if (deployment.phase === 'DEPLOYING') {
     return seen('ROLE_ASSUMED') ? 'starting the deploy' : 'assuming the target role';
   }
+  const blocker = currentBlocker(deployment);
+  if (blocker) {
+    const waited = deployment.waitStartedAt
+      ? ` ${formatDuration(now - Date.parse(deployment.waitStartedAt))}`
+      : '';
+    return `waiting${waited} for the environment: ${blockerText(blocker.deploymentId, blocker.reason)}`;
+  }
   return PHASE_TEXT[deployment.phase ?? ''] ?? 'running';
 }
 
@@ -306,6 +332,9 @@ export function createProgressView(
     shownLive = true;
   };
 
+  /** The blocker last printed: the first one comes with LOCK_WAITING, later ones only from the record. */
+  let shownBlocker: string | undefined;
+
   return {
     update(deployment, events, now) {
       current = { deployment, events };
@@ -315,9 +344,22 @@ export function createProgressView(
         const key = `${event.type}\u0000${event.at}\u0000${JSON.stringify(event.detail)}`;
         if (printed.has(key)) return;
         printed.add(key);
+        if (event.type === 'LOCK_WAITING') {
+          const blocker = blockerKey({ deploymentId: event.detail.behind, reason: event.detail.reason });
+          // Already printed from the record, which was read before this event showed up.
+          if (blocker === shownBlocker) return;
+          shownBlocker = blocker;
+        }
         const step = describeEvent(events, i, live);
         if (step) lines.push(formatStep(step, live, paint));
       });
+      // The queue moved (the holder finished, an earlier request went first): say whom it waits behind now.
+      const blocker = currentBlocker(deployment);
+      if (blocker && blockerKey(blocker) !== shownBlocker) {
+        const text = `${shownBlocker === undefined ? 'waiting for the environment' : 'now waiting'}: ${blockerText(blocker.deploymentId, blocker.reason)}`;
+        shownBlocker = blockerKey(blocker);
+        lines.push(formatStep({ mark: 'info', text }, live, paint));
+      }
       if (lines.length > 0) {
         clearLive();
         stream.write(`${lines.join('\n')}\n`);

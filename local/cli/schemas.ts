@@ -49,6 +49,9 @@ export const deploymentSchema = z.looseObject({
   rollbackOf: releaseNumber.optional(),
   release: releaseNumber.optional(),
   freezeOverride: z.boolean().optional(),
+  waitStartedAt: z.string().optional(),
+  // reason a string, not an enum: a newer server may queue for other reasons.
+  waitingBehind: z.looseObject({ deploymentId: z.string(), reason: z.string() }).optional(),
 });
 export type DeploymentView = z.infer<typeof deploymentSchema>;
 

@@ -10,7 +10,15 @@ import {
   table,
   truncate,
 } from './format.ts';
-import { clean, describeEvents, formatStep, isFinal, isSuccess } from './progress.ts';
+import {
+  blockerText,
+  clean,
+  currentBlocker,
+  describeEvents,
+  formatStep,
+  isFinal,
+  isSuccess,
+} from './progress.ts';
 import type { ApplicationsView, DeploymentView, EventView, LogLine } from './schemas.ts';
 
 /** Pure renderers for `history`, `status`, `apps` and `logs`: data in, lines out. */
@@ -113,6 +121,7 @@ export function renderStatus(
       'finished',
       d.finishedAt && `${formatTime(d.finishedAt, options.timeZone)} (took ${duration(d, options.now)})`,
     ),
+    ...field('waiting', waitingDetail(d, options.now)),
     ...field('account', target.length > 0 ? clean(target.join(', ')) : undefined),
     ...field('build job', clean(job('build') ?? '')),
     ...field('deploy job', clean(job('deploy') ?? '')),
@@ -139,6 +148,15 @@ export function renderStatus(
     );
   }
   return lines;
+}
+
+/** `deployment 01J… is deploying (for 2m05s)`: whom a waiting deployment waits behind now. */
+function waitingDetail(d: DeploymentView, now: number): string | undefined {
+  const blocker = currentBlocker(d);
+  if (!blocker) return undefined;
+  const ms = d.waitStartedAt ? now - Date.parse(d.waitStartedAt) : Number.NaN;
+  const waited = Number.isNaN(ms) ? '' : ` (for ${formatDuration(ms)})`;
+  return `${blockerText(blocker.deploymentId, blocker.reason)}${waited}`;
 }
 
 /** The kind with the deployment it takes its build output from, e.g. `promotion from staging (release 7), build of 01J…`. */

@@ -375,6 +375,85 @@ describe('progress lines', () => {
     expect(out.text).toContain('\r\u001b[2K✓ build finished in 34s, commit 1a2b3c4\n');
     expect(out.text.endsWith('· lock released\n')).toBe(true);
   });
+
+  describe('whom a queued deployment waits behind', () => {
+    const BUILT = SUCCESS_EVENTS.slice(0, 4);
+    const waitingEvent = ev('LOCK_WAITING', t(37), { behind: '01JHOLDER', reason: 'HOLDS_LOCK' });
+    const waiting = (deploymentId: string, reason: string) =>
+      deployment({
+        phase: 'WAITING_FOR_LOCK',
+        waitStartedAt: t(37),
+        waitingBehind: { deploymentId, reason },
+      });
+
+    it('shows the current blocker from the record in the live line, with the time waited', () => {
+      expect(liveText(waiting('01JHOLDER', 'HOLDS_LOCK'), [...BUILT, waitingEvent], Date.parse(t(49)))).toBe(
+        'waiting 12s for the environment: deployment 01JHOLDER is deploying',
+      );
+      // The event still names the first blocker; the record has moved on.
+      expect(
+        liveText(waiting('01JEARLIER', 'EARLIER_REQUEST'), [...BUILT, waitingEvent], Date.parse(t(97))),
+      ).toBe('waiting 1m00s for the environment: an earlier request, 01JEARLIER, goes first');
+      // Once the lock is acquired, the leftover waitingBehind is not shown.
+      const acquired = { ...waiting('01JHOLDER', 'HOLDS_LOCK'), phase: 'DEPLOYING' };
+      expect(liveText(acquired, [...BUILT, waitingEvent], 0)).toBe('assuming the target role');
+    });
+
+    it('prints a new line when piped each time the blocker changes, and the first one only once', () => {
+      const out = capture(false);
+      const view = createProgressView(out, { live: false, paint: plain });
+      view.update(waiting('01JHOLDER', 'HOLDS_LOCK'), [...BUILT, waitingEvent], 0);
+      view.update(waiting('01JHOLDER', 'HOLDS_LOCK'), [...BUILT, waitingEvent], 0);
+      view.update(waiting('01JEARLIER', 'EARLIER_REQUEST'), [...BUILT, waitingEvent], 0);
+      view.update(waiting('01JEARLIER', 'EARLIER_REQUEST'), [...BUILT, waitingEvent], 0);
+      view.update(waiting('01JNEXT', 'HOLDS_LOCK'), [...BUILT, waitingEvent], 0);
+      view.finish();
+      expect(out.text.split('\n').slice(4)).toEqual([
+        'waiting for the environment: deployment 01JHOLDER is deploying',
+        'now waiting: an earlier request, 01JEARLIER, goes first',
+        'now waiting: deployment 01JNEXT is deploying',
+        '',
+      ]);
+    });
+
+    it('does not repeat the first blocker when the record is read before its LOCK_WAITING event', () => {
+      const out = capture(false);
+      const view = createProgressView(out, { live: false, paint: plain });
+      view.update(waiting('01JHOLDER', 'HOLDS_LOCK'), BUILT, 0);
+      view.update(waiting('01JHOLDER', 'HOLDS_LOCK'), [...BUILT, waitingEvent], 0);
+      view.finish();
+      expect(out.text.match(/01JHOLDER/g)).toHaveLength(1);
+    });
+
+    it('updates the live line on a terminal when the blocker changes', () => {
+      // What a terminal shows last: the live line is redrawn after a clear-line, below printed lines.
+      const lastLine = (text: string) => text.split(/\n|\r\u001b\[2K/).at(-1);
+      const out = capture(true);
+      const view = createProgressView(out, { live: true, paint: plain });
+      view.update(waiting('01JHOLDER', 'HOLDS_LOCK'), [...BUILT, waitingEvent], Date.parse(t(40)));
+      expect(lastLine(out.text)).toMatch(
+        /^\S waiting 3s for the environment: deployment 01JHOLDER is deploying$/,
+      );
+      view.update(waiting('01JEARLIER', 'EARLIER_REQUEST'), [...BUILT, waitingEvent], Date.parse(t(41)));
+      expect(out.text).toContain('· now waiting: an earlier request, 01JEARLIER, goes first\n');
+      expect(lastLine(out.text)).toMatch(
+        /^\S waiting 4s for the environment: an earlier request, 01JEARLIER, goes first$/,
+      );
+      view.finish();
+    });
+
+    it('shows the current blocker in status while waiting, and not once it is over', () => {
+      const options = { paint: plain, now: Date.parse(t(162)), timeZone: 'UTC', decorated: false };
+      const lines = renderStatus(waiting('01JEARLIER', 'EARLIER_REQUEST'), [...BUILT, waitingEvent], options);
+      expect(lines).toContain('waiting     an earlier request, 01JEARLIER, goes first (for 2m05s)');
+      const done = renderStatus(
+        { ...waiting('01JEARLIER', 'EARLIER_REQUEST'), status: 'SUCCEEDED', phase: undefined },
+        SUCCESS_EVENTS,
+        options,
+      );
+      expect(done.join('\n')).not.toMatch(/^waiting/m);
+    });
+  });
 });
 
 describe('history table', () => {

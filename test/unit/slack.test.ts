@@ -727,6 +727,29 @@ describe('POST /slack/commands: other commands', () => {
     expect(answer.text).not.toContain('<!channel>');
   });
 
+  it('status shows whom a waiting deployment waits behind now, and not once it holds the lock', async () => {
+    const holder = deploymentIdIn(await command(h, 'hello-world staging'));
+    const waiting = deploymentIdIn(await command(h, 'hello-world staging v2'));
+    await h.store.updateDeployment(waiting, {
+      status: 'RUNNING',
+      phase: 'WAITING_FOR_LOCK',
+      waitStartedAt: START,
+      waitingBehind: { deploymentId: holder, reason: 'HOLDS_LOCK' },
+    });
+    expect((await command(h, `status ${waiting}`)).text).toContain(
+      `RUNNING (WAITING_FOR_LOCK), behind \`${holder}\` (deploying now)`,
+    );
+    // The queue moved: the lock step rewrote whom it waits behind.
+    await h.store.updateDeployment(waiting, {
+      waitingBehind: { deploymentId: '01JEARLIERREQUEST000000000', reason: 'EARLIER_REQUEST' },
+    });
+    const moved = (await command(h, `status ${waiting}`)).text;
+    expect(moved).toContain('behind `01JEARLIERREQUEST000000000` (requested earlier, goes first)');
+    expect(moved).not.toContain(holder);
+    await h.store.updateDeployment(waiting, { phase: 'DEPLOYING' });
+    expect((await command(h, `status ${waiting}`)).text).not.toContain('behind');
+  });
+
   it('status of a deployment in another workspace reads like an unknown id', async () => {
     const id = deploymentIdIn(await command(h, 'hello-world staging'));
     const other = await command(h, `status ${id}`, { team: 'T0OTHERTEAM' });
