@@ -22,6 +22,7 @@ import type { Deployment, Requester } from '#shared/types.ts';
 import { expectValidResponse } from '#test/support/openapi.ts';
 import { createTestStore } from '#test/support/store.ts';
 import { type Api, createApi } from '../../functions/api/routes.ts';
+import { validateStep, type WorkflowInput } from '../../functions/validate-request/core.ts';
 
 // Fixtures -------------------------------------------------------------------------------------------
 
@@ -59,6 +60,20 @@ const registry = parseRegistry({
           artifactsBucket: 'artifacts-222222222222-eu-west-1',
           allowedRequesters: { iam: ['AWSReservedSSO_Release_*'] },
           promoteFrom: ['staging'],
+        },
+        // Frozen for the first week of March 2026, which START falls in.
+        frozen: {
+          accountId: '555555555555',
+          region: 'eu-west-1',
+          deployRoleArn: ROLE('555555555555', 'deploy'),
+          executionRoleArn: ROLE('555555555555', 'cfn-exec'),
+          stackName: 'hello-world-frozen',
+          artifactsBucket: 'artifacts-555555555555-eu-west-1',
+          allowedRequesters: { iam: ['ci-*', 'AWSReservedSSO_Release_*'] },
+          approvers: { iam: ['AWSReservedSSO_Release_*'] },
+          freezeWindows: [
+            { name: 'march-freeze', start: '2026-03-01T00:00:00Z', end: '2026-03-08T00:00:00Z' },
+          ],
         },
       },
     },
@@ -187,6 +202,85 @@ async function historyOf(h: Harness, application = 'hello-world', environment = 
 }
 
 // POST /deployments ----------------------------------------------------------------------------------
+
+describe('freeze windows', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    h = await harness();
+  });
+
+  const frozen = { application: 'hello-world', environment: 'frozen', ref: 'main' };
+  const releaseManager = iamRequester(
+    'arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Release_0a1b/rm',
+  );
+
+  it('409 ENVIRONMENT_FROZEN inside a window, naming the window and its end: recorded REJECTED, nothing started', async () => {
+    const { status, headers, body } = await deploy(h, frozen);
+    expect(status).toBe(409);
+    expect(headers['content-type']).toBe('application/problem+json');
+    expect(body.code).toBe('ENVIRONMENT_FROZEN');
+    expect(body.detail).toBe('deployments are frozen by "march-freeze" until 2026-03-08T00:00:00.000Z');
+    const record = await expectRejectedRecord(h, body.deploymentId, 'ENVIRONMENT_FROZEN');
+    expect(record).toMatchObject({ environment: 'frozen', ref: 'main' });
+    expect(record.errorMessage).toContain('"march-freeze" until 2026-03-08T00:00:00.000Z');
+    expect(h.workflow.starts).toEqual([]);
+  });
+
+  it('accepts the same request once the window has ended', async () => {
+    h.clock.set('2026-03-08T00:00:00.000Z');
+    const { status } = await deploy(h, frozen);
+    expect(status).toBe(202);
+    expect(h.workflow.starts).toHaveLength(1);
+  });
+
+  it("accepts an approver's override, and the workflow's first step audits it as FREEZE_OVERRIDDEN", async () => {
+    const { status, body } = await deploy(h, { ...frozen, overrideFreeze: true }, undefined, releaseManager);
+    expect(status).toBe(202);
+    expect(body).toMatchObject({ status: 'QUEUED', environment: 'frozen' });
+    const [start] = h.workflow.starts;
+    expect(start?.input).toMatchObject({ overrideFreeze: true, requester: releaseManager });
+
+    // Step Functions hands Validate Request the execution input and the execution name.
+    const step = await validateStep(
+      { deploymentId: start!.deploymentId, input: structuredClone(start!.input) as WorkflowInput },
+      { store: h.store, registry, clock: h.clock },
+    );
+    expect(step).toEqual({ outcome: 'VALIDATED' });
+    expect(await h.store.getDeployment(start!.deploymentId)).toMatchObject({
+      status: 'RUNNING',
+      freezeOverride: true,
+      freezeOverrideRequested: true,
+    });
+    const override = (await h.store.listEvents(start!.deploymentId)).find(
+      (e) => e.type === 'FREEZE_OVERRIDDEN',
+    );
+    expect(override?.detail).toEqual({
+      window: 'march-freeze',
+      endsAt: '2026-03-08T00:00:00.000Z',
+      by: releaseManager,
+      check: 'request',
+    });
+    const events = await call(
+      h,
+      'GET',
+      '/deployments/{id}/events',
+      get('/deployments/{id}/events', { id: start!.deploymentId }),
+    );
+    expect((events.body.items as { type: string }[]).map((e) => e.type)).toContain('FREEZE_OVERRIDDEN');
+  });
+
+  it('refuses the override of a requester who may deploy there but is not an approver', async () => {
+    const { status, body } = await deploy(h, { ...frozen, overrideFreeze: true });
+    expect(status).toBe(409);
+    expect(body.code).toBe('ENVIRONMENT_FROZEN');
+    expect(body.detail).toBe(
+      'deployments are frozen by "march-freeze" until 2026-03-08T00:00:00.000Z; ' +
+        "only the environment's approvers may override a freeze",
+    );
+    await expectRejectedRecord(h, body.deploymentId, 'ENVIRONMENT_FROZEN');
+    expect(h.workflow.starts).toEqual([]);
+  });
+});
 
 describe('POST /deployments', () => {
   let h: Harness;
@@ -951,6 +1045,13 @@ describe('GET routes', () => {
               accountId: '222222222222',
               region: 'eu-west-1',
               stackName: 'hello-world-prod',
+              mode: 'queued',
+            },
+            {
+              name: 'frozen',
+              accountId: '555555555555',
+              region: 'eu-west-1',
+              stackName: 'hello-world-frozen',
               mode: 'queued',
             },
           ],
