@@ -427,7 +427,8 @@ describe('progress lines', () => {
 
     it('updates the live line on a terminal when the blocker changes', () => {
       // What a terminal shows last: the live line is redrawn after a clear-line, below printed lines.
-      const lastLine = (text: string) => text.split(/\n|\r\u001b\[2K/).at(-1);
+      const lastLine = (text: string) =>
+        text.split(new RegExp(`\n|\r${String.fromCharCode(27)}\\[2K`)).at(-1);
       const out = capture(true);
       const view = createProgressView(out, { live: true, paint: plain });
       view.update(waiting('01JHOLDER', 'HOLDS_LOCK'), [...BUILT, waitingEvent], Date.parse(t(40)));

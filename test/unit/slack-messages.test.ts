@@ -17,7 +17,7 @@ const waiting = (
   environment: 'staging',
   ref: 'main',
   requester: { type: 'slack', teamId: 'T1', userId: 'U1', userName: 'alice' } as Deployment['requester'],
-  trigger: 'slack',
+  trigger: 'chat',
   dryRun: false,
   status: 'RUNNING',
   phase: 'WAITING_FOR_LOCK',
