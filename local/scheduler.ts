@@ -1,6 +1,5 @@
-import { CronExpressionParser } from 'cron-parser';
 import { ulid } from 'ulid';
-import { nextRun, toFiveFieldCron } from '#shared/calendar.ts';
+import { cronOf, nextRun } from '#shared/calendar.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, WorkflowStarter } from '#shared/ports.ts';
 import type { ApplicationConfig, Registry } from '#shared/registry.ts';
@@ -76,10 +75,10 @@ export const formatScheduledTime = (time: Date): string => time.toISOString().re
 export function nextTick(schedule: Schedule, after: Date, origin: Date): Date {
   const expression = schedule.schedule.trim();
   if (!expression.startsWith('cron(')) return nextRun(expression, schedule.timezone, after, origin);
-  const cron = CronExpressionParser.parse(toFiveFieldCron(expression), { tz: schedule.timezone });
+  const cron = cronOf(expression, schedule.timezone);
   let candidate = nextRun(expression, schedule.timezone, after);
   // A shifted time matches no field of the expression in local time; a year of skips cannot happen.
-  for (let i = 0; i < 366 && !cron.includesDate(candidate); i++) {
+  for (let i = 0; i < 366 && !cron.match(candidate); i++) {
     candidate = nextRun(expression, schedule.timezone, candidate);
   }
   return candidate;

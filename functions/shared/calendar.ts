@@ -1,4 +1,4 @@
-import { CronExpressionParser } from 'cron-parser';
+import { Cron } from 'croner';
 
 /**
  * Time rules: EventBridge Scheduler expressions (the syntax template.yaml passes to AWS, and local mode
@@ -30,7 +30,7 @@ export function toFiveFieldCron(expression: string): string {
 
 export function cronProblem(expression: string): string | undefined {
   try {
-    CronExpressionParser.parse(toFiveFieldCron(expression));
+    new Cron(toFiveFieldCron(expression));
     return undefined;
   } catch (error) {
     return `"${expression}" is not a valid EventBridge cron expression: ${(error as Error).message}`;
@@ -65,10 +65,14 @@ export function nextRun(expression: string, timezone: string, after: Date, origi
     const elapsed = Math.max(0, after.getTime() - origin.getTime());
     return new Date(origin.getTime() + (Math.floor(elapsed / period) + 1) * period);
   }
-  return CronExpressionParser.parse(toFiveFieldCron(expression), { currentDate: after, tz: timezone })
-    .next()
-    .toDate();
+  const next = cronOf(expression, timezone).nextRun(after);
+  if (!next) throw new Error(`"${expression}" has no run after ${after.toISOString()}`);
+  return next;
 }
+
+/** A pattern only: croner schedules nothing without a callback. */
+export const cronOf = (expression: string, timezone: string): Cron =>
+  new Cron(toFiveFieldCron(expression), { timezone });
 
 export type FreezeWindow =
   | { name: string; cron: string; timezone: string; durationMinutes: number }
@@ -81,13 +85,9 @@ export function activeFreeze(
 ): { name: string; endsAt: string } | undefined {
   for (const window of windows) {
     if ('cron' in window) {
-      // The latest opening at or before now (cron-parser's prev() is strictly before its current date).
-      const opened = CronExpressionParser.parse(toFiveFieldCron(window.cron), {
-        currentDate: new Date(now.getTime() + 1000),
-        tz: window.timezone,
-      })
-        .prev()
-        .toDate();
+      // The latest opening at or before now (previousRuns is strictly before its reference).
+      const [opened] = cronOf(window.cron, window.timezone).previousRuns(1, new Date(now.getTime() + 1000));
+      if (!opened) continue;
       const ends = opened.getTime() + window.durationMinutes * 60_000;
       if (opened.getTime() <= now.getTime() && now.getTime() < ends) {
         return { name: window.name, endsAt: new Date(ends).toISOString() };
