@@ -1,6 +1,6 @@
 import { activeFreeze } from '#shared/calendar.ts';
 import { finish, recordEvent } from '#shared/deployments.ts';
-import { JobStartError } from '#shared/errors.ts';
+import { JobStartError, TransientError } from '#shared/errors.ts';
 import { auditFreezeOverride, hasFreezeOverride } from '#shared/freeze-override.ts';
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
 import { findTarget, type Registry } from '#shared/registry.ts';
@@ -17,10 +17,13 @@ export interface AcquireLockDeps {
 export type AcquireLockOutput =
   | { outcome: 'ACQUIRED'; leaseExpiresAt: string }
   | { outcome: 'WAITING'; behind: string }
-  | { outcome: 'ENDED'; status: string };
+  /** `message` (code: text) is the Cause of a FAILED execution. */
+  | { outcome: 'ENDED'; status: string; message: string };
 
 /** How many queue entries one attempt reads: stale ones (ended deployments) are cleared as it goes. */
 const QUEUE_PAGE = 25;
+/** Conditional puts per attempt: the lock can be released between a failed put and the read of its holder. */
+const LOCK_ATTEMPTS = 5;
 
 /**
  * One deploy per application+environment. The environment's mode decides what a busy environment means:
@@ -28,7 +31,9 @@ const QUEUE_PAGE = 25;
  *   Validate Request, before the build), and only the oldest live ticket may take the lock. A deployment
  *   that may not run yet answers WAITING and the state machine calls again after a Wait state: polling
  *   cannot lose a wake-up, and a newcomer can never jump ahead of an older ticket.
- * - `superseded`: like queued, but a waiting request that has a newer one behind it ends SUPERSEDED.
+ * - `superseded`: like queued, but a request that would wait ends SUPERSEDED when a newer request is
+ *   itself waiting here. One that may run never is, and a newer request still building (which may fail)
+ *   replaces nothing.
  * - `reject`: a busy environment refuses the request (REJECTED, ENVIRONMENT_BUSY).
  * An expired lease is taken over only when its owner is terminal and settled, and only by the head of the
  * queue; the takeover is audited.
@@ -40,7 +45,9 @@ export async function acquireLock(
   const { store, clock } = deps;
   const deployment = await store.getDeployment(input.deploymentId);
   if (!deployment) throw new JobStartError(`deployment ${input.deploymentId} does not exist`);
-  if (isTerminal(deployment.status)) return { outcome: 'ENDED', status: deployment.status };
+  if (isTerminal(deployment.status)) {
+    return ended(deployment.status, deployment.errorCode ?? deployment.status, deployment.errorMessage);
+  }
   const env = findTarget(deps.registry, deployment.application, deployment.environment)?.env;
   const mode = env?.mode ?? 'reject';
   const ticket: Ticket = {
@@ -51,18 +58,12 @@ export async function acquireLock(
   };
 
   if (mode !== 'reject') {
-    if (mode === 'superseded') {
-      const newer = await newestLiveTicket(store, ticket);
-      if (newer && newer.deploymentId !== ticket.deploymentId && newer.requestedAt > ticket.requestedAt) {
-        await finish(store, clock, deployment.deploymentId, 'SUPERSEDED', {
-          supersededBy: newer.deploymentId,
-          errorMessage: `replaced by the newer request ${newer.deploymentId}`,
-        });
-        return { outcome: 'ENDED', status: 'SUPERSEDED' };
-      }
-    }
     const head = await headOfQueue(store, ticket);
     if (head.deploymentId !== ticket.deploymentId) {
+      if (mode === 'superseded') {
+        const replaced = await supersede(deps, ticket);
+        if (replaced) return replaced;
+      }
       return wait(deps, deployment, env?.lockWaitTimeoutSeconds, head.deploymentId, 'EARLIER_REQUEST');
     }
   }
@@ -72,15 +73,26 @@ export async function acquireLock(
   const active = env ? activeFreeze(env.freezeWindows, clock.now()) : undefined;
   const freeze = hasFreezeOverride(deployment) ? undefined : active;
   if (freeze) {
+    const errorMessage = `deployments are frozen by "${freeze.name}" until ${freeze.endsAt}`;
     await finish(store, clock, deployment.deploymentId, 'REJECTED', {
       errorCode: 'ENVIRONMENT_FROZEN',
-      errorMessage: `deployments are frozen by "${freeze.name}" until ${freeze.endsAt}`,
+      errorMessage,
     });
-    return { outcome: 'ENDED', status: 'REJECTED' };
+    return ended('REJECTED', 'ENVIRONMENT_FROZEN', errorMessage);
   }
 
-  const held = await takeLock(store, clock, deployment, deps.leaseSeconds);
-  if (held?.owner === deployment.deploymentId) {
+  // No holder means the lock was released between the failed put and the read: it is free, so put again
+  // (rather than report or wait behind "unknown").
+  let held = await takeLock(store, clock, deployment, deps.leaseSeconds);
+  for (let attempt = 1; !held && attempt < LOCK_ATTEMPTS; attempt++) {
+    held = await takeLock(store, clock, deployment, deps.leaseSeconds);
+  }
+  if (!held) {
+    throw new TransientError(
+      `the lock of ${deployment.application}/${deployment.environment} changed hands ${LOCK_ATTEMPTS} times during one attempt`,
+    );
+  }
+  if (held.owner === deployment.deploymentId) {
     // Also the path of a second invocation of this step: the lease of the first one is kept.
     await store.deleteTicket(ticket);
     if (active) await auditFreezeOverride(store, clock, deployment, active, 'lock');
@@ -94,15 +106,40 @@ export async function acquireLock(
     });
     return { outcome: 'ACQUIRED', leaseExpiresAt: held.leaseExpiresAt };
   }
-  const holder = held?.owner ?? 'unknown';
+  const holder = held.owner;
   if (mode === 'reject') {
+    const errorMessage = `${deployment.application}/${deployment.environment} is busy with deployment ${holder}`;
     await finish(store, clock, deployment.deploymentId, 'REJECTED', {
       errorCode: 'ENVIRONMENT_BUSY',
-      errorMessage: `${deployment.application}/${deployment.environment} is busy with deployment ${holder}`,
+      errorMessage,
     });
-    return { outcome: 'ENDED', status: 'REJECTED' };
+    return ended('REJECTED', 'ENVIRONMENT_BUSY', errorMessage);
+  }
+  if (mode === 'superseded') {
+    const replaced = await supersede(deps, ticket);
+    if (replaced) return replaced;
   }
   return wait(deps, deployment, env?.lockWaitTimeoutSeconds, holder, 'HOLDS_LOCK');
+}
+
+const ended = (status: string, code: string, message?: string): AcquireLockOutput => ({
+  outcome: 'ENDED',
+  status,
+  message: message ? `${code}: ${message}` : code,
+});
+
+/**
+ * Superseded mode, for a request that would wait: it is replaced by the newest later request that is
+ * itself waiting here. A later request that has not reached Acquire Lock yet may still fail its build, so
+ * it replaces nothing; the next poll looks again.
+ */
+async function supersede(deps: AcquireLockDeps, mine: Ticket): Promise<AcquireLockOutput | undefined> {
+  const { store, clock } = deps;
+  const replacement = await newestWaitingAfter(store, mine);
+  if (!replacement) return undefined;
+  const errorMessage = `replaced by the newer request ${replacement}`;
+  await finish(store, clock, mine.deploymentId, 'SUPERSEDED', { supersededBy: replacement, errorMessage });
+  return ended('SUPERSEDED', 'SUPERSEDED', errorMessage);
 }
 
 /** Takes the lock, or takes over an expired lease of a settled owner; returns who holds it now. */
@@ -142,11 +179,12 @@ async function wait(
   const now = clock.now();
   const since = deployment.waitStartedAt ?? now.toISOString();
   if (timeoutSeconds !== undefined && now.getTime() - Date.parse(since) > timeoutSeconds * 1000) {
+    const errorMessage = `waited more than ${timeoutSeconds} s for ${deployment.application}/${deployment.environment} (behind ${behind})`;
     await finish(store, clock, deployment.deploymentId, 'FAILED', {
       errorCode: 'LOCK_WAIT_TIMEOUT',
-      errorMessage: `waited more than ${timeoutSeconds} s for ${deployment.application}/${deployment.environment} (behind ${behind})`,
+      errorMessage,
     });
-    return { outcome: 'ENDED', status: 'FAILED' };
+    return ended('FAILED', 'LOCK_WAIT_TIMEOUT', errorMessage);
   }
   if (!deployment.waitStartedAt) {
     await recordEvent(store, clock, deployment.deploymentId, 'LOCK_WAITING', { behind, reason });
@@ -182,16 +220,24 @@ async function headOfQueue(store: DeploymentStore, mine: Ticket): Promise<Ticket
   }
 }
 
-async function newestLiveTicket(store: DeploymentStore, mine: Ticket): Promise<Ticket | undefined> {
-  for (;;) {
-    const [newest] = await store.listTickets(mine.application, mine.environment, {
-      limit: 1,
-      newestFirst: true,
-    });
-    if (!newest || newest.deploymentId === mine.deploymentId || (await isLive(store, newest))) return newest;
-    await store.deleteTicket(newest);
+/** The newest request after `mine` in queue order that waits at Acquire Lock; ended ones are cleared. */
+async function newestWaitingAfter(store: DeploymentStore, mine: Ticket): Promise<string | undefined> {
+  const tickets = await store.listTickets(mine.application, mine.environment, {
+    limit: QUEUE_PAGE,
+    newestFirst: true,
+  });
+  for (const ticket of tickets) {
+    if (queuePosition(ticket) <= queuePosition(mine)) return undefined;
+    const owner = await store.getDeployment(ticket.deploymentId);
+    if (!owner || isTerminal(owner.status)) await store.deleteTicket(ticket);
+    // Only Acquire Lock sets waitStartedAt: the request has been built and queues for the lock.
+    else if (owner.waitStartedAt) return owner.deploymentId;
   }
+  return undefined;
 }
+
+/** Queue order, as the store sorts tickets: request time, then deployment id. */
+const queuePosition = (ticket: Ticket) => `${ticket.requestedAt}#${ticket.deploymentId}`;
 
 async function isLive(store: DeploymentStore, ticket: Ticket): Promise<boolean> {
   const owner = await store.getDeployment(ticket.deploymentId);

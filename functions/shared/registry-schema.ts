@@ -35,6 +35,12 @@ export const RESERVED_APPLICATION_NAMES = ['promote', 'rollback', 'status', 'his
 export const CAPABILITIES = ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM', 'CAPABILITY_AUTO_EXPAND'] as const;
 export const EXECUTION_MODES = ['queued', 'superseded', 'reject'] as const;
 export const RUNNERS = ['codebuild', 'local', 'simulate'] as const;
+/**
+ * The longest lock wait. The execution (TimeoutSeconds 86,400) also spends up to the longest build wait
+ * (11,400 s) and deploy wait (33,000 s) the template allows, plus polls, settling and Lambda steps: 10 h
+ * keeps a waiter's end a LOCK_WAIT_TIMEOUT, never an execution timeout.
+ */
+export const MAX_LOCK_WAIT_SECONDS = 36_000;
 
 const slackRule = strictObject({
   team: string().regex(/^T[A-Z0-9]+$/),
@@ -94,7 +100,14 @@ const environment = strictObject({
   allowedRequesters: allowedRequesters,
   mode: zEnum(EXECUTION_MODES).default('queued'),
   /** How long a queued deployment may wait for the environment before it fails with LOCK_WAIT_TIMEOUT. */
-  lockWaitTimeoutSeconds: number().int().min(60).max(82_800).default(21_600),
+  lockWaitTimeoutSeconds: number()
+    .int()
+    .min(60)
+    .max(
+      MAX_LOCK_WAIT_SECONDS,
+      `must be at most ${MAX_LOCK_WAIT_SECONDS} s, so that with the longest build and deploy waits the deployment ends as LOCK_WAIT_TIMEOUT before its execution times out (24 h)`,
+    )
+    .default(21_600),
   /** Environments of the same application this one may be promoted from (e.g. prod: [staging]). */
   promoteFrom: array(string()).default([]),
   /**

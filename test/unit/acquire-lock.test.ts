@@ -1,9 +1,15 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { newDeployment } from '#shared/deployments.ts';
+import { RegistryError } from '#shared/errors.ts';
 import type { DeploymentStore } from '#shared/ports.ts';
+import { MAX_LOCK_WAIT_SECONDS, parseRegistry } from '#shared/registry-schema.ts';
 import { createTestStore } from '#test/support/store.ts';
 import { testRegistry } from '#test/support/workflow.ts';
 import { acquireLock } from '../../functions/acquire-lock/core.ts';
+import { loadTemplate } from '../../scripts/cfn-yaml.ts';
 
 const registry = testRegistry();
 let now = new Date('2026-11-28T10:00:00.000Z');
@@ -61,6 +67,7 @@ describe('Acquire Lock', () => {
       expect(await acquireLock({ deploymentId: 'b' }, deps(store))).toEqual({
         outcome: 'ENDED',
         status: 'REJECTED',
+        message: 'ENVIRONMENT_BUSY: hello-world/sandbox is busy with deployment a',
       });
       expect(await store.getDeployment('b')).toMatchObject({
         status: 'REJECTED',
@@ -131,6 +138,7 @@ describe('Acquire Lock', () => {
       expect(await acquireLock({ deploymentId: 'b' }, deps(store))).toEqual({
         outcome: 'ENDED',
         status: 'FAILED',
+        message: 'LOCK_WAIT_TIMEOUT: waited more than 21600 s for hello-world/staging (behind a)',
       });
       expect(await store.getDeployment('b')).toMatchObject({
         status: 'FAILED',
@@ -171,25 +179,196 @@ describe('Acquire Lock', () => {
   });
 
   describe('superseded mode', () => {
-    it('replaces a waiting request with a newer one and never interrupts the running one', async () => {
+    it('replaces a waiting request with a newer one that waits too, and never interrupts the running one', async () => {
       const { store } = await createTestStore();
       await request(store, 'first', 'preview', 1);
       await acquireLock({ deploymentId: 'first' }, deps(store));
       await request(store, 'second', 'preview', 2);
       await request(store, 'third', 'preview', 3);
+      // The third is still building: it may fail, so it replaces nothing yet.
+      expect(await acquireLock({ deploymentId: 'second' }, deps(store))).toEqual({
+        outcome: 'WAITING',
+        behind: 'first',
+      });
+      expect(await acquireLock({ deploymentId: 'third' }, deps(store))).toEqual({
+        outcome: 'WAITING',
+        behind: 'second',
+      });
       expect(await acquireLock({ deploymentId: 'second' }, deps(store))).toEqual({
         outcome: 'ENDED',
         status: 'SUPERSEDED',
+        message: 'SUPERSEDED: replaced by the newer request third',
       });
       expect(await store.getDeployment('second')).toMatchObject({
         status: 'SUPERSEDED',
         supersededBy: 'third',
       });
+      expect(await types(store, 'second')).toEqual(['LOCK_WAITING', 'SUPERSEDED']);
       expect(await acquireLock({ deploymentId: 'third' }, deps(store))).toEqual({
         outcome: 'WAITING',
         behind: 'first',
       });
       expect((await store.getLock('hello-world', 'preview'))?.owner).toBe('first');
+    });
+
+    it('runs the first of three rapid requests: one that need not wait is never superseded', async () => {
+      const { store } = await createTestStore();
+      await request(store, 'first', 'preview', 1);
+      await request(store, 'second', 'preview', 2);
+      await request(store, 'third', 'preview', 3);
+      // Builds finish in reverse order: the later two wait, the first runs when it gets here.
+      expect(await acquireLock({ deploymentId: 'third' }, deps(store))).toMatchObject({ outcome: 'WAITING' });
+      expect(await acquireLock({ deploymentId: 'second' }, deps(store))).toMatchObject({
+        outcome: 'ENDED',
+        status: 'SUPERSEDED',
+      });
+      expect(await acquireLock({ deploymentId: 'first' }, deps(store))).toMatchObject({
+        outcome: 'ACQUIRED',
+      });
+      expect((await store.getDeployment('second'))?.supersededBy).toBe('third');
+      await store.releaseLock('hello-world', 'preview', 'first');
+      expect(await acquireLock({ deploymentId: 'third' }, deps(store))).toMatchObject({
+        outcome: 'ACQUIRED',
+      });
+    });
+
+    it('keeps a waiter whose newer request failed its build, so one of them still deploys', async () => {
+      const { store } = await createTestStore();
+      await request(store, 'first', 'preview', 1);
+      await acquireLock({ deploymentId: 'first' }, deps(store));
+      await request(store, 'second', 'preview', 2);
+      await request(store, 'third', 'preview', 3);
+      expect(await acquireLock({ deploymentId: 'second' }, deps(store))).toMatchObject({
+        outcome: 'WAITING',
+      });
+      await store.finishDeployment('third', 'FAILED', { errorCode: 'BUILD_FAILED' });
+      expect(await acquireLock({ deploymentId: 'second' }, deps(store))).toMatchObject({
+        outcome: 'WAITING',
+      });
+      await store.releaseLock('hello-world', 'preview', 'first');
+      expect(await acquireLock({ deploymentId: 'second' }, deps(store))).toMatchObject({
+        outcome: 'ACQUIRED',
+      });
+    });
+
+    it('points to the newest waiting request when several wait behind the one it replaces', async () => {
+      const { store } = await createTestStore();
+      await request(store, 'first', 'preview', 1);
+      await acquireLock({ deploymentId: 'first' }, deps(store));
+      for (const [n, id] of ['second', 'third', 'fourth'].entries())
+        await request(store, id, 'preview', n + 2);
+      await acquireLock({ deploymentId: 'second' }, deps(store));
+      await acquireLock({ deploymentId: 'third' }, deps(store));
+      await acquireLock({ deploymentId: 'fourth' }, deps(store));
+      await acquireLock({ deploymentId: 'second' }, deps(store));
+      await acquireLock({ deploymentId: 'third' }, deps(store));
+      expect((await store.getDeployment('second'))?.supersededBy).toBe('fourth');
+      expect((await store.getDeployment('third'))?.supersededBy).toBe('fourth');
+      expect((await store.getDeployment('fourth'))?.status).toBe('RUNNING');
+    });
+  });
+
+  describe('a release racing with a waiter', () => {
+    /** The real store, with `hook` run right after one call of `method` (the forced interleaving). */
+    function interleave<M extends 'acquireLock' | 'getLock' | 'updateDeployment'>(
+      store: DeploymentStore,
+      method: M,
+      hook: (...args: Parameters<DeploymentStore[M]>) => Promise<void>,
+      before = false,
+    ): DeploymentStore {
+      return new Proxy(store, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver);
+          // Bound to the proxy, so the store's own calls (acquireLock reads the holder) pass the hook too.
+          if (prop !== method) return typeof value === 'function' ? value.bind(receiver) : value;
+          return async (...args: Parameters<DeploymentStore[M]>) => {
+            if (before) await hook(...args);
+            const result = await (value as (...a: unknown[]) => Promise<unknown>).apply(receiver, args);
+            if (!before) await hook(...args);
+            return result;
+          };
+        },
+      });
+    }
+
+    it.each(['staging', 'sandbox'])(
+      'acquires in the same attempt when the release lands between the failed put and the read of the holder (%s)',
+      async (environment) => {
+        const { store } = await createTestStore();
+        await request(store, 'a', environment, 1);
+        await request(store, 'b', environment, 2);
+        await acquireLock({ deploymentId: 'a' }, deps(store));
+        let released = false;
+        const racing = interleave(
+          store,
+          'getLock',
+          async () => {
+            if (!released) released = await store.releaseLock('hello-world', environment, 'a');
+          },
+          true,
+        );
+        expect(await acquireLock({ deploymentId: 'b' }, deps(racing))).toMatchObject({ outcome: 'ACQUIRED' });
+        expect(released).toBe(true);
+        expect((await store.getLock('hello-world', environment))?.owner).toBe('b');
+        expect(JSON.stringify(await store.getDeployment('b'))).not.toContain('unknown');
+      },
+    );
+
+    it.each([
+      ['after the failed put, before the answer', 'acquireLock'],
+      ['while it parks (records WAITING_FOR_LOCK)', 'updateDeployment'],
+    ] as const)('loses no wake-up when the release lands %s: the next poll acquires', async (_, method) => {
+      const { store } = await createTestStore();
+      await request(store, 'a', 'staging', 1);
+      await request(store, 'b', 'staging', 2);
+      await acquireLock({ deploymentId: 'a' }, deps(store));
+      let released = false;
+      const racing = interleave(store, method, async () => {
+        if (!released) released = await store.releaseLock('hello-world', 'staging', 'a');
+      });
+      expect(await acquireLock({ deploymentId: 'b' }, deps(racing))).toEqual({
+        outcome: 'WAITING',
+        behind: 'a',
+      });
+      expect(released).toBe(true);
+      expect(await store.getLock('hello-world', 'staging')).toBeUndefined();
+      expect(await acquireLock({ deploymentId: 'b' }, deps(store))).toMatchObject({ outcome: 'ACQUIRED' });
+      expect(await types(store, 'b')).toEqual(['LOCK_WAITING', 'LOCK_ACQUIRED']);
+    });
+  });
+
+  describe('the wait bound', () => {
+    it('refuses a lockWaitTimeoutSeconds above the bound at registry load, naming the field', () => {
+      const raw = parseYaml(readFileSync(new URL('../fixtures/registry.yaml', import.meta.url), 'utf8'));
+      raw.applications['hello-world'].environments.staging.lockWaitTimeoutSeconds = MAX_LOCK_WAIT_SECONDS + 1;
+      expect(() => parseRegistry(raw, 'registry.yaml')).toThrow(RegistryError);
+      expect(() => parseRegistry(raw, 'registry.yaml')).toThrow(
+        /applications\.hello-world\.environments\.staging\.lockWaitTimeoutSeconds: must be at most 36000 s/,
+      );
+      raw.applications['hello-world'].environments.staging.lockWaitTimeoutSeconds = MAX_LOCK_WAIT_SECONDS;
+      expect(
+        parseRegistry(raw).applications['hello-world']?.environments.staging?.lockWaitTimeoutSeconds,
+      ).toBe(MAX_LOCK_WAIT_SECONDS);
+    });
+
+    it('lets the longest build wait, lock wait, poll and deploy wait end before the execution times out', () => {
+      const template = loadTemplate(fileURLToPath(new URL('../../template.yaml', import.meta.url)));
+      const asl = JSON.parse(
+        readFileSync(new URL('../../statemachine/deploy.asl.json', import.meta.url), 'utf8'),
+      ) as { TimeoutSeconds: number; States: Record<string, { Seconds?: number }> };
+      const waits = template.Mappings?.WaitSeconds as Record<string, Record<string, number>>;
+      const allowed = (name: string) => {
+        const values = template.Parameters?.[name]?.AllowedValues as number[] | undefined;
+        if (!values) throw new Error(`template.yaml has no AllowedValues for ${name}`);
+        return values.map(String);
+      };
+      const longest = (job: string) =>
+        Math.max(...allowed('QueuedTimeoutMinutes').flatMap((q) => allowed(job).map((j) => waits[q]![j]!)));
+      const poll = asl.States['Wait For Lock']?.Seconds ?? 0;
+      const worst =
+        longest('BuildTimeoutMinutes') + MAX_LOCK_WAIT_SECONDS + poll + longest('DeployTimeoutMinutes');
+      // The rest (Lambda steps with their retries, settling) needs room too: at least half an hour.
+      expect(asl.TimeoutSeconds - worst).toBeGreaterThanOrEqual(1800);
     });
   });
 });

@@ -359,6 +359,47 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
     expect(waiting?.detail).toEqual({ behind: dying.deploymentId, reason: 'EARLIER_REQUEST' });
   });
 
+  it('fails a waiter that outwaits lockWaitTimeoutSeconds (LOCK_WAIT_TIMEOUT), and the holder is not disturbed', async () => {
+    let offset = 0;
+    const h = await createWorkflowHarness({ clock: { now: () => new Date(Date.now() + offset) } });
+    h.codebuild.scripts.deploy = { status: 'SUCCEEDED', hold: true };
+    const first = h.start({ application: 'hello-world', environment: 'staging' });
+    await waitUntil(
+      async () => (await types(h, first.deploymentId)).includes('DEPLOY_STARTED'),
+      'the first deploy',
+    );
+    const waiter = h.start({ application: 'hello-world', environment: 'staging' });
+    await waitUntil(
+      async () => (await types(h, waiter.deploymentId)).includes('LOCK_WAITING'),
+      'the second to wait',
+    );
+    // staging waits at most the default 21,600 s: the next poll is past it.
+    offset = 21_601_000;
+    const outcome = await waiter.settled;
+    expect(outcome.ok).toBe(false);
+    // The Fail state's Error and Cause, as the engine reports them (ExecutionError wraps them).
+    const failure = outcome.ok ? undefined : (outcome.error.cause as Error);
+    expect(failure?.name).toBe('DeploymentFailed');
+    expect(failure?.message).toMatch(
+      new RegExp(
+        `^LOCK_WAIT_TIMEOUT: waited more than 21600 s for hello-world/staging \\(behind ${first.deploymentId}\\)$`,
+      ),
+    );
+    expect(await h.store.getDeployment(waiter.deploymentId)).toMatchObject({
+      status: 'FAILED',
+      errorCode: 'LOCK_WAIT_TIMEOUT',
+    });
+    expect(await types(h, waiter.deploymentId)).not.toContain('LOCK_ACQUIRED');
+    expect(await h.store.listTickets('hello-world', 'staging', { limit: 10 })).toEqual([]);
+    expect((await h.store.getLock('hello-world', 'staging'))?.owner).toBe(first.deploymentId);
+
+    const held = [...h.codebuild.builds.values()].find((b) => !b.buildComplete)!;
+    await h.codebuild.finish(held.id!, { status: 'SUCCEEDED' });
+    await first.settled;
+    expect((await h.store.getDeployment(first.deploymentId))?.status).toBe('SUCCEEDED');
+    expect(h.codebuild.starts.filter((s) => s.projectName === 'crossdeploy-deploy')).toHaveLength(1);
+  });
+
   it('in superseded mode runs the first and the last of three rapid requests and supersedes the middle one', async () => {
     const h = await createWorkflowHarness();
     h.codebuild.scripts.deploy = { status: 'SUCCEEDED', hold: true };
