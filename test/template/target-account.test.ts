@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { trustPolicyStatement } from '#shared/diagnose-statements.ts';
+import { loadRegistryFile } from '#shared/registry-file.ts';
 import { type CfnResource, getAtt, isRecord, loadTemplate, refName } from '../../scripts/cfn-yaml.ts';
 
 /** target-account/template.yaml: whom the deploy role trusts, and how far each role reaches. */
@@ -47,6 +48,37 @@ const trust = () => {
 
 const actionsOf = (statement: Statement) => branches(statement.Action).flatMap(asList).map(String);
 const subOf = (value: unknown) => (isRecord(value) ? String(value['Fn::Sub']) : String(value));
+
+/** IAM's action matching: case-insensitive, `*` for any characters. */
+const covers = (pattern: string, action: string) =>
+  new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i').test(action);
+const allowsAction = (statements: Statement[], action: string) =>
+  statements.filter((s) => s.Effect === 'Allow' && actionsOf(s).some((pattern) => covers(pattern, action)));
+const denied = (statements: Statement[], action: string) =>
+  statements.some((s) => s.Effect === 'Deny' && actionsOf(s).some((pattern) => covers(pattern, action)));
+
+/** What a `!Sub` of the template turns into in one account and region (only pseudo parameters). */
+const substitute = (value: unknown, at: { partition: string; account: string; region: string }) => {
+  const text = subOf(value)
+    .replaceAll('${AWS::Partition}', at.partition)
+    .replaceAll('${AWS::AccountId}', at.account)
+    .replaceAll('${AWS::Region}', at.region);
+  if (text.includes('${')) throw new Error(`${text} needs more than pseudo parameters`);
+  return text;
+};
+
+const boundaryStatements = (): Statement[] =>
+  asList((props('PermissionsBoundary').PolicyDocument as Statement).Statement).filter(isRecord);
+
+/** The actions by which a role could be created with, or given, more rights than the boundary allows. */
+const ROLE_WRITES = [
+  'iam:CreateRole',
+  'iam:PutRolePolicy',
+  'iam:AttachRolePolicy',
+  'iam:DetachRolePolicy',
+  'iam:DeleteRolePolicy',
+  'iam:PutRolePermissionsBoundary',
+];
 
 describe('target-account/template.yaml', () => {
   it('passes cfn-lint (when it is installed; CI always has it)', () => {
@@ -166,7 +198,8 @@ describe('target-account/template.yaml', () => {
 
     it('never allows "*" or "<service>:*" on Resource "*" by default', () => {
       for (const statement of statementsOf('ExecutionRole')) {
-        if (!asList(statement.Resource).includes('*')) continue;
+        // A denial on "*" narrows; only what is allowed must be scoped.
+        if (statement.Effect !== 'Allow' || !asList(statement.Resource).includes('*')) continue;
         expect(
           actionsOf(statement).filter((a) => a === '*' || /:\*$/.test(a)),
           String(statement.Sid),
@@ -192,6 +225,113 @@ describe('target-account/template.yaml', () => {
       const read = statementsOf('ExecutionRole').find((s) => s.Sid === 'ReadArtifacts');
       expect(actionsOf(read ?? {})).toContain('s3:GetObject');
     });
+  });
+
+  describe('the permissions boundary', () => {
+    it('is required on every role the execution role creates or changes (by default)', () => {
+      expect(template.Parameters?.RequirePermissionsBoundary?.Default).toBe('true');
+      expect(template.Conditions?.BoundaryRequired).toEqual({
+        'Fn::Equals': [{ Ref: 'RequirePermissionsBoundary' }, 'true'],
+      });
+      for (const action of ROLE_WRITES) {
+        const grants = allowsAction(statementsOf('ExecutionRole'), action);
+        expect(
+          grants.map((s) => s.Sid),
+          action,
+        ).toEqual(['FunctionRolesWithTheBoundary']);
+        expect(grants[0]?.Condition, action).toEqual({
+          'Fn::If': [
+            'BoundaryRequired',
+            { StringEquals: { 'iam:PermissionsBoundary': { Ref: 'PermissionsBoundary' } } },
+            { Ref: 'AWS::NoValue' },
+          ],
+        });
+      }
+    });
+
+    it('can never be taken off a role, and the execution role never touches crossdeploy itself', () => {
+      const statements = statementsOf('ExecutionRole');
+      expect(denied(statements, 'iam:DeleteRolePermissionsBoundary')).toBe(true);
+      expect(allowsAction(statements, 'iam:DeleteRolePermissionsBoundary')).toEqual([]);
+      const own = statements.find((s) => s.Sid === 'NeverTouchCrossdeployItself');
+      expect(own?.Effect).toBe('Deny');
+      expect(asList(own?.Resource).map(subOf)).toEqual([
+        'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/crossdeploy/*',
+        'arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/crossdeploy/*',
+      ]);
+      for (const action of [
+        ...ROLE_WRITES,
+        'iam:UpdateAssumeRolePolicy',
+        'iam:CreatePolicyVersion',
+        'iam:PassRole',
+      ]) {
+        expect(
+          actionsOf(own ?? {}).some((pattern) => covers(pattern, action)),
+          action,
+        ).toBe(true);
+      }
+    });
+
+    it('denies the roles under it every IAM write and iam:PassRole: no way to raise their own rights', () => {
+      const statements = boundaryStatements();
+      for (const action of [
+        ...ROLE_WRITES,
+        'iam:CreateUser',
+        'iam:CreateAccessKey',
+        'iam:CreateLoginProfile',
+        'iam:UpdateLoginProfile',
+        'iam:CreatePolicyVersion',
+        'iam:SetDefaultPolicyVersion',
+        'iam:UpdateAssumeRolePolicy',
+        'iam:AddUserToGroup',
+        'iam:DeleteRolePermissionsBoundary',
+        'iam:PassRole',
+      ]) {
+        expect(denied(statements, action), action).toBe(true);
+      }
+      const assume = statements.find((s) => s.Sid === 'NoCrossdeployRoles');
+      expect(assume).toMatchObject({ Effect: 'Deny', Action: 'sts:AssumeRole' });
+      const artifacts = statements.find((s) => s.Sid === 'NoWritesToTheArtifacts');
+      expect(actionsOf(artifacts ?? {}).some((pattern) => covers(pattern, 's3:PutObject'))).toBe(true);
+    });
+
+    it('has a fixed name, which the sample application names in its Globals, and is an output', () => {
+      expect(props('PermissionsBoundary').ManagedPolicyName).toEqual({
+        'Fn::Sub': 'crossdeploy-boundary-${AWS::Region}',
+      });
+      expect(props('PermissionsBoundary').Path).toBe('/crossdeploy/');
+      const app = loadTemplate(join(root, 'examples/hello-world/template.yaml'));
+      const at = { partition: 'aws', account: '222222222222', region: 'eu-west-1' };
+      expect(substitute(app.Globals?.Function?.PermissionsBoundary, at)).toBe(
+        `arn:aws:iam::222222222222:policy/crossdeploy/${substitute(props('PermissionsBoundary').ManagedPolicyName, at)}`,
+      );
+      expect(template.Outputs?.PermissionsBoundaryArn?.Value).toEqual({ Ref: 'PermissionsBoundary' });
+    });
+  });
+
+  describe('the shipped registries', () => {
+    const PARTITION = (region: string) =>
+      region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws';
+    /** The ARN CloudFormation gives a role of this template in one account and region. */
+    const roleArn = (id: string, at: { partition: string; account: string; region: string }) =>
+      `arn:${at.partition}:iam::${at.account}:role${String(props(id).Path)}${substitute(props(id).RoleName, at)}`;
+
+    it.each(['registry/targets.yaml', 'registry/sample.yaml'])(
+      "%s names the roles and bucket this template creates in each environment's account and region",
+      (file) => {
+        const registry = loadRegistryFile(join(root, file));
+        const environments = Object.values(registry.applications).flatMap((app) =>
+          Object.values(app.environments),
+        );
+        expect(environments.length).toBeGreaterThan(0);
+        for (const env of environments) {
+          const at = { partition: PARTITION(env.region), account: env.accountId, region: env.region };
+          expect(env.deployRoleArn).toBe(roleArn('DeployRole', at));
+          expect(env.executionRoleArn).toBe(roleArn('ExecutionRole', at));
+          expect(env.artifactsBucket).toBe(substitute(props('ArtifactsBucket').BucketName, at));
+        }
+      },
+    );
   });
 
   describe('the artifacts bucket', () => {
@@ -232,7 +372,14 @@ describe('target-account/template.yaml', () => {
 
   it('outputs what the registry needs', () => {
     expect(Object.keys(template.Outputs ?? {}).sort()).toEqual(
-      ['AccountId', 'ArtifactsBucketName', 'DeployRoleArn', 'ExecutionRoleArn', 'Region'].sort(),
+      [
+        'AccountId',
+        'ArtifactsBucketName',
+        'DeployRoleArn',
+        'ExecutionRoleArn',
+        'PermissionsBoundaryArn',
+        'Region',
+      ].sort(),
     );
   });
 });
