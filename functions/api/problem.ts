@@ -46,6 +46,7 @@ const TITLES: Record<ErrorCode, string> = {
   EXECUTION_FAILED: 'Execution failed',
   EXECUTION_TIMED_OUT: 'Execution timed out',
   EXECUTION_ABORTED: 'Execution aborted',
+  EXECUTION_NOT_FOUND: 'Execution never started',
   ORCHESTRATOR_RESTARTED: 'Orchestrator restarted',
   INTERNAL: 'Internal error',
 };

@@ -1,7 +1,7 @@
 import { finish, recordEvent } from '#shared/deployments.ts';
-import { NotSettledError } from '#shared/errors.ts';
+import { type ErrorCode, NotSettledError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
-import type { Clock, DeploymentStore, TaskTokens } from '#shared/ports.ts';
+import type { Clock, DeploymentStore, ExecutionStatuses, TaskTokens } from '#shared/ports.ts';
 import { type SettleDeps, settle } from '#shared/settle.ts';
 import { isTerminal, type JobKind } from '#shared/types.ts';
 import { deliverJobResult } from '../job-events/core.ts';
@@ -13,7 +13,7 @@ export interface ReconcileDeps extends SettleDeps {
   sleep: (ms: number) => Promise<void>;
 }
 
-export type Ending = { status: 'FAILED' | 'CANCELLED'; code: string; message: string };
+export type Ending = { status: 'FAILED' | 'CANCELLED'; code: ErrorCode; message: string };
 
 /** How an execution that ended without passing through its own Catch path is recorded. */
 export function endingForExecution(executionStatus: string): Ending {
@@ -99,4 +99,56 @@ export async function sweepLostJobEvents(deps: ReconcileDeps): Promise<number> {
     }
   }
   return delivered;
+}
+
+/** Execution statuses whose deployment the workflow will never end itself. */
+const DEAD = new Set(['FAILED', 'TIMED_OUT', 'ABORTED']);
+/** A record whose execution does not exist this long after the request was never started (the start failed). */
+const NEVER_STARTED_AFTER_MS = 15 * 60_000;
+
+/**
+ * Covers a lost or failed reconciliation (the status-change event undelivered, or the reconciler out of
+ * time): each deployment that is not terminal but whose execution has ended is reconciled here, as the
+ * event would have done. Without this, its lock would stay held forever: a takeover needs a settled owner.
+ * Settling that needs longer than the budget is left for the next sweep.
+ */
+export async function sweepDeadExecutions(
+  deps: ReconcileDeps & { executions: ExecutionStatuses },
+  options: { budgetMs: number; pollMs: number },
+): Promise<{ reconciled: string[]; pending: string[] }> {
+  const deadline = Date.now() + options.budgetMs;
+  const reconciled: string[] = [];
+  const pending: string[] = [];
+  for (const deployment of await deps.store.listActive()) {
+    const { deploymentId } = deployment;
+    const status = await deps.executions.status(deploymentId);
+    let ending: Ending | undefined;
+    if (status && DEAD.has(status)) ending = endingForExecution(status);
+    else if (
+      !status &&
+      deps.clock.now().getTime() - Date.parse(deployment.requestedAt) > NEVER_STARTED_AFTER_MS
+    ) {
+      ending = {
+        status: 'FAILED',
+        code: 'EXECUTION_NOT_FOUND',
+        message: 'its workflow execution never started',
+      };
+    }
+    if (!ending) continue;
+    const budgetMs = deadline - Date.now();
+    if (budgetMs <= 0) {
+      pending.push(deploymentId);
+      continue;
+    }
+    try {
+      logger.info('reconciling a deployment whose execution ended without it', { deploymentId, status });
+      await reconcileDeployment(deploymentId, ending, deps, { budgetMs, pollMs: options.pollMs });
+      reconciled.push(deploymentId);
+    } catch (error) {
+      if (!(error instanceof NotSettledError)) throw error;
+      logger.info('not settled yet; the next sweep tries again', { deploymentId, reason: error.message });
+      pending.push(deploymentId);
+    }
+  }
+  return { reconciled, pending };
 }

@@ -162,6 +162,12 @@ export interface WorkflowStarter {
   start(deploymentId: string, input: unknown): Promise<void>;
 }
 
+/** What Step Functions says of a deployment's execution (the execution name is the deployment id). */
+export interface ExecutionStatuses {
+  /** RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED or PENDING_REDRIVE; undefined when there is no such execution. */
+  status(deploymentId: string): Promise<string | undefined>;
+}
+
 export interface LogLine {
   job: JobKind;
   at: string;

@@ -10,10 +10,11 @@ import {
   StopBuildCommand,
 } from '@aws-sdk/client-codebuild';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { ExecutionAbortedError, ExecutionTimeoutError } from 'aws-local-stepfunctions';
 import { mockClient } from 'aws-sdk-client-mock';
 import { CodeBuildJobRunner } from '#shared/aws/codebuild.ts';
 import { StsTargetAccess } from '#shared/aws/sts.ts';
-import type { Clock } from '#shared/ports.ts';
+import type { Clock, ExecutionStatuses } from '#shared/ports.ts';
 import { parseRegistryText } from '#shared/registry-file.ts';
 import type { JobKind, JobStatus } from '#shared/types.ts';
 import { createHandler as acquireLockHandler } from '../../functions/acquire-lock/handler.ts';
@@ -243,6 +244,10 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
   // Waits (queue polls, settle polls) shortened to 20 ms; retries to 0.
   const engine = new WorkflowEngine({ functions, tokens, waitMs: 20 });
 
+  // What DescribeExecution would answer for each execution this harness started.
+  const statuses = new Map<string, string>();
+  const executions: ExecutionStatuses = { status: async (name) => statuses.get(name) };
+
   function start(input: Record<string, unknown>, name = `dep-${randomUUID()}`) {
     const execution = engine.start(name, {
       requester: { type: 'local', user: 'alice' },
@@ -250,10 +255,24 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
       requestedAt: clock.now().toISOString(),
       ...input,
     });
+    statuses.set(name, 'RUNNING');
     // Swallow here; tests read `settled` (the outcome) or `execution.result` themselves.
     const settled = execution.result.then(
-      (output) => ({ ok: true as const, output }),
-      (error: Error) => ({ ok: false as const, error }),
+      (output) => {
+        statuses.set(name, 'SUCCEEDED');
+        return { ok: true as const, output };
+      },
+      (error: Error) => {
+        statuses.set(
+          name,
+          error instanceof ExecutionAbortedError
+            ? 'ABORTED'
+            : error instanceof ExecutionTimeoutError
+              ? 'TIMED_OUT'
+              : 'FAILED',
+        );
+        return { ok: false as const, error };
+      },
     );
     return { ...execution, deploymentId: name, settled };
   }
@@ -271,6 +290,7 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
     runner,
     targetAccess,
     settleDeps,
+    executions,
     engine,
     start,
   };

@@ -1,10 +1,16 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  SendTaskFailureCommand,
+  SendTaskSuccessCommand,
+  SFNClient,
+} from '@aws-sdk/client-sfn';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { StsTargetAccess } from '#shared/aws/sts.ts';
 import { SfnTaskTokens } from '#shared/aws/task-tokens.ts';
+import { SfnExecutionStatuses } from '#shared/aws/workflow.ts';
 
 const SECRET = 'very/secret/key/EXAMPLEKEY0000000000000';
 const params = {
@@ -123,5 +129,33 @@ describe('SfnTaskTokens', () => {
     await expect(new SfnTaskTokens(new SFNClient({ region: 'eu-west-1' })).succeed('t', {})).rejects.toThrow(
       'x',
     );
+  });
+});
+
+describe('SfnExecutionStatuses', () => {
+  const statuses = () =>
+    new SfnExecutionStatuses({
+      client: new SFNClient({ region: 'eu-west-1' }),
+      stateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:crossdeploy-deploy',
+    });
+
+  it('describes the execution named after the deployment in the deploy state machine', async () => {
+    sfn.on(DescribeExecutionCommand).resolves({ status: 'ABORTED' } as never);
+    expect(await statuses().status('01JNDEAD000000000000000001')).toBe('ABORTED');
+    expect(sfn.commandCalls(DescribeExecutionCommand).map((call) => call.args[0].input)).toEqual([
+      {
+        executionArn:
+          'arn:aws:states:eu-west-1:123456789012:execution:crossdeploy-deploy:01JNDEAD000000000000000001',
+      },
+    ]);
+  });
+
+  it('answers undefined for an execution that does not exist, and passes other errors on', async () => {
+    sfn
+      .on(DescribeExecutionCommand)
+      .rejectsOnce(Object.assign(new Error('gone'), { name: 'ExecutionDoesNotExist' }))
+      .rejectsOnce(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
+    expect(await statuses().status('d1')).toBeUndefined();
+    await expect(statuses().status('d1')).rejects.toMatchObject({ name: 'AccessDeniedException' });
   });
 });

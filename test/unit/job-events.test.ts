@@ -4,7 +4,7 @@ import type { JobInfo, JobRunner, TaskTokens } from '#shared/ports.ts';
 import { createTestStore } from '#test/support/store.ts';
 import { testRegistry } from '#test/support/workflow.ts';
 import { onJobStateChange } from '../../functions/job-events/core.ts';
-import { sweepLostJobEvents } from '../../functions/reconcile/core.ts';
+import { sweepDeadExecutions, sweepLostJobEvents } from '../../functions/reconcile/core.ts';
 
 const clock = { now: () => new Date('2026-11-28T10:00:00.000Z') };
 const OUTPUT = { OUTPUT_BUCKET: 'bucket', OUTPUT_KEY: 'builds/hello-world/d1.zip' };
@@ -134,5 +134,52 @@ describe('job state changes', () => {
     // The job record now has a status, so a second sweep leaves it alone.
     expect(await sweepLostJobEvents(deps)).toBe(0);
     expect(calls).toHaveLength(1);
+  });
+
+  it('ends a record whose execution never started, once it is 15 minutes old, and leaves a young one', async () => {
+    const { store } = await createTestStore();
+    for (const [id, requestedAt] of [
+      ['old', '2026-11-28T09:44:00.000Z'],
+      ['young', '2026-11-28T09:50:00.000Z'],
+      ['running', '2026-11-28T09:00:00.000Z'],
+    ] as const) {
+      await store.createDeployment(
+        newDeployment({
+          deploymentId: id,
+          application: 'hello-world',
+          environment: 'staging',
+          requester: { type: 'local', user: 'alice' },
+          trigger: 'local',
+          requestedAt,
+        }),
+      );
+    }
+    const asked: string[] = [];
+    const deps = {
+      store,
+      clock,
+      tokens: recordingTokens().tokens,
+      runner: runnerWith([]),
+      stacks: { stackStatus: async () => undefined },
+      registry: testRegistry(),
+      sleep: async () => {},
+      executions: {
+        status: async (id: string) => {
+          asked.push(id);
+          return id === 'running' ? 'RUNNING' : undefined;
+        },
+      },
+    };
+    expect(await sweepDeadExecutions(deps, { budgetMs: 60_000, pollMs: 15_000 })).toEqual({
+      reconciled: ['old'],
+      pending: [],
+    });
+    expect(asked.sort()).toEqual(['old', 'running', 'young']);
+    expect(await store.getDeployment('old')).toMatchObject({
+      status: 'FAILED',
+      errorCode: 'EXECUTION_NOT_FOUND',
+    });
+    expect((await store.getDeployment('young'))?.status).toBe('QUEUED');
+    expect((await store.getDeployment('running'))?.status).toBe('QUEUED');
   });
 });

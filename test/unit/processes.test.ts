@@ -95,8 +95,13 @@ describe('jobGroupMembers and stopJobGroup: a reused pid is never signalled', ()
     const dir = mkdtempSync(join(tmpdir(), 'crossdeploy-processes-'));
     dirs.push(dir);
     const pidFile = join(dir, 'child.pid');
-    // The leader starts a background sleep in its group, writes its pid and exits.
-    const { pid, identity, exited } = startGroup(`sleep 30 & echo $! > ${pidFile}`);
+    const goFile = join(dir, 'go');
+    // The leader starts a background sleep in its group, writes its pid and exits once told to (so its
+    // identity is read while it runs, as the runner reads it right after the spawn).
+    const { pid, identity, exited } = startGroup(
+      `sleep 30 & echo $! > ${pidFile}; while [ ! -e ${goFile} ]; do sleep 0.02; done`,
+    );
+    writeFileSync(goFile, '');
     await exited;
     await until('the child pid', () => readFileSync(pidFile, 'utf8').trim() !== '');
     const orphan = Number(readFileSync(pidFile, 'utf8').trim());

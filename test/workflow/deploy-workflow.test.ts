@@ -343,6 +343,7 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
       clock: h.clock,
       tokens: h.tokens,
       ...h.settleDeps,
+      executions: h.executions,
       sleep: async () => {},
     }));
     const event = structuredClone(executionEvent);
@@ -463,6 +464,7 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
       clock: h.clock,
       tokens: h.tokens,
       ...h.settleDeps,
+      executions: h.executions,
       sleep: async () => {},
     }));
     const event = structuredClone(executionEvent);
@@ -477,5 +479,81 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
     });
     expect((await types(h, run.deploymentId)).slice(-3)).toEqual(['SETTLED', 'CANCELLED', 'LOCK_RELEASED']);
     expect(await h.store.getLock('hello-world', 'staging')).toBeUndefined();
+  });
+
+  it('the scheduled sweep reconciles an aborted execution whose event never arrived, and the queue moves on', async () => {
+    const h = await createWorkflowHarness();
+    h.codebuild.scripts.deploy = { status: 'SUCCEEDED', hold: true };
+    const dead = h.start({ application: 'hello-world', environment: 'staging' });
+    await waitUntil(
+      async () => (await types(h, dead.deploymentId)).includes('DEPLOY_STARTED'),
+      'the deploy job',
+    );
+    h.codebuild.scripts.deploy = { status: 'SUCCEEDED' };
+    const next = h.start({ application: 'hello-world', environment: 'staging' });
+    await waitUntil(
+      async () => (await types(h, next.deploymentId)).includes('LOCK_WAITING'),
+      'the next one to wait',
+    );
+    dead.abort();
+    await dead.settled;
+
+    const reconcile = reconcileHandler(() => ({
+      store: h.store,
+      clock: h.clock,
+      tokens: h.tokens,
+      ...h.settleDeps,
+      executions: h.executions,
+      sleep: async () => {},
+    }));
+    const sweep = JSON.parse(
+      readFileSync(new URL('../events/eventbridge/scheduled-event.json', import.meta.url), 'utf8'),
+    );
+    // The running one is left alone; only the execution that ended without its record is reconciled.
+    expect(await reconcile(sweep, { getRemainingTimeInMillis: () => 870_000 })).toEqual({
+      delivered: 0,
+      reconciled: [dead.deploymentId],
+      pending: [],
+    });
+    expect(await h.store.getDeployment(dead.deploymentId)).toMatchObject({
+      status: 'CANCELLED',
+      errorCode: 'EXECUTION_ABORTED',
+    });
+    expect((await types(h, dead.deploymentId)).slice(-3)).toEqual(['SETTLED', 'CANCELLED', 'LOCK_RELEASED']);
+
+    expect(await next.settled).toMatchObject({ ok: true });
+    expect((await h.store.getDeployment(next.deploymentId))?.status).toBe('SUCCEEDED');
+    expect(await reconcile(sweep)).toEqual({ delivered: 0, reconciled: [], pending: [] });
+  });
+
+  it('the sweep leaves a deployment it cannot settle within the function’s time for the next sweep', async () => {
+    const h = await createWorkflowHarness({ stackStatus: () => 'UPDATE_IN_PROGRESS' });
+    h.codebuild.scripts.deploy = { status: 'SUCCEEDED', hold: true };
+    const dead = h.start({ application: 'hello-world', environment: 'staging' });
+    await waitUntil(
+      async () => (await types(h, dead.deploymentId)).includes('DEPLOY_STARTED'),
+      'the deploy job',
+    );
+    dead.abort();
+    await dead.settled;
+    const reconcile = reconcileHandler(() => ({
+      store: h.store,
+      clock: h.clock,
+      tokens: h.tokens,
+      ...h.settleDeps,
+      executions: h.executions,
+      sleep: async () => {},
+    }));
+    const sweep = JSON.parse(
+      readFileSync(new URL('../events/eventbridge/scheduled-event.json', import.meta.url), 'utf8'),
+    );
+    // 45 s left: the margin leaves 15 s, one poll of 15 s does not fit.
+    expect(await reconcile(sweep, { getRemainingTimeInMillis: () => 45_000 })).toEqual({
+      delivered: 0,
+      reconciled: [],
+      pending: [dead.deploymentId],
+    });
+    expect((await h.store.getDeployment(dead.deploymentId))?.status).toBe('RUNNING');
+    expect((await h.store.getLock('hello-world', 'staging'))?.owner).toBe(dead.deploymentId);
   });
 });

@@ -1,5 +1,5 @@
-import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import type { WorkflowStarter } from '../ports.ts';
+import { DescribeExecutionCommand, type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import type { ExecutionStatuses, WorkflowStarter } from '../ports.ts';
 
 /**
  * Starts the deploy state machine with the deployment id as the execution name, so a repeated start (an
@@ -26,6 +26,30 @@ export class SfnWorkflowStarter implements WorkflowStarter {
       );
     } catch (error) {
       if ((error as { name?: string }).name === 'ExecutionAlreadyExists') return;
+      throw error;
+    }
+  }
+}
+
+/** DescribeExecution of the execution named after a deployment, in the deploy state machine. */
+export class SfnExecutionStatuses implements ExecutionStatuses {
+  private readonly client: SFNClient;
+  private readonly executionPrefix: string;
+
+  constructor(options: { client: SFNClient; stateMachineArn: string }) {
+    this.client = options.client;
+    // arn:aws:states:<region>:<account>:stateMachine:<name> -> ...:execution:<name>:<execution name>
+    this.executionPrefix = `${options.stateMachineArn.replace(':stateMachine:', ':execution:')}:`;
+  }
+
+  async status(deploymentId: string): Promise<string | undefined> {
+    try {
+      const { status } = await this.client.send(
+        new DescribeExecutionCommand({ executionArn: `${this.executionPrefix}${deploymentId}` }),
+      );
+      return status;
+    } catch (error) {
+      if ((error as { name?: string }).name === 'ExecutionDoesNotExist') return undefined;
       throw error;
     }
   }
