@@ -96,6 +96,72 @@ describe('StsTargetAccess', () => {
     await expect(access.preflight(params)).rejects.toThrow('STS AssumeRole failed (MalformedPolicyDocument)');
   });
 
+  it('names the caller credentials when AssumeRole itself gets InvalidClientTokenId', async () => {
+    // STS API reference, common errors: InvalidClientTokenId, "The security token included in the request is invalid."
+    sts.on(AssumeRoleCommand).rejects(
+      Object.assign(new Error('The security token included in the request is invalid.'), {
+        name: 'InvalidClientTokenId',
+      }),
+    );
+    const access = new StsTargetAccess({ sts: new STSClient({ region: 'eu-west-1' }) });
+    const error = (await access.preflight(params).catch((e: unknown) => e)) as Error & { code: string };
+    expect(error.name).toBe('RoleAssumptionError');
+    expect(error.message).toMatch(/no usable AWS credentials \(InvalidClientTokenId\)/);
+  });
+
+  describe('when the target region refuses the fresh session', () => {
+    const regions: string[] = [];
+    const access = new StsTargetAccess({
+      sts: new STSClient({ region: 'us-east-1' }),
+      clientFor: (region, credentials) => {
+        regions.push(region);
+        return {
+          sts: new STSClient({ region, credentials }),
+          cfn: new CloudFormationClient({ region, credentials }),
+        };
+      },
+    });
+    const target = { ...params, region: 'ap-east-1' };
+    beforeEach(() => {
+      regions.length = 0;
+    });
+
+    it.each([
+      // An opt-in region the account has not enabled: its endpoint does not know the session's token.
+      ['InvalidClientTokenId', 'The security token included in the request is invalid.'],
+      // STS API reference, RegionDisabledException.
+      [
+        'RegionDisabledException',
+        'STS is not activated in this region for account:222222222222. Your account administrator can ' +
+          'activate STS in this region using the IAM Console.',
+      ],
+    ])('diagnoses %s as the region not enabled in the target account', async (name, message) => {
+      sts.on(GetCallerIdentityCommand).rejects(Object.assign(new Error(message), { name }));
+      const error = (await access.preflight(target).catch((e: unknown) => e)) as Error & {
+        code: string;
+        details: Record<string, unknown>;
+      };
+      expect(regions).toEqual(['ap-east-1']);
+      expect(error.name).toBe('RoleAssumptionError');
+      expect(error.message).toMatch(/STS is not activated in ap-east-1 for account 222222222222/);
+      expect(error.message).toMatch(/\[confirmed, target 222222222222\]/);
+      expect(error.details).toMatchObject({ region: 'ap-east-1', cause: 'region-disabled' });
+      expect(JSON.stringify({ message: error.message, details: error.details })).not.toContain(SECRET);
+    });
+
+    it('retries a throttled regional call and hides the raw text of anything else', async () => {
+      sts
+        .on(GetCallerIdentityCommand)
+        .rejectsOnce(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }))
+        .rejectsOnce(Object.assign(new Error(`token ${SECRET}`), { name: 'InternalFailure' }));
+      await expect(access.preflight(target)).rejects.toMatchObject({ name: 'TransientError' });
+      const error = (await access.preflight(target).catch((e: unknown) => e)) as Error;
+      expect(error.message).toBe(
+        'STS GetCallerIdentity in ap-east-1 failed for the assumed session (InternalFailure)',
+      );
+    });
+  });
+
   it('reads the target stack status through the assumed role, and undefined for a missing stack', async () => {
     cfn
       .on(DescribeStacksCommand)

@@ -37,6 +37,29 @@ const DIAGNOSED = new Set<FaultKind>([
   'no-credentials',
 ]);
 
+/**
+ * A failed GetCallerIdentity of a session STS has just issued, at the target region's endpoint. Fresh
+ * credentials are valid, so an opt-in region the target account has not enabled shows up as
+ * InvalidClientTokenId here (and a disabled STS endpoint as RegionDisabledException): both are the region.
+ */
+function regionalFailure(error: unknown, params: AssumeRoleParams): Error {
+  const fault = classifyAwsError(error);
+  if (fault.kind === 'throttled') return new TransientError('STS throttled GetCallerIdentity');
+  if (fault.kind === 'region-disabled' || fault.kind === 'invalid-credentials') {
+    const context = contextOf(params);
+    const diagnosis = diagnoseAssumeRole(
+      { ...fault, kind: 'region-disabled', account: fault.account ?? context.targetAccountId },
+      context,
+    );
+    return new RoleAssumptionError(formatDiagnosis(diagnosis), {
+      details: { roleArn: params.roleArn, region: params.region, cause: diagnosis.candidates[0]?.cause },
+    });
+  }
+  return new RoleAssumptionError(
+    `STS GetCallerIdentity in ${params.region} failed for the assumed session (${fault.code})`,
+  );
+}
+
 type Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken: string; expiration: Date };
 
 /**
@@ -112,7 +135,13 @@ export class StsTargetAccess implements RoleAssumer, StackInspector {
   async preflight(params: AssumeRoleParams): Promise<AssumedIdentity> {
     const credentials = await this.assume(params);
     const { sts } = this.clientFor(params.region, credentials);
-    const identity = await sts.send(new GetCallerIdentityCommand({}));
+    let identity: { Arn?: string | undefined; Account?: string | undefined };
+    try {
+      // The target region's own endpoint: a region the target account has not enabled refuses here.
+      identity = await sts.send(new GetCallerIdentityCommand({}));
+    } catch (error) {
+      throw regionalFailure(error, params);
+    }
     return {
       assumedRoleArn: identity.Arn ?? '',
       account: identity.Account ?? '',
