@@ -1,4 +1,5 @@
 import { type AttributeValue, type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { TABLE_DEFINITION } from '#shared/store.ts';
 
 /**
  * Counts what the store asks of DynamoDB, as an SDK middleware on the client the real store uses: calls by
@@ -28,7 +29,13 @@ type IndexName = keyof typeof INDEXES;
 /** What an index copies of each item: everything (the table's design), its keys only, or keys plus a list. */
 export type Projection = 'ALL' | readonly string[];
 export type Projections = Record<IndexName, Projection>;
-export const TABLE_PROJECTIONS: Projections = { GSI1: 'ALL', GSI2: 'ALL' };
+/** The projections the table is created with (TABLE_DEFINITION, which the template test holds to template.yaml). */
+export const TABLE_PROJECTIONS = Object.fromEntries(
+  TABLE_DEFINITION.GlobalSecondaryIndexes.map(({ IndexName, Projection }) => [
+    IndexName,
+    Projection.ProjectionType === 'ALL' ? 'ALL' : [],
+  ]),
+) as Projections;
 
 export interface WriteRecord {
   operation: string;

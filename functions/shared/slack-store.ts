@@ -135,7 +135,8 @@ export class DynamoChatStore implements ChatStore {
         Limit: limit,
       }),
     );
-    return Items.map((item) => String(item.deploymentId));
+    // GSI2 projects keys only: the deployment id is the reply's partition key after `CHAT#`.
+    return Items.map((item) => String(item.PK).slice('CHAT#'.length));
   }
 }
 

@@ -304,17 +304,27 @@ export class DynamoDeploymentStore implements DeploymentStore {
         Limit: 1,
       }),
     );
-    return Items[0] ? strip<Deployment>(Items[0]) : undefined;
+    // GSI2 projects keys only (a status update then costs it nothing): the record is one GetItem away.
+    return Items[0] ? this.deploymentAt(Items[0], `OK#${application}#${environment}`) : undefined;
   }
 
   async listActive() {
-    const items = await this.queryAll({
+    const keys = await this.queryAll({
       TableName: this.table,
       IndexName: 'GSI2',
       KeyConditionExpression: 'GSI2PK = :pk',
       ExpressionAttributeValues: { ':pk': 'ACTIVE' },
     });
-    return items.map((item) => strip<Deployment>(item));
+    const found = await Promise.all(keys.map((key) => this.deploymentAt(key, 'ACTIVE')));
+    return found.filter((deployment) => deployment !== undefined);
+  }
+
+  /** The deployment a GSI2 key points at, if it still carries that key (the index is eventually consistent). */
+  private async deploymentAt(key: Record<string, unknown>, gsi2pk: string) {
+    const { Item } = await this.client.send(
+      new GetCommand({ TableName: this.table, Key: { PK: key.PK, SK: key.SK }, ConsistentRead: true }),
+    );
+    return Item?.GSI2PK === gsi2pk ? strip<Deployment>(Item) : undefined;
   }
 
   async getLock(application: string, environment: string) {
@@ -536,13 +546,20 @@ export const TABLE_DEFINITION = {
     { AttributeName: 'PK', KeyType: 'HASH' as const },
     { AttributeName: 'SK', KeyType: 'RANGE' as const },
   ],
-  GlobalSecondaryIndexes: ['GSI1', 'GSI2'].map((index) => ({
+  // GSI1 (history) carries whole records; GSI2 (in flight, last success, chat replies) keys only, so the
+  // many updates of a deployment that change none of its GSI2 keys write nothing to that index.
+  GlobalSecondaryIndexes: (
+    [
+      ['GSI1', 'ALL'],
+      ['GSI2', 'KEYS_ONLY'],
+    ] as const
+  ).map(([index, projection]) => ({
     IndexName: index,
     KeySchema: [
       { AttributeName: `${index}PK`, KeyType: 'HASH' as const },
       { AttributeName: `${index}SK`, KeyType: 'RANGE' as const },
     ],
-    Projection: { ProjectionType: 'ALL' as const },
+    Projection: { ProjectionType: projection },
   })),
   BillingMode: 'PAY_PER_REQUEST' as const,
 };

@@ -1,3 +1,4 @@
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { newDeployment } from '#shared/deployments.ts';
 import type { Deployment } from '#shared/types.ts';
@@ -113,6 +114,35 @@ describe('DynamoDeploymentStore', () => {
     ).rejects.toMatchObject({
       code: 'BAD_CURSOR',
     });
+  });
+
+  it('keeps only keys in GSI2 and still returns whole records from it', async () => {
+    const { store, doc, tableName } = await createTestStore();
+    await store.createDeployment(deployment('ok', '2026-01-01T00:00:00.000Z', { reason: 'first' }));
+    await store.finishDeployment('ok', 'SUCCEEDED', { finishedAt: '2026-01-01T01:00:00.000Z' });
+    await store.createDeployment(deployment('live', '2026-01-02T00:00:00.000Z', { reason: 'second' }));
+    await store.updateDeployment('live', { phase: 'DEPLOYING' });
+    const { Items = [] } = await doc.send(
+      new QueryCommand({
+        TableName: tableName,
+        IndexName: 'GSI2',
+        KeyConditionExpression: 'GSI2PK = :pk',
+        ExpressionAttributeValues: { ':pk': 'ACTIVE' },
+      }),
+    );
+    expect(Items.map((item) => Object.keys(item).sort())).toEqual([['GSI2PK', 'GSI2SK', 'PK', 'SK']]);
+    expect(await store.lastSuccessful('hello-world', 'staging')).toMatchObject({
+      deploymentId: 'ok',
+      application: 'hello-world',
+      reason: 'first',
+      status: 'SUCCEEDED',
+    });
+    expect(await store.listActive()).toEqual([
+      expect.objectContaining({ deploymentId: 'live', reason: 'second', phase: 'DEPLOYING' }),
+    ]);
+    // A finished deployment leaves the in-flight list.
+    await store.finishDeployment('live', 'FAILED', { finishedAt: '2026-01-02T01:00:00.000Z' });
+    expect(await store.listActive()).toEqual([]);
   });
 
   it('finds the last successful real deployment and lists only in-flight ones as active', async () => {

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { envShapes } from '#shared/config.ts';
+import { TABLE_DEFINITION } from '#shared/store.ts';
 import {
   type CfnResource,
   getAtt,
@@ -136,15 +137,23 @@ describe('deployments table', () => {
       { AttributeName: 'SK', KeyType: 'RANGE' },
     ]);
     expect(tableProps.GlobalSecondaryIndexes).toEqual(
-      ['GSI1', 'GSI2'].map((name) => ({
+      (
+        [
+          ['GSI1', 'ALL'],
+          ['GSI2', 'KEYS_ONLY'],
+        ] as const
+      ).map(([name, projection]) => ({
         IndexName: name,
         KeySchema: [
           { AttributeName: `${name}PK`, KeyType: 'HASH' },
           { AttributeName: `${name}SK`, KeyType: 'RANGE' },
         ],
-        Projection: { ProjectionType: 'ALL' },
+        Projection: { ProjectionType: projection },
       })),
     );
+    // The table the tests, local mode and the bench create is the one the template declares.
+    expect(tableProps.GlobalSecondaryIndexes).toEqual(TABLE_DEFINITION.GlobalSecondaryIndexes);
+    expect(tableProps.AttributeDefinitions).toEqual(TABLE_DEFINITION.AttributeDefinitions);
     expect(tableProps).not.toHaveProperty('TimeToLiveSpecification');
   });
 
