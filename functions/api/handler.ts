@@ -1,4 +1,5 @@
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { IAMClient } from '@aws-sdk/client-iam';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import type {
   APIGatewayProxyEventV2WithIAMAuthorizer,
@@ -6,23 +7,25 @@ import type {
   Context,
 } from 'aws-lambda';
 import { ulid } from 'ulid';
+import { IamRolePaths } from '#shared/aws/iam.ts';
 import { CloudWatchLogReader } from '#shared/aws/logs.ts';
-import { clock, registry, store } from '#shared/aws/runtime.ts';
+import { clock, orchestratorAccount, registry, store } from '#shared/aws/runtime.ts';
 import { SfnWorkflowStarter } from '#shared/aws/workflow.ts';
 import { envShapes, readEnv } from '#shared/config.ts';
 import { RequestRejectedError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
-import { iamRequester } from '#shared/requester.ts';
+import { type RolePaths, resolveIamRequester } from '#shared/requester.ts';
 import { errorResponse } from './problem.ts';
 import { type Api, createApi } from './routes.ts';
 
 /** The real dependencies, built once per process on first use (importing this module needs no AWS config). */
-let api: Api | undefined;
-function realApi(): Api {
+let api: { api: Api; rolePaths: RolePaths } | undefined;
+function realApi(): { api: Api; rolePaths: RolePaths } {
   if (!api) {
+    const account = orchestratorAccount();
     const { STATE_MACHINE_ARN } = readEnv(envShapes.stateMachine);
     const { BUILD_LOG_GROUP, DEPLOY_LOG_GROUP } = readEnv(envShapes.logs);
-    api = createApi({
+    const rest = createApi({
       store: store(),
       workflow: new SfnWorkflowStarter({ client: new SFNClient({}), stateMachineArn: STATE_MACHINE_ARN }),
       logs: new CloudWatchLogReader({
@@ -33,7 +36,9 @@ function realApi(): Api {
       registry: registry(),
       clock,
       newId: ulid,
+      orchestratorAccount: account,
     });
+    api = { api: rest, rolePaths: new IamRolePaths({ client: new IAMClient({}), account }) };
   }
   return api;
 }
@@ -54,7 +59,8 @@ export async function handler(
         new RequestRejectedError('UNAUTHENTICATED', 401, 'the request carries no IAM principal'),
       );
     }
-    return await realApi()(event, iamRequester(callerArn));
+    const { api, rolePaths } = realApi();
+    return await api(event, await resolveIamRequester(callerArn, rolePaths));
   } catch (error) {
     // Configuration errors surface on first use; they are ours, so the caller gets a generic 500.
     return errorResponse(error, { requestId });

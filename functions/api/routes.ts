@@ -11,8 +11,8 @@ import {
 } from '#shared/intake.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore, LogReader, WorkflowStarter } from '#shared/ports.ts';
-import { describeRegistry, type Registry } from '#shared/registry.ts';
-import { describeRequester } from '#shared/requester.ts';
+import { describeRegistry, findTarget, type Registry } from '#shared/registry.ts';
+import { describeRequester, mayRead, type RuleScope } from '#shared/requester.ts';
 import type { Deployment, Requester } from '#shared/types.ts';
 import { type DeploymentKind, type ValidRequest, validateByKind } from '#shared/validation.ts';
 import { errorResponse, internalDetail, type ProblemContext, problem, problemResponse } from './problem.ts';
@@ -30,6 +30,8 @@ export interface ApiDeps {
   clock: Clock;
   newId: () => string;
   maxBodyBytes?: number;
+  /** The orchestrator's account, to which bare role-name rules are bound (absent in local mode). */
+  orchestratorAccount?: string;
 }
 
 export type Api = (
@@ -59,6 +61,7 @@ type RouteHandler = (ctx: RequestContext, id: string) => Promise<Result>;
 export function createApi(deps: ApiDeps): Api {
   const { store, logs, registry, clock, newId } = deps;
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const scope: RuleScope = { orchestratorAccount: deps.orchestratorAccount };
 
   const routes: Record<string, RouteHandler> = {
     'POST /deployments': (ctx) => postRequest(ctx, 'deploy'),
@@ -117,7 +120,7 @@ export function createApi(deps: ApiDeps): Api {
     let key: string | undefined;
     try {
       key = idempotencyKey(event);
-      valid = validateByKind[kind](body, ctx.requester, registry, clock.now());
+      valid = validateByKind[kind](body, ctx.requester, registry, clock.now(), scope);
     } catch (error) {
       return refuse(ctx, error, attribution);
     }
@@ -227,18 +230,52 @@ export function createApi(deps: ApiDeps): Api {
     return deployment;
   }
 
-  async function getDeployment(_ctx: RequestContext, id: string) {
-    return json(200, await findDeployment(id));
+  /**
+   * Reading an environment's deployments, events and logs takes the registry's say-so, as deploying does
+   * (mayRead: its readers, or its requesters and approvers). A refusal is a 403 and an audit log line; reads
+   * write no record. An application or environment the registry does not know has no readers.
+   */
+  function checkReader(ctx: RequestContext, application: string, environment: string, deploymentId?: string) {
+    const target = findTarget(registry, application, environment);
+    if (target && mayRead(ctx.requester, target.env, scope)) return;
+    logger.warn('read refused', {
+      audit: 'refused',
+      code: 'FORBIDDEN',
+      status: 403,
+      requester: describeRequester(ctx.requester),
+      requestId: ctx.requestId,
+      sourceIp: ctx.event.requestContext?.http?.sourceIp,
+      route: `${ctx.event.requestContext?.http?.method ?? ''} ${pathOf(ctx.event)}`,
+      application,
+      environment,
+      ...(deploymentId !== undefined ? { deploymentId } : {}),
+    });
+    throw new RequestRejectedError(
+      'FORBIDDEN',
+      403,
+      `the requester may not read the deployments of ${application} in ${environment}`,
+    );
   }
 
-  async function getEvents(_ctx: RequestContext, id: string) {
-    await findDeployment(id);
+  /** A deployment the requester may read (404 when there is none, 403 when it is not theirs to read). */
+  async function readableDeployment(ctx: RequestContext, id: string): Promise<Deployment> {
+    const deployment = await findDeployment(id);
+    checkReader(ctx, deployment.application, deployment.environment, deployment.deploymentId);
+    return deployment;
+  }
+
+  async function getDeployment(ctx: RequestContext, id: string) {
+    return json(200, await readableDeployment(ctx, id));
+  }
+
+  async function getEvents(ctx: RequestContext, id: string) {
+    await readableDeployment(ctx, id);
     const events = await store.listEvents(id);
     return json(200, { items: events.map(({ type, at, detail }) => ({ type, at, detail })) });
   }
 
   async function getLogs(ctx: RequestContext, id: string) {
-    const deployment = await findDeployment(id);
+    const deployment = await readableDeployment(ctx, id);
     const limit = limitParam(ctx.event, LOGS_LIMIT);
     const cursor = cursorParam(ctx.event);
     const page = await withCursor(cursor, () =>
@@ -253,6 +290,7 @@ export function createApi(deps: ApiDeps): Api {
   async function getHistory(ctx: RequestContext) {
     const application = nameParam(ctx.event, 'application');
     const environment = nameParam(ctx.event, 'environment');
+    checkReader(ctx, application, environment);
     const limit = limitParam(ctx.event, HISTORY_LIMIT);
     const cursor = cursorParam(ctx.event);
     const page = await withCursor(cursor, () =>

@@ -7,7 +7,7 @@ import type {
   Context,
 } from 'aws-lambda';
 import { ulid } from 'ulid';
-import { clock, registry } from '#shared/aws/runtime.ts';
+import { clock, orchestratorAccount, registry } from '#shared/aws/runtime.ts';
 import { arn, readEnv, text } from '#shared/config.ts';
 import { RequestRejectedError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
@@ -37,6 +37,7 @@ function realApi(): DoctorApi {
       newId: ulid,
       mode: 'api',
       expectedCallerRoleArn: env.DEPLOYER_ROLE_ARN,
+      orchestratorAccount: orchestratorAccount(),
     });
   }
   return api;

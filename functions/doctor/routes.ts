@@ -5,7 +5,7 @@ import { RequestRejectedError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock } from '#shared/ports.ts';
 import { findTarget, type Registry } from '#shared/registry.ts';
-import { describeRequester, isAllowed } from '#shared/requester.ts';
+import { describeRequester, mayDeploy } from '#shared/requester.ts';
 import type { Requester } from '#shared/types.ts';
 import { errorResponse } from '../api/problem.ts';
 import { continueDoctor, type DoctorOptions, type DoctorTarget, runDoctor } from './core.ts';
@@ -28,6 +28,8 @@ export interface DoctorApiDeps {
   /** The API's principal: the deployer role, which deploy roles trust. */
   expectedCallerRoleArn?: string;
   isSimulated?: (target: DoctorTarget) => boolean;
+  /** The orchestrator's account, to which bare role-name rules are bound (absent in local mode). */
+  orchestratorAccount?: string;
 }
 
 export type DoctorApi = (
@@ -113,7 +115,7 @@ export function createDoctorApi(deps: DoctorApiDeps): DoctorApi {
     }
     const target = targetOf(parsed.data.application, parsed.data.environment);
     // The doctor prints role ARNs and policy statements: only those who may deploy there may ask.
-    if (!isAllowed(requester, target.env)) {
+    if (!mayDeploy(requester, target.env, { orchestratorAccount: deps.orchestratorAccount })) {
       throw new RequestRejectedError(
         'FORBIDDEN',
         403,
@@ -140,7 +142,7 @@ export function createDoctorApi(deps: DoctorApiDeps): DoctorApi {
     const run = RUN_ID.test(id) ? await deps.store.get(id) : undefined;
     const found = run ? findTarget(deps.registry, run.report.application, run.report.environment) : undefined;
     // Someone not allowed on the environment learns nothing, not even that the run exists.
-    if (!run || !found || !isAllowed(requester, found.env)) {
+    if (!run || !found || !mayDeploy(requester, found.env, { orchestratorAccount: deps.orchestratorAccount })) {
       throw new RequestRejectedError('NOT_FOUND', 404, `no doctor run ${JSON.stringify(id)}`);
     }
     let report = run.report;

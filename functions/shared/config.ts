@@ -44,6 +44,14 @@ export const arn = (): EnvCheck<string> => (value) =>
       ? { value }
       : { problem: 'must be an ARN (arn:...)' };
 
+/** A required 12-digit AWS account id. */
+export const accountId = (): EnvCheck<string> => (value) =>
+  value === undefined
+    ? { problem: 'is required' }
+    : /^\d{12}$/.test(value)
+      ? { value }
+      : { problem: 'must be a 12-digit AWS account id' };
+
 /** A required whole number above zero. */
 export const positiveInteger = (): EnvCheck<number> => (value) => {
   const number = value === undefined || value.trim() === '' ? Number.NaN : Number(value);
@@ -71,6 +79,8 @@ export const envShapes = {
   },
   stateMachine: { STATE_MACHINE_ARN: arn() },
   logs: { BUILD_LOG_GROUP: text(), DEPLOY_LOG_GROUP: text() },
+  /** Bare role-name rules in the registry name roles of this account. */
+  orchestrator: { ORCHESTRATOR_ACCOUNT_ID: accountId() },
 };
 
 /** The lock lease outlives the longest deploy job (queued + build timeout) with a margin. */

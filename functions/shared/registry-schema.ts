@@ -49,9 +49,19 @@ const slackRule = strictObject({
     .optional(),
 });
 
+/**
+ * An IAM rule is a role name pattern (`Developer*`: a role of the orchestrator's account, any path) or an ARN
+ * pattern of six segments matched as IAM matches ARNs (`*`, `?`; see functions/shared/requester.ts).
+ */
+const IAM_RULE = /^(?:[\w+=,.@*?-]{1,64}|arn:[\w*?-]+:(?:iam|sts):[\w*?-]*:[\d*?]*:[\x21-\x7e]+)$/;
+const iamRule = string().regex(
+  IAM_RULE,
+  'must be a role name pattern (letters, digits, +=,.@_- and the wildcards * ?) or an IAM ARN pattern arn:<partition>:iam::<account>:<resource>',
+);
+
 const allowedRequesters = strictObject({
-  /** Role ARNs or role-name patterns (`*` wildcard), matched against the normalised caller role. */
-  iam: array(string().min(1)).default([]),
+  /** Role-name patterns (roles of the orchestrator's account) or IAM ARN patterns; `*` and `?` wildcards. */
+  iam: array(iamRule).default([]),
   slack: array(slackRule).default([]),
   schedule: array(string().min(1)).default([]),
   /** OS user names allowed in local mode (`*` for anyone on the machine). */
@@ -118,6 +128,11 @@ const environment = strictObject({
   freezeWindows: array(freezeWindow).default([]),
   /** Who may override a freeze window (same rules as allowedRequesters); the override is audited. */
   approvers: allowedRequesters.default({ iam: [], slack: [], schedule: [], local: [] }),
+  /**
+   * Who may read the environment's deployments, events and logs (same rules). Unset: whoever is in
+   * allowedRequesters or approvers.
+   */
+  readers: allowedRequesters.optional(),
   /** Local mode only: how jobs run. `simulate` records the commands and runs nothing. */
   runner: zEnum(RUNNERS).default('codebuild'),
 });

@@ -22,7 +22,11 @@ export type Trigger = 'api' | 'chat' | 'schedule' | 'local';
 
 /** Who asked. Recorded in full on the deployment; a short form becomes the STS SourceIdentity. */
 export type Requester =
-  | { type: 'iam'; arn: string; principal: string }
+  /**
+   * `principal` is the role ARN for an assumed-role session. `rolePath` is set only when the boundary looked the
+   * role's path up (a session ARN carries none): without it, rules that depend on the path do not match.
+   */
+  | { type: 'iam'; arn: string; principal: string; rolePath?: string }
   | { type: 'slack'; teamId: string; userId: string; userName?: string }
   | { type: 'schedule'; scheduleName: string }
   | { type: 'local'; user: string };

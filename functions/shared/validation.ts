@@ -16,7 +16,7 @@ import { en } from 'zod/v4/locales';
 import { activeFreeze } from './calendar.ts';
 import { RequestRejectedError } from './errors.ts';
 import { type EnvironmentConfig, findTarget, type Registry, type Target } from './registry.ts';
-import { isAllowed, wildcardMatch } from './requester.ts';
+import { mayDeploy, mayOverrideFreeze, type RuleScope, wildcardMatch } from './requester.ts';
 import type { Requester } from './types.ts';
 
 /**
@@ -123,8 +123,8 @@ function checkReason(reason: string | undefined) {
   }
 }
 
-function checkRequester(requester: Requester, target: Target) {
-  if (!isAllowed(requester, target.env)) {
+function checkRequester(requester: Requester, target: Target, scope: RuleScope) {
+  if (!mayDeploy(requester, target.env, scope)) {
     throw new RequestRejectedError(
       'FORBIDDEN',
       403,
@@ -142,10 +142,11 @@ export function checkFreeze(
   requester: Requester,
   override: boolean,
   now: Date,
+  scope: RuleScope,
 ): { window: string; endsAt: string } | undefined {
   const freeze = activeFreeze(env.freezeWindows, now);
   if (!freeze) return undefined;
-  const approver = isAllowed(requester, { ...env, allowedRequesters: env.approvers });
+  const approver = mayOverrideFreeze(requester, env, scope);
   if (override && approver) return { window: freeze.name, endsAt: freeze.endsAt };
   throw new RequestRejectedError(
     'ENVIRONMENT_FROZEN',
@@ -166,11 +167,12 @@ function finishValidation(
   },
   requester: Requester,
   now: Date,
+  scope: RuleScope,
   extra: { ref?: string; promoteFrom?: string; release?: number },
 ): ValidRequest {
   checkReason(request.reason);
-  checkRequester(requester, target);
-  const freezeOverride = checkFreeze(target.env, requester, request.overrideFreeze === true, now);
+  checkRequester(requester, target, scope);
+  const freezeOverride = checkFreeze(target.env, requester, request.overrideFreeze === true, now, scope);
   return {
     kind,
     application: target.application,
@@ -190,6 +192,7 @@ export function validateRequest(
   requester: Requester,
   registry: Registry,
   now: Date = new Date(),
+  scope: RuleScope = {},
 ): ValidRequest {
   const request = parse(requestSchema, body);
   const target = targetOf(registry, request.application, request.environment);
@@ -201,7 +204,7 @@ export function validateRequest(
     });
   }
   // Who asks is checked before the ref policy, which is not shown to those who may not deploy here.
-  checkRequester(requester, target);
+  checkRequester(requester, target, scope);
   const allowed = target.env.allowedRefs;
   if (!allowed.some((pattern) => (COMMIT_SHA.test(ref) ? pattern === '*' : wildcardMatch(pattern, ref)))) {
     throw new RequestRejectedError(
@@ -213,7 +216,7 @@ export function validateRequest(
       { details: { field: 'ref' } },
     );
   }
-  return finishValidation('deploy', target, request, requester, now, { ref });
+  return finishValidation('deploy', target, request, requester, now, scope, { ref });
 }
 
 /** A promotion: the target must list the source environment in its promoteFrom. */
@@ -222,6 +225,7 @@ export function validatePromotion(
   requester: Requester,
   registry: Registry,
   now: Date = new Date(),
+  scope: RuleScope = {},
 ): ValidRequest {
   const request = parse(promotionSchema, body);
   targetOf(registry, request.application, request.from);
@@ -235,7 +239,7 @@ export function validatePromotion(
         : `${request.to} may be promoted only from ${target.env.promoteFrom.join(', ')}, not from ${request.from}`,
     );
   }
-  return finishValidation('promotion', target, request, requester, now, { promoteFrom: request.from });
+  return finishValidation('promotion', target, request, requester, now, scope, { promoteFrom: request.from });
 }
 
 /** A rollback: redeploy release N of the environment (the build output and registry parameters it used). */
@@ -244,10 +248,11 @@ export function validateRollback(
   requester: Requester,
   registry: Registry,
   now: Date = new Date(),
+  scope: RuleScope = {},
 ): ValidRequest {
   const request = parse(rollbackSchema, body);
   const target = targetOf(registry, request.application, request.environment);
-  return finishValidation('rollback', target, request, requester, now, { release: request.release });
+  return finishValidation('rollback', target, request, requester, now, scope, { release: request.release });
 }
 
 /** The validator for each way of asking for a deployment (the API's three routes, chat's three commands). */

@@ -5,7 +5,7 @@ import { readRecordedParameters } from '#shared/job-env.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
 import { deployParameters, type Registry } from '#shared/registry.ts';
-import { isAllowed } from '#shared/requester.ts';
+import { mayOverrideFreeze, type RuleScope } from '#shared/requester.ts';
 import type { BuildOutput, Deployment, Requester, Trigger } from '#shared/types.ts';
 import {
   type ValidRequest,
@@ -50,6 +50,8 @@ export interface ValidateDeps {
   store: DeploymentStore;
   registry: Registry;
   clock: Clock;
+  /** The orchestrator's account, to which bare role-name rules are bound (absent in local mode). */
+  orchestratorAccount?: string;
 }
 
 /**
@@ -139,7 +141,7 @@ export async function validateStep(event: ValidateInput, deps: ValidateDeps): Pr
       ...(valid.release !== undefined ? { rollbackOf: valid.release } : {}),
       ...(valid.freezeOverride ? { freezeOverride: true } : {}),
       // Kept whenever an approver asks, so a window that opens before the lock is overridden there too.
-      ...(overrideRequested(input.requester, valid) ? { freezeOverrideRequested: true } : {}),
+      ...(overrideRequested(input.requester, valid, scopeOf(deps)) ? { freezeOverrideRequested: true } : {}),
     });
     if (valid.freezeOverride) {
       const { window, endsAt } = valid.freezeOverride;
@@ -182,7 +184,10 @@ export async function validateStep(event: ValidateInput, deps: ValidateDeps): Pr
   }
 }
 
+const scopeOf = (deps: ValidateDeps): RuleScope => ({ orchestratorAccount: deps.orchestratorAccount });
+
 function validate(input: WorkflowInput, deps: ValidateDeps, now: Date): ValidRequest {
+  const scope = scopeOf(deps);
   const common: Record<string, unknown> = { application: input.application };
   for (const field of ['reason', 'dryRun', 'overrideFreeze'] as const) {
     if (input[field] !== undefined) common[field] = input[field];
@@ -193,6 +198,7 @@ function validate(input: WorkflowInput, deps: ValidateDeps, now: Date): ValidReq
       input.requester,
       deps.registry,
       now,
+      scope,
     );
   }
   if (input.rollbackRelease !== undefined) {
@@ -201,6 +207,7 @@ function validate(input: WorkflowInput, deps: ValidateDeps, now: Date): ValidReq
       input.requester,
       deps.registry,
       now,
+      scope,
     );
   }
   const body = {
@@ -208,15 +215,14 @@ function validate(input: WorkflowInput, deps: ValidateDeps, now: Date): ValidReq
     environment: input.environment,
     ...(input.ref !== undefined ? { ref: input.ref } : {}),
   };
-  return validateRequest(body, input.requester, deps.registry, now);
+  return validateRequest(body, input.requester, deps.registry, now, scope);
 }
 
 type Source = Deployment & { buildOutput: BuildOutput };
 
 /** Whether an approver of the target asked to override freeze windows (honoured again at lock time). */
-function overrideRequested(requester: Requester, valid: ValidRequest): boolean {
-  const env = valid.target.env;
-  return valid.overrideFreeze === true && isAllowed(requester, { ...env, allowedRequesters: env.approvers });
+function overrideRequested(requester: Requester, valid: ValidRequest, scope: RuleScope): boolean {
+  return valid.overrideFreeze === true && mayOverrideFreeze(requester, valid.target.env, scope);
 }
 
 /**

@@ -11,4 +11,5 @@ export const handler = createHandler(() => ({
   store: aws.store(),
   registry: aws.registry(),
   clock: aws.clock,
+  orchestratorAccount: aws.orchestratorAccount(),
 }));

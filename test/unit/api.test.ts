@@ -81,6 +81,8 @@ const registry = parseRegistry({
 });
 
 const START = '2026-03-01T12:00:00.000Z';
+/** The fixtures' callers are roles of the account the API runs in, as an HTTP API's IAM authorization requires. */
+const ORCHESTRATOR = '123456789012';
 
 class RecordingWorkflow implements WorkflowStarter {
   readonly starts: { deploymentId: string; input: unknown }[] = [];
@@ -143,6 +145,7 @@ async function harness(
     registry,
     clock,
     newId: () => `01JNTEST${String(++n).padStart(18, '0')}`,
+    orchestratorAccount: ORCHESTRATOR,
     ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
   });
   return { api, store, workflow, logs, clock };
@@ -243,7 +246,7 @@ describe('freeze windows', () => {
     // Step Functions hands Validate Request the execution input and the execution name.
     const step = await validateStep(
       { deploymentId: start!.deploymentId, input: structuredClone(start!.input) as WorkflowInput },
-      { store: h.store, registry, clock: h.clock },
+      { store: h.store, registry, clock: h.clock, orchestratorAccount: ORCHESTRATOR },
     );
     expect(step).toEqual({ outcome: 'VALIDATED' });
     expect(await h.store.getDeployment(start!.deploymentId)).toMatchObject({
@@ -656,6 +659,7 @@ describe('POST /deployments', () => {
       registry,
       clock: broken.clock,
       newId: () => 'ID1',
+      orchestratorAccount: ORCHESTRATOR,
     });
     vi.spyOn(logger, 'error').mockImplementation(() => undefined);
     const { status, body } = await deploy(broken, staging);
@@ -1015,7 +1019,7 @@ describe('GET routes', () => {
       const first = await list({ ...staging, limit: '1' });
       const { status, body } = await list({
         application: 'hello-world',
-        environment: 'prod',
+        environment: 'frozen',
         cursor: first.body.nextCursor as string,
       });
       expect(status).toBe(400);

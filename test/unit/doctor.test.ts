@@ -531,6 +531,7 @@ describe('doctor routes', () => {
       mode: 'api',
       expectedCallerRoleArn: DEPLOYER,
       isSimulated: (t) => t.env.runner === 'simulate',
+      orchestratorAccount: '123456789012',
     });
     return { doctor, aws };
   };

@@ -8,6 +8,8 @@ const registry = parseRegistryText(
   readFileSync(new URL('../fixtures/registry.yaml', import.meta.url), 'utf8'),
 );
 const env = (name: string) => registry.applications['hello-world']!.environments[name]!;
+/** The fixture's callers are roles of the orchestrator's own account. */
+const scope = { orchestratorAccount: '123456789012' };
 
 describe('typed requesters', () => {
   it('normalises an assumed-role session ARN to its role', () => {
@@ -18,15 +20,35 @@ describe('typed requesters', () => {
     });
   });
 
-  it('matches role ARNs and role-name patterns, including SSO roles', () => {
-    expect(isAllowed(iamRequester('arn:aws:sts::123456789012:assumed-role/Release/bob'), env('prod'))).toBe(
-      true,
-    );
-    expect(isAllowed(iamRequester('arn:aws:sts::999999999999:assumed-role/Release/bob'), env('prod'))).toBe(
-      false,
-    );
+  it('matches role ARNs (once the role path is known) and role-name patterns, including SSO roles', () => {
     expect(
-      isAllowed(iamRequester('arn:aws:sts::123456789012:assumed-role/DeveloperAccess/bob'), env('staging')),
+      isAllowed(
+        iamRequester('arn:aws:sts::123456789012:assumed-role/Release/bob', '/'),
+        env('prod').allowedRequesters,
+        scope,
+      ),
+    ).toBe(true);
+    // The rule names the root-path role; a session alone cannot tell that its role is that one.
+    expect(
+      isAllowed(
+        iamRequester('arn:aws:sts::123456789012:assumed-role/Release/bob'),
+        env('prod').allowedRequesters,
+        scope,
+      ),
+    ).toBe(false);
+    expect(
+      isAllowed(
+        iamRequester('arn:aws:sts::999999999999:assumed-role/Release/bob', '/'),
+        env('prod').allowedRequesters,
+        scope,
+      ),
+    ).toBe(false);
+    expect(
+      isAllowed(
+        iamRequester('arn:aws:sts::123456789012:assumed-role/DeveloperAccess/bob'),
+        env('staging').allowedRequesters,
+        scope,
+      ),
     ).toBe(true);
     const sso = {
       ...env('staging'),
@@ -35,15 +57,26 @@ describe('typed requesters', () => {
     expect(
       isAllowed(
         iamRequester('arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123abcd/carol'),
-        sso,
+        sso.allowedRequesters,
+        scope,
       ),
     ).toBe(true);
-    expect(isAllowed(iamRequester('arn:aws:iam::123456789012:user/AWSReservedSSO_Admin_x'), sso)).toBe(false);
+    expect(
+      isAllowed(
+        iamRequester('arn:aws:iam::123456789012:user/AWSReservedSSO_Admin_x'),
+        sso.allowedRequesters,
+        scope,
+      ),
+    ).toBe(false);
   });
 
   it('does not let a wildcard-looking role name escape its pattern', () => {
     expect(
-      isAllowed(iamRequester('arn:aws:sts::123456789012:assumed-role/NotDeveloper/x'), env('staging')),
+      isAllowed(
+        iamRequester('arn:aws:sts::123456789012:assumed-role/NotDeveloper/x'),
+        env('staging').allowedRequesters,
+        scope,
+      ),
     ).toBe(false);
   });
 

@@ -1,5 +1,7 @@
 import { GetRoleCommand, type IAMClient, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
 import type { Decision } from '../diagnose.ts';
+import { logger } from '../logger.ts';
+import type { RolePaths } from '../requester.ts';
 
 /**
  * IAM reads behind the doctor's and the diagnosis' probes: iam:SimulatePrincipalPolicy (does this principal's
@@ -76,6 +78,40 @@ export class IamReader {
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
+    }
+  }
+}
+
+/**
+ * The role paths behind assumed-role callers (a session ARN carries none), by iam:GetRole in the orchestrator's
+ * own account: an HTTP API's IAM authorization admits only principals of its account, and roles of other
+ * accounts cannot be read from here. Anything not known for certain is undefined, so path rules do not match.
+ */
+export class IamRolePaths implements RolePaths {
+  private readonly client: IAMClient;
+  private readonly account: string;
+
+  constructor(options: { client: IAMClient; account: string }) {
+    this.client = options.client;
+    this.account = options.account;
+  }
+
+  async rolePath(account: string, roleName: string): Promise<string | undefined> {
+    if (account !== this.account) return undefined;
+    try {
+      const output = await this.client.send(new GetRoleCommand({ RoleName: roleName }));
+      // The role must be the one the session names: same account, same name (role names are unique per account).
+      const arn = output.Role?.Arn;
+      const path = output.Role?.Path;
+      if (!arn || !path || output.Role?.RoleName !== roleName) return undefined;
+      return arn.endsWith(`:${this.account}:role${path}${roleName}`) ? path : undefined;
+    } catch (error) {
+      // Denied, throttled or gone: the path stays unknown and only rules that hold for any path match.
+      logger.warn('role path not resolved; path-dependent rules will not match this caller', {
+        roleName,
+        error: (error as { name?: string }).name ?? 'Error',
+      });
+      return undefined;
     }
   }
 }

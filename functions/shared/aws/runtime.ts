@@ -61,3 +61,7 @@ export const tokens = /* @__PURE__ */ once(() => new SfnTaskTokens(new SFNClient
 export const targetAccess = /* @__PURE__ */ once(() => new StsTargetAccess({ sts: new STSClient({}) }));
 
 export const clock = { now: () => new Date() };
+
+export const orchestratorAccount = /* @__PURE__ */ once(
+  () => readEnv(envShapes.orchestrator).ORCHESTRATOR_ACCOUNT_ID,
+);
