@@ -59,6 +59,8 @@ const registry = parseRegistry({
           stackName: 'hello-world-prod',
           artifactsBucket: 'artifacts-222222222222-eu-west-1',
           allowedRequesters: { iam: ['AWSReservedSSO_Release_*'] },
+          // Auditors may read prod's deployments, events and logs, and deploy nothing.
+          readers: { iam: ['AWSReservedSSO_Release_*', 'Auditor'] },
           promoteFrom: ['staging'],
         },
         // Frozen for the first week of March 2026, which START falls in.
@@ -1065,6 +1067,129 @@ describe('GET routes', () => {
     const text = JSON.stringify(body);
     expect(text).not.toContain('arn:');
     expect(text).not.toContain('prod-external-id-7f3a');
+  });
+});
+
+describe('read authorization', () => {
+  let h: Harness;
+  let warn: ReturnType<typeof vi.spyOn>;
+  beforeEach(async () => {
+    h = await harness();
+    warn = vi.spyOn(logger, 'warn').mockImplementation(() => undefined);
+  });
+
+  const session = (account: string, role: string) =>
+    iamRequester(`arn:aws:sts::${account}:assumed-role/${role}/someone`);
+  const releaseManager = session(ORCHESTRATOR, 'AWSReservedSSO_Release_0a1b');
+  const auditor = session(ORCHESTRATOR, 'Auditor');
+  /** The fixtures' caller: ci-deployer, who may deploy to staging and frozen, not to prod. */
+  const ci = session(ORCHESTRATOR, 'ci-deployer');
+
+  /** Puts a prod deployment on record, as a promotion by the release manager would. */
+  async function prodDeployment(): Promise<string> {
+    const deployment = newDeployment({
+      deploymentId: '01JNPROD000000000000000001',
+      application: 'hello-world',
+      environment: 'prod',
+      requester: releaseManager,
+      trigger: 'api',
+      requestedAt: START,
+    });
+    await h.store.createDeployment(deployment);
+    return deployment.deploymentId;
+  }
+
+  const reads = ['/deployments/{id}', '/deployments/{id}/events', '/deployments/{id}/logs'];
+
+  it.each(reads)(
+    '%s refuses a caller the registry does not let read the environment: 403, logged',
+    async (template) => {
+      const id = await prodDeployment();
+      h.logs.lines = [{ job: 'deploy', at: START, message: 'prod secrets in a log line' }];
+      const { status, headers, body } = await call(h, 'GET', template, get(template, { id }), ci);
+      expect(status).toBe(403);
+      expect(headers['content-type']).toBe('application/problem+json');
+      expect(body).toMatchObject({ code: 'FORBIDDEN', status: 403 });
+      expect(JSON.stringify(body)).not.toContain('prod secrets');
+      expect(warn).toHaveBeenCalledWith(
+        'read refused',
+        expect.objectContaining({
+          audit: 'refused',
+          code: 'FORBIDDEN',
+          requester: 'arn:aws:iam::123456789012:role/ci-deployer',
+          application: 'hello-world',
+          environment: 'prod',
+          deploymentId: id,
+        }),
+      );
+    },
+  );
+
+  it.each(reads)('%s answers those the registry lets read', async (template) => {
+    const id = await prodDeployment();
+    for (const reader of [releaseManager, auditor]) {
+      const { status } = await call(h, 'GET', template, get(template, { id }), reader);
+      expect(status).toBe(200);
+    }
+    expect(warn).not.toHaveBeenCalledWith('read refused', expect.anything());
+  });
+
+  it('GET /deployments (history) refuses a caller who may not read the environment', async () => {
+    await prodDeployment();
+    const query = { application: 'hello-world', environment: 'prod' };
+    const refused = await call(h, 'GET', '/deployments', get('/deployments', { query }), ci);
+    expect(refused.status).toBe(403);
+    expect(refused.body.code).toBe('FORBIDDEN');
+    expect(refused.body.items).toBeUndefined();
+    const allowed = await call(h, 'GET', '/deployments', get('/deployments', { query }), auditor);
+    expect(allowed.status).toBe(200);
+    expect(allowed.body.items).toHaveLength(1);
+  });
+
+  it('GET /deployments (history) refuses an environment the registry does not know', async () => {
+    const query = { application: 'hello-world', environment: 'retired' };
+    const { status, body } = await call(h, 'GET', '/deployments', get('/deployments', { query }), ci);
+    expect(status).toBe(403);
+    expect(body.code).toBe('FORBIDDEN');
+  });
+
+  it("binds bare role names to the orchestrator's account: the same role name in another account reads nothing", async () => {
+    const created = await deploy(h, staging);
+    const id = created.body.deploymentId as string;
+    expect((await call(h, 'GET', '/deployments/{id}', get('/deployments/{id}', { id }), ci)).status).toBe(
+      200,
+    );
+    const stranger = session('999999999999', 'ci-deployer');
+    const { status } = await call(h, 'GET', '/deployments/{id}', get('/deployments/{id}', { id }), stranger);
+    expect(status).toBe(403);
+  });
+
+  it('a reader who may not deploy is still refused a deploy', async () => {
+    const { status, body } = await deploy(
+      h,
+      { application: 'hello-world', environment: 'prod' },
+      undefined,
+      auditor,
+    );
+    expect(status).toBe(403);
+    expect(body.code).toBe('FORBIDDEN');
+  });
+
+  it('local mode: the local user is held to the local rules', async () => {
+    const created = await deploy(h, staging, undefined, { type: 'local', user: 'alice' });
+    const id = created.body.deploymentId as string;
+    const read = (user: string) =>
+      call(h, 'GET', '/deployments/{id}/logs', get('/deployments/{id}/logs', { id }), {
+        type: 'local',
+        user,
+      });
+    expect((await read('alice')).status).toBe(200);
+    const refused = await read('mallory');
+    expect(refused.status).toBe(403);
+    expect(warn).toHaveBeenCalledWith(
+      'read refused',
+      expect.objectContaining({ requester: 'local:mallory' }),
+    );
   });
 });
 
