@@ -142,7 +142,11 @@ export function createDoctorApi(deps: DoctorApiDeps): DoctorApi {
     const run = RUN_ID.test(id) ? await deps.store.get(id) : undefined;
     const found = run ? findTarget(deps.registry, run.report.application, run.report.environment) : undefined;
     // Someone not allowed on the environment learns nothing, not even that the run exists.
-    if (!run || !found || !mayDeploy(requester, found.env, { orchestratorAccount: deps.orchestratorAccount })) {
+    if (
+      !run ||
+      !found ||
+      !mayDeploy(requester, found.env, { orchestratorAccount: deps.orchestratorAccount })
+    ) {
       throw new RequestRejectedError('NOT_FOUND', 404, `no doctor run ${JSON.stringify(id)}`);
     }
     let report = run.report;

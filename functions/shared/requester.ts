@@ -106,7 +106,8 @@ function iamRuleMatches(rule: string, requester: Requester & { type: 'iam' }, sc
     return role[2] === scope.orchestratorAccount && globField(rule, false).test(role[4] ?? '');
   }
   const sessionRole = ASSUMED_ROLE.test(requester.arn);
-  if (!sessionRole || requester.rolePath !== undefined || !role) return arnRuleMatches(rule, requester.principal);
+  if (!sessionRole || requester.rolePath !== undefined || !role)
+    return arnRuleMatches(rule, requester.principal);
   // A session whose role path is unknown: the rule must match whatever the path is, the root path and any other.
   const [, partition, account, , name] = role;
   return (
