@@ -244,6 +244,14 @@ describe('local mode over HTTP', () => {
       expect(Object.keys(item.jobs ?? {})).toEqual([]);
     }
     expect(jobFiles(server.dataDir).length).toBe(before);
+
+    // Reading takes the registry's say-so too: sealed lists neither readers nor this user.
+    const sealed = await call(server.url, 'GET', '/deployments?application=demo&environment=sealed', {
+      template: '/deployments',
+    });
+    expect(sealed.status).toBe(403);
+    expect(sealed.contentType).toContain('application/problem+json');
+    expect(sealed.body.code).toBe('FORBIDDEN');
   });
 
   it('runs 20 concurrent requests for one environment without overlapping deploys, and records them all', async () => {

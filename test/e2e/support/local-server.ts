@@ -136,7 +136,8 @@ ${environment('staging', '111111111111', `${anyone}        runner: local\n`)}
 ${environment('busy', '111111111111', `${anyone}        runner: local\n`)}
 ${environment('slow', '111111111111', `${anyone}        runner: local\n`)}
 ${environment('sim', '333333333333', `${anyone}        runner: simulate\n`)}
-${environment('guarded', '444444444444', '        allowedRequesters:\n          local: ["release-manager-only"]\n        runner: local\n')}
+${environment('guarded', '444444444444', '        allowedRequesters:\n          local: ["release-manager-only"]\n        readers:\n          local: ["*"]\n        runner: local\n')}
+${environment('sealed', '777777777777', '        allowedRequesters:\n          local: ["release-manager-only"]\n        runner: simulate\n')}
 ${environment('sim-prod', '666666666666', `${anyone}        runner: simulate\n        promoteFrom: [sim]\n        allowedRefs: []\n`)}
 `;
 }
