@@ -319,11 +319,14 @@ export function createSlackCommands(deps: SlackCommandDeps): SlackCommandHandler
 
   /**
    * Reading status and history needs less than deploying: the workspace must be one the registry lists for
-   * that environment (any of its users). Another workspace that installed the same app sees nothing.
+   * that environment's readers (any of its users), or, when it lists no readers, for its requesters or
+   * approvers. Another workspace that installed the same app sees nothing.
    */
   function teamMaySee(requester: Invocation['requester'], application: string, environment: string): boolean {
-    const target = findTarget(deps.registry, application, environment);
-    return target?.env.allowedRequesters.slack.some((rule) => rule.team === requester.teamId) ?? false;
+    const env = findTarget(deps.registry, application, environment)?.env;
+    if (!env) return false;
+    const rules = env.readers ? [env.readers] : [env.allowedRequesters, env.approvers];
+    return rules.some((list) => list.slack.some((rule) => rule.team === requester.teamId));
   }
 
   function acceptableResponseUrl(value: string | null): string | undefined {

@@ -63,6 +63,8 @@ const registry = parseRegistry({
         hotfix: environment('333333333333', 'hello-world-hotfix', {
           mode: 'reject',
           allowedRequesters: { slack: [{ team: TEAM }] },
+          // Its deployments are read outside chat only.
+          readers: { iam: ['Auditor'] },
         }),
         // Not for chat at all.
         internal: environment('444444444444', 'hello-world-internal', {
@@ -768,6 +770,12 @@ describe('POST /slack/commands: other commands', () => {
     expect((await command(h, 'history hello-world staging', { team: 'T0OTHERTEAM' })).text).toContain(
       'that you can see',
     );
+  });
+
+  it("status and history follow an environment's readers when it lists them", async () => {
+    const id = deploymentIdIn(await command(h, 'hello-world hotfix'));
+    expect((await command(h, `status ${id}`)).text).toContain('that you can see');
+    expect((await command(h, 'history hello-world hotfix')).text).toContain('that you can see');
   });
 });
 
