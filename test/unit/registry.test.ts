@@ -64,6 +64,33 @@ describe('targets registry', () => {
     expect(() => parseRegistry(raw)).toThrow(/externalID/);
   });
 
+  it.each([
+    ['an ARN short of its resource segment', 'arn:aws:iam::*'],
+    ['a wildcard service', 'arn:aws:*::123456789012:role/x'],
+    ['a role name with a space', 'release managers'],
+    ['a role name with a slash (a path belongs in an ARN rule)', 'release-managers/*'],
+    ['an empty rule', ''],
+  ])('refuses an IAM rule that IAM would not read as meant: %s', (_what, rule) => {
+    const raw = fixture();
+    staging(raw).allowedRequesters.iam = [rule];
+    expect(() => parseRegistry(raw)).toThrow(/staging\.allowedRequesters\.iam\.0: must be a role name pattern/);
+  });
+
+  it('takes readers with the same rules, and leaves them unset unless listed', () => {
+    const raw = fixture();
+    staging(raw).readers = { iam: ['arn:aws:iam::123456789012:role/auditors/*'], local: ['auditor'] };
+    const env = parseRegistry(raw).applications['hello-world']?.environments;
+    expect(env?.staging?.readers).toEqual({
+      iam: ['arn:aws:iam::123456789012:role/auditors/*'],
+      slack: [],
+      schedule: [],
+      local: ['auditor'],
+    });
+    expect(env?.prod?.readers).toBeUndefined();
+    staging(raw).readers = { iam: ['arn:aws:iam::*'] };
+    expect(() => parseRegistry(raw)).toThrow(/staging\.readers\.iam\.0/);
+  });
+
   it('describes applications without role ARNs or external ids', () => {
     const text = JSON.stringify(describeRegistry(parseRegistry(fixture())));
     expect(text).not.toContain('arn:aws:iam');
