@@ -73,7 +73,9 @@ describe('targets registry', () => {
   ])('refuses an IAM rule that IAM would not read as meant: %s', (_what, rule) => {
     const raw = fixture();
     staging(raw).allowedRequesters.iam = [rule];
-    expect(() => parseRegistry(raw)).toThrow(/staging\.allowedRequesters\.iam\.0: must be a role name pattern/);
+    expect(() => parseRegistry(raw)).toThrow(
+      /staging\.allowedRequesters\.iam\.0: must be a role name pattern/,
+    );
   });
 
   it('takes readers with the same rules, and leaves them unset unless listed', () => {
