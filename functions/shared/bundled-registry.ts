@@ -25,10 +25,10 @@ export const BUNDLED_REGISTRY: Registry = {
         "staging": {
           "accountId": "111111111111",
           "region": "eu-west-1",
-          "deployRoleArn": "arn:aws:iam::111111111111:role/crossdeploy/crossdeploy-deploy-eu-west-1",
+          "deployRoleArn": "arn:aws:iam::111111111111:role/crossdeploy/crossdeploy-hello-deploy-eu-west-1",
           "stackName": "hello-world-staging",
-          "artifactsBucket": "crossdeploy-artifacts-111111111111-eu-west-1",
-          "executionRoleArn": "arn:aws:iam::111111111111:role/crossdeploy/crossdeploy-cfn-exec-eu-west-1",
+          "artifactsBucket": "crossdeploy-111111111111-eu-west-1-hello",
+          "executionRoleArn": "arn:aws:iam::111111111111:role/crossdeploy/crossdeploy-hello-cfn-exec-eu-west-1",
           "capabilities": [
             "CAPABILITY_IAM",
             "CAPABILITY_AUTO_EXPAND"
@@ -67,11 +67,11 @@ export const BUNDLED_REGISTRY: Registry = {
         "prod": {
           "accountId": "222222222222",
           "region": "eu-west-1",
-          "deployRoleArn": "arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-deploy-eu-west-1",
+          "deployRoleArn": "arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-hello-deploy-eu-west-1",
           "externalId": "crossdeploy-prod-7f3a",
           "stackName": "hello-world-prod",
-          "artifactsBucket": "crossdeploy-artifacts-222222222222-eu-west-1",
-          "executionRoleArn": "arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-cfn-exec-eu-west-1",
+          "artifactsBucket": "crossdeploy-222222222222-eu-west-1-hello",
+          "executionRoleArn": "arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-hello-cfn-exec-eu-west-1",
           "capabilities": [
             "CAPABILITY_IAM",
             "CAPABILITY_AUTO_EXPAND"

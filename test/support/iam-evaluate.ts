@@ -28,13 +28,16 @@ export interface Request {
 const ROLE = /^arn:aws[a-z-]*:iam::(\d{12}):role\//;
 
 /** The account a resource belongs to: from its ARN, or (S3, IAM-less ARNs) the given default. */
-const accountOf = (arn: string, fallback: string) => /^arn:[^:]*:[^:]*:[^:]*:(\d{12}):/.exec(arn)?.[1] ?? fallback;
+const accountOf = (arn: string, fallback: string) =>
+  /^arn:[^:]*:[^:]*:[^:]*:(\d{12}):/.exec(arn)?.[1] ?? fallback;
 
 export async function evaluate(request: Request): Promise<Decision> {
   const role = ROLE.exec(request.principal);
   const principalAccount = role?.[1];
   const context: Record<string, string | string[]> = {
-    ...(role ? { 'aws:PrincipalArn': request.principal, 'aws:PrincipalAccount': principalAccount ?? '' } : {}),
+    ...(role
+      ? { 'aws:PrincipalArn': request.principal, 'aws:PrincipalAccount': principalAccount ?? '' }
+      : {}),
     ...request.context,
   };
   const result = await runSimulation(
@@ -51,7 +54,9 @@ export async function evaluate(request: Request): Promise<Decision> {
       identityPolicies: (request.identity ?? []).map((policy, i) => ({ name: `identity-${i}`, policy })),
       serviceControlPolicies: [],
       resourceControlPolicies: [],
-      ...(request.boundary ? { permissionBoundaryPolicies: [{ name: 'boundary', policy: request.boundary }] } : {}),
+      ...(request.boundary
+        ? { permissionBoundaryPolicies: [{ name: 'boundary', policy: request.boundary }] }
+        : {}),
       ...(request.resourcePolicy ? { resourcePolicy: request.resourcePolicy } : {}),
     },
     {},
@@ -62,13 +67,17 @@ export async function evaluate(request: Request): Promise<Decision> {
     );
   }
   if (result.resultType !== 'single') {
-    throw new Error(`${request.action} on ${request.resource}: expected one resource, got ${result.resultType}`);
+    throw new Error(
+      `${request.action} on ${request.resource}: expected one resource, got ${result.resultType}`,
+    );
   }
   const ignored = result.result.ignoredContextKeys ?? [];
   // A context key the action does not have would be dropped silently, and a condition on it never match.
   const meant = ignored.filter((key) => !key.toLowerCase().startsWith('aws:principal'));
   if (meant.length > 0) {
-    throw new Error(`${request.action} on ${request.resource} does not take the context keys ${meant.join(', ')}`);
+    throw new Error(
+      `${request.action} on ${request.resource} does not take the context keys ${meant.join(', ')}`,
+    );
   }
   return result.overallResult as Decision;
 }

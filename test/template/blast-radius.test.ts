@@ -31,7 +31,6 @@ const bootstrap = (prefix: string) =>
       DeployerRoleArn: DEPLOYER,
       DeployJobRoleArn: DEPLOY_JOB,
       ApplicationPrefix: prefix,
-      StackNamePrefix: prefix,
     },
   });
 
@@ -48,7 +47,9 @@ function policiesOf(template: CfnTemplate, at: CfnResolver, roleId: string): unk
   // Managed policies without a fixed name have a generated ARN: they must not be attached here.
   const own = new Map(
     Object.entries(template.Resources)
-      .filter(([, r]) => r.Type === 'AWS::IAM::ManagedPolicy' && r.Properties?.ManagedPolicyName !== undefined)
+      .filter(
+        ([, r]) => r.Type === 'AWS::IAM::ManagedPolicy' && r.Properties?.ManagedPolicyName !== undefined,
+      )
       .map(([id, r]) => [String(at.ref(id)), r.Properties?.PolicyDocument]),
   );
   const attached = asList(at.resolve(props.ManagedPolicyArns)).filter((a) => typeof a === 'string');
@@ -69,7 +70,17 @@ const ADMINISTRATOR = {
 /** A role that trusts its whole account: what `sts:AssumeRole` into "any role that trusts the account" meets. */
 const TRUSTS_THE_ACCOUNT = {
   Version: '2012-10-17',
-  Statement: [{ Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'sts:AssumeRole' }],
+  Statement: [
+    { Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'sts:AssumeRole' },
+  ],
+};
+
+/** A key policy that leaves the decision to IAM policies (the default key policy): KMS needs one. */
+const KEY_POLICY_DELEGATING_TO_IAM = {
+  Version: '2012-10-17',
+  Statement: [
+    { Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: 'kms:*', Resource: '*' },
+  ],
 };
 
 const hello = bootstrap('hello');
@@ -79,12 +90,17 @@ const arn = {
   executionRole: (at: CfnResolver) => at.getAtt('ExecutionRole', 'Arn'),
   deployRole: (at: CfnResolver) => at.getAtt('DeployRole', 'Arn'),
   bucket: (at: CfnResolver) => at.getAtt('ArtifactsBucket', 'Arn'),
-  stack: (name: string) => `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${name}/6c0ffee0-0000-0000-0000-000000000000`,
+  stack: (name: string) =>
+    `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${name}/6c0ffee0-0000-0000-0000-000000000000`,
   fn: (name: string) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${name}`,
   role: (path: string) => `arn:aws:iam::${ACCOUNT}:role/${path}`,
 };
 
-type Case = [description: string, request: Omit<Request, 'principal' | 'identity' | 'boundary'>, expected: Decision];
+type Case = [
+  description: string,
+  request: Omit<Request, 'principal' | 'identity' | 'boundary'>,
+  expected: Decision,
+];
 
 const run = async (base: () => Pick<Request, 'principal' | 'identity' | 'boundary'>, request: Case[1]) =>
   evaluate({ ...base(), ...request });
@@ -135,7 +151,10 @@ describe('a role created by a deployed template (hello), whatever policy it atta
     ],
     [
       'may not run commands on instances (ssm:SendCommand)',
-      { action: 'ssm:SendCommand', resource: `arn:aws:ec2:${REGION}:${ACCOUNT}:instance/i-0123456789abcdef0` },
+      {
+        action: 'ssm:SendCommand',
+        resource: `arn:aws:ec2:${REGION}:${ACCOUNT}:instance/i-0123456789abcdef0`,
+      },
       'ExplicitlyDenied',
     ],
     [
@@ -183,7 +202,10 @@ describe('a role created by a deployed template (hello), whatever policy it atta
     ],
     [
       "may not read another application's table",
-      { action: 'dynamodb:GetItem', resource: `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/billing-prod-Ledger-1` },
+      {
+        action: 'dynamodb:GetItem',
+        resource: `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/billing-prod-Ledger-1`,
+      },
       'ImplicitlyDenied',
     ],
     [
@@ -239,6 +261,7 @@ describe('a role created by a deployed template (hello), whatever policy it atta
         action: 'kms:Decrypt',
         resource: `arn:aws:kms:${REGION}:${ACCOUNT}:key/11111111-2222-3333-4444-555555555555`,
         context: { 'kms:ResourceAliases': ['alias/hello-data'] },
+        resourcePolicy: KEY_POLICY_DELEGATING_TO_IAM,
       },
       'Allowed',
     ],
@@ -248,6 +271,7 @@ describe('a role created by a deployed template (hello), whatever policy it atta
         action: 'kms:Decrypt',
         resource: `arn:aws:kms:${REGION}:${ACCOUNT}:key/11111111-2222-3333-4444-555555555555`,
         context: { 'kms:ResourceAliases': ['alias/billing-data'] },
+        resourcePolicy: KEY_POLICY_DELEGATING_TO_IAM,
       },
       'ImplicitlyDenied',
     ],
@@ -276,7 +300,11 @@ describe('the execution role of one application (hello): what any of its templat
   const cases: Case[] = [
     [
       'may create a role of its prefix with its boundary',
-      { action: 'iam:CreateRole', resource: arn.role('hello-world-prod-FnRole-1ABC'), context: withBoundary(arn.boundary(hello)) },
+      {
+        action: 'iam:CreateRole',
+        resource: arn.role('hello-world-prod-FnRole-1ABC'),
+        context: withBoundary(arn.boundary(hello)),
+      },
       'Allowed',
     ],
     [
@@ -295,15 +323,22 @@ describe('the execution role of one application (hello): what any of its templat
     ],
     [
       'may not create a role outside its prefix, even with its boundary',
-      { action: 'iam:CreateRole', resource: arn.role('billing-prod-FnRole-1ABC'), context: withBoundary(arn.boundary(hello)) },
-      'ImplicitlyDenied',
+      {
+        action: 'iam:CreateRole',
+        resource: arn.role('billing-prod-FnRole-1ABC'),
+        context: withBoundary(arn.boundary(hello)),
+      },
+      'ExplicitlyDenied',
     ],
     [
       'may not attach AdministratorAccess, even to a role with the boundary',
       {
         action: 'iam:AttachRolePolicy',
         resource: arn.role('hello-world-prod-Backdoor-1ABC'),
-        context: { ...withBoundary(arn.boundary(hello)), 'iam:PolicyARN': 'arn:aws:iam::aws:policy/AdministratorAccess' },
+        context: {
+          ...withBoundary(arn.boundary(hello)),
+          'iam:PolicyARN': 'arn:aws:iam::aws:policy/AdministratorAccess',
+        },
       },
       'ExplicitlyDenied',
     ],
@@ -363,8 +398,14 @@ describe('the execution role of one application (hello): what any of its templat
       'Allowed',
     ],
     [
+      // Reading is not granted; an ExecutionRoleExtraPolicyArns policy could grant it (writes stay denied).
       "may not read another application's artifacts",
       { action: 's3:GetObject', resource: `${arn.bucket(billing)}/billing-prod/code.zip` },
+      'ImplicitlyDenied',
+    ],
+    [
+      "may not write another application's artifacts",
+      { action: 's3:PutObject', resource: `${arn.bucket(billing)}/billing-prod/code.zip` },
       'ExplicitlyDenied',
     ],
     [
@@ -374,7 +415,10 @@ describe('the execution role of one application (hello): what any of its templat
     ],
     [
       'may not run commands on instances',
-      { action: 'ssm:SendCommand', resource: `arn:aws:ec2:${REGION}:${ACCOUNT}:instance/i-0123456789abcdef0` },
+      {
+        action: 'ssm:SendCommand',
+        resource: `arn:aws:ec2:${REGION}:${ACCOUNT}:instance/i-0123456789abcdef0`,
+      },
       'ExplicitlyDenied',
     ],
     [
@@ -409,7 +453,10 @@ describe('the execution role of one application (hello): what any of its templat
       {
         action: 'apigateway:PATCH',
         resource: `arn:aws:apigateway:${REGION}::/restapis/a1b2c3d4e5`,
-        context: { 'apigateway:Resource/ApiName': 'hello-world-prod', 'apigateway:Request/ApiName': 'billing-prod' },
+        context: {
+          'apigateway:Resource/ApiName': 'hello-world-prod',
+          'apigateway:Request/ApiName': 'billing-prod',
+        },
       },
       'ExplicitlyDenied',
     ],
@@ -426,7 +473,10 @@ describe('the execution role of one application (hello): what any of its templat
       // The documented limit: an API's parts are named by the generated API id only, and API Gateway gives
       // no API-name key for them, so IAM cannot tell whose API a stage belongs to.
       "CAN delete a stage of another application's API (IAM cannot tell: README says so)",
-      { action: 'apigateway:DELETE', resource: `arn:aws:apigateway:${REGION}::/restapis/f6g7h8i9j0/stages/prod` },
+      {
+        action: 'apigateway:DELETE',
+        resource: `arn:aws:apigateway:${REGION}::/restapis/f6g7h8i9j0/stages/prod`,
+      },
       'Allowed',
     ],
   ];
@@ -437,7 +487,10 @@ describe('the execution role of one application (hello): what any of its templat
 });
 
 describe('the deploy role of one application (hello)', () => {
-  const deploy = () => ({ principal: arn.deployRole(hello), identity: policiesOf(target, hello, 'DeployRole') });
+  const deploy = () => ({
+    principal: arn.deployRole(hello),
+    identity: policiesOf(target, hello, 'DeployRole'),
+  });
   const cases: Case[] = [
     [
       'may run change sets on its stacks',
@@ -489,7 +542,9 @@ describe('the deploy role of one application (hello)', () => {
       stackName: 'crossdeploy',
       parameters: {},
       resources: {
-        DeployLogGroup: { arn: `arn:aws:logs:${REGION}:${ORCHESTRATOR}:log-group:/aws/codebuild/crossdeploy-deploy:*` },
+        DeployLogGroup: {
+          arn: `arn:aws:logs:${REGION}:${ORCHESTRATOR}:log-group:/aws/codebuild/crossdeploy-deploy:*`,
+        },
         ArtifactsBucket: { ref: 'crossdeploy-artifactsbucket-1abc' },
       },
     });
@@ -507,6 +562,10 @@ describe('the deploy role of one application (hello)', () => {
       Statement: [{ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: arn.deployRole(hello) }],
     };
 
+    it("names the orchestrator's two roles as the orchestrator template creates them", () => {
+      expect(orch.getAtt('DeployJobRole', 'Arn')).toBe(DEPLOY_JOB);
+      expect(orch.getAtt('DeployerRole', 'Arn')).toBe(DEPLOYER);
+    });
     it('the deploy job role, with its own policies', async () => {
       expect(await assume(DEPLOY_JOB, [ALL_DEPLOY_ROLES])).toBe('Allowed');
     });
@@ -523,12 +582,26 @@ describe('the deploy role of one application (hello)', () => {
     });
     it('the orchestrator template lets the deploy job role assume exactly the registry deploy roles', async () => {
       const identity = policiesOf(orchestrator, orch, 'DeployJobRole');
-      const registryRole = `arn:aws:iam::${ACCOUNT}:role/crossdeploy/crossdeploy-hello-deploy-${REGION}`;
+      // The registry's prod environment is this bootstrap's deploy role: both sides agree end to end.
+      expect(arn.deployRole(hello)).toBe(
+        `arn:aws:iam::${ACCOUNT}:role/crossdeploy/crossdeploy-hello-deploy-${REGION}`,
+      );
       expect(
-        await evaluate({ principal: DEPLOY_JOB, identity, action: 'sts:AssumeRole', resource: registryRole }),
+        await evaluate({
+          principal: DEPLOY_JOB,
+          identity,
+          action: 'sts:AssumeRole',
+          resource: arn.deployRole(hello),
+          resourcePolicy: trust(),
+        }),
       ).toBe('Allowed');
       expect(
-        await evaluate({ principal: DEPLOY_JOB, identity, action: 'sts:AssumeRole', resource: arn.role('ops-admin') }),
+        await evaluate({
+          principal: DEPLOY_JOB,
+          identity,
+          action: 'sts:AssumeRole',
+          resource: arn.role('ops-admin'),
+        }),
       ).toBe('ImplicitlyDenied');
     });
   });
@@ -563,26 +636,76 @@ describe('the orchestrator: the deploy job identity does only its job', () => {
   const lambdas = () => ({ principal: DEPLOYER, identity: policiesOf(orchestrator, orch, 'DeployerRole') });
 
   const cases: [string, () => Pick<Request, 'principal' | 'identity'>, Case[1], Decision][] = [
-    ['the deploy job may read a build output', job, { action: 's3:GetObjectVersion', resource: BUILD_OUTPUT }, 'Allowed'],
-    ['the deploy job may not write a build output', job, { action: 's3:PutObject', resource: BUILD_OUTPUT }, 'ImplicitlyDenied'],
-    ['the deploy job may not write the table', job, { action: 'dynamodb:PutItem', resource: TABLE }, 'ImplicitlyDenied'],
-    ['the deploy job may not read the table', job, { action: 'dynamodb:GetItem', resource: TABLE }, 'ImplicitlyDenied'],
+    [
+      'the deploy job may read a build output',
+      job,
+      { action: 's3:GetObjectVersion', resource: BUILD_OUTPUT },
+      'Allowed',
+    ],
+    [
+      'the deploy job may not write a build output',
+      job,
+      { action: 's3:PutObject', resource: BUILD_OUTPUT },
+      'ImplicitlyDenied',
+    ],
+    [
+      'the deploy job may not write the table',
+      job,
+      { action: 'dynamodb:PutItem', resource: TABLE },
+      'ImplicitlyDenied',
+    ],
+    [
+      'the deploy job may not read the table',
+      job,
+      { action: 'dynamodb:GetItem', resource: TABLE },
+      'ImplicitlyDenied',
+    ],
+    // SendTask* have no resource-level permissions in IAM's reference: asked on '*', no statement grants them.
     [
       'the deploy job may not complete task tokens',
       job,
-      { action: 'states:SendTaskSuccess', resource: STATE_MACHINE },
+      { action: 'states:SendTaskSuccess', resource: '*' },
       'ImplicitlyDenied',
     ],
-    ['the deploy job may not stop builds', job, { action: 'codebuild:StopBuild', resource: DEPLOY_PROJECT }, 'ImplicitlyDenied'],
-    ['the Lambda steps still write the table', lambdas, { action: 'dynamodb:UpdateItem', resource: TABLE }, 'Allowed'],
     [
-      'the Lambda steps still complete task tokens',
+      'the deploy job may not fail task tokens',
+      job,
+      { action: 'states:SendTaskFailure', resource: '*' },
+      'ImplicitlyDenied',
+    ],
+    [
+      'the deploy job may not stop builds',
+      job,
+      { action: 'codebuild:StopBuild', resource: DEPLOY_PROJECT },
+      'ImplicitlyDenied',
+    ],
+    [
+      'the Lambda steps still write the table',
       lambdas,
-      { action: 'states:SendTaskFailure', resource: STATE_MACHINE },
+      { action: 'dynamodb:UpdateItem', resource: TABLE },
       'Allowed',
     ],
-    ['the Lambda steps still stop jobs when settling', lambdas, { action: 'codebuild:StopBuild', resource: DEPLOY_PROJECT }, 'Allowed'],
-    ['the Lambda steps no longer read build outputs', lambdas, { action: 's3:GetObject', resource: BUILD_OUTPUT }, 'ImplicitlyDenied'],
+    [
+      'the Lambda steps still read executions',
+      lambdas,
+      {
+        action: 'states:DescribeExecution',
+        resource: `${STATE_MACHINE.replace(':stateMachine:', ':execution:')}:01JABCDEF`,
+      },
+      'Allowed',
+    ],
+    [
+      'the Lambda steps still stop jobs when settling',
+      lambdas,
+      { action: 'codebuild:StopBuild', resource: DEPLOY_PROJECT },
+      'Allowed',
+    ],
+    [
+      'the Lambda steps no longer read build outputs',
+      lambdas,
+      { action: 's3:GetObject', resource: BUILD_OUTPUT },
+      'ImplicitlyDenied',
+    ],
   ];
   it.each(cases)('%s', async (_, who, request, expected) => {
     expect(await evaluate({ ...who(), ...request })).toBe(expected);
@@ -590,7 +713,12 @@ describe('the orchestrator: the deploy job identity does only its job', () => {
 
   describe('the deployer role is assumed only by Lambda, for its own functions', () => {
     const trust = () => document(orchestrator, orch, 'DeployerRole', 'AssumeRolePolicyDocument');
-    const DEPLOYER_FUNCTIONS = ['AssumeTargetRoleFunction', 'RecordResultFunction', 'ReconcileFunction', 'DoctorFunction'];
+    const DEPLOYER_FUNCTIONS = [
+      'AssumeTargetRoleFunction',
+      'RecordResultFunction',
+      'ReconcileFunction',
+      'DoctorFunction',
+    ];
     const functionArn = (id: string) => {
       const name = orch.resolve(orchestrator.Resources[id]?.Properties?.FunctionName);
       if (typeof name !== 'string') throw new Error(`${id} has no fixed FunctionName`);
@@ -601,7 +729,10 @@ describe('the orchestrator: the deploy job identity does only its job', () => {
 
     it.each(DEPLOYER_FUNCTIONS)('Lambda for %s', async (id) => {
       expect(
-        await assume('lambda.amazonaws.com', { 'aws:SourceAccount': ORCHESTRATOR, 'aws:SourceArn': functionArn(id) }),
+        await assume('lambda.amazonaws.com', {
+          'aws:SourceAccount': ORCHESTRATOR,
+          'aws:SourceArn': functionArn(id),
+        }),
       ).toBe('Allowed');
     });
     it('not Lambda for another function of the account', async () => {
@@ -622,7 +753,10 @@ describe('the orchestrator: the deploy job identity does only its job', () => {
     });
     it('not CodeBuild (the deploy job has its own role now)', async () => {
       expect(
-        await assume('codebuild.amazonaws.com', { 'aws:SourceAccount': ORCHESTRATOR, 'aws:SourceArn': DEPLOY_PROJECT }),
+        await assume('codebuild.amazonaws.com', {
+          'aws:SourceAccount': ORCHESTRATOR,
+          'aws:SourceArn': DEPLOY_PROJECT,
+        }),
       ).toBe('ImplicitlyDenied');
     });
   });
