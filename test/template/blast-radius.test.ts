@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type CfnTemplate, isRecord, loadTemplate } from '../../scripts/cfn-yaml.ts';
-import { CfnResolver, type Installation } from '../support/cfn-resolve.ts';
+import { CfnResolver } from '../support/cfn-resolve.ts';
 import { type Decision, evaluate, type Request } from '../support/iam-evaluate.ts';
 
 /**

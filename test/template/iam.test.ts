@@ -150,6 +150,7 @@ describe('IAM', () => {
     const roles = new Set(allows.map((s) => s.role));
     for (const role of [
       'DeployerRole',
+      'DeployJobRole',
       'BuildRole',
       'ApiFunctionRole',
       'DeployStateMachineRole',
@@ -200,34 +201,82 @@ describe('IAM', () => {
       expect(template.Resources.BuildRole?.Properties).not.toHaveProperty('PermissionsBoundary');
     });
 
-    it('only the deployer role may assume roles', () => {
-      expect(assumers.map((s) => s.role)).toEqual(['DeployerRole']);
+    it('only the deploy job role and the deployer role may assume roles, through one shared policy', () => {
+      expect(assumers.map((s) => s.role).sort()).toEqual(['DeployJobRole', 'DeployerRole']);
+      expect(new Set(assumers.map((s) => s.source))).toEqual(new Set(['AssumeTargetDeployRolesPolicy']));
     });
 
-    it("the deployer may assume exactly the registry's deploy roles, with SourceIdentity and no session tags", () => {
-      const [statement] = assumers;
-      expect(statement?.Action.sort()).toEqual(['sts:AssumeRole', 'sts:SetSourceIdentity']);
+    it("they may assume exactly the registry's deploy roles, with SourceIdentity and no session tags", () => {
       const wanted = registryGrants(registry).deployRoleArns;
       expect(wanted.length).toBeGreaterThan(0);
-      expect([...(statement?.Resource ?? [])].map(String).sort()).toEqual(wanted);
+      for (const statement of assumers) {
+        expect(statement.Action.sort()).toEqual(['sts:AssumeRole', 'sts:SetSourceIdentity']);
+        expect([...statement.Resource].map(String).sort()).toEqual(wanted);
+      }
       expect(allows.filter((s) => grants(s, 'sts:TagSession'))).toEqual([]);
     });
 
-    it('the deployer role has a fixed name and path, so target trust policies survive a replacement', () => {
-      const deployer = template.Resources.DeployerRole?.Properties ?? {};
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation/ASL placeholder, not JavaScript
-      expect(deployer.RoleName).toEqual({ 'Fn::Sub': '${AWS::StackName}-deployer' });
-      expect(deployer.Path).toBe('/crossdeploy/');
-      const trusted = JSON.stringify(deployer.AssumeRolePolicyDocument);
-      expect(trusted).toContain('codebuild.amazonaws.com');
-      expect(trusted).toContain('lambda.amazonaws.com');
+    it('both roles have fixed names and path, so target trust policies survive a replacement', () => {
+      for (const [id, name] of [
+        ['DeployerRole', 'deployer'],
+        ['DeployJobRole', 'deploy-job'],
+      ] as const) {
+        const role = template.Resources[id]?.Properties ?? {};
+        expect(role.RoleName).toEqual({ 'Fn::Sub': `\${AWS::StackName}-${name}` });
+        expect(role.Path).toBe('/crossdeploy/');
+      }
     });
 
-    it('the deploy job runs as the deployer', () => {
+    it('the deployer is trusted by Lambda only, for the account and its own functions; the deploy job by CodeBuild only', () => {
+      const trust = (id: string) =>
+        asList(
+          (
+            template.Resources[id]?.Properties?.AssumeRolePolicyDocument as
+              | { Statement?: unknown }
+              | undefined
+          )?.Statement,
+        );
+      const [deployer, ...moreDeployer] = trust('DeployerRole') as Record<string, unknown>[];
+      expect(moreDeployer).toEqual([]);
+      expect(deployer?.Principal).toEqual({ Service: 'lambda.amazonaws.com' });
+      expect(deployer?.Condition).toMatchObject({
+        StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+      });
+      // Every function that runs as the deployer has the fixed name the trust policy names, and no other does.
+      const condition = (deployer?.Condition ?? {}) as Record<string, Record<string, unknown[]>>;
+      const sourceArns = condition.ArnEquals?.['aws:SourceArn'] ?? [];
+      const trusted = sourceArns.map(
+        (arn) => String((arn as Record<string, unknown>)['Fn::Sub']).split(':function:')[1],
+      );
+      const asDeployer = Object.values(template.Resources)
+        .filter(
+          (r) => r.Type === 'AWS::Serverless::Function' && getAtt(r.Properties?.Role)?.[0] === 'DeployerRole',
+        )
+        .map((r) => String((r.Properties?.FunctionName as Record<string, unknown>)?.['Fn::Sub']));
+      expect(asDeployer.length).toBe(4);
+      expect(trusted.sort()).toEqual(asDeployer.sort());
+      const [job, ...moreJob] = trust('DeployJobRole') as Record<string, unknown>[];
+      expect(moreJob).toEqual([]);
+      expect(job?.Principal).toEqual({ Service: 'codebuild.amazonaws.com' });
+      expect(JSON.stringify(job?.Condition)).toContain(`project/\${AWS::StackName}-deploy"`);
+    });
+
+    it('the deploy job runs as its own role, which holds nothing but its logs, build outputs and the deploy roles', () => {
       expect(getAtt(template.Resources.DeployProject?.Properties?.ServiceRole)).toEqual([
-        'DeployerRole',
+        'DeployJobRole',
         'Arn',
       ]);
+      const job = statements.filter((s) => s.role === 'DeployJobRole');
+      expect(job.flatMap((s) => s.Action).sort()).toEqual(
+        [
+          'logs:CreateLogStream',
+          'logs:PutLogEvents',
+          's3:GetObject',
+          's3:GetObjectVersion',
+          'sts:AssumeRole',
+          'sts:SetSourceIdentity',
+        ].sort(),
+      );
     });
   });
 

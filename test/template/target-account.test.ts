@@ -57,12 +57,16 @@ const allowsAction = (statements: Statement[], action: string) =>
 const denied = (statements: Statement[], action: string) =>
   statements.some((s) => s.Effect === 'Deny' && actionsOf(s).some((pattern) => covers(pattern, action)));
 
-/** What a `!Sub` of the template turns into in one account and region (only pseudo parameters). */
-const substitute = (value: unknown, at: { partition: string; account: string; region: string }) => {
+/** What a `!Sub` of the template turns into for one prefix in one account and region. */
+const substitute = (
+  value: unknown,
+  at: { partition: string; account: string; region: string; prefix?: string },
+) => {
   const text = subOf(value)
     .replaceAll('${AWS::Partition}', at.partition)
     .replaceAll('${AWS::AccountId}', at.account)
-    .replaceAll('${AWS::Region}', at.region);
+    .replaceAll('${AWS::Region}', at.region)
+    .replaceAll('${ApplicationPrefix}', at.prefix ?? '${ApplicationPrefix}');
   if (text.includes('${')) throw new Error(`${text} needs more than pseudo parameters`);
   return text;
 };
@@ -88,21 +92,62 @@ describe('target-account/template.yaml', () => {
     expect(run.status).toBe(0);
   });
 
+  describe('the application prefix', () => {
+    const pattern = new RegExp(String(template.Parameters?.ApplicationPrefix?.AllowedPattern));
+
+    it('is 2-20 lower-case letters and digits, and never "crossdeploy"', () => {
+      for (const ok of ['hello', 'billing2', 'ab', 'a'.repeat(20), 'crossdeploy2'])
+        expect(pattern.test(ok), ok).toBe(true);
+      for (const bad of ['crossdeploy', 'hello-world', 'hello-', 'Hello', 'a', 'a'.repeat(21), '2fa', '']) {
+        expect(pattern.test(bad), bad).toBe(false);
+      }
+    });
+
+    it("has no hyphen, so one prefix's `<prefix>-` names never start with another's", () => {
+      const prefixes = ['team', 'teama', 'team2', 'hello', 'hellow', 'h3'];
+      for (const a of prefixes) {
+        for (const b of prefixes) {
+          if (a === b) continue;
+          expect(`${b}-anything`.startsWith(`${a}-`), `${a} vs ${b}`).toBe(false);
+        }
+      }
+      expect(pattern.test('team-a')).toBe(false);
+    });
+
+    it('leaves every name within its limit for the longest prefix and region', () => {
+      const at = {
+        partition: 'aws',
+        account: '222222222222',
+        region: 'ap-southeast-4',
+        prefix: 'p'.repeat(20),
+      };
+      for (const id of ['DeployRole', 'ExecutionRole']) {
+        expect(substitute(props(id).RoleName, at).length, id).toBeLessThanOrEqual(64);
+      }
+      expect(substitute(props('PermissionsBoundary').ManagedPolicyName, at).length).toBeLessThanOrEqual(128);
+      expect(substitute(props('ArtifactsBucket').BucketName, at).length).toBeLessThanOrEqual(63);
+    });
+  });
+
   describe('the deploy role', () => {
-    it('has a fixed name and path, so the registry ARN survives updates (region in it: IAM is global)', () => {
-      expect(props('DeployRole').RoleName).toEqual({ 'Fn::Sub': 'crossdeploy-deploy-${AWS::Region}' });
+    it('has a fixed name and path, so the registry ARN survives updates (prefix and region in it: IAM is global)', () => {
+      expect(props('DeployRole').RoleName).toEqual({
+        'Fn::Sub': 'crossdeploy-${ApplicationPrefix}-deploy-${AWS::Region}',
+      });
       expect(props('DeployRole').Path).toBe('/crossdeploy/');
       expect(props('DeployRole').MaxSessionDuration).toBe(3600);
     });
 
-    it('trusts the orchestrator account, narrowed to exactly the deployer role with aws:PrincipalArn', () => {
+    it('trusts the orchestrator account, narrowed to exactly the deploy job and deployer roles with aws:PrincipalArn', () => {
       const statement = trust();
       expect(statement.Effect).toBe('Allow');
       expect(statement.Principal).toEqual({
         AWS: { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${OrchestratorAccountId}:root' },
       });
       for (const condition of branches(statement.Condition).filter(isRecord)) {
-        expect(condition.ArnEquals).toEqual({ 'aws:PrincipalArn': { Ref: 'DeployerRoleArn' } });
+        expect(condition.ArnEquals).toEqual({
+          'aws:PrincipalArn': [{ Ref: 'DeployJobRoleArn' }, { Ref: 'DeployerRoleArn' }],
+        });
       }
     });
 
@@ -151,7 +196,7 @@ describe('target-account/template.yaml', () => {
       const resources = cfn.flatMap((s) => asList(s.Resource).map(subOf));
       expect(new Set(resources)).toEqual(
         new Set([
-          'arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${StackNamePrefix}*/*',
+          'arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${ApplicationPrefix}-*/*',
           'arn:${AWS::Partition}:cloudformation:${AWS::Region}:aws:transform/Serverless-2016-10-31',
           // drift detection status has no resource-level permission
           '*',
@@ -174,7 +219,9 @@ describe('target-account/template.yaml', () => {
 
     it('reaches the artifacts bucket only under the stack prefix', () => {
       const objects = statementsOf('DeployRole').filter((s) => actionsOf(s).includes('s3:PutObject'));
-      expect(objects.map((s) => subOf(s.Resource))).toEqual(['${ArtifactsBucket.Arn}/${StackNamePrefix}*']);
+      expect(objects.map((s) => subOf(s.Resource))).toEqual([
+        '${ArtifactsBucket.Arn}/${ApplicationPrefix}-*',
+      ]);
     });
 
     it('has the read-only calls the doctor needs, on the execution role and itself only', () => {
@@ -183,7 +230,7 @@ describe('target-account/template.yaml', () => {
       const resources = asList(doctor?.Resource);
       expect(getAtt(resources[0])).toEqual(['ExecutionRole', 'Arn']);
       expect(subOf(resources[1])).toBe(
-        'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/crossdeploy/crossdeploy-deploy-${AWS::Region}',
+        'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/crossdeploy/crossdeploy-${ApplicationPrefix}-deploy-${AWS::Region}',
       );
     });
   });
@@ -214,9 +261,9 @@ describe('target-account/template.yaml', () => {
 
     it('scopes service-wide actions to resources named after the prefixed stacks', () => {
       for (const statement of statementsOf('ExecutionRole')) {
-        if (!actionsOf(statement).some((a) => /:\*$/.test(a))) continue;
+        if (statement.Effect !== 'Allow' || !actionsOf(statement).some((a) => /:\*$/.test(a))) continue;
         for (const target of asList(statement.Resource).map(subOf)) {
-          expect(target, String(statement.Sid)).toMatch(/\$\{StackNamePrefix\}/);
+          expect(target, String(statement.Sid)).toMatch(/\$\{ApplicationPrefix\}-\*/);
         }
       }
     });
@@ -249,15 +296,18 @@ describe('target-account/template.yaml', () => {
       }
     });
 
-    it('can never be taken off a role, and the execution role never touches crossdeploy itself', () => {
+    it('can never be taken off a role, and the execution role writes IAM only inside the prefix', () => {
       const statements = statementsOf('ExecutionRole');
       expect(denied(statements, 'iam:DeleteRolePermissionsBoundary')).toBe(true);
       expect(allowsAction(statements, 'iam:DeleteRolePermissionsBoundary')).toEqual([]);
-      const own = statements.find((s) => s.Sid === 'NeverTouchCrossdeployItself');
-      expect(own?.Effect).toBe('Deny');
-      expect(asList(own?.Resource).map(subOf)).toEqual([
-        'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/crossdeploy/*',
-        'arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/crossdeploy/*',
+      const outside = statements.find((s) => s.Sid === 'NoIamWritesOutsideThePrefix');
+      expect(outside?.Effect).toBe('Deny');
+      // crossdeploy's own roles and policies (`role/crossdeploy/...`) are not in this list: no prefix reaches them.
+      expect(asList(outside?.NotResource).map(subOf)).toEqual([
+        'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${ApplicationPrefix}-*',
+        'arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${ApplicationPrefix}-*',
+        'arn:${AWS::Partition}:iam::${AWS::AccountId}:instance-profile/${ApplicationPrefix}-*',
+        'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/*',
       ]);
       for (const action of [
         ...ROLE_WRITES,
@@ -266,7 +316,7 @@ describe('target-account/template.yaml', () => {
         'iam:PassRole',
       ]) {
         expect(
-          actionsOf(own ?? {}).some((pattern) => covers(pattern, action)),
+          actionsOf(outside ?? {}).some((pattern) => covers(pattern, action)),
           action,
         ).toBe(true);
       }
@@ -289,19 +339,23 @@ describe('target-account/template.yaml', () => {
       ]) {
         expect(denied(statements, action), action).toBe(true);
       }
-      const assume = statements.find((s) => s.Sid === 'NoCrossdeployRoles');
-      expect(assume).toMatchObject({ Effect: 'Deny', Action: 'sts:AssumeRole' });
-      const artifacts = statements.find((s) => s.Sid === 'NoWritesToTheArtifacts');
-      expect(actionsOf(artifacts ?? {}).some((pattern) => covers(pattern, 's3:PutObject'))).toBe(true);
+      const assume = statements.find((s) => s.Sid === 'NoRolesOutsideThePrefix');
+      expect(assume).toMatchObject({ Effect: 'Deny' });
+      expect(subOf(assume?.NotResource)).toBe(
+        'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${ApplicationPrefix}-*',
+      );
+      const artifacts = statements.find((s) => s.Sid === 'NoCrossdeployBuckets');
+      expect(actionsOf(artifacts ?? {})).toEqual(['s3:*']);
+      expect(getAtt(asList(artifacts?.Resource)[0])).toEqual(['ArtifactsBucket', 'Arn']);
     });
 
-    it('has a fixed name, which the sample application names in its Globals, and is an output', () => {
+    it('has a fixed name per prefix, which the sample application names in its Globals, and is an output', () => {
       expect(props('PermissionsBoundary').ManagedPolicyName).toEqual({
-        'Fn::Sub': 'crossdeploy-boundary-${AWS::Region}',
+        'Fn::Sub': 'crossdeploy-${ApplicationPrefix}-boundary-${AWS::Region}',
       });
       expect(props('PermissionsBoundary').Path).toBe('/crossdeploy/');
       const app = loadTemplate(join(root, 'examples/hello-world/template.yaml'));
-      const at = { partition: 'aws', account: '222222222222', region: 'eu-west-1' };
+      const at = { partition: 'aws', account: '222222222222', region: 'eu-west-1', prefix: 'hello' };
       expect(substitute(app.Globals?.Function?.PermissionsBoundary, at)).toBe(
         `arn:aws:iam::222222222222:policy/crossdeploy/${substitute(props('PermissionsBoundary').ManagedPolicyName, at)}`,
       );
@@ -313,11 +367,14 @@ describe('target-account/template.yaml', () => {
     const PARTITION = (region: string) =>
       region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws';
     /** The ARN CloudFormation gives a role of this template in one account and region. */
-    const roleArn = (id: string, at: { partition: string; account: string; region: string }) =>
+    const roleArn = (
+      id: string,
+      at: { partition: string; account: string; region: string; prefix: string },
+    ) =>
       `arn:${at.partition}:iam::${at.account}:role${String(props(id).Path)}${substitute(props(id).RoleName, at)}`;
 
     it.each(['registry/targets.yaml', 'registry/sample.yaml'])(
-      "%s names the roles and bucket this template creates in each environment's account and region",
+      "%s names the roles and bucket this template creates for the stack name's prefix in each environment's account and region",
       (file) => {
         const registry = loadRegistryFile(join(root, file));
         const environments = Object.values(registry.applications).flatMap((app) =>
@@ -325,7 +382,9 @@ describe('target-account/template.yaml', () => {
         );
         expect(environments.length).toBeGreaterThan(0);
         for (const env of environments) {
-          const at = { partition: PARTITION(env.region), account: env.accountId, region: env.region };
+          // The bootstrap of the prefix the stack name starts with: `<prefix>-...`, the prefix has no hyphen.
+          const prefix = env.stackName.split('-')[0] ?? '';
+          const at = { partition: PARTITION(env.region), account: env.accountId, region: env.region, prefix };
           expect(env.deployRoleArn).toBe(roleArn('DeployRole', at));
           expect(env.executionRoleArn).toBe(roleArn('ExecutionRole', at));
           expect(env.artifactsBucket).toBe(substitute(props('ArtifactsBucket').BucketName, at));
@@ -353,7 +412,7 @@ describe('target-account/template.yaml', () => {
         .map((r) => (r.ServerSideEncryptionByDefault as Record<string, unknown>).SSEAlgorithm);
       expect(algorithms).toEqual(['aws:kms', 'AES256']);
       expect(bucket.BucketName).toEqual({
-        'Fn::Sub': 'crossdeploy-artifacts-${AWS::AccountId}-${AWS::Region}',
+        'Fn::Sub': 'crossdeploy-${AWS::AccountId}-${AWS::Region}-${ApplicationPrefix}',
       });
     });
 

@@ -217,7 +217,7 @@ describe('CodeBuild projects', () => {
     },
     {
       id: 'DeployProject',
-      role: 'DeployerRole',
+      role: 'DeployJobRole',
       timeout: 'DeployTimeoutMinutes',
       buildspec: 'buildspecs/deploy.yml',
     },
@@ -362,8 +362,16 @@ describe('parameters and outputs', () => {
 
   it('outputs what an operator and a target account need', () => {
     expect(Object.keys(template.Outputs ?? {}).sort()).toEqual(
-      ['ApiUrl', 'ArtifactsBucketName', 'DeployerRoleArn', 'StateMachineArn', 'TableName'].sort(),
+      [
+        'ApiUrl',
+        'ArtifactsBucketName',
+        'DeployJobRoleArn',
+        'DeployerRoleArn',
+        'StateMachineArn',
+        'TableName',
+      ].sort(),
     );
     expect(template.Outputs?.DeployerRoleArn?.Value).toEqual({ 'Fn::GetAtt': ['DeployerRole', 'Arn'] });
+    expect(template.Outputs?.DeployJobRoleArn?.Value).toEqual({ 'Fn::GetAtt': ['DeployJobRole', 'Arn'] });
   });
 });
