@@ -25,6 +25,7 @@ import { expectValidResponse } from '../support/openapi.ts';
 const ORCHESTRATOR = '123456789012';
 const DEPLOYER = `arn:aws:iam::${ORCHESTRATOR}:role/crossdeploy/crossdeploy-deployer`;
 const DEPLOYER_SESSION = `arn:aws:sts::${ORCHESTRATOR}:assumed-role/crossdeploy-deployer/1718000000000`;
+const DEPLOY_JOB = `arn:aws:iam::${ORCHESTRATOR}:role/crossdeploy/crossdeploy-deploy-job`;
 const DEPLOY_ROLE = 'arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-deploy';
 const EXEC_ROLE = 'arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-cfn-exec';
 
@@ -96,7 +97,23 @@ interface Scenario {
   stackStatus?: string | undefined;
   bucketRegion?: string | Error;
   drift?: DriftStatus[];
+  /** iam:GetRole of the deploy role itself (its trust policy); the default trusts both orchestrator roles. */
+  deployRole?: { arn: string; trustPolicy?: unknown } | Error;
 }
+
+/** The trust policy target-account/template.yaml writes. */
+const trustOf = (principalArns: string | string[]) => ({
+  Version: '2012-10-17',
+  Statement: [
+    {
+      Sid: 'TrustCrossdeployDeployer',
+      Effect: 'Allow',
+      Principal: { AWS: `arn:aws:iam::${ORCHESTRATOR}:root` },
+      Action: ['sts:AssumeRole', 'sts:SetSourceIdentity'],
+      Condition: { ArnEquals: { 'aws:PrincipalArn': principalArns } },
+    },
+  ],
+});
 
 const CFN_TRUST = {
   Version: '2012-10-17',
@@ -127,10 +144,15 @@ function fakeAws(scenario: Scenario = {}) {
         },
       ),
     role: (arn) =>
-      answer(
-        'iam:GetRole',
-        'executionRole' in scenario ? scenario.executionRole : { arn, trustPolicy: CFN_TRUST },
-      ),
+      arn === DEPLOY_ROLE
+        ? answer(
+            'iam:GetRole (deploy role)',
+            scenario.deployRole ?? { arn, trustPolicy: trustOf([DEPLOY_JOB, DEPLOYER]) },
+          )
+        : answer(
+            'iam:GetRole',
+            'executionRole' in scenario ? scenario.executionRole : { arn, trustPolicy: CFN_TRUST },
+          ),
     canPassRole: () => answer('iam:SimulatePrincipalPolicy', scenario.canPassRole ?? 'allowed'),
     stackStatus: () =>
       answer(
@@ -243,6 +265,61 @@ describe('runDoctor', () => {
     // The retry without SourceIdentity narrowed it down too.
     expect(aws.calls).toContain('sts:AssumeRole (without SourceIdentity)');
     expect(assume.candidates?.find((c) => c.cause === 'source-identity')?.likelihood).toBe('ruled-out');
+  });
+
+  describe('the deploy job is another principal than the doctor (API mode knows its role)', () => {
+    const withJob = () => options({ deployJobRoleArn: DEPLOY_JOB });
+
+    it("passes when the deploy role's trust policy names the deploy job role too", async () => {
+      const aws = fakeAws();
+      const report = await runDoctor(target(), aws.probe, withJob());
+      expect(check(report, 'assume-role').status).toBe('passed');
+      expect(check(report, 'assume-role').detail).toContain(DEPLOY_JOB);
+      expect(aws.calls).toContain('iam:GetRole (deploy role)');
+    });
+
+    it('fails, with the fix in the target account, when the trust policy names only the deployer', async () => {
+      const aws = fakeAws({ deployRole: { arn: DEPLOY_ROLE, trustPolicy: trustOf(DEPLOYER) } });
+      const report = await runDoctor(target(), aws.probe, withJob());
+      const assume = check(report, 'assume-role');
+      expect(assume.status).toBe('failed');
+      expect(assume.detail).toContain(DEPLOY_JOB);
+      expect(assume.account).toEqual({ kind: 'target', accountId: '222222222222' });
+      expect(assume.statements?.[0]).toMatchObject({
+        policy: 'trust',
+        role: DEPLOY_ROLE,
+        statement: { Condition: { ArnEquals: { 'aws:PrincipalArn': [DEPLOY_JOB, DEPLOYER] } } },
+      });
+      // The deployer's session works, so the other checks still run.
+      expect(check(report, 'execution-role').status).toBe('passed');
+    });
+
+    it("fails when the trust policy names a role of another account with the deploy job's name", async () => {
+      const lookalike = DEPLOY_JOB.replace(ORCHESTRATOR, '999999999999');
+      const aws = fakeAws({ deployRole: { arn: DEPLOY_ROLE, trustPolicy: trustOf([lookalike, DEPLOYER]) } });
+      const report = await runDoctor(target(), aws.probe, withJob());
+      expect(check(report, 'assume-role').status).toBe('failed');
+    });
+
+    it('warns when the deploy role may not read its own trust policy', async () => {
+      const aws = fakeAws({
+        deployRole: awsError('AccessDenied', `User: x is not authorized to perform: iam:GetRole on resource: ${DEPLOY_ROLE}`),
+      });
+      const report = await runDoctor(target(), aws.probe, withJob());
+      expect(check(report, 'assume-role').status).toBe('warning');
+      expect(check(report, 'assume-role').fix).toMatch(/DoctorReadOnly/);
+    });
+
+    it('prints a trust statement naming both roles when AssumeRole is refused', async () => {
+      const aws = fakeAws({
+        assume: () => denied(),
+        simulation: { 'sts:AssumeRole': 'allowed', 'sts:SetSourceIdentity': 'allowed' },
+      });
+      const report = await runDoctor(target(), aws.probe, withJob());
+      expect(check(report, 'assume-role').statements?.[0]?.statement).toMatchObject({
+        Condition: { ArnEquals: { 'aws:PrincipalArn': [DEPLOY_JOB, DEPLOYER] } },
+      });
+    });
   });
 
   it('fault 3: a wrong ExternalId ranks first, with the note that STS ignores one it does not require', async () => {
