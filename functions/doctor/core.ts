@@ -13,6 +13,8 @@ import {
   parseRoleArn,
   passRoleStatement,
   roleOfSession,
+  trustNamesPrincipal,
+  trustPolicyStatement,
 } from '#shared/diagnose-statements.ts';
 import type { AssumeRoleParams, Clock } from '#shared/ports.ts';
 import type { EnvironmentConfig } from '#shared/registry.ts';
@@ -65,6 +67,11 @@ export interface DoctorOptions {
   drift?: boolean;
   /** The role the deploy role is meant to trust, when known (the API: the deployer role). */
   expectedCallerRoleArn?: string;
+  /**
+   * The deploy job's role (the API knows it). The doctor cannot be that role (only CodeBuild can), so it reads the
+   * deploy role's trust policy, as the deploy role, and checks that it names it.
+   */
+  deployJobRoleArn?: string;
   /** `runner: simulate` in local mode: nothing is sent to AWS. */
   simulated?: boolean;
 }
@@ -105,6 +112,7 @@ function diagnosisContext(target: DoctorTarget, options: DoctorOptions): Diagnos
     targetAccountId: target.env.accountId,
     registryPath: registryPath(target),
     ...(options.expectedCallerRoleArn ? { expectedCallerRoleArn: options.expectedCallerRoleArn } : {}),
+    ...(options.deployJobRoleArn ? { deployJobRoleArn: options.deployJobRoleArn } : {}),
   };
 }
 
@@ -287,13 +295,18 @@ async function checkCallerAndAssume(
     `${params.durationSeconds}, ExternalId ${params.externalId ? 'from the registry' : 'none'}`;
   try {
     const session = await probe.assume(params);
+    const assumed = `assumed ${session.assumedRoleArn} until ${session.expiration} (${sent})`;
     add(
-      result(
-        'assume-role',
-        'passed',
-        `assumed ${session.assumedRoleArn} until ${session.expiration} (${sent})`,
-      ),
+      options.deployJobRoleArn
+        ? await checkDeployJobTrust(target, session, {
+            deployJobRoleArn: options.deployJobRoleArn,
+            // aws:PrincipalArn compares the role ARN with its path, which a session ARN lacks.
+            callerRoleArn: options.expectedCallerRoleArn ?? roleOfSession(callerArn) ?? callerArn,
+            assumed,
+          })
+        : result('assume-role', 'passed', assumed),
     );
+    // The session works either way: the checks after this one test the target, not the trust policy.
     return session;
   } catch (error) {
     const fault = classifyAwsError(error);
@@ -306,6 +319,65 @@ async function checkCallerAndAssume(
     add({ ...check, detail: `${check.detail} (sent: ${sent})` });
     return undefined;
   }
+}
+
+/**
+ * The deploy job assumes the deploy role as its own principal, which the doctor cannot be: it reads the deploy
+ * role's trust policy (the deploy role may read itself) and checks that it names the deploy job role.
+ */
+async function checkDeployJobTrust(
+  target: DoctorTarget,
+  session: TargetSession,
+  {
+    deployJobRoleArn,
+    callerRoleArn,
+    assumed,
+  }: { deployJobRoleArn: string; callerRoleArn: string; assumed: string },
+): Promise<CheckResult> {
+  const { env } = target;
+  const inTarget = { kind: 'target' as const, accountId: env.accountId };
+  let role: { arn: string; trustPolicy?: unknown } | undefined;
+  try {
+    role = await session.role(env.deployRoleArn);
+  } catch (error) {
+    const fault = classifyAwsError(error);
+    return result(
+      'assume-role',
+      'warning',
+      `${assumed}; whether the deploy role also trusts the deploy job role ${deployJobRoleArn} is unknown: it may not read its own trust policy (${fault.code})`,
+      {
+        fix: "Grant the deploy role iam:GetRole on itself (target-account/template.yaml's DoctorReadOnly statement).",
+        account: inTarget,
+        awsError: awsError(fault),
+      },
+    );
+  }
+  if (role?.trustPolicy === undefined || trustNamesPrincipal(role.trustPolicy, deployJobRoleArn)) {
+    return result(
+      'assume-role',
+      'passed',
+      `${assumed}; its trust policy names the deploy job role ${deployJobRoleArn} too`,
+    );
+  }
+  return result(
+    'assume-role',
+    'failed',
+    `${assumed}, but its trust policy does not name the deploy job role ${deployJobRoleArn}: every deploy job would be refused`,
+    {
+      fix:
+        `In account ${env.accountId}: update the target stack (target-account/template.yaml) with the orchestrator ` +
+        "stack's DeployJobRoleArn output as its DeployJobRoleArn parameter, or put this statement in the deploy role's trust policy.",
+      account: inTarget,
+      statements: [
+        trustPolicyStatement({
+          deployRoleArn: env.deployRoleArn,
+          callerRoleArn,
+          deployJobRoleArn,
+          externalId: Boolean(env.externalId),
+        }),
+      ],
+    },
+  );
 }
 
 async function checkTargetIdentity(

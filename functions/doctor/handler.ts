@@ -22,7 +22,7 @@ import { DynamoDoctorRunStore } from './run-store.ts';
 let api: DoctorApi | undefined;
 function realApi(): DoctorApi {
   if (!api) {
-    const env = readEnv({ TABLE_NAME: text(3), DEPLOYER_ROLE_ARN: arn() });
+    const env = readEnv({ TABLE_NAME: text(3), DEPLOYER_ROLE_ARN: arn(), DEPLOY_JOB_ROLE_ARN: arn() });
     const probe = new AwsDoctorProbe({ sts: new STSClient({}) });
     api = createDoctorApi({
       registry: registry(),
@@ -38,6 +38,7 @@ function realApi(): DoctorApi {
       mode: 'api',
       expectedCallerRoleArn: env.DEPLOYER_ROLE_ARN,
       orchestratorAccount: orchestratorAccount(),
+      deployJobRoleArn: env.DEPLOY_JOB_ROLE_ARN,
     });
   }
   return api;

@@ -27,6 +27,8 @@ export interface DoctorApiDeps {
   mode: 'api' | 'local';
   /** The API's principal: the deployer role, which deploy roles trust. */
   expectedCallerRoleArn?: string;
+  /** The deploy job's role, which the deploy role must trust too (its trust policy is read and checked). */
+  deployJobRoleArn?: string;
   isSimulated?: (target: DoctorTarget) => boolean;
   /** The orchestrator's account, to which bare role-name rules are bound (absent in local mode). */
   orchestratorAccount?: string;
@@ -61,6 +63,7 @@ export function createDoctorApi(deps: DoctorApiDeps): DoctorApi {
     clock: deps.clock,
     drift,
     ...(deps.expectedCallerRoleArn ? { expectedCallerRoleArn: deps.expectedCallerRoleArn } : {}),
+    ...(deps.deployJobRoleArn ? { deployJobRoleArn: deps.deployJobRoleArn } : {}),
     ...(deps.isSimulated?.(target) ? { simulated: true } : {}),
   });
 

@@ -59,13 +59,16 @@ export function callerPolicyStatement(callerRoleArn: string, deployRoleArn: stri
 }
 
 /**
- * The target side: the deploy role trusts the orchestrator account, narrowed to exactly the deployer role by
- * `aws:PrincipalArn`. Naming the account (not the role ARN) as the principal survives a replacement of the
- * deployer role: IAM turns a role principal into its unique id, which a new role of the same name does not have.
+ * The target side: the deploy role trusts the orchestrator account, narrowed by `aws:PrincipalArn` to exactly
+ * the deploy job role (when known) and the deployer role. Naming the account (not the role ARN) as the principal
+ * survives a replacement of either role: IAM turns a role principal into its unique id, which a new role of the
+ * same name does not have.
  */
 export function trustPolicyStatement(options: {
   deployRoleArn: string;
   callerRoleArn: string;
+  /** The orchestrator's deploy job role: the deploy job assumes the deploy role as its own principal. */
+  deployJobRoleArn?: string;
   externalId?: boolean;
 }): PolicyFix {
   const caller = parseRoleArn(options.callerRoleArn);
@@ -80,7 +83,12 @@ export function trustPolicyStatement(options: {
       Principal: { AWS: `arn:${partition}:iam::${account}:root` },
       Action: ['sts:AssumeRole', 'sts:SetSourceIdentity'],
       Condition: {
-        ArnEquals: { 'aws:PrincipalArn': options.callerRoleArn },
+        ArnEquals: {
+          'aws:PrincipalArn':
+            options.deployJobRoleArn && options.deployJobRoleArn !== options.callerRoleArn
+              ? [options.deployJobRoleArn, options.callerRoleArn]
+              : options.callerRoleArn,
+        },
         ...(options.externalId ? { StringEquals: { 'sts:ExternalId': EXTERNAL_ID_PLACEHOLDER } } : {}),
       },
     },
@@ -113,4 +121,60 @@ export function executionTrustStatement(executionRoleArn: string): PolicyFix {
       Action: 'sts:AssumeRole',
     },
   };
+}
+
+const asArray = (value: unknown): unknown[] =>
+  value === undefined ? [] : Array.isArray(value) ? value : [value];
+
+/** IAM's wildcard matching (`*` any run of characters, `?` one), case-sensitive like ARN conditions. */
+const wildcard = (pattern: string, value: string, ignoreCase = false) =>
+  new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    ignoreCase ? 'i' : '',
+  ).test(value);
+
+/**
+ * Whether a trust policy lets `principalArn` (a role ARN with its path) call sts:AssumeRole: an Allow statement
+ * for the action whose principal is that role, or its account with an `aws:PrincipalArn` condition (ArnEquals,
+ * ArnLike, StringEquals, StringLike) that matches it, or its account with no condition on the principal.
+ * Deny statements and other conditions (ExternalId, SourceIdentity) are not weighed: this answers "is the role
+ * named", which is what a deploy role written by target-account/template.yaml gets wrong when it is stale.
+ */
+export function trustNamesPrincipal(trustPolicy: unknown, principalArn: string): boolean {
+  const role = parseRoleArn(principalArn);
+  if (!role) return false;
+  const root = `arn:${role.partition}:iam::${role.account}:root`;
+  const statements = asArray((trustPolicy as { Statement?: unknown } | undefined)?.Statement);
+  return statements.some((raw) => {
+    if (typeof raw !== 'object' || raw === null) return false;
+    const statement = raw as Record<string, unknown>;
+    if (statement.Effect !== 'Allow') return false;
+    if (
+      !asArray(statement.Action).some((a) => typeof a === 'string' && wildcard(a, 'sts:AssumeRole', true))
+    ) {
+      return false;
+    }
+    const principal = statement.Principal;
+    const named = (
+      principal === '*' ? ['*'] : asArray((principal as { AWS?: unknown } | undefined)?.AWS)
+    ).map(String);
+    if (named.includes(principalArn)) return true;
+    if (!named.some((p) => p === '*' || p === root || p === role.account)) return false;
+    const conditions = (statement.Condition ?? {}) as Record<string, Record<string, unknown>>;
+    const patterns: string[] = [];
+    let constrained = false;
+    for (const [operator, keys] of Object.entries(conditions)) {
+      for (const [key, values] of Object.entries(keys ?? {})) {
+        if (key.toLowerCase() !== 'aws:principalarn') continue;
+        constrained = true;
+        if (/^(ArnEquals|ArnLike|StringEquals|StringLike)$/.test(operator))
+          patterns.push(...asArray(values).map(String));
+      }
+    }
+    if (!constrained) return named.some((p) => p !== '*');
+    return patterns.some((pattern) => wildcard(pattern, principalArn));
+  });
 }

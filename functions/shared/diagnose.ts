@@ -133,6 +133,8 @@ export interface DiagnosisContext {
   targetAccountId: string;
   /** The principal the deploy role is meant to trust (the deployer role), when the caller knows it. */
   expectedCallerRoleArn?: string;
+  /** The deploy job's role, which the deploy role must trust too (the doctor behind the API knows it). */
+  deployJobRoleArn?: string;
   /** Where the environment is in the registry, for fixes that edit it (`applications.a.environments.e`). */
   registryPath?: string;
 }
@@ -347,6 +349,7 @@ export function diagnoseAssumeRole(
         trustPolicyStatement({
           deployRoleArn: attempt.roleArn,
           callerRoleArn: callerRole,
+          ...(context.deployJobRoleArn ? { deployJobRoleArn: context.deployJobRoleArn } : {}),
           externalId: Boolean(attempt.externalId),
         }),
       );
@@ -410,8 +413,8 @@ export function diagnoseAssumeRole(
     account: target,
     summary: `target account ${targetAccount}: the deploy role's trust policy must name the orchestrator account with an aws:PrincipalArn condition on ${callerName}, for sts:AssumeRole and sts:SetSourceIdentity`,
     fix:
-      "Deploy target-account/template.yaml with the orchestrator stack's DeployerRoleArn output as its " +
-      "DeployerRoleArn parameter, or put this statement in the deploy role's trust policy.",
+      "Deploy target-account/template.yaml with the orchestrator stack's DeployerRoleArn and DeployJobRoleArn " +
+      "outputs as its parameters of the same names, or put this statement in the deploy role's trust policy.",
     ...(callerRuledOut
       ? { because: 'the caller side is allowed, so the denial comes from the target account' }
       : {}),
@@ -421,6 +424,7 @@ export function diagnoseAssumeRole(
             trustPolicyStatement({
               deployRoleArn: attempt.roleArn,
               callerRoleArn: callerRole,
+              ...(context.deployJobRoleArn ? { deployJobRoleArn: context.deployJobRoleArn } : {}),
               externalId: Boolean(attempt.externalId),
             }),
           ],

@@ -169,16 +169,32 @@ describe('target-account/template.yaml', () => {
       });
     });
 
-    it('is the trust statement the doctor prints as the fix (same actions and condition keys)', () => {
+    it('is the trust statement the doctor prints as the fix (same actions, condition keys and principals)', () => {
+      const deployJob = 'arn:aws:iam::123456789012:role/crossdeploy/crossdeploy-deploy-job';
+      const deployer = 'arn:aws:iam::123456789012:role/crossdeploy/crossdeploy-deployer';
       const printed = trustPolicyStatement({
-        deployRoleArn: 'arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-deploy-eu-west-1',
-        callerRoleArn: 'arn:aws:iam::123456789012:role/crossdeploy/crossdeploy-deployer',
+        deployRoleArn: 'arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-hello-deploy-eu-west-1',
+        callerRoleArn: deployer,
+        deployJobRoleArn: deployJob,
         externalId: true,
       }).statement;
       const [, withoutTags] = branches(trust().Action) as string[][];
       expect(printed.Action).toEqual(withoutTags);
       const [withId] = branches(trust().Condition).filter(isRecord);
       expect(Object.keys(printed.Condition as object).sort()).toEqual(Object.keys(withId ?? {}).sort());
+      // Same order as the template's [DeployJobRoleArn, DeployerRoleArn].
+      expect(
+        (printed.Condition as Record<string, Record<string, unknown>>).ArnEquals?.['aws:PrincipalArn'],
+      ).toEqual([deployJob, deployer]);
+    });
+
+    it("accepts the orchestrator's DeployJobRoleArn output and nothing shaped differently", () => {
+      const job = orchestrator.Resources.DeployJobRole?.Properties ?? {};
+      expect(job.Path).toBe('/crossdeploy/');
+      const pattern = new RegExp(String(template.Parameters?.DeployJobRoleArn?.AllowedPattern));
+      expect(pattern.test('arn:aws:iam::123456789012:role/crossdeploy/crossdeploy-deploy-job')).toBe(true);
+      expect(pattern.test('arn:aws:iam::123456789012:role/crossdeploy/crossdeploy-deployer')).toBe(false);
+      expect(pattern.test('arn:aws:iam::123456789012:role/ci-deploy-job')).toBe(false);
     });
 
     it("accepts the orchestrator's DeployerRoleArn output and nothing shaped differently", () => {

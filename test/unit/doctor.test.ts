@@ -303,7 +303,10 @@ describe('runDoctor', () => {
 
     it('warns when the deploy role may not read its own trust policy', async () => {
       const aws = fakeAws({
-        deployRole: awsError('AccessDenied', `User: x is not authorized to perform: iam:GetRole on resource: ${DEPLOY_ROLE}`),
+        deployRole: awsError(
+          'AccessDenied',
+          `User: x is not authorized to perform: iam:GetRole on resource: ${DEPLOY_ROLE}`,
+        ),
       });
       const report = await runDoctor(target(), aws.probe, withJob());
       expect(check(report, 'assume-role').status).toBe('warning');
