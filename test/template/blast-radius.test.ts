@@ -276,6 +276,27 @@ describe('a role created by a deployed template (hello), whatever policy it atta
       'ImplicitlyDenied',
     ],
     [
+      'may read a parameter of its own prefix',
+      { action: 'ssm:GetParameter', resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:parameter/hello/db-url` },
+      'Allowed',
+    ],
+    [
+      "may not read another application's secret",
+      {
+        action: 'secretsmanager:GetSecretValue',
+        resource: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:billing/stripe-AbCdEf`,
+      },
+      'ImplicitlyDenied',
+    ],
+    [
+      'may not open a session on an instance (ssm:StartSession)',
+      {
+        action: 'ssm:StartSession',
+        resource: `arn:aws:ec2:${REGION}:${ACCOUNT}:instance/i-0123456789abcdef0`,
+      },
+      'ExplicitlyDenied',
+    ],
+    [
       'may start executions of its own state machines',
       {
         action: 'states:StartExecution',
@@ -422,6 +443,20 @@ describe('the execution role of one application (hello): what any of its templat
       'ExplicitlyDenied',
     ],
     [
+      "may not delete another application's bucket",
+      { action: 's3:DeleteBucket', resource: 'arn:aws:s3:::billing-prod-invoices-1abc' },
+      'ImplicitlyDenied',
+    ],
+    [
+      "may not put a policy on another application's role",
+      {
+        action: 'iam:PutRolePolicy',
+        resource: arn.role('billing-prod-FnRole-1ABC'),
+        context: withBoundary(arn.boundary(billing)),
+      },
+      'ExplicitlyDenied',
+    ],
+    [
       'may create a REST API named with its prefix',
       {
         action: 'apigateway:POST',
@@ -483,6 +518,77 @@ describe('the execution role of one application (hello): what any of its templat
 
   it.each(cases)('%s', async (_, request, expected) => {
     expect(await run(execution, request)).toBe(expected);
+  });
+});
+
+describe('the execution role widened with ExecutionRoleExtraPolicyArns=AdministratorAccess: its denials still hold', () => {
+  const widened = () => ({
+    principal: arn.executionRole(hello),
+    identity: [...policiesOf(target, hello, 'ExecutionRole'), ADMINISTRATOR],
+  });
+  const cases: Case[] = [
+    [
+      'no role outside the prefix',
+      {
+        action: 'iam:CreateRole',
+        resource: arn.role('ops-backdoor'),
+        context: { 'iam:PermissionsBoundary': arn.boundary(hello) },
+      },
+      'ExplicitlyDenied',
+    ],
+    [
+      "no policy on crossdeploy's own roles",
+      { action: 'iam:PutRolePolicy', resource: arn.deployRole(hello) },
+      'ExplicitlyDenied',
+    ],
+    ...['AdministratorAccess', 'IAMFullAccess', 'PowerUserAccess'].map(
+      (policy): Case => [
+        `no ${policy} attached, even to a role of its prefix with the boundary`,
+        {
+          action: 'iam:AttachRolePolicy',
+          resource: arn.role('hello-world-prod-FnRole-1ABC'),
+          context: {
+            'iam:PermissionsBoundary': arn.boundary(hello),
+            'iam:PolicyARN': `arn:aws:iam::aws:policy/${policy}`,
+          },
+        },
+        'ExplicitlyDenied',
+      ],
+    ),
+    [
+      'no boundary taken off',
+      { action: 'iam:DeleteRolePermissionsBoundary', resource: arn.role('hello-world-prod-FnRole-1ABC') },
+      'ExplicitlyDenied',
+    ],
+    [
+      'no write to any crossdeploy bucket',
+      { action: 's3:PutObject', resource: `${arn.bucket(billing)}/billing-prod/code.zip` },
+      'ExplicitlyDenied',
+    ],
+    [
+      'no CodeBuild',
+      { action: 'codebuild:StartBuild', resource: `arn:aws:codebuild:${REGION}:${ACCOUNT}:project/ci` },
+      'ExplicitlyDenied',
+    ],
+    [
+      'no ssm:StartSession',
+      {
+        action: 'ssm:StartSession',
+        resource: `arn:aws:ec2:${REGION}:${ACCOUNT}:instance/i-0123456789abcdef0`,
+      },
+      'ExplicitlyDenied',
+    ],
+    [
+      'but service-linked roles, which AWS defines, can be created',
+      {
+        action: 'iam:CreateServiceLinkedRole',
+        resource: arn.role('aws-service-role/ops.apigateway.amazonaws.com/AWSServiceRoleForAPIGateway'),
+      },
+      'Allowed',
+    ],
+  ];
+  it.each(cases)('%s', async (_, request, expected) => {
+    expect(await run(widened, request)).toBe(expected);
   });
 });
 
