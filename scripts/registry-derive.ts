@@ -4,7 +4,8 @@
  *   # BEGIN GENERATED: <name> (npm run registry:derive)
  *   # END GENERATED: <name>
  *
- * - deploy-role-arns      the deployer role may assume exactly the registry's deploy roles
+ * - deploy-role-arns      the deploy job and deployer roles may assume exactly the registry's deploy roles
+ *                         (refused when an environment mixes the roles, bucket or stack of two bootstraps)
  * - build-source-access   the build role may use exactly the registry's CodeConnections / CodeCommit repos
  * - build-buildspec       buildspecs/build.yml, inline in the source-less build project
  * - deploy-buildspec      buildspecs/deploy.yml, inline in the source-less deploy project
@@ -94,6 +95,49 @@ export function registryGrants(registry: Registry): RegistryGrants {
     connectionArns: [...connections].sort(),
     codeCommitRepositories: sorted,
   };
+}
+
+/** A deploy role created by target-account/template.yaml: `/crossdeploy/crossdeploy-<prefix>-deploy-<region>`. */
+const BOOTSTRAP_DEPLOY_ROLE =
+  /^arn:aws[a-z-]*:iam::\d{12}:role\/crossdeploy\/crossdeploy-([a-z][a-z0-9]{1,19})-deploy-([a-z0-9-]+)$/;
+
+/**
+ * Environments whose deploy role was created by target-account/template.yaml must use that same bootstrap's
+ * execution role and bucket, in the environment's region, for a stack named `<prefix>-...`: anything else is
+ * refused by IAM at deploy time, with an AccessDenied that names none of this. Roles named otherwise (set up by
+ * hand) are not checked.
+ */
+export function targetPrefixProblems(registry: Registry): string[] {
+  const problems: string[] = [];
+  for (const [appName, app] of Object.entries(registry.applications)) {
+    for (const [envName, env] of Object.entries(app.environments)) {
+      const match = BOOTSTRAP_DEPLOY_ROLE.exec(env.deployRoleArn);
+      if (!match) continue;
+      const [, prefix = '', region = ''] = match;
+      const at = `applications.${appName}.environments.${envName}`;
+      const bootstrap = `(the bootstrap of prefix ${prefix} in ${env.region})`;
+      const roleName = `crossdeploy-${prefix}-deploy-${region}`;
+      if (region !== env.region) {
+        problems.push(
+          `${at}.deployRoleArn: ${roleName} is the deploy role of ${region}, the environment is in ${env.region}`,
+        );
+        continue;
+      }
+      if (!env.stackName.startsWith(`${prefix}-`)) {
+        problems.push(
+          `${at}.stackName: ${env.stackName} does not start with '${prefix}-', the application prefix of its deploy role ${roleName}`,
+        );
+      }
+      const execution = `crossdeploy-${prefix}-cfn-exec-${env.region}`;
+      if (env.executionRoleArn.split('/').pop() !== execution) {
+        problems.push(`${at}.executionRoleArn: expected ${execution} ${bootstrap}`);
+      }
+      const bucket = `crossdeploy-${env.accountId}-${env.region}-${prefix}`;
+      if (env.artifactsBucket !== bucket)
+        problems.push(`${at}.artifactsBucket: expected ${bucket} ${bootstrap}`);
+    }
+  }
+  return problems;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -396,6 +440,8 @@ export function deriveBlocks(root: string, templateText: string): Derived {
   attempt(['wait-seconds'], () => [waitSecondsLines(templateText)]);
   const registry = () => loadRegistryFile(join(root, REGISTRY_FILE));
   attempt(['deploy-role-arns', 'build-source-access'], () => {
+    const problems = targetPrefixProblems(registry());
+    if (problems.length > 0) throw new DeriveError(problems.join('; '));
     const grants = registryGrants(registry());
     return [deployRoleArnLines(grants), buildSourceAccessLines(grants)];
   });

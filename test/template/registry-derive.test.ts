@@ -13,6 +13,7 @@ import {
   registryGrants,
   renderTemplate,
   syncBundledRegistry,
+  targetPrefixProblems,
   WAIT_MARGIN_SECONDS,
   waitSecondsLines,
 } from '../../scripts/registry-derive.ts';
@@ -118,6 +119,67 @@ describe('registryGrants', () => {
     expect(
       buildSourceAccessLines({ deployRoleArns: [], connectionArns: [], codeCommitRepositories: [] }),
     ).toEqual(['# (the registry has no CodeConnections or CodeCommit sources)']);
+  });
+});
+
+describe('targetPrefixProblems', () => {
+  /** An environment onboarded with target-account/template.yaml for `prefix`. */
+  const onboarded = (prefix: string, overrides: Record<string, unknown> = {}) =>
+    environment('222222222222', {
+      deployRoleArn: `arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-${prefix}-deploy-eu-west-1`,
+      executionRoleArn: `arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-${prefix}-cfn-exec-eu-west-1`,
+      artifactsBucket: `crossdeploy-222222222222-eu-west-1-${prefix}`,
+      stackName: `${prefix}-api-prod`,
+      ...overrides,
+    });
+  const registryOf = (environments: Record<string, unknown>) =>
+    parseRegistry({
+      applications: {
+        api: { source: { type: 'GITHUB', location: 'https://github.com/example/api.git' }, environments },
+      },
+    });
+
+  it('accepts environments whose stack, roles and bucket belong to one application prefix', () => {
+    expect(targetPrefixProblems(registryOf({ prod: onboarded('hello') }))).toEqual([]);
+  });
+
+  it('names a stack outside the prefix of its deploy role: every change set would be refused', () => {
+    expect(
+      targetPrefixProblems(registryOf({ prod: onboarded('hello', { stackName: 'billing-prod' }) })),
+    ).toEqual([
+      "applications.api.environments.prod.stackName: billing-prod does not start with 'hello-', the application prefix of its deploy role crossdeploy-hello-deploy-eu-west-1",
+    ]);
+  });
+
+  it("names an execution role or bucket of another prefix than the deploy role's", () => {
+    const problems = targetPrefixProblems(
+      registryOf({
+        prod: onboarded('hello', {
+          executionRoleArn:
+            'arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-billing-cfn-exec-eu-west-1',
+          artifactsBucket: 'crossdeploy-222222222222-eu-west-1-billing',
+        }),
+      }),
+    );
+    expect(problems).toEqual([
+      'applications.api.environments.prod.executionRoleArn: expected crossdeploy-hello-cfn-exec-eu-west-1 (the bootstrap of prefix hello in eu-west-1)',
+      'applications.api.environments.prod.artifactsBucket: expected crossdeploy-222222222222-eu-west-1-hello (the bootstrap of prefix hello in eu-west-1)',
+    ]);
+  });
+
+  it("names a deploy role of another region than the environment's", () => {
+    const problems = targetPrefixProblems(
+      registryOf({
+        prod: onboarded('hello', {
+          deployRoleArn: 'arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-hello-deploy-us-east-1',
+        }),
+      }),
+    );
+    expect(problems[0]).toMatch(/deployRoleArn: .*us-east-1.*eu-west-1/);
+  });
+
+  it('leaves alone deploy roles that are not named by target-account/template.yaml', () => {
+    expect(targetPrefixProblems(registryOf({ prod: environment('222222222222') }))).toEqual([]);
   });
 });
 
