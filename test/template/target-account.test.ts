@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { trustPolicyStatement } from '#shared/diagnose-statements.ts';
 import { loadRegistryFile } from '#shared/registry-file.ts';
 import { type CfnResource, getAtt, isRecord, loadTemplate, refName } from '../../scripts/cfn-yaml.ts';
+import { CfnResolver } from '../support/cfn-resolve.ts';
 
 /** target-account/template.yaml: whom the deploy role trusts, and how far each role reaches. */
 
@@ -127,6 +128,35 @@ describe('target-account/template.yaml', () => {
       expect(substitute(props('PermissionsBoundary').ManagedPolicyName, at).length).toBeLessThanOrEqual(128);
       expect(substitute(props('ArtifactsBucket').BucketName, at).length).toBeLessThanOrEqual(63);
     });
+  });
+
+  it("fits IAM's policy size limits with every option on, for the longest prefix and region", () => {
+    const at = new CfnResolver(template, {
+      partition: 'aws-us-gov',
+      account: '222222222222',
+      region: 'ap-southeast-4',
+      stackName: 'crossdeploy-target-pppppppppppppppppppp',
+      parameters: {
+        OrchestratorAccountId: '123456789012',
+        DeployerRoleArn: `arn:aws:iam::123456789012:role/crossdeploy/${'a'.repeat(40)}-deployer`,
+        DeployJobRoleArn: `arn:aws:iam::123456789012:role/crossdeploy/${'a'.repeat(40)}-deploy-job`,
+        ApplicationPrefix: 'p'.repeat(20),
+        ArtifactsKmsKeyArn:
+          'arn:aws:kms:ap-southeast-4:222222222222:key/11111111-2222-3333-4444-555555555555',
+        EnableDriftDetection: 'true',
+        AllowSessionTags: 'true',
+        ExternalId: 'x'.repeat(100),
+      },
+    });
+    // IAM counts characters without whitespace.
+    const size = (document: unknown) => JSON.stringify(document).replace(/\s/g, '').length;
+    expect(size(at.resolve(props('PermissionsBoundary').PolicyDocument))).toBeLessThanOrEqual(6144);
+    for (const role of ['DeployRole', 'ExecutionRole']) {
+      const inline = asList(at.resolve(props(role).Policies)).filter(isRecord);
+      const total = inline.reduce((sum, policy) => sum + size(policy.PolicyDocument), 0);
+      expect(total, role).toBeLessThanOrEqual(10240);
+      expect(size(at.resolve(props(role).AssumeRolePolicyDocument)), role).toBeLessThanOrEqual(2048);
+    }
   });
 
   describe('the deploy role', () => {
