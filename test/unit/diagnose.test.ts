@@ -10,7 +10,7 @@ import {
   formatDiagnosis,
   gatherAssumeRoleEvidence,
 } from '#shared/diagnose.ts';
-import { EXTERNAL_ID_PLACEHOLDER, roleOfSession } from '#shared/diagnose-statements.ts';
+import { EXTERNAL_ID_PLACEHOLDER, roleOfSession, trustNamesPrincipal } from '#shared/diagnose-statements.ts';
 
 /**
  * The shared diagnosis of a failed AssumeRole. Every error text below is the one AWS sends, as quoted in AWS
@@ -470,5 +470,59 @@ describe("the workflow's Assume Target Role (StsTargetAccess) uses the same diag
     await expect(
       new StsTargetAccess({ sts: new STSClient({ region: 'eu-west-1' }) }).preflight(params),
     ).rejects.toThrow(/STS is not activated in eu-west-1 for account 123456789012/);
+  });
+});
+
+describe('trustNamesPrincipal', () => {
+  const JOB = 'arn:aws:iam::123456789012:role/crossdeploy/crossdeploy-deploy-job';
+  const trust = (statement: Record<string, unknown>) => ({ Version: '2012-10-17', Statement: [statement] });
+  const fromAccount = (condition?: Record<string, unknown>) =>
+    trust({
+      Effect: 'Allow',
+      Principal: { AWS: 'arn:aws:iam::123456789012:root' },
+      Action: ['sts:AssumeRole', 'sts:SetSourceIdentity'],
+      ...(condition ? { Condition: condition } : {}),
+    });
+
+  it('finds the role in an aws:PrincipalArn list, exactly or by ArnLike pattern', () => {
+    expect(trustNamesPrincipal(fromAccount({ ArnEquals: { 'aws:PrincipalArn': ['x', JOB] } }), JOB)).toBe(
+      true,
+    );
+    expect(
+      trustNamesPrincipal(
+        fromAccount({ ArnLike: { 'aws:PrincipalArn': 'arn:aws:iam::123456789012:role/crossdeploy/*' } }),
+        JOB,
+      ),
+    ).toBe(true);
+  });
+
+  it('finds the role named as the principal itself, or its account with no principal condition', () => {
+    expect(
+      trustNamesPrincipal(trust({ Effect: 'Allow', Principal: { AWS: JOB }, Action: 'sts:AssumeRole' }), JOB),
+    ).toBe(true);
+    expect(trustNamesPrincipal(fromAccount(), JOB)).toBe(true);
+  });
+
+  it('does not find it when the condition names other roles, the account is another, or the statement denies', () => {
+    const deployer = 'arn:aws:iam::123456789012:role/crossdeploy/crossdeploy-deployer';
+    expect(trustNamesPrincipal(fromAccount({ ArnEquals: { 'aws:PrincipalArn': deployer } }), JOB)).toBe(
+      false,
+    );
+    expect(
+      trustNamesPrincipal(
+        trust({
+          Effect: 'Allow',
+          Principal: { AWS: 'arn:aws:iam::999999999999:root' },
+          Action: 'sts:AssumeRole',
+        }),
+        JOB,
+      ),
+    ).toBe(false);
+    expect(
+      trustNamesPrincipal(trust({ Effect: 'Deny', Principal: { AWS: JOB }, Action: 'sts:AssumeRole' }), JOB),
+    ).toBe(false);
+    expect(
+      trustNamesPrincipal(trust({ Effect: 'Allow', Principal: { AWS: JOB }, Action: 'sts:TagSession' }), JOB),
+    ).toBe(false);
   });
 });
