@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type CfnTemplate, isRecord, loadTemplate } from '../../scripts/cfn-yaml.ts';
@@ -866,4 +867,14 @@ describe('the orchestrator: the deploy job identity does only its job', () => {
       ).toBe('ImplicitlyDenied');
     });
   });
+});
+
+it('the evaluator (AGPL-3.0, a dev dependency) is imported by no shipped code', () => {
+  const shipped = ['functions', 'local', 'bin', 'scripts'].flatMap((dir) =>
+    readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' })
+      .filter((file) => /\.(ts|mjs|js)$/.test(file))
+      .map((file) => join(root, dir, file)),
+  );
+  expect(shipped.length).toBeGreaterThan(20);
+  expect(shipped.filter((file) => readFileSync(file, 'utf8').includes('@cloud-copilot/'))).toEqual([]);
 });
