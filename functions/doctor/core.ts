@@ -352,7 +352,15 @@ async function checkDeployJobTrust(
       },
     );
   }
-  if (role?.trustPolicy === undefined || trustNamesPrincipal(role.trustPolicy, deployJobRoleArn)) {
+  if (role?.trustPolicy === undefined) {
+    return result(
+      'assume-role',
+      'warning',
+      `${assumed}; whether the deploy role also trusts the deploy job role ${deployJobRoleArn} is unknown: IAM returned no readable trust policy`,
+      { account: inTarget },
+    );
+  }
+  if (trustNamesPrincipal(role.trustPolicy, deployJobRoleArn)) {
     return result(
       'assume-role',
       'passed',

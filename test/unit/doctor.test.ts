@@ -313,6 +313,13 @@ describe('runDoctor', () => {
       expect(check(report, 'assume-role').fix).toMatch(/DoctorReadOnly/);
     });
 
+    it('warns, and claims nothing, when IAM returns no readable trust policy', async () => {
+      const aws = fakeAws({ deployRole: { arn: DEPLOY_ROLE } });
+      const report = await runDoctor(target(), aws.probe, withJob());
+      expect(check(report, 'assume-role').status).toBe('warning');
+      expect(check(report, 'assume-role').detail).toMatch(/unknown/);
+    });
+
     it('prints a trust statement naming both roles when AssumeRole is refused', async () => {
       const aws = fakeAws({
         assume: () => denied(),
