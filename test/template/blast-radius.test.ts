@@ -679,6 +679,24 @@ describe('the deploy role of one application (hello)', () => {
     it('the deployer role (the Lambda steps: preflight, settle, doctor)', async () => {
       expect(await assume(DEPLOYER, [ALL_DEPLOY_ROLES])).toBe('Allowed');
     });
+    it('with an ExternalId, only when the job sends it', async () => {
+      const withId = new CfnResolver(target, {
+        ...hello.installation,
+        parameters: { ...hello.installation.parameters, ExternalId: 'crossdeploy-prod-7f3a' },
+      });
+      const request = (context: Record<string, string>) =>
+        evaluate({
+          principal: DEPLOY_JOB,
+          identity: [ALL_DEPLOY_ROLES],
+          action: 'sts:AssumeRole',
+          resource: arn.deployRole(hello),
+          resourcePolicy: document(target, withId, 'DeployRole', 'AssumeRolePolicyDocument'),
+          context,
+        });
+      expect(await request({ 'sts:ExternalId': 'crossdeploy-prod-7f3a' })).toBe('Allowed');
+      expect(await request({ 'sts:ExternalId': 'guessed' })).toBe('ImplicitlyDenied');
+      expect(await request({})).toBe('ImplicitlyDenied');
+    });
     it('and by no other role of the orchestrator account, whatever its own policy says', async () => {
       const build = `arn:aws:iam::${ORCHESTRATOR}:role/crossdeploy/crossdeploy-BuildRole-1ABC`;
       expect(await assume(build, [ADMINISTRATOR])).toBe('ImplicitlyDenied');
