@@ -10,6 +10,8 @@ export interface BannerFacts {
   dataDir: string;
   store: string;
   tokenRequired: boolean;
+  /** The Slack listener's route, when CROSSDEPLOY_SLACK_PORT is set. */
+  slackUrl?: string;
   credentials: { available: boolean; detail: string } | undefined;
   recovery: { stoppedJobs: number; reconciled: number; pending: number };
   cwd?: string;
@@ -26,8 +28,14 @@ export function banner(facts: BannerFacts): string {
     '',
     `crossdeploy local mode: listening on ${facts.url}${facts.tokenRequired ? ' (Authorization: Bearer <CROSSDEPLOY_API_TOKEN> required)' : ''}`,
     '',
-    `registry   ${show(facts.registryPath)}`,
   ];
+  if (facts.slackUrl) {
+    lines.push(
+      `slack      ${facts.slackUrl}  (this port serves the Slack route only: point the tunnel here, never at the API port)`,
+      '',
+    );
+  }
+  lines.push(`registry   ${show(facts.registryPath)}`);
   // What the hint deploys: preferably an environment that takes a plain deploy and needs no AWS.
   const candidates: { target: string; simulated: boolean; takesRefs: boolean }[] = [];
   for (const [name, app] of Object.entries(facts.registry.applications)) {

@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { withDoctorRoutes } from '../functions/doctor/routes.ts';
 import { banner } from './banner.ts';
 import { isLoopback, type LocalConfig } from './config.ts';
 import { localDoctorApi } from './doctor.ts';
-import { createLocalHttpServer } from './http.ts';
+import { createLocalHttpServer, createSlackHttpServer } from './http.ts';
 import { createOrchestrator } from './orchestrator.ts';
 import { processIdentity } from './processes.ts';
 import { recoverOnStart, retryPending } from './recover.ts';
@@ -77,12 +78,28 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
     loopbackOnly: isLoopback(config.host),
     ...(config.apiToken ? { apiToken: config.apiToken } : {}),
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  await listen(server, config.port, config.host);
   const { port } = server.address() as AddressInfo;
   const url = `http://${host}:${port}`;
+  // Slack's own listener: the only port a tunnel should expose (docs/slack.md).
+  const slackServer =
+    config.slackPort === undefined
+      ? undefined
+      : createSlackHttpServer({
+          api: orchestrator.api,
+          requester: { type: 'local', user: userInfo().username },
+        });
+  if (slackServer) {
+    try {
+      await listen(slackServer, config.slackPort ?? 0, config.host);
+    } catch (error) {
+      server.close();
+      throw error;
+    }
+  }
+  const slackUrl = slackServer
+    ? `http://${host}:${(slackServer.address() as AddressInfo).port}/slack/commands`
+    : undefined;
   // Known only now (PORT=0 picks one); no job can have started before the server listened.
   orchestrator.runner.baseUrl = url;
   // Schedules start workflows whose jobs call back to the server: only once it listens.
@@ -100,6 +117,7 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
     dataDir: config.dataDir,
     store: local.description,
     tokenRequired: Boolean(config.apiToken),
+    ...(slackUrl ? { slackUrl } : {}),
     credentials,
     recovery: {
       stoppedJobs: recovery.stoppedJobs.length,
@@ -118,11 +136,20 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
       orchestrator.workflow.stop();
       server.close();
       server.closeAllConnections();
+      slackServer?.close();
+      slackServer?.closeAllConnections();
       await orchestrator.runner.stopAll();
       await local.close();
       releaseDataDir();
     },
   };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
 }
 
 /** The banner's schedule lines: what runs when, or that schedules are off. Nothing without schedules. */

@@ -140,8 +140,20 @@ describe('a tunnel to the API port (no token)', () => {
   ] as const) {
     it(`refuses a ${name}-tunnelled POST /promotions and POST /deployments, and records nothing`, async () => {
       const before = { sim: (await historyOf('sim')).length, prod: (await historyOf('sim-prod')).length };
-      const promote = await raw(server.url, 'POST', '/promotions', { ...headers(server.url), ...json }, promotion);
-      const deploy = await raw(server.url, 'POST', '/deployments', { ...headers(server.url), ...json }, deployment);
+      const promote = await raw(
+        server.url,
+        'POST',
+        '/promotions',
+        { ...headers(server.url), ...json },
+        promotion,
+      );
+      const deploy = await raw(
+        server.url,
+        'POST',
+        '/deployments',
+        { ...headers(server.url), ...json },
+        deployment,
+      );
       const read = await raw(server.url, 'GET', '/applications', headers(server.url));
       expect([promote.status, deploy.status, read.status]).toEqual([403, 403, 403]);
       expect(JSON.parse(promote.body)).toMatchObject({ code: 'FORBIDDEN' });
@@ -205,10 +217,13 @@ describe('the Slack port, as a tunnel delivers to it', () => {
 
 describe('configuration', () => {
   it('refuses to start with a signing secret but no Slack port, naming the variable', async () => {
-    await expect(
-      startServer(fixture, mkdtempSync(join(fixture.root, 'nosp-')), {
-        CROSSDEPLOY_SLACK_SIGNING_SECRET: SECRET,
-      }),
-    ).rejects.toThrow(/CROSSDEPLOY_SLACK_PORT/);
+    const started = startServer(fixture, mkdtempSync(join(fixture.root, 'nosp-')), {
+      CROSSDEPLOY_SLACK_SIGNING_SECRET: SECRET,
+    });
+    // A server that did start (the bug) must not outlive the test.
+    void started.then((s) => s.stop('SIGKILL')).catch(() => {});
+    await expect(started).rejects.toThrow(
+      /CROSSDEPLOY_SLACK_PORT: is required with CROSSDEPLOY_SLACK_SIGNING_SECRET/,
+    );
   });
 });
