@@ -41,7 +41,9 @@ const shape = z
         .optional(),
     ),
     CROSSDEPLOY_SCHEDULES: optional.pipe(z.enum(['on', 'off'], 'must be on or off').optional()),
-    CROSSDEPLOY_SLACK_PORT: optional.pipe(z.coerce.number<string | undefined>().int().min(0).max(65535).optional()),
+    CROSSDEPLOY_SLACK_PORT: optional.pipe(
+      z.coerce.number<string | undefined>().int().min(0).max(65535).optional(),
+    ),
     // Read here only to pair it with the Slack port; functions/slack/local.ts reads its value.
     CROSSDEPLOY_SLACK_SIGNING_SECRET: optional,
   })
