@@ -13,7 +13,7 @@ export interface BannerFacts {
   /** The Slack listener's route, when CROSSDEPLOY_SLACK_PORT is set. */
   slackUrl?: string;
   credentials: { available: boolean; detail: string } | undefined;
-  recovery: { stoppedJobs: number; reconciled: number; pending: number };
+  recovery: { stoppedJobs: number; reconciled: number; pending: number; left?: number };
   cwd?: string;
 }
 
@@ -88,6 +88,11 @@ export function banner(facts: BannerFacts): string {
     lines.push(
       '',
       `recovered  ${reconciled} deployment(s) in flight marked FAILED (ORCHESTRATOR_RESTARTED), ${stoppedJobs} leftover job(s) stopped${pending ? `, ${pending} still settling in the background` : ''}`,
+    );
+  }
+  if (facts.recovery.left) {
+    lines.push(
+      `left       ${facts.recovery.left} local deployment(s) in flight that are not this server's to settle (another server runs them, or their server's job cannot be seen from here): see the log`,
     );
   }
   const hint =

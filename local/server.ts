@@ -13,6 +13,7 @@ import { isLoopback, type LocalConfig } from './config.ts';
 import { localDoctorApi } from './doctor.ts';
 import { createLocalHttpServer, createSlackHttpServer } from './http.ts';
 import { createOrchestrator } from './orchestrator.ts';
+import { InstanceOwnership, instanceIdOf } from './ownership.ts';
 import { processIdentity } from './processes.ts';
 import { recoverOnStart, retryPending } from './recover.ts';
 import { enabledSchedules, LocalScheduler } from './scheduler.ts';
@@ -36,6 +37,15 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
   mkdirSync(config.dataDir, { recursive: true });
   const releaseDataDir = claimDataDir(config.dataDir);
   const local = await openLocalStore(config);
+  // This data directory's instance: it owns what it starts, and renews a lease while it runs, so that
+  // another server on a shared table leaves its deployments alone (local/ownership.ts).
+  const ownership = new InstanceOwnership({
+    store: local.store,
+    instanceId: instanceIdOf(config.dataDir),
+    dataDir: config.dataDir,
+    clock: { now: () => new Date() },
+  });
+  await ownership.start();
   const needsRealSts = Object.values(registry.applications).some((app) =>
     Object.values(app.environments).some((env) => localRunnerOf(env.runner) === 'local'),
   );
@@ -47,6 +57,7 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
     registry,
     registryPath: config.registryPath,
     dataDir: config.dataDir,
+    ownership,
   });
 
   let stopping = false;
@@ -55,9 +66,14 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
     registry,
     runner: orchestrator.runner,
     reconcileDeps: orchestrator.reconcileDeps,
-    // The embedded store is this server's alone; a configured table may be shared with a deployed orchestrator.
+    // The embedded store is this server's alone; a configured table may be shared with a deployed
+    // orchestrator and with other local servers.
     ownsStore: config.dynamo === undefined,
+    ownership,
   });
+  for (const { deploymentId, reason } of recovery.left) {
+    logger.warn('a deployment in flight is left to the server that owns it', { deploymentId, reason });
+  }
   retryPending(
     recovery.pending,
     orchestrator.reconcileDeps,
@@ -123,6 +139,7 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
       stoppedJobs: recovery.stoppedJobs.length,
       reconciled: recovery.reconciled.length,
       pending: recovery.pending.length,
+      left: recovery.left.length,
     },
   });
 
@@ -139,6 +156,11 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
       slackServer?.close();
       slackServer?.closeAllConnections();
       await orchestrator.runner.stopAll();
+      try {
+        await ownership.stop();
+      } catch (error) {
+        logger.warn('could not end this server instance lease; it runs out by itself', { error });
+      }
       await local.close();
       releaseDataDir();
     },

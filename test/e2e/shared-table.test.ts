@@ -69,6 +69,7 @@ describe('two local servers on one table', () => {
 
     const second = await start('second');
     expect(second.output()).not.toContain('ORCHESTRATOR_RESTARTED');
+    expect(second.output()).toMatch(/left {7}1 local deployment\(s\) in flight that are not this server's/);
     // The first server's deployment is still its own: running, its job alive, its lock held.
     expect(await deployment(second.url, id)).toMatchObject({ status: 'RUNNING', phase: 'DEPLOYING' });
     expect(processIdentity(jobPid)).toBeDefined();
