@@ -2,8 +2,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSyn
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDeploymentStore } from '#shared/store.ts';
 import { processIdentity } from '../../local/processes.ts';
 import {
   createFixture,
@@ -45,6 +48,19 @@ afterAll(async () => {
   if (fixture) rmSync(fixture.root, { recursive: true, force: true });
 });
 
+/** The shared table, read directly. */
+function tableStore() {
+  const client = new DynamoDBClient({
+    endpoint: shared.CROSSDEPLOY_DYNAMODB_ENDPOINT ?? '',
+    region: 'eu-west-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  });
+  return new DynamoDeploymentStore({
+    client: DynamoDBDocumentClient.from(client),
+    tableName: shared.CROSSDEPLOY_TABLE_NAME ?? '',
+  });
+}
+
 const flag = () => join(fixture.records, 'slow.flag');
 const pidFile = () => join(fixture.records, 'slow.pid');
 const waitForSlowJob = () =>
@@ -52,8 +68,12 @@ const waitForSlowJob = () =>
     existsSync(pidFile()) ? Number(readFileSync(pidFile(), 'utf8')) : undefined,
   );
 
-async function start(name: string, dataDir = mkdtempSync(join(fixture.root, `${name}-`))) {
-  const server = await startServer(fixture, dataDir, shared);
+async function start(
+  name: string,
+  dataDir = mkdtempSync(join(fixture.root, `${name}-`)),
+  extra: NodeJS.ProcessEnv = {},
+) {
+  const server = await startServer(fixture, dataDir, { ...shared, ...extra });
   servers.push(server);
   return server;
 }
@@ -67,8 +87,14 @@ describe('two local servers on one table', () => {
     const id = String(body.deploymentId);
     const jobPid = await waitForSlowJob();
 
-    const second = await start('second');
+    const second = await start('second', undefined, { POWERTOOLS_LOG_LEVEL: 'WARN' });
     expect(second.output()).not.toContain('ORCHESTRATOR_RESTARTED');
+    const left = second
+      .output()
+      .split('\n')
+      .find((line) => line.includes('a deployment in flight is left to the server that owns it'));
+    expect(left).toContain(id);
+    expect(left).toContain('another server owns it');
     expect(second.output()).toMatch(/left {7}1 local deployment\(s\) in flight that are not this server's/);
     // The first server's deployment is still its own: running, its job alive, its lock held.
     expect(await deployment(second.url, id)).toMatchObject({ status: 'RUNNING', phase: 'DEPLOYING' });
@@ -81,7 +107,16 @@ describe('two local servers on one table', () => {
     unlinkSync(flag());
     expect(await waitForTerminal(first.url, id)).toMatchObject({ status: 'SUCCEEDED' });
     expect(await eventTypes(first.url, id)).not.toContain('SETTLED');
-    await second.stop();
+
+    // A clean shutdown ends the lease at once: its instance counts as gone from then on.
+    expect((await second.stop()).code).toBe(0);
+    const instanceId = readFileSync(join(second.dataDir, 'instance-id'), 'utf8').trim();
+    expect(await tableStore().getInstanceLease(instanceId)).toMatchObject({
+      stoppedAt: expect.any(String),
+      dataDir: second.dataDir,
+    });
+    const lease = await tableStore().getInstanceLease(instanceId);
+    expect(lease?.leaseExpiresAt).toBe(lease?.stoppedAt);
   }, 120_000);
 
   it('after kill -9, restarting on the same data directory settles its own deployment at once, while another server runs', async () => {
