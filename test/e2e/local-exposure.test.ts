@@ -183,8 +183,15 @@ describe('the Slack port, as a tunnel delivers to it', () => {
   });
 
   it('answers a validly signed slash command', async () => {
+    // As `ngrok http <slack port>` delivers it (the public Host, not rewritten), and with Host rewritten.
+    for (const tunnel of [{ ...ngrok(slackUrl), host: 'f00d-203-0-113-7.ngrok-free.app' }, ngrok(slackUrl)]) {
+      const { body, headers } = signed('help');
+      const reply = await raw(slackUrl, 'POST', '/slack/commands', { ...tunnel, ...headers }, body);
+      expect(reply.status).toBe(200);
+      expect(JSON.parse(reply.body)).toMatchObject({ response_type: 'ephemeral' });
+    }
     const { body, headers } = signed('help');
-    const reply = await raw(slackUrl, 'POST', '/slack/commands', { ...ngrok(slackUrl), ...headers }, body);
+    const reply = await raw(slackUrl, 'POST', '/slack/commands', { ...cloudflared(), ...headers }, body);
     expect(reply.status).toBe(200);
     expect(JSON.parse(reply.body)).toMatchObject({ response_type: 'ephemeral' });
   });
