@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -327,10 +327,17 @@ describe('deployment ownership', () => {
   });
 
   it('keeps one instance id per data directory', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'crossdeploy-instance-'));
-    const id = instanceIdOf(dir);
-    expect(id).toMatch(/^[0-9a-f-]{36}$/);
-    expect(instanceIdOf(dir)).toBe(id);
-    expect(instanceIdOf(mkdtempSync(join(tmpdir(), 'crossdeploy-instance-')))).not.toBe(id);
+    const [dir, other] = [
+      mkdtempSync(join(tmpdir(), 'crossdeploy-instance-')),
+      mkdtempSync(join(tmpdir(), 'crossdeploy-instance-')),
+    ];
+    try {
+      const id = instanceIdOf(dir);
+      expect(id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(instanceIdOf(dir)).toBe(id);
+      expect(instanceIdOf(other)).not.toBe(id);
+    } finally {
+      for (const d of [dir, other]) rmSync(d, { recursive: true, force: true });
+    }
   });
 });
