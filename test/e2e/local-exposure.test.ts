@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import {
   createFixture,
   deploy,
   type Fixture,
+  ROOT,
   type ServerProcess,
   startServer,
   waitForTerminal,
@@ -223,14 +225,29 @@ describe('the Slack port, as a tunnel delivers to it', () => {
 });
 
 describe('configuration', () => {
-  it('refuses to start with a signing secret but no Slack port, naming the variable', async () => {
-    const started = startServer(fixture, mkdtempSync(join(fixture.root, 'nosp-')), {
-      CROSSDEPLOY_SLACK_SIGNING_SECRET: SECRET,
+  it.each([
+    [
+      { CROSSDEPLOY_SLACK_SIGNING_SECRET: SECRET },
+      'CROSSDEPLOY_SLACK_PORT: is required with CROSSDEPLOY_SLACK_SIGNING_SECRET',
+    ],
+    [
+      { CROSSDEPLOY_SLACK_PORT: '0' },
+      'CROSSDEPLOY_SLACK_SIGNING_SECRET: is required with CROSSDEPLOY_SLACK_PORT',
+    ],
+  ])('refuses to start with one Slack variable and not the other (%o), exit status 2', (env, message) => {
+    const run = spawnSync(process.execPath, ['local/main.ts'], {
+      cwd: ROOT,
+      env: {
+        ...fixture.env,
+        PORT: '0',
+        CROSSDEPLOY_DATA_DIR: mkdtempSync(join(fixture.root, 'cfg-')),
+        ...env,
+      },
+      encoding: 'utf8',
+      timeout: 30_000,
     });
-    // A server that did start (the bug) must not outlive the test.
-    void started.then((s) => s.stop('SIGKILL')).catch(() => {});
-    await expect(started).rejects.toThrow(
-      /CROSSDEPLOY_SLACK_PORT: is required with CROSSDEPLOY_SLACK_SIGNING_SECRET/,
-    );
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(message);
+    expect(run.stdout).not.toContain('listening on');
   });
 });
