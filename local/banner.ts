@@ -10,8 +10,10 @@ export interface BannerFacts {
   dataDir: string;
   store: string;
   tokenRequired: boolean;
+  /** The Slack listener's route, when CROSSDEPLOY_SLACK_PORT is set. */
+  slackUrl?: string;
   credentials: { available: boolean; detail: string } | undefined;
-  recovery: { stoppedJobs: number; reconciled: number; pending: number };
+  recovery: { stoppedJobs: number; reconciled: number; pending: number; left?: number };
   cwd?: string;
 }
 
@@ -26,8 +28,14 @@ export function banner(facts: BannerFacts): string {
     '',
     `crossdeploy local mode: listening on ${facts.url}${facts.tokenRequired ? ' (Authorization: Bearer <CROSSDEPLOY_API_TOKEN> required)' : ''}`,
     '',
-    `registry   ${show(facts.registryPath)}`,
   ];
+  if (facts.slackUrl) {
+    lines.push(
+      `slack      ${facts.slackUrl}  (this port serves the Slack route only: point the tunnel here, never at the API port)`,
+      '',
+    );
+  }
+  lines.push(`registry   ${show(facts.registryPath)}`);
   // What the hint deploys: preferably an environment that takes a plain deploy and needs no AWS.
   const candidates: { target: string; simulated: boolean; takesRefs: boolean }[] = [];
   for (const [name, app] of Object.entries(facts.registry.applications)) {
@@ -80,6 +88,11 @@ export function banner(facts: BannerFacts): string {
     lines.push(
       '',
       `recovered  ${reconciled} deployment(s) in flight marked FAILED (ORCHESTRATOR_RESTARTED), ${stoppedJobs} leftover job(s) stopped${pending ? `, ${pending} still settling in the background` : ''}`,
+    );
+  }
+  if (facts.recovery.left) {
+    lines.push(
+      `left       ${facts.recovery.left} local deployment(s) in flight that are not this server's to settle (another server runs them, or their server's job cannot be seen from here): see the log`,
     );
   }
   const hint =

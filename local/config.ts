@@ -41,6 +41,11 @@ const shape = z
         .optional(),
     ),
     CROSSDEPLOY_SCHEDULES: optional.pipe(z.enum(['on', 'off'], 'must be on or off').optional()),
+    CROSSDEPLOY_SLACK_PORT: optional.pipe(
+      z.coerce.number<string | undefined>().int().min(0).max(65535).optional(),
+    ),
+    // Read here only to pair it with the Slack port; functions/slack/local.ts reads its value.
+    CROSSDEPLOY_SLACK_SIGNING_SECRET: optional,
   })
   .superRefine((env, ctx) => {
     if (!isLoopback(env.CROSSDEPLOY_HOST) && !env.CROSSDEPLOY_API_TOKEN) {
@@ -48,6 +53,34 @@ const shape = z
         code: 'custom',
         path: ['CROSSDEPLOY_API_TOKEN'],
         message: `is required when CROSSDEPLOY_HOST (${env.CROSSDEPLOY_HOST}) is not a loopback address: anyone who can reach the port could deploy`,
+      });
+    }
+    // Slack is served on its own port, the one a tunnel may expose; the API's port never serves it. Either
+    // without the other is a setup that cannot work, so it is refused rather than half-started.
+    if (env.CROSSDEPLOY_SLACK_SIGNING_SECRET && env.CROSSDEPLOY_SLACK_PORT === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CROSSDEPLOY_SLACK_PORT'],
+        message:
+          'is required with CROSSDEPLOY_SLACK_SIGNING_SECRET: Slack is served on its own port (point the tunnel there), never on the API port',
+      });
+    }
+    if (env.CROSSDEPLOY_SLACK_PORT !== undefined && !env.CROSSDEPLOY_SLACK_SIGNING_SECRET) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CROSSDEPLOY_SLACK_SIGNING_SECRET'],
+        message: 'is required with CROSSDEPLOY_SLACK_PORT (nothing could verify a Slack request without it)',
+      });
+    }
+    if (
+      env.CROSSDEPLOY_SLACK_PORT !== undefined &&
+      env.CROSSDEPLOY_SLACK_PORT !== 0 &&
+      env.CROSSDEPLOY_SLACK_PORT === env.PORT
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CROSSDEPLOY_SLACK_PORT'],
+        message: `must differ from PORT (${env.PORT}): the API and Slack are served on separate ports`,
       });
     }
     if (env.CROSSDEPLOY_DYNAMODB_ENDPOINT && !env.CROSSDEPLOY_TABLE_NAME) {
@@ -70,6 +103,8 @@ export interface LocalConfig {
   dynamo?: { endpoint?: string; tableName: string };
   /** Whether the registry's schedules run in-process (CROSSDEPLOY_SCHEDULES, default on). */
   schedules: boolean;
+  /** The port of the listener that serves `POST /slack/commands` and nothing else (0: any free port). */
+  slackPort?: number;
 }
 
 /** Reads the local server's configuration once, failing with the variable's name. */
@@ -95,5 +130,6 @@ export function readLocalConfig(env: NodeJS.ProcessEnv = process.env, cwd = proc
         }
       : {}),
     schedules: c.CROSSDEPLOY_SCHEDULES !== 'off',
+    ...(c.CROSSDEPLOY_SLACK_PORT !== undefined ? { slackPort: c.CROSSDEPLOY_SLACK_PORT } : {}),
   };
 }

@@ -7,6 +7,7 @@ import type { DeploymentStore, LogReader } from '#shared/ports.ts';
 import { isTerminal, type Requester } from '#shared/types.ts';
 import { errorResponse, problem, problemResponse } from '../functions/api/problem.ts';
 import { type Api, DEFAULT_MAX_BODY_BYTES } from '../functions/api/routes.ts';
+import { SLACK_ROUTE } from '../functions/slack/local.ts';
 import { isLoopback } from './config.ts';
 
 /**
@@ -14,7 +15,28 @@ import { isLoopback } from './config.ts';
  * event the Lambda receives, and the structured result becomes the response. Only what API Gateway cannot do
  * lives here: the bearer token (local stand-in for IAM auth), the body cap while reading, and following a
  * deployment's log as a stream.
+ *
+ * Two listeners, so that a tunnel for Slack cannot expose the API: the API's listener never serves the Slack
+ * route, and without a token it refuses anything a proxy or tunnel forwarded; the Slack listener serves the
+ * Slack route only (its signature is its authentication) and answers 404 to everything else.
  */
+
+/**
+ * Headers a reverse proxy or tunnel adds (ngrok: X-Forwarded-*; cloudflared: CF-Connecting-IP and
+ * X-Forwarded-For; RFC 7239: Forwarded). A client on this machine talking to the port directly sends none.
+ */
+export const PROXY_HEADERS = [
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-forwarded-port',
+  'x-forwarded-server',
+  'x-real-ip',
+  'cf-connecting-ip',
+  'true-client-ip',
+  'via',
+] as const;
 
 const OPENAPI = new URL('../openapi.yaml', import.meta.url);
 
@@ -100,8 +122,15 @@ export function createLocalHttpServer(options: LocalHttpOptions): Server {
     }
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = (req.method ?? 'GET').toUpperCase();
-    const body = await readCapped(req, maxBodyBytes + 1);
     const match = matchRoute(routes, method, url.pathname);
+    if (isSlackRequest(method, url, match)) {
+      send(
+        res,
+        notHere(url, 'Slack is served on its own port (CROSSDEPLOY_SLACK_PORT), not on the API port'),
+      );
+      return drain(req, MAX_DRAIN_BYTES, MAX_DRAIN_MS);
+    }
+    const body = await readCapped(req, maxBodyBytes + 1);
     const event = toEvent(req, url, method, body.bytes, match);
     if (match?.routeKey === 'GET /deployments/{id}/logs' && url.searchParams.get('follow') === 'true') {
       return follow(event, res, match.pathParameters.id ?? '');
@@ -114,6 +143,19 @@ export function createLocalHttpServer(options: LocalHttpOptions): Server {
   }
 
   function authenticate(req: IncomingMessage): APIGatewayProxyStructuredResultV2 | undefined {
+    if (!options.apiToken) {
+      // Without a token, "on loopback" is the only guard, and a tunnel agent connects from loopback too.
+      const header = PROXY_HEADERS.find((name) => req.headers[name] !== undefined);
+      if (header) {
+        return problemResponse(
+          problem(
+            'FORBIDDEN',
+            403,
+            `this request came through a proxy or tunnel (it carries ${header}); without CROSSDEPLOY_API_TOKEN this server answers requests made on this machine only. Slack is served on its own port (CROSSDEPLOY_SLACK_PORT): point a tunnel there`,
+          ),
+        );
+      }
+    }
     if (options.loopbackOnly && !options.apiToken) {
       const host = (req.headers.host ?? '').replace(/:\d+$/, '');
       if (host !== '' && !isLoopback(host)) {
@@ -166,6 +208,53 @@ export function createLocalHttpServer(options: LocalHttpOptions): Server {
   }
 
   return server;
+}
+
+export interface SlackHttpOptions {
+  /** The API with the Slack route in front (functions/slack/local.ts); only that route reaches it. */
+  api: Api;
+  requester: Requester;
+  maxBodyBytes?: number;
+}
+
+/**
+ * The Slack listener: `POST /slack/commands` and nothing else. It needs no token and no loopback Host,
+ * because the Slack core verifies every request's signature; so this is the one port a tunnel may expose.
+ */
+export function createSlackHttpServer(options: SlackHttpOptions): Server {
+  const routes = loadRoutes().filter((route) => route.key === SLACK_ROUTE);
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error) => {
+      if (!res.headersSent) send(res, errorResponse(error));
+      else res.destroy();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = (req.method ?? 'GET').toUpperCase();
+    const match = matchRoute(routes, method, url.pathname);
+    if (!isSlackRequest(method, url, match)) {
+      send(res, notHere(url, 'this port serves POST /slack/commands only'));
+      return drain(req, MAX_DRAIN_BYTES, MAX_DRAIN_MS);
+    }
+    const body = await readCapped(req, maxBodyBytes + 1);
+    send(res, await options.api(toEvent(req, url, method, body.bytes, match), options.requester));
+    if (body.truncated) drain(req, MAX_DRAIN_BYTES, MAX_DRAIN_MS);
+  }
+
+  return server;
+}
+
+/** Matched as functions/slack/local.ts matches it, so no spelling of the path slips past either listener. */
+function isSlackRequest(method: string, url: URL, match: { routeKey: string } | undefined): boolean {
+  if (match?.routeKey === SLACK_ROUTE) return true;
+  return method === 'POST' && url.pathname.replace(/\/+$/, '') === '/slack/commands';
+}
+
+function notHere(url: URL, detail: string): APIGatewayProxyStructuredResultV2 {
+  return problemResponse(problem('NOT_FOUND', 404, detail, { instance: url.pathname }));
 }
 
 const MAX_DRAIN_BYTES = 16 * 1024 * 1024;

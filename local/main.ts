@@ -4,6 +4,7 @@
  * CROSSDEPLOY_DATA_DIR (.crossdeploy/), CROSSDEPLOY_REGISTRY (registry/sample.yaml), and optionally
  * CROSSDEPLOY_TABLE_NAME (+ CROSSDEPLOY_DYNAMODB_ENDPOINT) for a DynamoDB table instead of the embedded store.
  * CROSSDEPLOY_SCHEDULES=off keeps the registry's scheduled promotions from running in-process (default on).
+ * CROSSDEPLOY_SLACK_SIGNING_SECRET with CROSSDEPLOY_SLACK_PORT serves Slack on a port of its own (docs/slack.md).
  */
 
 // The handlers' structured logs would bury the banner; the terminal gets warnings unless asked for more.

@@ -18,6 +18,7 @@ import { createHandler as startJobHandler } from '../functions/start-job/handler
 import { createHandler as validateRequestHandler } from '../functions/validate-request/handler.ts';
 import { type JobExecutor, LocalJobRunner } from './job-runner.ts';
 import { LocalLogReader, LocalLogWriter } from './logs.ts';
+import { type InstanceOwnership, owningStore } from './ownership.ts';
 import { LocalTargetAccess } from './targets.ts';
 import { LocalTaskTokens, WorkflowEngine } from './workflow-engine.ts';
 import { LocalWorkflowStarter } from './workflow-starter.ts';
@@ -49,6 +50,8 @@ export interface OrchestratorOptions {
   retryMs?: number;
   /** Runs jobs in place of the bash runner (LocalJobRunnerOptions.execute). */
   executeJob?: JobExecutor;
+  /** Claims each deployment this server creates for its instance (a table other servers may share). */
+  ownership?: Pick<InstanceOwnership, 'claim'>;
 }
 
 export function createOrchestrator(options: OrchestratorOptions) {
@@ -62,7 +65,9 @@ export function createOrchestrator(options: OrchestratorOptions) {
     newId: ulid,
     baseUrl: () => runner.baseUrl,
   });
-  const store = chat.observe(options.store);
+  const store = chat.observe(
+    options.ownership ? owningStore(options.store, options.ownership) : options.store,
+  );
   const logsDir = join(dataDir, 'logs');
   const logWriter = new LocalLogWriter(logsDir);
   const logs = new LocalLogReader(logsDir);

@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -10,8 +11,9 @@ import { withDoctorRoutes } from '../functions/doctor/routes.ts';
 import { banner } from './banner.ts';
 import { isLoopback, type LocalConfig } from './config.ts';
 import { localDoctorApi } from './doctor.ts';
-import { createLocalHttpServer } from './http.ts';
+import { createLocalHttpServer, createSlackHttpServer } from './http.ts';
 import { createOrchestrator } from './orchestrator.ts';
+import { InstanceOwnership, instanceIdOf } from './ownership.ts';
 import { processIdentity } from './processes.ts';
 import { recoverOnStart, retryPending } from './recover.ts';
 import { enabledSchedules, LocalScheduler } from './scheduler.ts';
@@ -35,6 +37,15 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
   mkdirSync(config.dataDir, { recursive: true });
   const releaseDataDir = claimDataDir(config.dataDir);
   const local = await openLocalStore(config);
+  // This data directory's instance: it owns what it starts, and renews a lease while it runs, so that
+  // another server on a shared table leaves its deployments alone (local/ownership.ts).
+  const ownership = new InstanceOwnership({
+    store: local.store,
+    instanceId: instanceIdOf(config.dataDir),
+    dataDir: config.dataDir,
+    clock: { now: () => new Date() },
+  });
+  await ownership.start();
   const needsRealSts = Object.values(registry.applications).some((app) =>
     Object.values(app.environments).some((env) => localRunnerOf(env.runner) === 'local'),
   );
@@ -46,6 +57,7 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
     registry,
     registryPath: config.registryPath,
     dataDir: config.dataDir,
+    ownership,
   });
 
   let stopping = false;
@@ -54,9 +66,14 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
     registry,
     runner: orchestrator.runner,
     reconcileDeps: orchestrator.reconcileDeps,
-    // The embedded store is this server's alone; a configured table may be shared with a deployed orchestrator.
+    // The embedded store is this server's alone; a configured table may be shared with a deployed
+    // orchestrator and with other local servers.
     ownsStore: config.dynamo === undefined,
+    ownership,
   });
+  for (const { deploymentId, reason } of recovery.left) {
+    logger.warn('a deployment in flight is left to the server that owns it', { deploymentId, reason });
+  }
   retryPending(
     recovery.pending,
     orchestrator.reconcileDeps,
@@ -77,12 +94,28 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
     loopbackOnly: isLoopback(config.host),
     ...(config.apiToken ? { apiToken: config.apiToken } : {}),
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
+  await listen(server, config.port, config.host);
   const { port } = server.address() as AddressInfo;
   const url = `http://${host}:${port}`;
+  // Slack's own listener: the only port a tunnel should expose (docs/slack.md).
+  const slackServer =
+    config.slackPort === undefined
+      ? undefined
+      : createSlackHttpServer({
+          api: orchestrator.api,
+          requester: { type: 'local', user: userInfo().username },
+        });
+  if (slackServer) {
+    try {
+      await listen(slackServer, config.slackPort ?? 0, config.host);
+    } catch (error) {
+      server.close();
+      throw error;
+    }
+  }
+  const slackUrl = slackServer
+    ? `http://${host}:${(slackServer.address() as AddressInfo).port}/slack/commands`
+    : undefined;
   // Known only now (PORT=0 picks one); no job can have started before the server listened.
   orchestrator.runner.baseUrl = url;
   // Schedules start workflows whose jobs call back to the server: only once it listens.
@@ -100,11 +133,13 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
     dataDir: config.dataDir,
     store: local.description,
     tokenRequired: Boolean(config.apiToken),
+    ...(slackUrl ? { slackUrl } : {}),
     credentials,
     recovery: {
       stoppedJobs: recovery.stoppedJobs.length,
       reconciled: recovery.reconciled.length,
       pending: recovery.pending.length,
+      left: recovery.left.length,
     },
   });
 
@@ -118,11 +153,25 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
       orchestrator.workflow.stop();
       server.close();
       server.closeAllConnections();
+      slackServer?.close();
+      slackServer?.closeAllConnections();
       await orchestrator.runner.stopAll();
+      try {
+        await ownership.stop();
+      } catch (error) {
+        logger.warn('could not end this server instance lease; it runs out by itself', { error });
+      }
       await local.close();
       releaseDataDir();
     },
   };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
 }
 
 /** The banner's schedule lines: what runs when, or that schedules are off. Nothing without schedules. */

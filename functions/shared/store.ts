@@ -68,6 +68,20 @@ function canonical(value: unknown): string {
   );
 }
 
+/** A local server instance's lease on the deployments it owns (local/ownership.ts). */
+export interface InstanceLease {
+  instanceId: string;
+  /** Renewed while the server runs; once past, the instance counts as gone. */
+  leaseExpiresAt: string;
+  renewedAt: string;
+  startedAt: string;
+  /** Set by a clean shutdown, after its jobs were stopped. */
+  stoppedAt?: string;
+  hostname: string;
+  pid: number;
+  dataDir: string;
+}
+
 export class DynamoDeploymentStore implements DeploymentStore {
   private readonly client: DynamoDBDocumentClient;
   private readonly table: string;
@@ -497,6 +511,59 @@ export class DynamoDeploymentStore implements DeploymentStore {
         deploymentId: String(Item?.deploymentId),
       };
     }
+  }
+
+  // Local-mode ownership (local/ownership.ts): which server instance runs a deployment, and whether that
+  // instance still renews its lease. Items of their own, so no deployment read ever carries them.
+
+  /** Conditional put: the first instance to claim a deployment owns it; returns the owner either way. */
+  async claimDeploymentOwner(deploymentId: string, instanceId: string, at: string) {
+    const key = { PK: `DEP#${deploymentId}`, SK: 'OWNER' };
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { ...key, instanceId, at },
+          ConditionExpression: 'attribute_not_exists(PK)',
+        }),
+      );
+      return { claimed: true, owner: instanceId };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return { claimed: false, owner: (await this.getDeploymentOwner(deploymentId)) ?? '' };
+    }
+  }
+
+  async getDeploymentOwner(deploymentId: string) {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { PK: `DEP#${deploymentId}`, SK: 'OWNER' },
+        ConsistentRead: true,
+      }),
+    );
+    return typeof Item?.instanceId === 'string' ? Item.instanceId : undefined;
+  }
+
+  /** Writes an instance's lease (its own item only: an instance renews nobody else's). */
+  async putInstanceLease(lease: InstanceLease) {
+    await this.client.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { PK: `INSTANCE#${lease.instanceId}`, SK: 'INSTANCE', ...lease },
+      }),
+    );
+  }
+
+  async getInstanceLease(instanceId: string) {
+    const { Item } = await this.client.send(
+      new GetCommand({
+        TableName: this.table,
+        Key: { PK: `INSTANCE#${instanceId}`, SK: 'INSTANCE' },
+        ConsistentRead: true,
+      }),
+    );
+    return Item ? strip<InstanceLease>(Item) : undefined;
   }
 
   private async queryAll(input: QueryCommandInput) {

@@ -132,4 +132,19 @@ describe('the start-up banner', () => {
       'recovered  2 deployment(s) in flight marked FAILED (ORCHESTRATOR_RESTARTED), 1 leftover job(s) stopped, 1 still settling in the background',
     );
   });
+
+  it('counts the local deployments recovery left to the servers that own them', () => {
+    expect(banner(facts({ recovery: { stoppedJobs: 0, reconciled: 0, pending: 0, left: 2 } }))).toContain(
+      "left       2 local deployment(s) in flight that are not this server's to settle",
+    );
+    expect(banner(facts())).not.toContain('left  ');
+  });
+
+  it('names the Slack port as the one to tunnel, and has no Slack line without it', () => {
+    const text = banner(facts({ slackUrl: 'http://127.0.0.1:3001/slack/commands' }));
+    expect(text).toContain(
+      'slack      http://127.0.0.1:3001/slack/commands  (this port serves the Slack route only: point the tunnel here, never at the API port)',
+    );
+    expect(banner(facts())).not.toContain('slack      ');
+  });
 });

@@ -63,3 +63,39 @@ describe('local configuration: the bind address', () => {
     expect(() => readLocalConfig({ PORT: 'http' })).toThrow(/PORT: /);
   });
 });
+
+describe('local configuration: the Slack listener', () => {
+  const SECRET = 'slack-signing-secret';
+
+  it('opens the Slack port only with the signing secret, and keeps the port', () => {
+    expect(
+      readLocalConfig({ CROSSDEPLOY_SLACK_PORT: '3001', CROSSDEPLOY_SLACK_SIGNING_SECRET: SECRET }),
+    ).toMatchObject({ port: 3000, slackPort: 3001 });
+    expect(readLocalConfig({}).slackPort).toBeUndefined();
+  });
+
+  it('refuses a signing secret without CROSSDEPLOY_SLACK_PORT: Slack is never served on the API port', () => {
+    expect(() => readLocalConfig({ CROSSDEPLOY_SLACK_SIGNING_SECRET: SECRET })).toThrow(
+      /CROSSDEPLOY_SLACK_PORT: is required with CROSSDEPLOY_SLACK_SIGNING_SECRET/,
+    );
+  });
+
+  it('refuses a Slack port without the signing secret', () => {
+    expect(() => readLocalConfig({ CROSSDEPLOY_SLACK_PORT: '3001' })).toThrow(
+      /CROSSDEPLOY_SLACK_SIGNING_SECRET: is required with CROSSDEPLOY_SLACK_PORT/,
+    );
+  });
+
+  it('refuses the API port as the Slack port, and a port outside 0-65535', () => {
+    expect(() =>
+      readLocalConfig({
+        PORT: '4000',
+        CROSSDEPLOY_SLACK_PORT: '4000',
+        CROSSDEPLOY_SLACK_SIGNING_SECRET: SECRET,
+      }),
+    ).toThrow(/CROSSDEPLOY_SLACK_PORT: must differ from PORT \(4000\)/);
+    expect(() =>
+      readLocalConfig({ CROSSDEPLOY_SLACK_PORT: '70000', CROSSDEPLOY_SLACK_SIGNING_SECRET: SECRET }),
+    ).toThrow(/CROSSDEPLOY_SLACK_PORT: /);
+  });
+});
