@@ -290,20 +290,33 @@ export class DynamoDeploymentStore implements DeploymentStore {
     options: { limit: number; cursor?: string },
   ): Promise<Page<Deployment>> {
     const pk = envKey(application, environment);
-    const { Items = [], LastEvaluatedKey } = await this.client.send(
+    // One item more than the page: DynamoDB returns a LastEvaluatedKey whenever the page is full, even when
+    // nothing follows, and that cursor would lead to an empty page.
+    const { Items = [] } = await this.client.send(
       new QueryCommand({
         TableName: this.table,
         IndexName: 'GSI1',
         KeyConditionExpression: 'GSI1PK = :pk',
         ExpressionAttributeValues: { ':pk': pk },
         ScanIndexForward: false,
-        Limit: options.limit,
+        Limit: options.limit + 1,
         ...(options.cursor ? { ExclusiveStartKey: decodeCursor(options.cursor, pk) } : {}),
       }),
     );
+    const page = Items.slice(0, options.limit);
+    const last = page.at(-1);
     return {
-      items: Items.map((item) => strip<Deployment>(item)),
-      ...(LastEvaluatedKey ? { nextCursor: encodeCursor(LastEvaluatedKey) } : {}),
+      items: page.map((item) => strip<Deployment>(item)),
+      ...(Items.length > options.limit && last
+        ? {
+            nextCursor: encodeCursor({
+              PK: last.PK,
+              SK: last.SK,
+              GSI1PK: last.GSI1PK,
+              GSI1SK: last.GSI1SK,
+            }),
+          }
+        : {}),
     };
   }
 

@@ -116,6 +116,21 @@ describe('DynamoDeploymentStore', () => {
     });
   });
 
+  it('gives the last full page of history no cursor to an empty page', async () => {
+    const { store } = await createTestStore();
+    for (let i = 0; i < 4; i++) {
+      await store.createDeployment(deployment(`d${i}`, `2026-01-01T00:00:0${i}.000Z`));
+    }
+    const page1 = await store.listHistory('hello-world', 'staging', { limit: 2 });
+    expect(page1.nextCursor).toBeDefined();
+    const page2 = await store.listHistory('hello-world', 'staging', { limit: 2, cursor: page1.nextCursor! });
+    expect(page2.items.map((d) => d.deploymentId)).toEqual(['d1', 'd0']);
+    expect(page2.nextCursor).toBeUndefined();
+    const whole = await store.listHistory('hello-world', 'staging', { limit: 4 });
+    expect(whole.items).toHaveLength(4);
+    expect(whole.nextCursor).toBeUndefined();
+  });
+
   it('keeps only keys in GSI2 and still returns whole records from it', async () => {
     const { store, doc, tableName } = await createTestStore();
     await store.createDeployment(deployment('ok', '2026-01-01T00:00:00.000Z', { reason: 'first' }));
