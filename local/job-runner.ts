@@ -5,9 +5,11 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { BUILDSPECS } from '#shared/buildspecs.ts';
 import { JobStartError } from '#shared/errors.ts';
+import { logger } from '#shared/logger.ts';
 import type { JobInfo, JobRunner, JobStart } from '#shared/ports.ts';
 import { findTarget, type Registry } from '#shared/registry.ts';
 import type { JobKind, JobStatus } from '#shared/types.ts';
@@ -75,6 +77,9 @@ export interface LocalJobRunnerOptions {
    * `npm run bench` uses a stand-in that ends at once, to measure orchestration alone.
    */
   execute?: JobExecutor;
+  /** The job-end report's first retry delay (doubling, at most 30 s), and how many attempts it gets. */
+  reportRetryMs?: number;
+  reportAttempts?: number;
 }
 
 /** What a job reports when something other than the bash runner ran it. */
@@ -140,7 +145,12 @@ const MAX_LINE = 16_384;
 export const projectName = (job: JobKind) => `crossdeploy-local-${job}`;
 
 export class LocalJobRunner implements JobRunner {
-  private readonly options: Required<Omit<LocalJobRunnerOptions, 'baseUrl' | 'execute'>>;
+  private readonly options: Required<
+    Omit<LocalJobRunnerOptions, 'baseUrl' | 'execute' | 'reportRetryMs' | 'reportAttempts'>
+  >;
+  private readonly report: { retryMs: number; attempts: number };
+  /** Each started job until it has ended and its end has been reported (or given up on). */
+  private readonly inFlight = new Set<Promise<void>>();
   private readonly execute: JobExecutor | undefined;
   /** Base of log links (the local API's URL), once the server listens. */
   baseUrl: string | undefined;
@@ -152,12 +162,15 @@ export class LocalJobRunner implements JobRunner {
     { record: LocalJobRecord; child?: ChildProcess; exited: Promise<void> }
   >();
   private shuttingDown = false;
+  /** Cuts short the report's backoff at shutdown (the restart reconciles instead). */
+  private readonly stopping = new AbortController();
   /** Set by the wiring: hands the finished job's state change to the job-events handler. */
   onFinished: (event: BuildStateChange) => Promise<void> = async () => {};
 
   constructor(options: LocalJobRunnerOptions) {
-    const { baseUrl, execute, ...rest } = options;
+    const { baseUrl, execute, reportRetryMs, reportAttempts, ...rest } = options;
     this.options = { stopGraceMs: 5_000, env: process.env, ...rest };
+    this.report = { retryMs: reportRetryMs ?? 1_000, attempts: reportAttempts ?? 8 };
     this.execute = execute;
     this.baseUrl = baseUrl;
     this.jobsDir = join(options.dataDir, 'jobs');
@@ -200,12 +213,16 @@ export class LocalJobRunner implements JobRunner {
     this.write(record);
     const { promise: exited, resolve: done } = Promise.withResolvers<void>();
     this.running.set(buildId, { record, exited });
-    void this.run(record, job)
+    const chain = this.run(record, job)
       .catch((error: Error) => {
         this.log(record, `crossdeploy-local: the ${record.job} job could not run: ${error.message}`);
         return this.finish(record, 'FAILED');
       })
-      .finally(() => done());
+      .finally(() => {
+        done();
+        this.inFlight.delete(chain);
+      });
+    this.inFlight.add(chain);
     return { buildId, ...this.logUrl(job.deploymentId) };
   }
 
@@ -235,6 +252,11 @@ export class LocalJobRunner implements JobRunner {
   }
 
   // Local-mode lifecycle ---------------------------------------------------------------------------------
+
+  /** Resolves when every job started so far has ended and its end has been reported or given up on. */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
 
   /** Jobs recorded as unfinished that this process did not start: survivors of an earlier server. */
   unfinishedFromEarlierRuns(): LocalJobRecord[] {
@@ -268,6 +290,7 @@ export class LocalJobRunner implements JobRunner {
   /** SIGTERM/SIGINT: no job outlives its server. Finished jobs are no longer reported (the restart reconciles). */
   async stopAll(): Promise<number> {
     this.shuttingDown = true;
+    this.stopping.abort();
     const live = [...this.running.values()];
     for (const { record } of live) {
       record.stopRequested = true;
@@ -484,12 +507,35 @@ export class LocalJobRunner implements JobRunner {
 
   private async finish(record: LocalJobRecord, status: JobStatus): Promise<void> {
     this.complete(record, status);
-    if (this.shuttingDown) return;
-    try {
-      await this.onFinished(stateChangeEvent(record, status));
-    } catch (error) {
-      // The lost-event path (settle, reconcile) still finds the job complete.
-      this.log(record, `crossdeploy-local: reporting the job's end failed: ${(error as Error).message}`);
+    await this.reportEnd(record, status);
+  }
+
+  /**
+   * A report the store refused (a reset connection, a few seconds down) would leave the deployment waiting
+   * until its job timeout: it is retried with backoff. After the last attempt the lost-event sweep
+   * (local/sweep.ts) still finds the job complete and delivers its result.
+   */
+  private async reportEnd(record: LocalJobRecord, status: JobStatus): Promise<void> {
+    const event = stateChangeEvent(record, status);
+    for (let attempt = 1; !this.shuttingDown; attempt++) {
+      try {
+        await this.onFinished(event);
+        return;
+      } catch (error) {
+        const last = attempt >= this.report.attempts;
+        this.log(
+          record,
+          `crossdeploy-local: reporting the job's end failed (attempt ${attempt}): ${(error as Error).message}; ${last ? 'the lost-event sweep will deliver it' : 'retrying'}`,
+        );
+        logger.warn('reporting a job end failed', {
+          deploymentId: record.deploymentId,
+          buildId: record.buildId,
+          attempt,
+          error,
+        });
+        if (last) return;
+        await sleep(Math.min(30_000, this.report.retryMs * 2 ** (attempt - 1)), this.stopping.signal);
+      }
     }
   }
 
@@ -608,6 +654,10 @@ async function archiveInto(repo: string, treeish: string, dest: string): Promise
     throw new Error(`git archive ${treeish} failed: ${errors.trim().split('\n')[0] ?? 'no output'}`);
   }
 }
+
+/** A backoff that ends early, without an error, when the server stops. */
+const sleep = (ms: number, signal: AbortSignal) =>
+  delay(ms, undefined, { signal, ref: false }).catch(() => undefined);
 
 /** Read through a call: stop() sets the flag while run() awaits, which control-flow narrowing cannot see. */
 const stopRequested = (record: LocalJobRecord) => record.stopRequested === true;

@@ -2,7 +2,8 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { ConfigError } from '#shared/errors.ts';
+import { ConfigError, CrossdeployError, TransientError } from '#shared/errors.ts';
+import { logger } from '#shared/logger.ts';
 import { DynamoDeploymentStore, TABLE_DEFINITION } from '#shared/store.ts';
 import type { LocalConfig } from './config.ts';
 
@@ -81,7 +82,83 @@ async function openExternal(dynamo: { endpoint?: string; tableName: string }): P
 
 function storeOn(client: DynamoDBClient, tableName: string): DynamoDeploymentStore {
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  return new DynamoDeploymentStore({ client: doc, tableName });
+  return resilientStore(new DynamoDeploymentStore({ client: doc, tableName }));
+}
+
+/** Node's and the SDK's words for a store that did not answer this time (not for a refused request). */
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+]);
+const TRANSIENT_NAMES = new Set([
+  'ThrottlingException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'InternalServerError',
+  'InternalFailure',
+  'TimeoutError',
+]);
+
+/** Whether a store call failed because the store was away or overloaded, so the same call may succeed later. */
+export function isTransientStoreError(error: unknown): boolean {
+  if (error instanceof TransientError) return true;
+  if (error instanceof CrossdeployError) return false;
+  const e = error as { name?: string; code?: string; $fault?: string; $retryable?: unknown } | undefined;
+  if (!e) return false;
+  return (
+    TRANSIENT_CODES.has(e.code ?? '') ||
+    TRANSIENT_NAMES.has(e.name ?? '') ||
+    e.$fault === 'server' ||
+    e.$retryable !== undefined
+  );
+}
+
+export interface StoreRetry {
+  /** Attempts per call, the first included. */
+  attempts: number;
+  /** First delay, doubled per attempt up to maxDelayMs. */
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+/** About ten seconds of a store that resets connections or restarts, before a call gives up. */
+export const STORE_RETRY: StoreRetry = { attempts: 8, baseDelayMs: 100, maxDelayMs: 3_200 };
+
+/**
+ * Every call of the store, retried while it fails transiently (the SDK's own three quick attempts do not
+ * outlast a store that resets connections for a few seconds, or an embedded store restarting). What still
+ * fails becomes a TransientError: the state machine retries that name, and the API answers 503.
+ */
+export function resilientStore<T extends object>(store: T, retry: StoreRetry = STORE_RETRY): T {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await value.apply(target, args);
+          } catch (error) {
+            if (!isTransientStoreError(error)) throw error;
+            if (attempt >= retry.attempts) {
+              if (error instanceof TransientError) throw error;
+              throw new TransientError(`the store did not answer ${String(property)}`, { cause: error });
+            }
+            logger.debug('store call failed transiently; retrying', { call: String(property), attempt, error });
+            const ms = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
+            await new Promise((resolve) => setTimeout(resolve, ms));
+          }
+        }
+      };
+    },
+  });
 }
 
 async function ensureTable(client: DynamoDBClient, tableName: string, create: boolean): Promise<void> {
