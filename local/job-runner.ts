@@ -4,11 +4,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { BUILDSPECS } from '#shared/buildspecs.ts';
 import { JobStartError } from '#shared/errors.ts';
+import { jobIdempotencyToken } from '#shared/job-env.ts';
 import { logger } from '#shared/logger.ts';
 import type { JobInfo, JobRunner, JobStart } from '#shared/ports.ts';
 import { findTarget, type Registry } from '#shared/registry.ts';
@@ -256,6 +257,18 @@ export class LocalJobRunner implements JobRunner {
   /** Resolves when every job started so far has ended and its end has been reported or given up on. */
   async idle(): Promise<void> {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** The job this runner started for a deployment's build or deploy (by its idempotency token), if any. */
+  jobOf(deploymentId: string, job: JobKind): JobInfo | undefined {
+    let buildId: string;
+    try {
+      buildId = readFileSync(join(this.tokensDir, jobIdempotencyToken(deploymentId, job)), 'utf8');
+    } catch {
+      return undefined;
+    }
+    const record = this.running.get(buildId)?.record ?? this.read(buildId);
+    return record ? this.info(record) : undefined;
   }
 
   /** Jobs recorded as unfinished that this process did not start: survivors of an earlier server. */

@@ -20,6 +20,7 @@ import { type JobExecutor, LocalJobRunner } from './job-runner.ts';
 import { LocalLogReader, LocalLogWriter } from './logs.ts';
 import { type InstanceOwnership, owningStore } from './ownership.ts';
 import { LocalTargetAccess } from './targets.ts';
+import { withUnrecordedJobs } from './unrecorded-jobs.ts';
 import { LocalTaskTokens, WorkflowEngine } from './workflow-engine.ts';
 import { LocalWorkflowStarter } from './workflow-starter.ts';
 
@@ -86,8 +87,10 @@ export function createOrchestrator(options: OrchestratorOptions) {
   });
   const targets = new LocalTargetAccess({ store, registry });
   const settleDeps = { runner, stacks: targets, registry };
+  // What settles a deployment also sees a job whose start could not be recorded (local/unrecorded-jobs.ts).
+  const settleStore = withUnrecordedJobs(store, runner);
   const reconcileDeps: ReconcileDeps = {
-    store,
+    store: settleStore,
     clock,
     tokens,
     ...settleDeps,
@@ -123,7 +126,11 @@ export function createOrchestrator(options: OrchestratorOptions) {
       assumer: targets,
       clock,
     })) as never,
-    RecordResultFunctionArn: recordResultHandler(() => ({ store, clock, ...settleDeps })) as never,
+    RecordResultFunctionArn: recordResultHandler(() => ({
+      store: settleStore,
+      clock,
+      ...settleDeps,
+    })) as never,
     ReleaseLockFunctionArn: releaseLockHandler(() => ({ store, clock })) as never,
   };
   const engine = new WorkflowEngine({

@@ -18,6 +18,7 @@ import { processIdentity } from './processes.ts';
 import { recoverOnStart, retryPending } from './recover.ts';
 import { enabledSchedules, LocalScheduler } from './scheduler.ts';
 import { openLocalStore } from './store.ts';
+import { LostEventSweep } from './sweep.ts';
 import { detectAwsCredentials, localRunnerOf } from './targets.ts';
 
 export interface RunningServer {
@@ -125,6 +126,8 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
     clock: orchestrator.clock,
   });
   if (config.schedules) scheduler.start();
+  const sweep = new LostEventSweep(orchestrator.reconcileDeps);
+  sweep.start();
 
   const text = banner({
     url,
@@ -148,6 +151,7 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
     banner: text + scheduleBanner(scheduler, registry, config.schedules),
     async close() {
       stopping = true;
+      await sweep.stop();
       scheduler.stop();
       await scheduler.idle();
       orchestrator.workflow.stop();

@@ -151,7 +151,11 @@ export function resilientStore<T extends object>(store: T, retry: StoreRetry = S
               if (error instanceof TransientError) throw error;
               throw new TransientError(`the store did not answer ${String(property)}`, { cause: error });
             }
-            logger.debug('store call failed transiently; retrying', { call: String(property), attempt, error });
+            logger.debug('store call failed transiently; retrying', {
+              call: String(property),
+              attempt,
+              error,
+            });
             const ms = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
             await new Promise((resolve) => setTimeout(resolve, ms));
           }

@@ -18,7 +18,7 @@ afterEach(() => {
 });
 
 /** What the SDK throws when the store's connection is reset and its own retries are used up. */
-export const connectionReset = () =>
+const connectionReset = () =>
   Object.assign(new Error('socket hang up'), { code: 'ECONNRESET', $metadata: { attempts: 3 } });
 
 function runner(execute: JobExecutor, options: { reportRetryMs?: number; reportAttempts?: number } = {}) {

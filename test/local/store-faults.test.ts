@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { isTerminal } from '#shared/types.ts';
+import { TransientError } from '#shared/errors.ts';
+import type { DeploymentStore } from '#shared/ports.ts';
+import { type Deployment, isTerminal } from '#shared/types.ts';
+import { BUILD_OUTPUT, type LocalMode, startLocalMode } from '#test/support/local-mode.ts';
 import type { JobExecutor } from '../../local/job-runner.ts';
 import { LostEventSweep } from '../../local/sweep.ts';
-import { BUILD_OUTPUT, type LocalMode, startLocalMode } from '#test/support/local-mode.ts';
 
 /**
  * Local mode (in-process, the `npm start` wiring) while its store drops connections: a proxy in front of
@@ -18,7 +20,10 @@ afterEach(async () => {
 });
 
 /** A job that takes the store down for OUTAGE_MS as soon as it starts, then succeeds once it is back. */
-function jobThatTakesTheStoreDown(which: 'build' | 'deploy'): { execute: JobExecutor; outages: () => number } {
+function jobThatTakesTheStoreDown(which: 'build' | 'deploy'): {
+  execute: JobExecutor;
+  outages: () => number;
+} {
   let outages = 0;
   const execute: JobExecutor = async (job) => {
     if (job.job === which && mode) {
@@ -78,5 +83,46 @@ describe('local mode while its store resets connections', () => {
     expect(await sweep.runOnce()).toBe(1);
     const built = await mode.waitUntil(id, (d) => d.phase !== 'BUILDING');
     expect(built.jobs?.build?.status).toBe('SUCCEEDED');
+  });
+
+  it('stops a job whose start it could not record before it fails the deployment', async () => {
+    const stopped: string[] = [];
+    let release: (status: 'STOPPED') => void = () => {};
+    const execute: JobExecutor = (job) =>
+      job.job === 'build'
+        ? new Promise((resolve) => {
+            release = (status) => resolve({ status });
+          })
+        : Promise.resolve({ status: 'SUCCEEDED' });
+    // The store keeps refusing to record the started build (its retries already used up).
+    const refuseJobRecord = (store: DeploymentStore): DeploymentStore =>
+      new Proxy(store, {
+        get(target, property, receiver) {
+          const value = Reflect.get(target, property, receiver);
+          if (property !== 'updateDeployment') return value;
+          return async (id: string, patch: Partial<Deployment>) => {
+            if (patch.jobs?.build && !patch.jobs.build.status) {
+              throw new TransientError('the store did not answer updateDeployment');
+            }
+            return value.call(target, id, patch);
+          };
+        },
+      });
+    mode = await startLocalMode({ executeJob: execute, wrapStore: refuseJobRecord });
+    const { runner } = mode.orchestrator;
+    const stop = runner.stop.bind(runner);
+    runner.stop = async (buildId) => {
+      stopped.push(buildId);
+      await stop(buildId);
+      release('STOPPED');
+    };
+    const id = await mode.deploy();
+    const done = await mode.waitUntil(id, (d) => isTerminal(d.status));
+    expect(done.status).toBe('FAILED');
+    expect(stopped).toHaveLength(1);
+    // The job had ended before the deployment was recorded FAILED and its lock released.
+    const [job] = await runner.describe(stopped);
+    expect(job).toMatchObject({ complete: true, status: 'STOPPED' });
+    expect(await mode.orchestrator.store.getLock('hello-world', 'staging')).toBeUndefined();
   });
 });

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
-import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { inject, vi } from 'vitest';
+import type { DeploymentStore } from '#shared/ports.ts';
 import { loadRegistryFile } from '#shared/registry-file.ts';
 import type { Deployment } from '#shared/types.ts';
 import { createLocalHttpServer } from '../../local/http.ts';
@@ -101,6 +101,8 @@ const REGISTRY = `applications:
 export interface LocalModeOptions {
   /** Runs each job (a stand-in for the buildspec in bash); by default both jobs succeed at once. */
   executeJob?: JobExecutor;
+  /** Wraps the store local mode opened (a fault above its retries). */
+  wrapStore?: (store: DeploymentStore) => DeploymentStore;
 }
 
 export async function startLocalMode(options: LocalModeOptions = {}) {
@@ -125,7 +127,7 @@ export async function startLocalMode(options: LocalModeOptions = {}) {
   const execute: JobExecutor =
     options.executeJob ?? (async (job) => (job.job === 'build' ? BUILD_OUTPUT : { status: 'SUCCEEDED' }));
   const orchestrator = createOrchestrator({
-    store: local.store,
+    store: options.wrapStore ? options.wrapStore(local.store) : local.store,
     registry,
     registryPath,
     dataDir,
