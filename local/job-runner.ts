@@ -81,6 +81,8 @@ export interface LocalJobRunnerOptions {
   /** The job-end report's first retry delay (doubling, at most 30 s), and how many attempts it gets. */
   reportRetryMs?: number;
   reportAttempts?: number;
+  /** Writes a job record's temporary file (tests put a filling disk here). */
+  writeFile?: (file: string, text: string) => void;
 }
 
 /** What a job reports when something other than the bash runner ran it. */
@@ -147,9 +149,12 @@ export const projectName = (job: JobKind) => `crossdeploy-local-${job}`;
 
 export class LocalJobRunner implements JobRunner {
   private readonly options: Required<
-    Omit<LocalJobRunnerOptions, 'baseUrl' | 'execute' | 'reportRetryMs' | 'reportAttempts'>
+    Omit<LocalJobRunnerOptions, 'baseUrl' | 'execute' | 'reportRetryMs' | 'reportAttempts' | 'writeFile'>
   >;
   private readonly report: { retryMs: number; attempts: number };
+  private readonly writeFile: (file: string, text: string) => void;
+  /** Records whose last write failed (a full disk): the current state, written at the next chance. */
+  private readonly unsaved = new Map<string, LocalJobRecord>();
   /** Each started job until it has ended and its end has been reported (or given up on). */
   private readonly inFlight = new Set<Promise<void>>();
   private readonly execute: JobExecutor | undefined;
@@ -169,7 +174,8 @@ export class LocalJobRunner implements JobRunner {
   onFinished: (event: BuildStateChange) => Promise<void> = async () => {};
 
   constructor(options: LocalJobRunnerOptions) {
-    const { baseUrl, execute, reportRetryMs, reportAttempts, ...rest } = options;
+    const { baseUrl, execute, reportRetryMs, reportAttempts, writeFile, ...rest } = options;
+    this.writeFile = writeFile ?? ((file, text) => writeFileSync(file, text));
     this.options = { stopGraceMs: 5_000, env: process.env, ...rest };
     this.report = { retryMs: reportRetryMs ?? 1_000, attempts: reportAttempts ?? 8 };
     this.execute = execute;
@@ -211,7 +217,13 @@ export class LocalJobRunner implements JobRunner {
       exportedVariables: {},
       workspace: join(this.options.dataDir, 'workspaces', job.deploymentId, job.job),
     };
-    this.write(record);
+    try {
+      this.writeRecord(record);
+    } catch (error) {
+      // Without its record a restarted server could not find the job: do not start it, and let a retry try.
+      rmSync(join(this.tokensDir, job.idempotencyToken), { force: true });
+      throw new JobStartError(`the job could not be recorded: ${(error as Error).message}`, { cause: error });
+    }
     const { promise: exited, resolve: done } = Promise.withResolvers<void>();
     this.running.set(buildId, { record, exited });
     const chain = this.run(record, job)
@@ -311,6 +323,9 @@ export class LocalJobRunner implements JobRunner {
       this.terminate(record);
     }
     await Promise.all(live.map((job) => job.exited));
+    // A last chance for records a full disk held back.
+    const [pending] = this.unsaved.values();
+    if (pending) this.write(pending);
     return live.length;
   }
 
@@ -566,15 +581,43 @@ export class LocalJobRunner implements JobRunner {
     return join(this.jobsDir, `${buildId.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
   }
 
+  /**
+   * Records a job's state. A write that fails (a full disk) must not end the server from a job's callback:
+   * the record is kept in memory, answered from there, and written with the next write that succeeds.
+   */
   private write(record: LocalJobRecord): void {
+    this.unsaved.set(record.buildId, record);
+    for (const pending of [...this.unsaved.values()]) {
+      try {
+        this.writeRecord(pending);
+        this.unsaved.delete(pending.buildId);
+      } catch (error) {
+        logger.error('a job record could not be written; kept in memory until it can', {
+          file: this.file(pending.buildId),
+          deploymentId: pending.deploymentId,
+          error,
+        });
+        return;
+      }
+    }
+  }
+
+  private writeRecord(record: LocalJobRecord): void {
     // Written whole and renamed into place, so a crash never leaves half a record.
     const file = this.file(record.buildId);
     const partial = `${file}.${process.pid}.partial`;
-    writeFileSync(partial, `${JSON.stringify(record, null, 2)}\n`);
-    renameSync(partial, file);
+    try {
+      this.writeFile(partial, `${JSON.stringify(record, null, 2)}\n`);
+      renameSync(partial, file);
+    } catch (error) {
+      rmSync(partial, { force: true });
+      throw error;
+    }
   }
 
   read(buildId: string): LocalJobRecord | undefined {
+    const unsaved = this.unsaved.get(buildId);
+    if (unsaved) return structuredClone(unsaved);
     try {
       return JSON.parse(readFileSync(this.file(buildId), 'utf8')) as LocalJobRecord;
     } catch {
@@ -592,7 +635,8 @@ export class LocalJobRunner implements JobRunner {
           return undefined;
         }
       })
-      .filter((r): r is LocalJobRecord => r !== undefined);
+      .filter((r): r is LocalJobRecord => r !== undefined)
+      .map((r) => this.unsaved.get(r.buildId) ?? r);
   }
 
   private info(record: LocalJobRecord): JobInfo {
@@ -614,7 +658,12 @@ export class LocalJobRunner implements JobRunner {
   }
 
   private log(record: LocalJobRecord, message: string): void {
-    this.options.logs.append(record.deploymentId, record.job, message);
+    try {
+      this.options.logs.append(record.deploymentId, record.job, message);
+    } catch (error) {
+      // A line the disk has no room for is lost; the job and its server go on.
+      logger.warn('a job log line could not be written', { deploymentId: record.deploymentId, error });
+    }
   }
 }
 

@@ -1,5 +1,6 @@
-import type { Server } from 'node:http';
+import { type ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConfigError, CrossdeployError, TransientError } from '#shared/errors.ts';
@@ -20,69 +21,164 @@ export interface LocalStore {
 
 /**
  * The same DynamoDB store the Lambdas use, on an embedded dynalite persisting to `<data>/db` (LevelDB
- * through classic-level), or on a real table when CROSSDEPLOY_TABLE_NAME is set.
+ * through classic-level) in a process of its own (local/embedded-store-process.ts), or on a real table when
+ * CROSSDEPLOY_TABLE_NAME is set. Every call is retried while the store fails transiently (resilientStore).
  */
-export async function openLocalStore(config: LocalConfig): Promise<LocalStore> {
-  if (config.dynamo) return openExternal(config.dynamo);
+export async function openLocalStore(
+  config: LocalConfig,
+  options: { retry?: StoreRetry } = {},
+): Promise<LocalStore> {
+  if (config.dynamo) return openExternal(config.dynamo, options.retry);
   const path = join(config.dataDir, 'db');
-  const { default: dynalite } = await import('dynalite');
-  const server: Server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  if (!address || typeof address === 'string') throw new Error('the embedded dynalite did not report a port');
+  const embedded = await EmbeddedStore.start(path);
   const client = new DynamoDBClient({
-    endpoint: `http://127.0.0.1:${address.port}`,
+    endpoint: `http://127.0.0.1:${embedded.port}`,
     region: 'local',
     // dynalite does not check signatures; these only satisfy the SDK's signer.
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
   try {
-    await ensureTable(client, EMBEDDED_TABLE, true);
+    await resilientStore({ ensure: () => ensureTable(client, EMBEDDED_TABLE, true) }, options.retry).ensure();
   } catch (error) {
-    server.close();
-    const message = (error as Error).message ?? '';
-    if (/lock/i.test(message)) {
-      throw new ConfigError(
-        `${path} is in use by another crossdeploy server (one server per data directory)`,
-        {
-          cause: error,
-        },
-      );
-    }
-    throw error;
+    client.destroy();
+    await embedded.close();
+    throw new ConfigError(
+      `the embedded store in ${path} did not answer: ${embedded.lastFault ?? (error as Error).message}`,
+      { cause: error },
+    );
   }
   return {
-    store: storeOn(client, EMBEDDED_TABLE),
+    store: storeOn(client, EMBEDDED_TABLE, options.retry),
     description: `embedded dynalite, persisted in ${path}`,
     embedded: true,
-    close: () =>
-      new Promise<void>((resolve) => {
-        client.destroy();
-        server.close(() => resolve());
-        // Keep-alive sockets from the SDK would hold close() open.
-        server.closeAllConnections?.();
-      }),
+    close: async () => {
+      client.destroy();
+      await embedded.close();
+    },
   };
 }
 
-async function openExternal(dynamo: { endpoint?: string; tableName: string }): Promise<LocalStore> {
+const EMBEDDED_PROCESS = fileURLToPath(new URL('./embedded-store-process.ts', import.meta.url));
+
+type EmbeddedMessage =
+  | { type: 'listening'; port: number }
+  | { type: 'failed'; message: string; locked: boolean }
+  | { type: 'fault'; message: string };
+
+/**
+ * The embedded store's process, restarted on the same port whenever a fault ends it (a corrupt block read,
+ * a full disk). Meanwhile calls fail with a reset or refused connection, which resilientStore retries.
+ */
+class EmbeddedStore {
+  private readonly path: string;
+  port = 0;
+  /** What ended the process last, for the log and for a store that never answers at start. */
+  lastFault: string | undefined;
+  private child: ChildProcess | undefined;
+  private closing = false;
+  private restarts = 0;
+
+  private constructor(path: string) {
+    this.path = path;
+  }
+
+  static async start(path: string): Promise<EmbeddedStore> {
+    const store = new EmbeddedStore(path);
+    await store.spawn();
+    return store;
+  }
+
+  private spawn(): Promise<void> {
+    const child = fork(EMBEDDED_PROCESS, [this.path, String(this.port)], {
+      execArgv: [],
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    this.child = child;
+    let stderr = '';
+    child.stderr?.on('data', (chunk) => {
+      stderr = `${stderr}${chunk}`.slice(-2_000);
+    });
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    let listening = false;
+    child.on('message', (message: EmbeddedMessage) => {
+      if (message.type === 'listening') {
+        listening = true;
+        this.port = message.port;
+        this.restarts = 0;
+        resolve();
+      } else if (message.type === 'failed') {
+        reject(
+          new ConfigError(
+            message.locked
+              ? `${this.path} is in use by another crossdeploy server (one server per data directory)`
+              : `the embedded store in ${this.path} cannot be opened: ${message.message}. Move the directory aside to start with an empty store, or restore it from a backup.`,
+          ),
+        );
+      } else {
+        this.lastFault = message.message;
+      }
+    });
+    child.once('exit', (code, signal) => {
+      if (!listening) {
+        reject(
+          new ConfigError(
+            `the embedded store in ${this.path} did not start (exit ${code ?? signal}): ${stderr.trim() || 'no output'}`,
+          ),
+        );
+        return;
+      }
+      if (this.closing) return;
+      logger.error('the embedded store stopped; restarting it', {
+        path: this.path,
+        fault: this.lastFault ?? stderr.trim(),
+        code,
+        signal,
+      });
+      this.restart();
+    });
+    return promise;
+  }
+
+  private restart(): void {
+    const ms = Math.min(5_000, 100 * 2 ** this.restarts++);
+    setTimeout(() => {
+      if (this.closing) return;
+      this.spawn().catch((error: unknown) => {
+        if (this.closing) return;
+        logger.error('the embedded store could not be restarted', { path: this.path, error });
+        this.restart();
+      });
+    }, ms).unref();
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+async function openExternal(
+  dynamo: { endpoint?: string; tableName: string },
+  retry?: StoreRetry,
+): Promise<LocalStore> {
   const client = new DynamoDBClient(dynamo.endpoint ? { endpoint: dynamo.endpoint } : {});
   // A local emulator gets its table created; a real AWS table comes from template.yaml and must exist.
   await ensureTable(client, dynamo.tableName, dynamo.endpoint !== undefined);
   return {
-    store: storeOn(client, dynamo.tableName),
+    store: storeOn(client, dynamo.tableName, retry),
     description: `DynamoDB table ${dynamo.tableName}${dynamo.endpoint ? ` at ${dynamo.endpoint}` : ''}`,
     embedded: false,
     close: async () => client.destroy(),
   };
 }
 
-function storeOn(client: DynamoDBClient, tableName: string): DynamoDeploymentStore {
+function storeOn(client: DynamoDBClient, tableName: string, retry?: StoreRetry): DynamoDeploymentStore {
   const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  return resilientStore(new DynamoDeploymentStore({ client: doc, tableName }));
+  return resilientStore(new DynamoDeploymentStore({ client: doc, tableName }), retry);
 }
 
 /** Node's and the SDK's words for a store that did not answer this time (not for a refused request). */

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -21,15 +21,46 @@ afterEach(() => {
 const connectionReset = () =>
   Object.assign(new Error('socket hang up'), { code: 'ECONNRESET', $metadata: { attempts: 3 } });
 
-function runner(execute: JobExecutor, options: { reportRetryMs?: number; reportAttempts?: number } = {}) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'crossdeploy-runner-'));
+/** A disk that can fill up: every write through it fails with ENOSPC while `full`. */
+class Disk {
+  full = false;
+  failed = 0;
+  check(file: string) {
+    if (!this.full) return;
+    this.failed++;
+    throw Object.assign(new Error(`ENOSPC: no space left on device, write '${file}'`), { code: 'ENOSPC' });
+  }
+}
+
+class FillingLogWriter extends LocalLogWriter {
+  private readonly disk: Disk;
+  constructor(dir: string, disk: Disk) {
+    super(dir);
+    this.disk = disk;
+  }
+  override append(...args: Parameters<LocalLogWriter['append']>) {
+    this.disk.check('log');
+    super.append(...args);
+  }
+}
+
+function runner(
+  execute: JobExecutor,
+  options: { reportRetryMs?: number; reportAttempts?: number; disk?: Disk; dataDir?: string } = {},
+) {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'crossdeploy-runner-'));
   dirs.push(dataDir);
   const logsDir = join(dataDir, 'logs');
+  const disk = options.disk ?? new Disk();
   const runner = new LocalJobRunner({
     dataDir,
     registry: testRegistry(),
     registryDir: dataDir,
-    logs: new LocalLogWriter(logsDir),
+    logs: new FillingLogWriter(logsDir, disk),
+    writeFile: (file, text) => {
+      disk.check(file);
+      writeFileSync(file, text);
+    },
     simulateBin: dataDir,
     execute,
     reportRetryMs: options.reportRetryMs ?? 1,
@@ -71,5 +102,42 @@ describe('the local job runner when reporting a job end fails', () => {
     await jobs.idle();
     expect(reports).toBe(3);
     expect(await jobs.describe([buildId])).toMatchObject([{ complete: true, status: 'FAILED' }]);
+  });
+
+  it('ends and reports a job whose record cannot be written (a full disk), and writes it once it can', async () => {
+    const disk = new Disk();
+    let finish: () => void = () => {};
+    const { runner: jobs, dataDir } = runner(
+      () =>
+        new Promise((resolve) => {
+          finish = () => resolve({ status: 'SUCCEEDED', exportedVariables: { A: '1' } });
+        }),
+      { disk },
+    );
+    const reports: string[] = [];
+    jobs.onFinished = async (event) => {
+      reports.push(event.detail['build-status']);
+    };
+    const { buildId } = await jobs.start(job('D3'));
+    disk.full = true;
+    finish();
+    await jobs.idle();
+    expect(disk.failed).toBeGreaterThan(0);
+    expect(reports).toEqual(['SUCCEEDED']);
+    // Nothing lost: the runner answers from what it could not write...
+    expect(await jobs.describe([buildId])).toMatchObject([{ complete: true, status: 'SUCCEEDED' }]);
+    // ...and writes it when the disk has room again, for a restarted server to read.
+    disk.full = false;
+    await jobs.stopAll();
+    const restarted = runner(async () => ({ status: 'SUCCEEDED' }), { dataDir }).runner;
+    expect(restarted.read(buildId)).toMatchObject({ complete: true, status: 'SUCCEEDED' });
+    expect(restarted.unfinishedFromEarlierRuns()).toEqual([]);
+  });
+
+  it('refuses to start a job it cannot record, with a job start error', async () => {
+    const disk = new Disk();
+    disk.full = true;
+    const { runner: jobs } = runner(async () => ({ status: 'SUCCEEDED' }), { disk });
+    await expect(jobs.start(job('D4'))).rejects.toMatchObject({ name: 'JobStartError' });
   });
 });
