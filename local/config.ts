@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError } from '#shared/errors.ts';
+import type { Registry } from '#shared/registry.ts';
 
 /** The sample registry ships with the project, so `npm start` works from any working directory. */
 export const SAMPLE_REGISTRY = fileURLToPath(new URL('../registry/sample.yaml', import.meta.url));
@@ -132,4 +134,19 @@ export function readLocalConfig(env: NodeJS.ProcessEnv = process.env, cwd = proc
     schedules: c.CROSSDEPLOY_SCHEDULES !== 'off',
     ...(c.CROSSDEPLOY_SLACK_PORT !== undefined ? { slackPort: c.CROSSDEPLOY_SLACK_PORT } : {}),
   };
+}
+
+/**
+ * Local mode builds from each application's `source.localPath` (relative to the registry file): one that
+ * does not exist is a configuration mistake found at start, not by the first build that needs it.
+ */
+export function checkLocalSources(registry: Registry, registryPath: string): void {
+  const missing = Object.entries(registry.applications).flatMap(([name, app]) => {
+    if (!app.source.localPath) return [];
+    const path = resolve(dirname(registryPath), app.source.localPath);
+    return existsSync(path) ? [] : [`applications.${name}.source.localPath: ${path} does not exist`];
+  });
+  if (missing.length > 0) {
+    throw new ConfigError(`${registryPath} is not usable in local mode:\n  ${missing.join('\n  ')}`);
+  }
 }

@@ -9,7 +9,7 @@ import type { Registry } from '#shared/registry.ts';
 import { loadRegistryFile } from '#shared/registry-file.ts';
 import { withDoctorRoutes } from '../functions/doctor/routes.ts';
 import { banner } from './banner.ts';
-import { isLoopback, type LocalConfig } from './config.ts';
+import { checkLocalSources, isLoopback, type LocalConfig } from './config.ts';
 import { localDoctorApi } from './doctor.ts';
 import { createLocalHttpServer, createSlackHttpServer } from './http.ts';
 import { createOrchestrator } from './orchestrator.ts';
@@ -35,6 +35,7 @@ export interface RunningServer {
 export async function startLocalServer(config: LocalConfig): Promise<RunningServer> {
   // The registry first: a broken one leaves nothing behind, not even an empty data directory.
   const registry = loadRegistryFile(config.registryPath);
+  checkLocalSources(registry, config.registryPath);
   mkdirSync(config.dataDir, { recursive: true });
   const releaseDataDir = claimDataDir(config.dataDir);
   const local = await openLocalStore(config);
