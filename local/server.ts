@@ -1,20 +1,18 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
-import { ConfigError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import type { Registry } from '#shared/registry.ts';
 import { loadRegistryFile } from '#shared/registry-file.ts';
 import { withDoctorRoutes } from '../functions/doctor/routes.ts';
 import { banner } from './banner.ts';
 import { checkLocalSources, isLoopback, type LocalConfig } from './config.ts';
+import { claimDataDir } from './data-dir.ts';
 import { localDoctorApi } from './doctor.ts';
 import { createLocalHttpServer, createSlackHttpServer } from './http.ts';
 import { createOrchestrator } from './orchestrator.ts';
 import { InstanceOwnership, instanceIdOf } from './ownership.ts';
-import { processIdentity } from './processes.ts';
 import { recoverOnStart, retryPending } from './recover.ts';
 import { enabledSchedules, LocalScheduler } from './scheduler.ts';
 import { openLocalStore } from './store.ts';
@@ -191,27 +189,4 @@ function scheduleBanner(scheduler: LocalScheduler, registry: Registry, on: boole
         `schedules  ${application} ${schedule.name} (${schedule.from} -> ${schedule.to}): ${schedule.schedule} ${schedule.timezone}, next ${at.toISOString()}`,
     );
   return `\n${lines.join('\n')}\n`;
-}
-
-/**
- * One server per data directory: two would both run jobs, recover each other's deployments and share one
- * LevelDB. The claim names the owner by pid and start time, so a stale claim (after kill -9) is taken over.
- */
-function claimDataDir(dataDir: string): () => void {
-  const file = join(dataDir, 'server.json');
-  try {
-    const owner = JSON.parse(readFileSync(file, 'utf8')) as { pid: number; startTime: number };
-    const alive = processIdentity(owner.pid);
-    if (owner.pid !== process.pid && alive && alive.startTime === owner.startTime) {
-      throw new ConfigError(
-        `${dataDir} is in use by another crossdeploy server (pid ${owner.pid}); stop it or set CROSSDEPLOY_DATA_DIR`,
-      );
-    }
-  } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    // No claim, or an unreadable one: ours now.
-  }
-  const self = processIdentity(process.pid);
-  writeFileSync(file, `${JSON.stringify({ pid: process.pid, startTime: self?.startTime ?? 0 })}\n`);
-  return () => rmSync(file, { force: true });
 }
