@@ -225,6 +225,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       waitMs: options.waitMs,
       retryMs: options.retryMs ?? 1_000,
       executeJob,
+      keepEngineEvents: true,
     });
     recordExecutions(orchestrator, executions, (id) => stack.onExecutionEnd?.(id));
     // Local mode asks the store which runner an environment uses before every target access; AWS does not.

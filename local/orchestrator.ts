@@ -53,6 +53,8 @@ export interface OrchestratorOptions {
   executeJob?: JobExecutor;
   /** Claims each deployment this server creates for its instance (a table other servers may share). */
   ownership?: Pick<InstanceOwnership, 'claim'>;
+  /** Keep every execution's engine events (the bench reads them); off in the server, where waits are long. */
+  keepEngineEvents?: boolean;
 }
 
 export function createOrchestrator(options: OrchestratorOptions) {
@@ -138,6 +140,7 @@ export function createOrchestrator(options: OrchestratorOptions) {
     tokens,
     waitMs: options.waitMs ?? 2_000,
     retryMs: options.retryMs ?? 1_000,
+    keepEvents: options.keepEngineEvents ?? false,
   });
   const workflow = new LocalWorkflowStarter({ engine, store, reconcileDeps });
   const rest = createApi({ store, workflow, logs, registry, clock, newId: ulid });

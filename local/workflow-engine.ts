@@ -102,6 +102,12 @@ export interface WorkflowEngineOptions {
   waitMs?: number;
   retryMs?: number;
   definitionPath?: string;
+  /**
+   * Keep each execution's engine events in `RunningExecution.events` (tests and the bench read them). Off,
+   * they are drained and dropped: a deployment waiting for its environment loops through the lock states
+   * for as long as it waits, and every round's events (with their inputs and outputs) would stay in memory.
+   */
+  keepEvents?: boolean;
 }
 
 export interface RunningExecution {
@@ -199,8 +205,10 @@ export class WorkflowEngine {
       context: { Execution: { Name: name, Input: input as never }, Task: { Token: 'replaced-per-task' } },
     });
     const events: EventLog[] = [];
+    const keep = this.options.keepEvents !== false;
+    // Drained either way: the engine queues every event until it is read.
     void (async () => {
-      for await (const event of execution.eventLogs) events.push(event as unknown as EventLog);
+      for await (const event of execution.eventLogs) if (keep) events.push(event as unknown as EventLog);
     })().catch(() => {});
     return { name, result: execution.result, events, abort: () => execution.abort() };
   }
