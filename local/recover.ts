@@ -2,7 +2,12 @@ import { NotSettledError } from '#shared/errors.ts';
 import type { DeploymentStore } from '#shared/ports.ts';
 import type { Registry } from '#shared/registry.ts';
 import type { Deployment } from '#shared/types.ts';
-import { type Ending, type ReconcileDeps, reconcileDeployment } from '../functions/reconcile/core.ts';
+import {
+  type Ending,
+  type ReconcileDeps,
+  reconcileDeployment,
+  sweepLostJobEvents,
+} from '../functions/reconcile/core.ts';
 import type { LocalJobRunner } from './job-runner.ts';
 import { type InstanceOwnership, jobsAccountedFor } from './ownership.ts';
 
@@ -61,6 +66,10 @@ export async function recoverOnStart(deps: {
     );
     report.stoppedJobs.push({ buildId: job.buildId, deploymentId: job.deploymentId, signalled });
   }
+
+  // A job that ended (or was just stopped) without its end reaching the deployment: record it first, as the
+  // lost-event sweep does, so the record shows how the job ended. Only this runner's jobs are found.
+  await sweepLostJobEvents(deps.reconcileDeps);
 
   const candidates = new Map<string, Deployment>();
   for (const d of await store.listActive()) candidates.set(d.deploymentId, d);
