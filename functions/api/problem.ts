@@ -40,7 +40,6 @@ const TITLES: Record<ErrorCode, string> = {
   DEPLOY_FAILED: 'Deploy failed',
   JOB_START_FAILED: 'Job start failed',
   JOB_TIMED_OUT: 'Job timed out',
-  IMAGE_PACKAGE_TYPE: 'Image package type',
   REGISTRY_INVALID: 'Registry invalid',
   CONFIG_INVALID: 'Configuration invalid',
   EXECUTION_FAILED: 'Execution failed',

@@ -32,7 +32,6 @@ export type ErrorCode =
   | 'DEPLOY_FAILED'
   | 'JOB_START_FAILED'
   | 'JOB_TIMED_OUT'
-  | 'IMAGE_PACKAGE_TYPE'
   | 'REGISTRY_INVALID'
   | 'CONFIG_INVALID'
   | 'EXECUTION_FAILED'
@@ -76,12 +75,6 @@ export class EnvironmentBusyError extends CrossdeployError {
   override readonly name = 'EnvironmentBusyError';
   readonly code = 'ENVIRONMENT_BUSY' as const;
   override readonly httpStatus = 409;
-}
-
-export class NotFoundError extends CrossdeployError {
-  override readonly name = 'NotFoundError';
-  readonly code = 'NOT_FOUND' as const;
-  override readonly httpStatus = 404;
 }
 
 export class IdempotencyConflictError extends CrossdeployError {

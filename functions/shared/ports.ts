@@ -17,8 +17,6 @@ export interface Clock {
   now(): Date;
 }
 
-export const systemClock: Clock = { now: () => new Date() };
-
 export interface Page<T> {
   items: T[];
   nextCursor?: string;

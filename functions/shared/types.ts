@@ -52,14 +52,6 @@ export interface JobRecord {
 
 export type JobStatus = 'IN_PROGRESS' | 'SUCCEEDED' | 'FAILED' | 'FAULT' | 'STOPPED' | 'TIMED_OUT';
 
-export interface DeploymentRequest {
-  application: string;
-  environment: string;
-  ref?: string;
-  reason?: string;
-  dryRun?: boolean;
-}
-
 export interface Deployment {
   deploymentId: string;
   application: string;

@@ -7,7 +7,6 @@ import {
   minimum,
   minLength,
   optional,
-  type output,
   strictObject,
   string,
   type ZodMiniType,
@@ -96,11 +95,6 @@ function parse<T>(schema: ZodMiniType<T>, body: unknown): T {
     throw new RequestRejectedError('INVALID_FIELD', 400, detail, { details: { field } });
   }
   return result.data;
-}
-
-/** Validates the shape of a deployment request body (already parsed JSON). */
-export function parseRequestBody(body: unknown): output<typeof requestSchema> {
-  return parse(requestSchema, body);
 }
 
 function targetOf(registry: Registry, application: string, environment: string): Target {

@@ -23,10 +23,6 @@ export function colorEnabled(stream: StreamLike, env: NodeJS.ProcessEnv): boolea
   return stream.isTTY === true;
 }
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: matching ANSI escapes is the point
-const ANSI = /\u001b\[[0-9;]*m/g;
-export const visibleLength = (text: string) => text.replace(ANSI, '').length;
-
 export function formatDuration(ms: number): string {
   const seconds = Math.max(0, Math.floor(ms / 1000));
   if (seconds < 60) return `${seconds}s`;

@@ -11,15 +11,6 @@ import { parseRoleArn } from '../diagnose-statements.ts';
 import { RoleAssumptionError, TransientError } from '../errors.ts';
 import type { AssumedIdentity, AssumeRoleParams, RoleAssumer, StackInspector } from '../ports.ts';
 
-/**
- * Why STS refused, with no evidence beyond the request: every candidate cause, in the order to check them.
- * The same diagnosis as `crossdeploy doctor` (functions/shared/diagnose.ts), which can narrow it down.
- */
-export function explainAccessDenied(params: AssumeRoleParams): string {
-  const fault = classifyAwsError({ name: 'AccessDenied', message: '' });
-  return formatDiagnosis(diagnoseAssumeRole(fault, contextOf(params)));
-}
-
 const contextOf = (params: AssumeRoleParams) => ({
   attempt: params,
   // The registry refuses a deploy role outside the environment's account, so the ARN's account is the target's.
