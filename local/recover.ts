@@ -67,10 +67,6 @@ export async function recoverOnStart(deps: {
     report.stoppedJobs.push({ buildId: job.buildId, deploymentId: job.deploymentId, signalled });
   }
 
-  // A job that ended (or was just stopped) without its end reaching the deployment: record it first, as the
-  // lost-event sweep does, so the record shows how the job ended. Only this runner's jobs are found.
-  await sweepLostJobEvents(deps.reconcileDeps);
-
   const candidates = new Map<string, Deployment>();
   for (const d of await store.listActive()) candidates.set(d.deploymentId, d);
   for (const [application, app] of Object.entries(registry.applications)) {
@@ -88,6 +84,9 @@ export async function recoverOnStart(deps: {
     else if (verdict) report.left.push({ deploymentId: deployment.deploymentId, reason: verdict.reason });
   }
 
+  // A job that ended (or was just stopped) without its end reaching the deployment: record it first, as the
+  // lost-event sweep does, so the record shows how the job ended. Only this runner's jobs are found.
+  if (ids.size > 0) await sweepLostJobEvents(deps.reconcileDeps);
   for (const deploymentId of ids) {
     try {
       await reconcileDeployment(deploymentId, RESTARTED, deps.reconcileDeps, budget);
