@@ -20,7 +20,7 @@ afterEach(() => {
 
 const QUICK = { attempts: 3, baseDelayMs: 10, maxDelayMs: 50 };
 /** Long enough to ride out the store process's restart after a fault. */
-const PATIENT = { attempts: 10, baseDelayMs: 50, maxDelayMs: 2_000 };
+const PATIENT = { attempts: 7, baseDelayMs: 50, maxDelayMs: 2_000 };
 
 function config(): LocalConfig {
   const dataDir = mkdtempSync(join(tmpdir(), 'crossdeploy-db-'));
@@ -34,8 +34,9 @@ const deployment = (i: number) =>
     application: 'hello-world',
     environment: 'staging',
     ref: 'main',
-    // Enough bytes that the history spans several compressed blocks.
-    reason: `${i} ${'reason '.repeat(200)}`,
+    // Enough bytes that the history spans many blocks; compressible, so a damaged block fails to decompress
+    // (LevelDB does not verify checksums on reads by default: damage in a raw block reads back as garbage).
+    reason: `${i} ${'reason '.repeat(500)}`,
     requester: { type: 'local', user: 'me' },
     trigger: 'local',
     requestedAt: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
@@ -44,7 +45,7 @@ const deployment = (i: number) =>
 /** Writes some history, then reopens once so LevelDB moves it from its log into a table file. */
 async function storeWithHistory(cfg: LocalConfig) {
   const first = await openLocalStore(cfg, { retry: QUICK });
-  for (let i = 0; i < 200; i++) await first.store.createDeployment(deployment(i));
+  for (let i = 0; i < 80; i++) await first.store.createDeployment(deployment(i));
   await first.close();
   const second = await openLocalStore(cfg, { retry: QUICK });
   await second.close();
@@ -58,7 +59,7 @@ function corruptTables(dataDir: string) {
     const bytes = readFileSync(join(db, name));
     // The first part of the file holds the index entries (history); the table's own description, which
     // every start reads, sorts last and stays intact.
-    for (let at = Math.floor(bytes.length * 0.05); at < bytes.length * 0.85; at += 5_000) {
+    for (let at = Math.floor(bytes.length * 0.05); at < bytes.length * 0.85; at += 1_000) {
       for (let i = 0; i < 32; i++) bytes[at + i] = (bytes[at + i] ?? 0) ^ 0xff;
     }
     writeFileSync(join(db, name), bytes);
@@ -85,7 +86,7 @@ describe('the embedded store with a damaged database', () => {
     } finally {
       await local.close();
     }
-  });
+  }, 60_000);
 
   it('refuses to start on a database it cannot open, naming the directory and the reason', async () => {
     const cfg = config();
