@@ -1,4 +1,5 @@
 import { recordEvent } from '#shared/deployments.ts';
+import { isJobFailureCode } from '#shared/errors.ts';
 import { readBuildOutput } from '#shared/job-env.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore, JobInfo, JobRunner, TaskTokens } from '#shared/ports.ts';
@@ -119,8 +120,11 @@ export async function deliverJobResult(info: JobInfo, deps: JobEventsDeps): Prom
       ...(changeSet ? { changeSet } : {}),
     });
   } else {
-    const code = job === 'build' ? 'BUILD_FAILED' : 'DEPLOY_FAILED';
-    await tokens.fail(token, 'JobFailedError', causeOf(code, `the ${job} job ended ${info.status}`));
+    // The job's own reason when it gave one (a refusal the README promises), else the job's generic code.
+    const reason = info.exportedVariables.CROSSDEPLOY_FAILURE;
+    const code = isJobFailureCode(reason) ? reason : job === 'build' ? 'BUILD_FAILED' : 'DEPLOY_FAILED';
+    const why = isJobFailureCode(reason) ? ` (${reason})` : '';
+    await tokens.fail(token, 'JobFailedError', causeOf(code, `the ${job} job ended ${info.status}${why}`));
   }
   return 'delivered';
 }

@@ -12,6 +12,8 @@ export const BUILD_BUILDSPEC = `# crossdeploy BUILD job. Runs in the build proje
 # \`--option=value\` so a value starting with \`-\` cannot be read as another option. Work that can fail runs
 # in a \`( set -euo pipefail ... )\` subshell; top-level commands only export what later commands need.
 # python3 (on the CodeBuild standard images; on PATH in local mode) writes the deterministic zip.
+# A refusal with a reason of its own writes its error code to $CROSSDEPLOY_WORK/failure-code; the phase's
+# \`finally\` exports it as CROSSDEPLOY_FAILURE, which the orchestrator records as the deployment's error code.
 version: 0.2
 
 env:
@@ -20,6 +22,7 @@ env:
     - BUILD_OUTPUT_VERSION_ID
     - BUILD_OUTPUT_SHA256
     - RESOLVED_COMMIT
+    - CROSSDEPLOY_FAILURE
 
 phases:
   pre_build:
@@ -94,8 +97,38 @@ phases:
       - |
         (
           set -euo pipefail
+          # A committed symbolic link to a file outside the checkout (~/.aws/credentials, /etc/passwd) must
+          # never reach the build output, whatever \`sam build\` does with links: refused before it runs.
+          if ! python3 - . <<'PYTHON'
+        import os, sys
+        root = os.path.realpath(sys.argv[1])
+        for parent, dirs, files in os.walk(root):
+            if parent == root and '.git' in dirs:
+                dirs.remove('.git')
+            for name in sorted(dirs + files):
+                path = os.path.join(parent, name)
+                if not os.path.islink(path):
+                    continue
+                target = os.path.realpath(path)
+                if target != root and not target.startswith(root + os.sep):
+                    print('crossdeploy: refusing to build: %s is a symbolic link to %s, outside the source tree'
+                          % (os.path.relpath(path, root), os.readlink(path)), file=sys.stderr)
+                    sys.exit(1)
+        PYTHON
+          then
+            printf SOURCE_LINK_OUTSIDE_TREE > "$CROSSDEPLOY_WORK/failure-code"
+            exit 1
+          fi
+        )
+      - |
+        (
+          set -euo pipefail
           rm -rf .aws-sam/build
-          sam build --template-file="$TEMPLATE_PATH" --build-dir=.aws-sam/build
+          if ! sam build --template-file="$TEMPLATE_PATH" --build-dir=.aws-sam/build; then
+            printf SAM_BUILD_FAILED > "$CROSSDEPLOY_WORK/failure-code"
+            echo "crossdeploy: sam build failed" >&2
+            exit 1
+          fi
           if grep -Eq "PackageType[\\"']?[[:space:]]*:[[:space:]]*[\\"']?Image" .aws-sam/build/template.yaml; then
             echo "crossdeploy: the built template has a PackageType: Image function; only Zip is supported for now" >&2
             exit 1
@@ -104,15 +137,31 @@ phases:
       - |
         (
           set -euo pipefail
-          # Deterministic: sorted entries, fixed timestamps and modes, no extra fields, symbolic links
-          # replaced by what they point to (the deploy job refuses links).
-          python3 - .aws-sam/build "$CROSSDEPLOY_WORK/build-output.zip" <<'PYTHON'
+          # Deterministic: sorted entries, fixed timestamps and modes, no extra fields. A symbolic link is
+          # stored as the file or directory it points to (the deploy job refuses links in an archive, and
+          # node_modules/.bin is full of them), but only when it points inside the source tree: a link that
+          # leads outside it (to ~/.aws/credentials, say) is refused, naming the link.
+          status=0
+          python3 - .aws-sam/build "$CROSSDEPLOY_WORK/build-output.zip" . <<'PYTHON' || status=$?
         import os, sys, zipfile
-        source, archive = sys.argv[1], sys.argv[2]
+        source, archive, tree = sys.argv[1], sys.argv[2], os.path.realpath(sys.argv[3])
         entries = []
+
+
+        def outside(path):
+            target = os.path.realpath(path)
+            return target != tree and not target.startswith(tree + os.sep)
+
+
         for parent, dirs, files in os.walk(source, followlinks=True):
             relative = os.path.relpath(parent, source)
             prefix = '' if relative == '.' else relative.replace(os.sep, '/') + '/'
+            for name in dirs + files:
+                path = os.path.join(parent, name)
+                if os.path.islink(path) and outside(path):
+                    print('crossdeploy: refusing the build output: %s is a symbolic link to %s, outside the '
+                          'source tree' % (os.path.relpath(path, source), os.readlink(path)), file=sys.stderr)
+                    sys.exit(3)
             # A linked directory is copied like any other, unless it links back to one it is inside of.
             above, path = set(), parent
             while True:
@@ -149,6 +198,8 @@ phases:
                             break
                         out.write(chunk)
         PYTHON
+          if [ "$status" -eq 3 ]; then printf SOURCE_LINK_OUTSIDE_TREE > "$CROSSDEPLOY_WORK/failure-code"; fi
+          if [ "$status" -ne 0 ]; then exit "$status"; fi
         )
       - |
         (
@@ -185,6 +236,12 @@ phases:
         )
       - BUILD_OUTPUT_SHA256="$(cat "$CROSSDEPLOY_WORK/sha256")" && export BUILD_OUTPUT_SHA256
       - BUILD_OUTPUT_VERSION_ID="$(cat "$CROSSDEPLOY_WORK/version-id")" && export BUILD_OUTPUT_VERSION_ID
+    finally:
+      - |
+        if [ -n "\${CROSSDEPLOY_WORK:-}" ] && [ -s "$CROSSDEPLOY_WORK/failure-code" ]; then
+          CROSSDEPLOY_FAILURE="$(cat "$CROSSDEPLOY_WORK/failure-code")"
+          export CROSSDEPLOY_FAILURE
+        fi
 `;
 
 export const DEPLOY_BUILDSPEC = `# crossdeploy DEPLOY job. Runs in the source-less deploy project (role: the deployer) and in local mode.
@@ -201,6 +258,8 @@ export const DEPLOY_BUILDSPEC = `# crossdeploy DEPLOY job. Runs in the source-le
 # - python3 (on the CodeBuild standard images; needed on PATH in local mode) does the digest, the unzip and
 #   the build-output checks; the template check also needs PyYAML (pinned on the standard images), the same
 #   YAML parser SAM CLI reads templates with, so the check and \`sam deploy\` see the same document.
+# - A refusal with a reason of its own writes its error code to $CROSSDEPLOY_WORK/failure-code; each phase's
+#   \`finally\` exports it as CROSSDEPLOY_FAILURE, which the orchestrator records as the deployment's error code.
 version: 0.2
 
 env:
@@ -208,6 +267,7 @@ env:
   exported-variables:
     - CHANGE_SET_SUMMARY
     - NO_CHANGES
+    - CROSSDEPLOY_FAILURE
 
 phases:
   pre_build:
@@ -286,8 +346,12 @@ phases:
         TEMPLATE_SUFFIXES = ('.yaml', '.yml', '.json', '.template')
 
 
-        def refuse(message):
+        def refuse(message, code='BUILD_OUTPUT_REJECTED'):
             print('crossdeploy: refusing the build output: ' + message, file=sys.stderr)
+            work = os.environ.get('CROSSDEPLOY_WORK')
+            if work and code:
+                with open(os.path.join(work, 'failure-code'), 'w') as f:
+                    f.write(code)
             sys.exit(1)
 
 
@@ -314,7 +378,7 @@ phases:
                     seen.add(name)
                     mode = (info.external_attr >> 16) & 0o177777
                     if stat.S_ISLNK(mode):
-                        refuse('the archive has a symbolic link: %r' % name)
+                        refuse('the archive has a symbolic link: %r' % name, 'BUILD_OUTPUT_HAS_SYMLINK')
                     target = os.path.join(dest, *parts)
                     if name.endswith('/'):
                         os.makedirs(target, 0o755, exist_ok=True)
@@ -383,15 +447,15 @@ phases:
         def check_path(value, key, base, root, shown):
             where = '%s in %s' % (key, shown)
             if value.startswith(('/', '\\\\', '~')) or re.match(r'^[A-Za-z]:', value):
-                refuse('%s is an absolute path (%r)' % (where, value))
+                refuse('%s is an absolute path (%r)' % (where, value), 'ARTIFACT_PATH_ESCAPES')
             if '..' in re.split(r'[\\\\/]+', value):
-                refuse('%s leaves the build output (%r)' % (where, value))
+                refuse('%s leaves the build output (%r)' % (where, value), 'ARTIFACT_PATH_ESCAPES')
             try:
                 resolved = os.path.realpath(os.path.join(base, value))
             except ValueError:
                 refuse('%s is not a usable path (%r)' % (where, value))
             if resolved != root and not resolved.startswith(root + os.sep):
-                refuse('%s leaves the build output (%r)' % (where, value))
+                refuse('%s leaves the build output (%r)' % (where, value), 'ARTIFACT_PATH_ESCAPES')
             return resolved
 
 
@@ -431,10 +495,11 @@ phases:
                     path = os.path.join(parent, name)
                     shown = os.path.relpath(path, root)
                     if name.lower() in SAMCONFIG_NAMES:
-                        refuse('it contains %s; a build output must not carry SAM CLI configuration' % shown)
+                        refuse('it contains %s; a build output must not carry SAM CLI configuration' % shown,
+                               'BUILD_OUTPUT_HAS_SAMCONFIG')
                     mode = os.lstat(path).st_mode
                     if stat.S_ISLNK(mode):
-                        refuse('%s is a symbolic link' % shown)
+                        refuse('%s is a symbolic link' % shown, 'BUILD_OUTPUT_HAS_SYMLINK')
                     if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
                         refuse('%s is not a regular file' % shown)
             template = os.path.join(root, 'template.yaml')
@@ -454,17 +519,17 @@ phases:
             try:
                 values = json.loads(os.environ['PARAMETER_OVERRIDES_JSON'])
             except ValueError:
-                refuse('PARAMETER_OVERRIDES_JSON is not JSON')
+                refuse('PARAMETER_OVERRIDES_JSON is not JSON', None)
             if not isinstance(values, dict):
-                refuse('PARAMETER_OVERRIDES_JSON is not a JSON object')
+                refuse('PARAMETER_OVERRIDES_JSON is not a JSON object', None)
             out = sys.stdout.buffer
             for key, value in values.items():
                 if not re.fullmatch(r'[A-Za-z0-9]{1,255}', key):
-                    refuse('parameter name %r is not alphanumeric' % key)
+                    refuse('parameter name %r is not alphanumeric' % key, None)
                 if not isinstance(value, str):
-                    refuse('parameter %s is not a string' % key)
+                    refuse('parameter %s is not a string' % key, None)
                 if '\\\\' in value or 'ParameterKey=' in value or '\\0' in value:
-                    refuse('parameter %s has a backslash, NUL or "ParameterKey=", which SAM CLI cannot pass on' % key)
+                    refuse('parameter %s has a backslash, NUL or "ParameterKey=", which SAM CLI cannot pass on' % key, None)
                 out.write(('%s="%s"' % (key, value.replace('"', '\\\\"'))).encode('utf-8') + b'\\0')
 
 
@@ -509,19 +574,26 @@ phases:
         (
           set -euo pipefail
           artifact="$CROSSDEPLOY_WORK/build-output.zip"
+          unreadable() {
+            printf BUILD_OUTPUT_VERSION_NOT_FOUND > "$CROSSDEPLOY_WORK/failure-code"
+            echo "crossdeploy: refusing the build output: $1" >&2
+            exit 1
+          }
           if [ -n "\${CROSSDEPLOY_LOCAL_ARTIFACTS_DIR:-}" ]; then
             # Local artifacts are content-addressed: the version id is the digest itself.
             if [ "$OUTPUT_VERSION_ID" != "$OUTPUT_SHA256" ]; then
-              echo "crossdeploy: refusing the build output: a local version id must equal its SHA-256" >&2
-              exit 1
+              unreadable "a local version id must equal its SHA-256 (version $OUTPUT_VERSION_ID does not exist)"
             fi
-            cp "$CROSSDEPLOY_LOCAL_ARTIFACTS_DIR/$OUTPUT_KEY" "$artifact"
+            cp "$CROSSDEPLOY_LOCAL_ARTIFACTS_DIR/$OUTPUT_KEY" "$artifact" \\
+              || unreadable "$OUTPUT_KEY is not in the local artifacts directory"
           else
             aws s3api get-object --bucket="$OUTPUT_BUCKET" --key="$OUTPUT_KEY" --version-id="$OUTPUT_VERSION_ID" \\
-              "$artifact" > /dev/null
+              "$artifact" > /dev/null \\
+              || unreadable "version $OUTPUT_VERSION_ID of $OUTPUT_KEY cannot be read"
           fi
           actual="$(python3 "$CROSSDEPLOY_TOOL" sha256 "$artifact")"
           if [ "$actual" != "$OUTPUT_SHA256" ]; then
+            printf CHECKSUM_MISMATCH > "$CROSSDEPLOY_WORK/failure-code"
             echo "crossdeploy: refusing the build output: its SHA-256 is $actual, the build recorded $OUTPUT_SHA256" >&2
             exit 1
           fi
@@ -588,6 +660,12 @@ phases:
           # The job's own SAM CLI config: nothing in it, so every option below is the one passed on the command line.
           printf 'version = 0.1\\n' > "$CROSSDEPLOY_WORK/crossdeploy-samconfig.toml"
         )
+    finally:
+      - |
+        if [ -n "\${CROSSDEPLOY_WORK:-}" ] && [ -s "$CROSSDEPLOY_WORK/failure-code" ]; then
+          CROSSDEPLOY_FAILURE="$(cat "$CROSSDEPLOY_WORK/failure-code")"
+          export CROSSDEPLOY_FAILURE
+        fi
 
   build:
     on-failure: ABORT
@@ -598,6 +676,7 @@ phases:
           set -euo pipefail
           account="$(aws sts get-caller-identity --profile target --query Account --output text)"
           if [ "$account" != "$TARGET_ACCOUNT_ID" ]; then
+            printf WRONG_TARGET_ACCOUNT > "$CROSSDEPLOY_WORK/failure-code"
             echo "crossdeploy: refusing to deploy: the target profile is in account $account, the environment's account is $TARGET_ACCOUNT_ID" >&2
             exit 1
           fi
@@ -678,6 +757,12 @@ phases:
         CHANGE_SET_SUMMARY="$(cat "$CROSSDEPLOY_WORK/change-set-summary" 2> /dev/null || true)"
         export CHANGE_SET_SUMMARY
         if [ -n "$CHANGE_SET_SUMMARY" ]; then echo "crossdeploy: $CHANGE_SET_SUMMARY"; fi
+    finally:
+      - |
+        if [ -n "\${CROSSDEPLOY_WORK:-}" ] && [ -s "$CROSSDEPLOY_WORK/failure-code" ]; then
+          CROSSDEPLOY_FAILURE="$(cat "$CROSSDEPLOY_WORK/failure-code")"
+          export CROSSDEPLOY_FAILURE
+        fi
 `;
 
 export const BUILDSPECS: Readonly<Record<JobKind, string>> = {

@@ -30,6 +30,7 @@ export type ErrorCode =
   | 'WRONG_TARGET_ACCOUNT'
   | 'BUILD_FAILED'
   | 'DEPLOY_FAILED'
+  | JobFailureCode
   | 'JOB_START_FAILED'
   | 'JOB_TIMED_OUT'
   | 'REGISTRY_INVALID'
@@ -40,6 +41,26 @@ export type ErrorCode =
   | 'EXECUTION_NOT_FOUND'
   | 'ORCHESTRATOR_RESTARTED'
   | 'INTERNAL';
+
+/**
+ * Why a build or deploy job refused, as the job itself reports it (the buildspecs export CROSSDEPLOY_FAILURE):
+ * each refusal the README promises has a code of its own. WRONG_TARGET_ACCOUNT is shared with Assume Target Role.
+ */
+export const JOB_FAILURE_CODES = [
+  'SAM_BUILD_FAILED',
+  'SOURCE_LINK_OUTSIDE_TREE',
+  'BUILD_OUTPUT_VERSION_NOT_FOUND',
+  'CHECKSUM_MISMATCH',
+  'BUILD_OUTPUT_HAS_SAMCONFIG',
+  'BUILD_OUTPUT_HAS_SYMLINK',
+  'ARTIFACT_PATH_ESCAPES',
+  'BUILD_OUTPUT_REJECTED',
+  'WRONG_TARGET_ACCOUNT',
+] as const;
+export type JobFailureCode = (typeof JOB_FAILURE_CODES)[number];
+
+export const isJobFailureCode = (value: unknown): value is JobFailureCode =>
+  (JOB_FAILURE_CODES as readonly unknown[]).includes(value);
 
 export abstract class CrossdeployError extends Error {
   abstract readonly code: ErrorCode;

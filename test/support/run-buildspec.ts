@@ -1,6 +1,6 @@
 /**
  * Test-only: runs a buildspec's commands the way CodeBuild does (one bash process, phases in order, the
- * first failing command ends the build) with stand-in `aws` and `sam` executables first on PATH. The
+ * first failing command ends the build after its phase's `finally` commands) with stand-in `aws` and `sam` executables first on PATH. The
  * stand-ins log each call's argv (one JSON array per line) and the AWS_ and CROSSDEPLOY_ environment it
  * saw, and answer from a scenario. The production local runner lives in local/; this stays small.
  */
@@ -26,7 +26,9 @@ export const PHASES = ['install', 'pre_build', 'build', 'post_build'] as const;
 export interface Buildspec {
   version: number;
   env?: { shell?: string; 'exported-variables'?: string[] };
-  phases: Partial<Record<(typeof PHASES)[number], { commands: string[]; 'on-failure'?: string }>>;
+  phases: Partial<
+    Record<(typeof PHASES)[number], { commands: string[]; finally?: string[]; 'on-failure'?: string }>
+  >;
 }
 
 export function parseBuildspec(text: string): Buildspec {
@@ -47,10 +49,16 @@ export interface Scenario {
   versionId?: string | null;
   /** Path of the zip `aws s3api get-object` returns. */
   artifact?: string;
+  /** The only object version the bucket holds: get-object of any other fails with NoSuchVersion. */
+  artifactVersionId?: string;
   /** Files the stand-in `sam build` writes into the build dir (path -> content). */
   samBuildFiles?: Record<string, string>;
   /** Modification time (epoch seconds) of the files `sam build` writes. */
   samBuildMtime?: number;
+  /** Symbolic links `sam build` leaves in the build dir (path -> link target). */
+  samBuildLinks?: Record<string, string>;
+  /** `sam build` fails with this exit status after printing an error. */
+  samBuildExit?: number;
   samDeployOutput?: string;
   samDeployExit?: number;
   /** The DescribeChangeSet response. */
@@ -174,6 +182,10 @@ def aws(command, opts, positional):
         shutil.copyfile(opts['body'], os.path.join(logs, 'put-object-body'))
         answer({'ETag': '"e"', 'VersionId': scenario.get('versionId', 'standin-version-1')}, opts)
     elif command == 's3api get-object':
+        known = scenario.get('artifactVersionId')
+        if known is not None and opts.get('version-id') != known:
+            fail('An error occurred (NoSuchVersion) when calling the GetObject operation: '
+                 'The specified version does not exist.', 254)
         shutil.copyfile(scenario['artifact'], positional[0])
         answer({'VersionId': opts.get('version-id'), 'ContentLength': os.path.getsize(positional[0])}, opts)
     elif command == 'cloudformation describe-change-set':
@@ -187,6 +199,9 @@ def aws(command, opts, positional):
 
 def sam(command, opts):
     if command == 'build':
+        if scenario.get('samBuildExit'):
+            print('Build Failed', file=sys.stderr)
+            sys.exit(scenario['samBuildExit'])
         build_dir = opts['build-dir']
         files = scenario.get('samBuildFiles') or {
             'template.yaml': 'Resources:\n  Hello:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: Hello\n',
@@ -199,6 +214,10 @@ def sam(command, opts):
                 f.write(content)
             if 'samBuildMtime' in scenario:
                 os.utime(path, (scenario['samBuildMtime'], scenario['samBuildMtime']))
+        for name, target in (scenario.get('samBuildLinks') or {}).items():
+            path = os.path.join(build_dir, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.symlink(target, path)
     elif command == 'deploy':
         credentials(opts)
         print(scenario.get('samDeployOutput', 'Successfully created/updated stack'))
@@ -305,18 +324,30 @@ export async function runBuildspec(
 ): Promise<RunResult> {
   const spec = parseBuildspec(text);
   const dir = mkdtempSync(join(sandbox.root, 'driver-'));
-  const driver: string[] = [];
+  const driver: string[] = ['__failed=0'];
   let n = 0;
+  // Sourced in an `if` body, never in its condition (or after `||`), where bash would ignore `set -e`.
+  const source = (phase: string, command: string, when: string) => {
+    const file = join(dir, `${++n}-${phase}.sh`);
+    writeFileSync(file, command);
+    driver.push(
+      `if ${when}; then`,
+      `  . ${quote(file)}`,
+      '  __status=$?',
+      '  if [ "$__status" -ne 0 ]; then',
+      `    echo "[buildspec] ${phase} command ${n} exited with status $__status" >&2`,
+      '    if [ "$__failed" -eq 0 ]; then __failed=$__status; fi',
+      '  fi',
+      'fi',
+    );
+  };
   for (const phase of PHASES) {
-    for (const command of spec.phases[phase]?.commands ?? []) {
-      const file = join(dir, `${++n}-${phase}.sh`);
-      writeFileSync(file, command);
-      driver.push(
-        `. ${quote(file)}`,
-        '__status=$?',
-        `if [ "$__status" -ne 0 ]; then echo "[buildspec] ${phase} command ${n} exited with status $__status" >&2; exit "$__status"; fi`,
-      );
-    }
+    const p = spec.phases[phase];
+    if (!p) continue;
+    // The phase runs only when nothing failed before it; its finally commands run once it has started.
+    driver.push('__entered=0', 'if [ "$__failed" -eq 0 ]; then __entered=1; fi');
+    for (const command of p.commands ?? []) source(phase, command, '[ "$__failed" -eq 0 ]');
+    for (const command of p.finally ?? []) source(phase, command, '[ "$__entered" -eq 1 ]');
   }
   const exportedFile = join(dir, 'exported');
   driver.push(
@@ -324,6 +355,7 @@ export async function runBuildspec(
     // CodeBuild reports environment variables: a variable the buildspec set but did not export is not one.
     '  if printenv "$__name" > /dev/null; then printf \'%s\\0%s\\0\' "$__name" "$(printenv "$__name")"; fi',
     `done > ${quote(exportedFile)}`,
+    'exit "$__failed"',
   );
   writeFileSync(join(dir, 'driver.sh'), `${driver.join('\n')}\n`);
   const result = await run('bash', [join(dir, 'driver.sh')], {

@@ -76,10 +76,12 @@ describe('the buildspec texts', () => {
       'BUILD_OUTPUT_VERSION_ID',
       'BUILD_OUTPUT_SHA256',
       'RESOLVED_COMMIT',
+      'CROSSDEPLOY_FAILURE',
     ]);
     expect(parseBuildspec(readBuildspec('deploy')).env?.['exported-variables']).toEqual([
       'CHANGE_SET_SUMMARY',
       'NO_CHANGES',
+      'CROSSDEPLOY_FAILURE',
     ]);
   });
 

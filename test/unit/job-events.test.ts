@@ -96,6 +96,26 @@ describe('job state changes', () => {
     expect(JSON.parse(String(calls[0]?.[3]))).toMatchObject({ code: 'BUILD_FAILED' });
   });
 
+  it("fails the token with the job's own reason (CROSSDEPLOY_FAILURE), and with DEPLOY_FAILED for anything else", async () => {
+    for (const [reason, code] of [
+      ['CHECKSUM_MISMATCH', 'CHECKSUM_MISMATCH'],
+      ['WRONG_TARGET_ACCOUNT', 'WRONG_TARGET_ACCOUNT'],
+      ['INTERNAL', 'DEPLOY_FAILED'],
+      ['', 'DEPLOY_FAILED'],
+    ] as const) {
+      const store = await seeded('DEPLOYING');
+      const { tokens, calls } = recordingTokens();
+      const info = buildInfo({
+        job: 'deploy',
+        status: 'FAILED',
+        exportedVariables: reason ? { CROSSDEPLOY_FAILURE: reason } : {},
+      });
+      await onJobStateChange('proj:1', { store, runner: runnerWith([info]), tokens, clock });
+      expect(calls[0]?.[0]).toBe('fail');
+      expect(JSON.parse(String(calls[0]?.[3]))).toMatchObject({ code });
+    }
+  });
+
   it('ignores a job that is not complete, and a stale job the deployment no longer records', async () => {
     const store = await seeded('BUILDING', 'proj:2');
     const { tokens, calls } = recordingTokens();
