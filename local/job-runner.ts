@@ -446,7 +446,10 @@ export class LocalJobRunner implements JobRunner {
       throw new Error(`ref ${JSON.stringify(ref)} does not name a commit in ${top}`);
     }
     const treeish = prefix === '' ? commit : `${commit}:${prefix.replace(/\/$/, '')}`;
-    const type = await git(['cat-file', '-t', treeish], top).catch(() => '');
+    // At the repository's top the tree-ish is the commit itself: ask for its tree.
+    const type = await git(['cat-file', '-t', prefix === '' ? `${commit}^{tree}` : treeish], top).catch(
+      () => '',
+    );
     if (type !== 'tree') {
       throw new Error(
         `${prefix} is not in commit ${commit} (${ref}): builds use committed files only; commit it first`,
