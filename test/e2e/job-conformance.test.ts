@@ -15,12 +15,12 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, w
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { LocalJobRunner } from '#local/job-runner.ts';
+import { LocalLogWriter } from '#local/logs.ts';
 import { newDeployment } from '#shared/deployments.ts';
 import { describeWorkflowError } from '#shared/errors.ts';
 import { buildJobEnvironment, deployJobEnvironment } from '#shared/job-env.ts';
 import type { JobInfo, TaskTokens } from '#shared/ports.ts';
-import { LocalJobRunner } from '#local/job-runner.ts';
-import { LocalLogWriter } from '#local/logs.ts';
 import {
   type Call,
   createSandbox,
@@ -223,7 +223,10 @@ async function viaHarness(c: Case): Promise<Verdict & { output: string; stored: 
 // The local job runner -------------------------------------------------------------------------------------
 
 const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd, encoding: 'utf8' }).trim();
+  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], {
+    cwd,
+    encoding: 'utf8',
+  }).trim();
 
 async function viaLocalRunner(c: Case): Promise<Verdict & { output: string; info: JobInfo }> {
   const world = newWorld();
@@ -277,7 +280,12 @@ async function viaLocalRunner(c: Case): Promise<Verdict & { output: string; info
       environmentVariables: buildJobEnvironment(fixtureDeployment(), fixtureTarget(), {
         outputBucket: 'crossdeploy-output',
       }),
-      source: { type: 'GITHUB', location: 'https://example.com/x.git', version: 'release/1.2', localPath: repo },
+      source: {
+        type: 'GITHUB',
+        location: 'https://example.com/x.git',
+        version: 'release/1.2',
+        localPath: repo,
+      },
     });
   } else {
     const artifact = join(root, 'artifact.zip');

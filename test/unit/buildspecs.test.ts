@@ -215,6 +215,42 @@ describe('buildspecs/build.yml', () => {
     expect(changed.stderr).toContain('already holds a different build output');
   });
 
+  it('stores a link that stays inside the source tree as the file it points to (the deploy job refuses links)', async () => {
+    const { code, stderr, sandbox } = await runBuild({
+      scenario: { samBuildLinks: { 'Hello/alias.js': 'app.js' } },
+    });
+    expect(code, stderr).toBe(0);
+    const listing = execFileSync(
+      'python3',
+      [
+        '-c',
+        'import json, sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(json.dumps([[i.filename, i.external_attr >> 16, z.read(i).decode()] for i in z.infolist() if i.filename.startswith("Hello/")]))',
+        join(sandbox.logs, 'put-object-body'),
+      ],
+      { encoding: 'utf8' },
+    );
+    const app = 'export const handler = async () => "hello";\n';
+    expect(JSON.parse(listing)).toEqual([
+      ['Hello/', 0o40755, ''],
+      ['Hello/alias.js', 0o100644, app],
+      ['Hello/app.js', 0o100644, app],
+    ]);
+  });
+
+  it('refuses a link that sam build left pointing outside the source tree, naming it, and stores nothing', async () => {
+    const sandbox = createSandbox();
+    const secret = join(sandbox.root, 'credentials');
+    writeFileSync(secret, 'aws_secret_access_key = never-ship-this\n');
+    const { code, stderr, calls, exported } = await runBuild(
+      { scenario: { samBuildLinks: { 'Hello/credentials': secret } } },
+      sandbox,
+    );
+    expect(code).not.toBe(0);
+    expect(stderr).toContain(`Hello/credentials is a symbolic link to ${secret}, outside the source tree`);
+    expect(commands(calls, 'aws')).toEqual([]);
+    expect(exported.CROSSDEPLOY_FAILURE).toBe('SOURCE_LINK_OUTSIDE_TREE');
+  });
+
   it('refuses a template with PackageType: Image before building', async () => {
     const template = TEMPLATE.replace('      Handler: app.handler', '      PackageType: Image');
     const { code, stderr, calls } = await runBuild({ template });
