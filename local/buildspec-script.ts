@@ -187,6 +187,7 @@ export function driverFor(text: string): DriverFiles {
     // env -i clears PATH too: bash is named by the path of the shell running this driver.
     '"$BASH" --noprofile --norc "$__cd_dir/command.sh" "$__cd_state" /dev/null < /dev/null',
     '__cd_export() {',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash array expansion, not a template
     '  env -i "${__cd_pass[@]}" "$BASH" --noprofile --norc "$__cd_dir/export.sh" "$__cd_state" "$__cd_exported" < /dev/null',
     '}',
     "trap '__cd_export' EXIT",
@@ -198,6 +199,7 @@ export function driverFor(text: string): DriverFiles {
     // Runs one command file in its own bash process; reports a failure as CodeBuild does.
     '__cd_run() {',
     '  __cd_log "Running command $2"',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash array expansion, not a template
     '  env -i "${__cd_pass[@]}" "$BASH" --noprofile --norc "$__cd_dir/command.sh" "$__cd_state" "$__cd_dir/$1" < /dev/null',
     '  local status=$?',
     '  if [ "$status" -ne 0 ]; then',

@@ -9,23 +9,18 @@
  * stand-in answers put-object/get-object), local mode in a content-addressed directory whose version ids are
  * digests. Each case sets up the same fault in both worlds.
  */
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LocalJobRunner } from '#local/job-runner.ts';
-import { LocalLogWriter } from '#local/logs.ts';
 import { newDeployment } from '#shared/deployments.ts';
 import { describeWorkflowError } from '#shared/errors.ts';
 import { buildJobEnvironment, deployJobEnvironment } from '#shared/job-env.ts';
 import type { JobInfo, TaskTokens } from '#shared/ports.ts';
+import { removeLocalJobRoots, runLocalJob, sha256 } from '#test/support/local-job.ts';
 import {
   type Call,
   createSandbox,
   fixtureDeployment,
-  fixtureRegistry,
   fixtureTarget,
   makeZip,
   readBuildspec,
@@ -38,10 +33,9 @@ import {
 import { createTestStore } from '#test/support/store.ts';
 import { deliverJobResult } from '../../functions/job-events/core.ts';
 
-const roots: string[] = [];
 afterAll(() => {
   removeSandboxes();
-  for (const root of roots) rmSync(root, { recursive: true, force: true });
+  removeLocalJobRoots();
 });
 
 const TEMPLATE = [
@@ -61,7 +55,6 @@ const HELLO: Record<string, ZipEntry> = {
 };
 const SECRET = 'aws_secret_access_key = never-ship-this\n';
 
-const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 const samDeploys = (calls: Call[]) => calls.filter((c) => c.argv[0] === 'sam' && c.argv[1] === 'deploy');
 
 interface Verdict {
@@ -222,106 +215,23 @@ async function viaHarness(c: Case): Promise<Verdict & { output: string; stored: 
 
 // The local job runner -------------------------------------------------------------------------------------
 
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], {
-    cwd,
-    encoding: 'utf8',
-  }).trim();
-
 async function viaLocalRunner(c: Case): Promise<Verdict & { output: string; info: JobInfo }> {
   const world = newWorld();
-  const { sandbox } = world;
-  const root = mkdtempSync(join(tmpdir(), 'crossdeploy-conformance-'));
-  roots.push(root);
-  const dataDir = join(root, 'data');
-  // The local runner passes jobs only the environment a tool needs: the stand-ins learn where to log and
-  // what to answer from wrappers that name those files.
-  const wrappers = join(root, 'bin');
-  mkdirSync(wrappers);
-  for (const tool of ['aws', 'sam']) {
-    writeFileSync(
-      join(wrappers, tool),
-      `#!/bin/sh\nSTANDIN_LOG_DIR='${sandbox.logs}' STANDIN_SCENARIO='${join(sandbox.root, 'scenario.json')}' exec '${join(sandbox.bin, tool)}' "$@"\n`,
-    );
-    chmodSync(join(wrappers, tool), 0o755);
-  }
-  const logs = new LocalLogWriter(join(dataDir, 'logs'));
-  const runner = new LocalJobRunner({
-    dataDir,
-    registry: fixtureRegistry,
-    registryDir: root,
-    logs,
-    simulateBin: join(root, 'no-simulate'),
-    env: {
-      PATH: `${wrappers}:${sandbox.bin}:/usr/bin:/bin`,
-      HOME: join(root, 'home'),
-      LANG: 'C.UTF-8',
-      AWS_CONFIG_FILE: join(root, 'no-aws-config'),
-    },
+  const scenario = c.scenario?.(world) ?? {};
+  const { info, output, calls } = await runLocalJob({
+    sandbox: world.sandbox,
+    job: c.job,
+    scenario: c.job === 'deploy' ? { account: '222222222222', ...scenario } : scenario,
+    writeSource: (repo) => writeSource(repo, world, c.source),
+    files: c.files ?? HELLO,
+    ...(c.recorded ? { recorded: c.recorded } : {}),
   });
-  const finished = new Promise<void>((resolve) => {
-    runner.onFinished = async () => resolve();
-  });
-
-  let scenario: Scenario = c.scenario?.(world) ?? {};
-  const deploymentId = fixtureDeployment().deploymentId;
-  if (c.job === 'build') {
-    const repo = join(root, 'repo');
-    mkdirSync(repo);
-    git(root, 'init', '-q', '-b', 'main', repo);
-    writeSource(repo, world, c.source);
-    git(repo, 'add', '-A');
-    git(repo, 'commit', '-q', '-m', 'app');
-    git(repo, 'branch', 'release/1.2');
-    await runner.start({
-      deploymentId,
-      job: 'build',
-      idempotencyToken: `${deploymentId}-build`,
-      environmentVariables: buildJobEnvironment(fixtureDeployment(), fixtureTarget(), {
-        outputBucket: 'crossdeploy-output',
-      }),
-      source: {
-        type: 'GITHUB',
-        location: 'https://example.com/x.git',
-        version: 'release/1.2',
-        localPath: repo,
-      },
-    });
-  } else {
-    const artifact = join(root, 'artifact.zip');
-    await makeZip(artifact, c.files ?? HELLO);
-    const digest = sha256(artifact);
-    const recorded = c.recorded?.(digest, digest) ?? { versionId: digest, sha256: digest };
-    const base = fixtureDeployment();
-    const deployment = fixtureDeployment({ buildOutput: { ...base.buildOutput!, ...recorded } });
-    const env = deployJobEnvironment(deployment, fixtureTarget());
-    const stored = join(dataDir, 'artifacts', env.OUTPUT_KEY!);
-    mkdirSync(dirname(stored), { recursive: true });
-    writeFileSync(stored, readFileSync(artifact));
-    scenario = { account: '222222222222', ...scenario };
-    sandbox.setScenario(scenario);
-    await runner.start({
-      deploymentId,
-      job: 'deploy',
-      idempotencyToken: `${deploymentId}-deploy`,
-      environmentVariables: env,
-    });
-  }
-  sandbox.setScenario(scenario);
-  await finished;
-  const [record] = runner.records();
-  const [info] = await runner.describe([record!.buildId]);
-  const output = readFileSync(join(dataDir, 'logs', `${deploymentId}.log`), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => (JSON.parse(line) as { message: string }).message)
-    .join('\n');
   return {
-    status: info!.status === 'SUCCEEDED' ? 'SUCCEEDED' : 'FAILED',
-    code: info!.exportedVariables.CROSSDEPLOY_FAILURE,
-    samDeploys: samDeploys(sandbox.calls()).length,
+    status: info.status === 'SUCCEEDED' ? 'SUCCEEDED' : 'FAILED',
+    code: info.exportedVariables.CROSSDEPLOY_FAILURE,
+    samDeploys: samDeploys(calls).length,
     output,
-    info: info!,
+    info,
   };
 }
 

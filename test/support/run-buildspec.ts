@@ -67,7 +67,10 @@ export interface Scenario {
 
 export interface Call {
   argv: string[];
+  /** The AWS_ and CROSSDEPLOY_ variables the call saw. */
   env: Record<string, string>;
+  /** Its whole environment. */
+  environ: Record<string, string>;
 }
 
 export interface RunResult {
@@ -100,6 +103,8 @@ with open(os.path.join(logs, 'calls.jsonl'), 'a') as f:
     f.write(json.dumps([tool] + args) + '\n')
 with open(os.path.join(logs, 'env.jsonl'), 'a') as f:
     f.write(json.dumps({k: v for k, v in os.environ.items() if k.startswith(('AWS_', 'CROSSDEPLOY_'))}) + '\n')
+with open(os.path.join(logs, 'environ.jsonl'), 'a') as f:
+    f.write(json.dumps(dict(os.environ)) + '\n')
 with open(os.environ['STANDIN_SCENARIO']) as f:
     scenario = json.load(f)
 
@@ -296,9 +301,11 @@ function readCalls(logs: string): Call[] {
   const lines = (name: string) =>
     existsSync(join(logs, name)) ? readFileSync(join(logs, name), 'utf8').split('\n').filter(Boolean) : [];
   const envs = lines('env.jsonl');
+  const environs = lines('environ.jsonl');
   return lines('calls.jsonl').map((line, i) => ({
     argv: JSON.parse(line) as string[],
     env: JSON.parse(envs[i] ?? '{}') as Record<string, string>,
+    environ: JSON.parse(environs[i] ?? '{}') as Record<string, string>,
   }));
 }
 
