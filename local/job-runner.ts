@@ -71,7 +71,7 @@ export interface LocalJobRunnerOptions {
   baseUrl?: string;
   /** TERM, then KILL after this long. */
   stopGraceMs?: number;
-  /** The server's environment: what jobs inherit (PATH, HOME, the user's AWS chain for deploys). */
+  /** The server's environment: what jobs inherit (PATH, locale, proxies; the user's AWS chain for deploys). */
   env?: NodeJS.ProcessEnv;
   /**
    * Runs a job in place of its buildspec in bash, keeping everything else (records, logs, the state change):
@@ -94,10 +94,12 @@ export interface JobOutcome {
 
 export type JobExecutor = (job: JobStart) => Promise<JobOutcome>;
 
-/** Inherited by every job: what tools need to run on this machine. Server settings and secrets are not. */
+/**
+ * Inherited by every job: what tools need to run on this machine. Server settings and secrets (the local API's
+ * CROSSDEPLOY_API_TOKEN among them) are not, and HOME is the job's own.
+ */
 const INHERITED = [
   'PATH',
-  'HOME',
   'USER',
   'LOGNAME',
   'SHELL',
@@ -344,7 +346,10 @@ export class LocalJobRunner implements JobRunner {
     const src = join(workspace, 'src');
     const meta = join(workspace, 'meta');
     const tmp = join(workspace, 'tmp');
-    for (const dir of [src, meta, tmp]) mkdirSync(dir, { recursive: true });
+    // The job's own HOME: nothing of the user's (~/.aws, ~/.ssh, ~/.npmrc) for code the build may run. It
+    // lives and goes with the workspace: kept after the job, replaced when the deployment's job runs again.
+    const home = join(workspace, 'home');
+    for (const dir of [src, meta, tmp, home]) mkdirSync(dir, { recursive: true });
     this.log(
       record,
       `crossdeploy-local: ${record.job} job ${record.buildId} (runner: ${record.runner}) in ${workspace}`,
@@ -366,7 +371,7 @@ export class LocalJobRunner implements JobRunner {
     const driver = driverFor(BUILDSPECS[job.job]);
     for (const [name, content] of Object.entries(driver.files)) writeFileSync(join(meta, name), content);
     const exportedFile = join(meta, 'exported-variables');
-    const env = this.jobEnvironment(record, job, { src, tmp, defaults: driver.defaults, codebuild });
+    const env = this.jobEnvironment(record, job, { src, tmp, home, defaults: driver.defaults, codebuild });
 
     const child = spawn('bash', [join(meta, 'driver.sh'), meta, exportedFile], {
       cwd: src,
@@ -466,7 +471,13 @@ export class LocalJobRunner implements JobRunner {
   private jobEnvironment(
     record: LocalJobRecord,
     job: JobStart,
-    paths: { src: string; tmp: string; defaults: Record<string, string>; codebuild: Record<string, string> },
+    paths: {
+      src: string;
+      tmp: string;
+      home: string;
+      defaults: Record<string, string>;
+      codebuild: Record<string, string>;
+    },
   ): NodeJS.ProcessEnv {
     const server = this.options.env;
     const pick = (names: string[], prefixes: string[]) =>
@@ -488,11 +499,18 @@ export class LocalJobRunner implements JobRunner {
       // The helper's source: the user's own config and profile, saved before the job's AWS_CONFIG_FILE override.
       env.CROSSDEPLOY_SOURCE_AWS_CONFIG_FILE = server.AWS_CONFIG_FILE ?? join(homedir(), '.aws', 'config');
       env.CROSSDEPLOY_SOURCE_AWS_PROFILE = server.AWS_PROFILE ?? server.AWS_DEFAULT_PROFILE ?? '';
+      // The chain also lives under the user's HOME (credentials file, SSO cache) and may be the instance
+      // profile: the helper alone gets both back; sam deploy and everything else run with the job's.
+      env.CROSSDEPLOY_SOURCE_HOME = server.HOME ?? homedir();
+      env.CROSSDEPLOY_SOURCE_AWS_EC2_METADATA_DISABLED = server.AWS_EC2_METADATA_DISABLED ?? '';
     } else {
       // `sam build` may run repository code: like the build project's role, it gets no way into AWS accounts.
       env.AWS_CONFIG_FILE = '/dev/null';
       env.AWS_SHARED_CREDENTIALS_FILE = '/dev/null';
     }
+    // pyenv's shims find their versions through HOME unless PYENV_ROOT says where.
+    const pyenv = join(server.HOME ?? homedir(), '.pyenv');
+    if (env.PYENV_ROOT === undefined && existsSync(pyenv)) env.PYENV_ROOT = pyenv;
     if (record.runner === 'simulate') {
       env.PATH = `${this.options.simulateBin}:${env.PATH ?? '/usr/bin:/bin'}`;
       env.CROSSDEPLOY_SIMULATE_NODE = process.execPath;
@@ -505,6 +523,9 @@ export class LocalJobRunner implements JobRunner {
       AWS_REGION: region,
       AWS_DEFAULT_REGION: region,
       TMPDIR: paths.tmp,
+      HOME: paths.home,
+      // No instance metadata: a job on an EC2 host or in a container must not pick up its role by default.
+      AWS_EC2_METADATA_DISABLED: 'true',
       CROSSDEPLOY_LOCAL_ARTIFACTS_DIR: join(this.options.dataDir, 'artifacts'),
       CODEBUILD_BUILD_ID: record.buildId,
       CODEBUILD_BUILD_ARN: buildArn(record.buildId, region),

@@ -635,6 +635,16 @@ phases:
             echo 'crossdeploy credential helper: the source config file is the job config file; refusing' >&2
             exit 1
           fi
+          # The job runs with a HOME of its own and without instance metadata; the user's chain needs theirs
+          # (credentials file, SSO cache) and may be the instance profile.
+          if [ -n "\${CROSSDEPLOY_SOURCE_HOME:-}" ]; then
+            export HOME="$CROSSDEPLOY_SOURCE_HOME"
+          fi
+          if [ -n "\${CROSSDEPLOY_SOURCE_AWS_EC2_METADATA_DISABLED:-}" ]; then
+            export AWS_EC2_METADATA_DISABLED="$CROSSDEPLOY_SOURCE_AWS_EC2_METADATA_DISABLED"
+          else
+            unset AWS_EC2_METADATA_DISABLED
+          fi
         else
           # CodeBuild: the project role's container credentials, and no config or credentials file at all.
           export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
