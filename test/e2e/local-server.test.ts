@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import {
   existsSync,
   mkdtempSync,
@@ -327,6 +328,39 @@ describe('local mode over HTTP', () => {
     expect(existsSync(join(fixture.records, `argv-${id}`))).toBe(false);
     expect(readFileSync(join(fixture.records, 'deploys.log'), 'utf8')).toBe(before);
     expect(fixture.sts.assumed.some((a) => a.sessionName === `crossdeploy-${id}`)).toBe(false);
+  }, 90_000);
+
+  it('fails a deployment whose build output carries samconfig.toml with BUILD_OUTPUT_HAS_SAMCONFIG, and never runs sam deploy', async () => {
+    // A branch whose commit adds app/src/samconfig.toml, made without touching the working copy.
+    const git = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+      execFileSync('git', ['-c', 'user.name=e2e', '-c', 'user.email=e2e@example.com', ...args], {
+        cwd: fixture.repo,
+        encoding: 'utf8',
+        env: { ...process.env, ...env },
+        input: args[0] === 'hash-object' ? 'version = 0.1\n' : undefined,
+      }).trim();
+    const index = { GIT_INDEX_FILE: join(fixture.root, 'samconfig-index') };
+    git(['read-tree', fixture.commits.second], index);
+    const blob = git(['hash-object', '-w', '--stdin']);
+    git(['update-index', '--add', '--cacheinfo', `100644,${blob},app/src/samconfig.toml`], index);
+    const tree = git(['write-tree'], index);
+    const commit = git(['commit-tree', tree, '-p', fixture.commits.second, '-m', 'samconfig']);
+    git(['branch', 'with-samconfig', commit]);
+
+    const { body } = await deploy(server.url, {
+      application: 'demo',
+      environment: 'staging',
+      ref: 'with-samconfig',
+    });
+    const id = String(body.deploymentId);
+    const done = await waitForTerminal(server.url, id);
+    expect(done).toMatchObject({ status: 'FAILED', errorCode: 'BUILD_OUTPUT_HAS_SAMCONFIG' });
+    const { body: logs } = await call(server.url, 'GET', `/deployments/${id}/logs?limit=1000`);
+    const messages = (logs.items as { message: string }[]).map((l) => l.message);
+    expect(messages).toContain(
+      'crossdeploy: refusing the build output: it contains src/samconfig.toml; a build output must not carry SAM CLI configuration',
+    );
+    expect(existsSync(join(fixture.records, `argv-${id}`))).toBe(false);
   }, 90_000);
 
   it('promotes the exact build output without a build, refuses a direct ref, and rolls back to a release', async () => {
