@@ -77,6 +77,8 @@ interface Case {
   source?: Record<string, string | 'LINK_TO_SECRET'>;
   /** Deploy: the build output's entries. */
   files?: Record<string, ZipEntry>;
+  /** The refusal comes before `sam build` runs. */
+  beforeSamBuild?: true;
   /**
    * Deploy: what the deployment recorded, given the stored artifact's digest and the version id the store
    * gives it (local mode: the digest itself; the S3 stand-in: HARNESS_VERSION).
@@ -106,6 +108,7 @@ const CASES: Case[] = [
     name: 'a committed link to a file outside the source tree',
     job: 'build',
     source: { 'app/Hello/credentials': 'LINK_TO_SECRET' },
+    beforeSamBuild: true,
     expected: { status: 'FAILED', code: 'SOURCE_LINK_OUTSIDE_TREE', samDeploys: 0 },
   },
   {
@@ -179,7 +182,7 @@ function writeSource(dir: string, world: World, extra: Case['source'] = {}) {
   }
 }
 
-async function viaHarness(c: Case): Promise<Verdict & { output: string; stored: boolean }> {
+async function viaHarness(c: Case): Promise<Verdict & { output: string; stored: boolean; calls: Call[] }> {
   const world = newWorld();
   const { sandbox } = world;
   let env: Record<string, string>;
@@ -210,12 +213,13 @@ async function viaHarness(c: Case): Promise<Verdict & { output: string; stored: 
     samDeploys: samDeploys(result.calls).length,
     output: result.stdout + result.stderr,
     stored: result.calls.some((call) => call.argv[1] === 's3api' && call.argv[2] === 'put-object'),
+    calls: result.calls,
   };
 }
 
 // The local job runner -------------------------------------------------------------------------------------
 
-async function viaLocalRunner(c: Case): Promise<Verdict & { output: string; info: JobInfo }> {
+async function viaLocalRunner(c: Case): Promise<Verdict & { output: string; info: JobInfo; calls: Call[] }> {
   const world = newWorld();
   const scenario = c.scenario?.(world) ?? {};
   const { info, output, calls } = await runLocalJob({
@@ -232,6 +236,7 @@ async function viaLocalRunner(c: Case): Promise<Verdict & { output: string; info
     samDeploys: samDeploys(calls).length,
     output,
     info,
+    calls,
   };
 }
 
@@ -286,6 +291,10 @@ describe('local jobs fail exactly as the buildspecs fail under CodeBuild semanti
       }
       expect(local.info.exportedVariables.BUILD_OUTPUT_SHA256).toBeUndefined();
       expect(harness.stored).toBe(false);
+    }
+    if (c.beforeSamBuild) {
+      for (const run of [harness, local])
+        expect(run.calls.filter((call) => call.argv[0] === 'sam')).toEqual([]);
     }
   });
 });
