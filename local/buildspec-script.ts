@@ -183,12 +183,15 @@ export function driverFor(text: string): DriverFiles {
     `__cd_pass=()`,
     `if [ -n "\${${JOB_MARKER}+set}" ]; then __cd_pass=("${JOB_MARKER}=$${JOB_MARKER}"); fi`,
     // The first state is the job's environment as it starts, saved by an empty command.
-    ': > "$__cd_state"',
+    // The state holds the job's variables (a deploy job's source credentials among them): only this user may
+    // read it, and it is removed when the driver exits.
+    '(umask 077 && : > "$__cd_state")',
     // env -i clears PATH too: bash is named by the path of the shell running this driver.
     '"$BASH" --noprofile --norc "$__cd_dir/command.sh" "$__cd_state" /dev/null < /dev/null',
     '__cd_export() {',
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash array expansion, not a template
     '  env -i "${__cd_pass[@]}" "$BASH" --noprofile --norc "$__cd_dir/export.sh" "$__cd_state" "$__cd_exported" < /dev/null',
+    '  rm -f "$__cd_state"',
     '}',
     "trap '__cd_export' EXIT",
     '__cd_failed=0',

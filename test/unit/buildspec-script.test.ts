@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -42,7 +42,7 @@ function runDriver(buildspec: string, env: Record<string, string> = {}) {
   } catch {
     // no file: nothing exported
   }
-  return { code: result.status, output: result.stdout + result.stderr, exported, work };
+  return { code: result.status, output: result.stdout + result.stderr, exported, work, meta };
 }
 
 const spec = (phases: string, exported: string[] = []) =>
@@ -155,6 +155,8 @@ describe('the local buildspec driver: a failing line fails the phase as in CodeB
     expect(result.output).toContain(`pwd=sub exported=with spaces and 'quotes' plain=plain-value`);
     expect(result.exported).toEqual({ OUT: 'plain-value-out', EXPORTED: "with spaces and 'quotes'" });
     expect(result.code).toBe(0);
+    // The saved state held every variable of the job: it does not outlive the driver.
+    expect(readdirSync(result.meta)).not.toContain('state.sh');
   });
 
   it('does not bring back a variable a command unset', () => {
