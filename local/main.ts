@@ -28,6 +28,16 @@ try {
 } catch (error) {
   fail(error);
 }
+{
+  // Jobs of `runner: local` environments need sam, aws and PyYAML: a missing one is named now, not mid-build.
+  const { loadRegistryFile } = await import('#shared/registry-file.ts');
+  const { checkLocalTools, systemToolProbe } = await import('./preflight.ts');
+  try {
+    checkLocalTools(loadRegistryFile(config.registryPath), systemToolProbe());
+  } catch (error) {
+    fail(error);
+  }
+}
 const { startLocalServer } = await import('./server.ts');
 let server: Awaited<ReturnType<typeof startLocalServer>>;
 try {
