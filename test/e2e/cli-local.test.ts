@@ -12,6 +12,7 @@ import {
   ROOT,
   type ServerProcess,
   startServer,
+  waitForTerminal,
 } from './support/local-server.ts';
 
 /**
@@ -145,6 +146,8 @@ describe('the CLI against the real local server', () => {
     const body = JSON.parse(run.stdout) as Record<string, unknown>;
     expect(body).toMatchObject({ status: 'QUEUED', application: 'demo', environment: 'sim', dryRun: true });
     expect(Object.keys(body.links as object).sort()).toEqual(['events', 'logs', 'self']);
+    // The next tests deploy to sim too, which refuses while this one runs: it must end first.
+    await waitForTerminal(server.url, String(body.deploymentId));
   });
 
   it('exits 1 with the reason when the requester is not allowed, and starts nothing', async () => {
