@@ -4,50 +4,11 @@
  * tests look at the template exactly as CloudFormation will.
  */
 import { readFileSync } from 'node:fs';
-import { isMap, isSeq, parse, type Tags } from 'yaml';
+import { parse } from 'yaml';
+import { cfnTags } from '../functions/shared/template-policy/cfn-yaml.ts';
 
-// `yaml-cfn` rejects !ToJsonString and js-yaml-cloudformation-schema turns 2010-09-09 into a Date,
-// hence this small tag set on top of the `yaml` core schema.
-const FN_TAGS = [
-  'And',
-  'Base64',
-  'Cidr',
-  'Equals',
-  'FindInMap',
-  'GetAZs',
-  'If',
-  'ImportValue',
-  'Join',
-  'Length',
-  'Not',
-  'Or',
-  'Select',
-  'Split',
-  'Sub',
-  'ToJsonString',
-  'Transform',
-] as const;
-
-const toJs = (node: unknown): unknown =>
-  isMap(node) || isSeq(node) ? (node as { toJSON(): unknown }).toJSON() : node;
-
-const tagsFor = (tag: string, wrap: (value: unknown) => unknown): Tags => [
-  { tag, resolve: (value: string) => wrap(value) },
-  { tag, collection: 'seq', resolve: (seq) => wrap(toJs(seq)) },
-  { tag, collection: 'map', resolve: (map) => wrap(toJs(map)) },
-];
-
-export const cfnTags: Tags = [
-  ...tagsFor('!Ref', (value) => ({ Ref: value })),
-  ...tagsFor('!Condition', (value) => ({ Condition: value })),
-  // The scalar form `!GetAtt Res.Attr` splits at the first dot; nested attributes keep theirs.
-  ...tagsFor('!GetAtt', (value) => {
-    if (typeof value !== 'string') return { 'Fn::GetAtt': value };
-    const dot = value.indexOf('.');
-    return { 'Fn::GetAtt': dot < 0 ? [value] : [value.slice(0, dot), value.slice(dot + 1)] };
-  }),
-  ...FN_TAGS.flatMap((name) => tagsFor(`!${name}`, (value) => ({ [`Fn::${name}`]: value }))),
-];
+// The tag set lives with the template policy check, which the doctor and the deploy job run too.
+export { cfnTags };
 
 /** Parses CloudFormation YAML into plain JSON-shaped data. Throws on any YAML error or unknown tag. */
 export const parseCfnYaml = (text: string): unknown => {

@@ -1,0 +1,108 @@
+/**
+ * The template policy, as data. Each rule has an id (findings and the README name it), what it refuses, and
+ * the facts the engine (engine.ts) compares against. Ideas from CDK's `--require-approval broadening` (any
+ * IAM statement or trust that widens access is security-relevant) and cfn-guard (rules are data over the
+ * parsed template); the checks themselves are ours and refuse rather than ask.
+ */
+
+export type RuleId =
+  | 'unreadable-template'
+  | 'trust-outside-application'
+  | 'admin-managed-policy'
+  | 'admin-statement'
+  | 'role-without-boundary'
+  | 'iam-user'
+  | 'unchecked-code';
+
+export interface Rule {
+  id: RuleId;
+  refuses: string;
+}
+
+export const RULES: readonly Rule[] = [
+  {
+    id: 'unreadable-template',
+    refuses:
+      'a built template that is not one JSON or YAML mapping with Resources (duplicate keys and unknown tags included)',
+  },
+  {
+    id: 'trust-outside-application',
+    refuses:
+      'an IAM role (AWS::IAM::Role, or a role SAM generates) whose trust policy allows a principal other than an AWS service or a role of the same account named with the application prefix; a principal that cannot be resolved before deployment counts as outside',
+  },
+  {
+    id: 'admin-managed-policy',
+    refuses: 'attaching an AWS managed administrator policy (by name in SAM Policies, or by ARN)',
+  },
+  {
+    id: 'admin-statement',
+    refuses:
+      'an Allow statement whose actions cover every action (`*`, `*:*`) or every IAM role write (`iam:*`, `iam:*Role*`, NotAction) on every resource (`*`, `arn:*`, NotResource)',
+  },
+  {
+    id: 'role-without-boundary',
+    refuses:
+      "an IAM role (AWS::IAM::Role, or a role SAM generates) whose PermissionsBoundary is not the target's boundary",
+  },
+  {
+    id: 'iam-user',
+    refuses: 'IAM users, groups and access keys: long-lived identities no trust policy controls',
+  },
+  {
+    id: 'unchecked-code',
+    refuses:
+      'anything that adds template text CloudFormation expands later (nested stacks and applications, Fn::Transform, transforms other than AWS::Serverless-2016-10-31), which this check cannot see',
+  },
+];
+
+/** AWS managed policies that make a role an administrator of the account, or of its IAM. */
+export const ADMIN_MANAGED_POLICIES: readonly string[] = [
+  'AdministratorAccess',
+  'IAMFullAccess',
+  'PowerUserAccess',
+];
+
+/**
+ * An action pattern is "administrator" when it matches every one of these: whoever holds it on every resource
+ * can rewrite any role's trust or policies, and so become anyone. `*`, `*:*`, `iam:*`, `iam:*Role*` all do.
+ */
+export const ESCALATION_ACTIONS: readonly string[] = [
+  'iam:CreateRole',
+  'iam:PassRole',
+  'iam:PutRolePolicy',
+  'iam:AttachRolePolicy',
+  'iam:UpdateAssumeRolePolicy',
+];
+
+/** A resource pattern is "every resource" when it matches both of these (`*`, `arn:*`, `arn:aws:*`). */
+export const EVERY_RESOURCE_CANARIES: readonly string[] = [
+  'arn:aws:iam::000000000000:role/any-role',
+  'arn:aws:s3:::any-bucket',
+];
+
+/** Trust principals of AWS services: `<name>.amazonaws.com` (`.amazonaws.com.cn` in China). */
+export const SERVICE_PRINCIPAL_SUFFIXES: readonly string[] = ['.amazonaws.com', '.amazonaws.com.cn'];
+
+/** The only transform whose expansion the engine models (sam.ts). */
+export const SAM_TRANSFORM = 'AWS::Serverless-2016-10-31';
+
+/** Resource types whose content CloudFormation fetches or expands later. */
+export const UNCHECKABLE_TYPES: readonly string[] = [
+  'AWS::CloudFormation::Stack',
+  'AWS::Serverless::Application',
+  'AWS::CloudFormation::Macro',
+];
+
+export const IAM_USER_TYPES: readonly string[] = [
+  'AWS::IAM::User',
+  'AWS::IAM::Group',
+  'AWS::IAM::AccessKey',
+  'AWS::IAM::UserToGroupAddition',
+  'AWS::IAM::UserPolicy',
+  'AWS::IAM::GroupPolicy',
+];
+
+/** The default permissions boundary of target-account/template.yaml (`PermissionsBoundaryArn` output). */
+export function defaultBoundaryArn(partition: string, accountId: string, region: string): string {
+  return `arn:${partition}:iam::${accountId}:policy/crossdeploy/crossdeploy-boundary-${region}`;
+}
