@@ -39,6 +39,11 @@ export interface PolicyTarget {
   allowedTrustPrincipals?: readonly string[];
   /** Registry exceptions of this environment: admin managed policies (name or ARN) that may be attached. */
   allowedManagedPolicies?: readonly string[];
+  /**
+   * The text of a nested template the build output holds (`Location`/`TemplateURL` relative to the template),
+   * or undefined when it is not a local file. Without it every nested stack is refused.
+   */
+  loadNested?: (location: string) => string | undefined;
 }
 
 export interface Finding {
@@ -109,7 +114,13 @@ export function checkTemplate(template: unknown, target: PolicyTarget): PolicyRe
     const props = isRecord(resource.Properties) ? resource.Properties : {};
     const where = `${id} (${type})`;
     if (UNCHECKABLE_TYPES.includes(type) || type.endsWith('::MODULE')) {
-      refuse('unchecked-code', id, `${where} deploys template text this check cannot see`);
+      const nested = checkNested(id, type, props, ctx, target);
+      if (nested) {
+        findings.push(...nested.findings);
+        exceptionsUsed.push(...nested.exceptionsUsed);
+      } else {
+        refuse('unchecked-code', id, `${where} deploys template text this check cannot see`);
+      }
       continue;
     }
     if (IAM_USER_TYPES.includes(type)) {
@@ -202,6 +213,41 @@ export function checkTemplate(template: unknown, target: PolicyTarget): PolicyRe
     if (boundaryProblem) refuse('role-without-boundary', role.resource, `${role.what} ${boundaryProblem}`);
   }
   return { findings, exceptionsUsed: dedupe(exceptionsUsed) };
+}
+
+/**
+ * A nested stack or application whose template is a file of the build output (`sam build` copies local ones
+ * there) is checked like the parent, with the parameters the parent passes; findings name `Parent/Child`.
+ */
+function checkNested(
+  id: string,
+  type: string,
+  props: Record<string, unknown>,
+  ctx: ResolveContext,
+  target: PolicyTarget,
+): PolicyReport | undefined {
+  const location =
+    type === 'AWS::CloudFormation::Stack' ? props.TemplateURL : type === 'AWS::Serverless::Application' ? props.Location : undefined;
+  if (typeof location !== 'string' || !target.loadNested) return undefined;
+  const text = target.loadNested(location);
+  if (text === undefined) return undefined;
+  const overrides: Record<string, string> = {};
+  for (const [name, node] of Object.entries(isRecord(props.Parameters) ? props.Parameters : {})) {
+    const values = resolve(node, ctx);
+    const [only] = values;
+    if (values.length === 1 && only && 'known' in only) overrides[name] = only.known;
+  }
+  const report = checkTemplateText(text, {
+    ...target,
+    stackName: `${target.stackName}-${id}-GENERATED`,
+    parameterOverrides: overrides,
+    loadNested: undefined,
+  });
+  const inner = (resource: string) => `${id}/${resource}`;
+  return {
+    findings: report.findings.map((f) => ({ ...f, resource: inner(f.resource) })),
+    exceptionsUsed: report.exceptionsUsed.map((u) => ({ ...u, resource: inner(u.resource) })),
+  };
 }
 
 function dedupe(uses: ExceptionUse[]): ExceptionUse[] {
