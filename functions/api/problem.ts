@@ -48,6 +48,7 @@ const TITLES: Record<ErrorCode, string> = {
   BUILD_OUTPUT_REJECTED: 'Build output rejected',
   JOB_START_FAILED: 'Job start failed',
   JOB_TIMED_OUT: 'Job timed out',
+  TEMPLATE_POLICY_VIOLATION: 'Template policy violation',
   REGISTRY_INVALID: 'Registry invalid',
   CONFIG_INVALID: 'Configuration invalid',
   EXECUTION_FAILED: 'Execution failed',

@@ -1,9 +1,10 @@
+import { z } from 'zod';
 import { recordEvent } from '#shared/deployments.ts';
 import { isJobFailureCode } from '#shared/errors.ts';
 import { readBuildOutput } from '#shared/job-env.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore, JobInfo, JobRunner, TaskTokens } from '#shared/ports.ts';
-import { isTerminal, type JobStatus } from '#shared/types.ts';
+import { isTerminal, type JobStatus, type TemplatePolicyExceptionUse } from '#shared/types.ts';
 
 export interface JobEventsDeps {
   store: DeploymentStore;
@@ -92,6 +93,25 @@ export async function deliverJobResult(info: JobInfo, deps: JobEventsDeps): Prom
     return 'delivered';
   }
 
+  // The template policy step (buildspecs/deploy.yml): registry exceptions it let through are audited whatever
+  // the outcome; a refusal is the job's failure reason.
+  const { exceptions, unreadable } =
+    job === 'deploy'
+      ? readPolicyExceptions(info.exportedVariables.TEMPLATE_POLICY_EXCEPTIONS)
+      : { exceptions: [], unreadable: false };
+  const refused = job === 'deploy' ? info.exportedVariables.TEMPLATE_POLICY_REFUSED : undefined;
+  if (exceptions.length > 0 || unreadable) {
+    if (!isTerminal(deployment.status)) {
+      await store.updateDeployment(deploymentId, {
+        templatePolicyExceptions: exceptions,
+        updatedAt: finishedAt,
+      });
+    }
+    await recordEvent(store, clock, deploymentId, 'TEMPLATE_POLICY_EXCEPTIONS_USED', {
+      exceptions,
+      ...(unreadable ? { unreadable: true } : {}),
+    });
+  }
   const changeSet = info.exportedVariables.CHANGE_SET_SUMMARY;
   // sam deploy found nothing to change: a success all the same, recorded as such.
   const noChanges = succeeded && info.exportedVariables.NO_CHANGES === 'true';
@@ -119,6 +139,12 @@ export async function deliverJobResult(info: JobInfo, deps: JobEventsDeps): Prom
       status: info.status,
       ...(changeSet ? { changeSet } : {}),
     });
+  } else if (refused) {
+    await tokens.fail(
+      token,
+      'JobFailedError',
+      causeOf('TEMPLATE_POLICY_VIOLATION', `the template policy refuses ${refused}`),
+    );
   } else {
     // The job's own reason when it gave one (a refusal the README promises), else the job's generic code.
     const reason = info.exportedVariables.CROSSDEPLOY_FAILURE;
@@ -127,6 +153,30 @@ export async function deliverJobResult(info: JobInfo, deps: JobEventsDeps): Prom
     await tokens.fail(token, 'JobFailedError', causeOf(code, `the ${job} job ended ${info.status}${why}`));
   }
   return 'delivered';
+}
+
+const policyExceptions = z
+  .array(
+    z.strictObject({
+      kind: z.enum(['allowedTrustPrincipals', 'allowedManagedPolicies']),
+      value: z.string().max(2048),
+      resource: z.string().max(512),
+    }),
+  )
+  .max(100);
+
+/** The deploy job's TEMPLATE_POLICY_EXCEPTIONS; a malformed value is still audited, as unreadable. */
+function readPolicyExceptions(text: string | undefined): {
+  exceptions: TemplatePolicyExceptionUse[];
+  unreadable: boolean;
+} {
+  if (!text) return { exceptions: [], unreadable: false };
+  try {
+    return { exceptions: policyExceptions.parse(JSON.parse(text)), unreadable: false };
+  } catch {
+    logger.warn('the deploy job exported unreadable TEMPLATE_POLICY_EXCEPTIONS');
+    return { exceptions: [], unreadable: true };
+  }
 }
 
 /** The Cause the Catch puts at $.error: the same JSON shape a Lambda error has, plus our code. */

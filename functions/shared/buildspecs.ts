@@ -764,11 +764,14 @@ phases:
           fi
         )
       - |
-        TEMPLATE_POLICY_EXCEPTIONS="$(cat "$CROSSDEPLOY_WORK/template-policy-exceptions" 2> /dev/null || true)"
-        export TEMPLATE_POLICY_EXCEPTIONS
-        TEMPLATE_POLICY_REFUSED="$(cat "$CROSSDEPLOY_WORK/template-policy-refused" 2> /dev/null || true)"
-        export TEMPLATE_POLICY_REFUSED
-        if [ -n "$TEMPLATE_POLICY_REFUSED" ]; then
+        # Set only when there is something to say, so a clean check exports nothing.
+        if [ -s "$CROSSDEPLOY_WORK/template-policy-exceptions" ]; then
+          TEMPLATE_POLICY_EXCEPTIONS="$(cat "$CROSSDEPLOY_WORK/template-policy-exceptions")"
+          export TEMPLATE_POLICY_EXCEPTIONS
+        fi
+        if [ -s "$CROSSDEPLOY_WORK/template-policy-refused" ]; then
+          TEMPLATE_POLICY_REFUSED="$(cat "$CROSSDEPLOY_WORK/template-policy-refused")"
+          export TEMPLATE_POLICY_REFUSED
           echo "crossdeploy: refusing to deploy: the template policy refuses $TEMPLATE_POLICY_REFUSED" >&2
           false
         fi

@@ -33,6 +33,7 @@ export type ErrorCode =
   | JobFailureCode
   | 'JOB_START_FAILED'
   | 'JOB_TIMED_OUT'
+  | 'TEMPLATE_POLICY_VIOLATION'
   | 'REGISTRY_INVALID'
   | 'CONFIG_INVALID'
   | 'EXECUTION_FAILED'

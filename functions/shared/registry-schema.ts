@@ -133,6 +133,16 @@ const environment = strictObject({
    * allowedRequesters or approvers.
    */
   readers: allowedRequesters.optional(),
+  /**
+   * Template policy exceptions (README "Guard rails"): exact trust principals, and AWS managed admin policies
+   * (name or ARN), this environment's templates may use. No wildcards; every use is recorded on the deployment.
+   */
+  allowedTrustPrincipals: array(
+    string().regex(/^[^*?\s]{1,2048}$/, 'an exact principal, no wildcards'),
+  ).optional(),
+  allowedManagedPolicies: array(
+    string().regex(/^[^*?\s]{1,2048}$/, 'a policy name or ARN, no wildcards'),
+  ).optional(),
   /** Local mode only: how jobs run. `simulate` records the commands and runs nothing. */
   runner: zEnum(RUNNERS).default('codebuild'),
 });

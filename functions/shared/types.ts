@@ -94,10 +94,20 @@ export interface Deployment {
   freezeOverrideRequested?: boolean;
   /** The deploy job's `sam deploy` found nothing to change ("No changes to deploy"): still a success. */
   noChanges?: boolean;
+  /** Registry exceptions (allowedTrustPrincipals, allowedManagedPolicies) the template policy let through. */
+  templatePolicyExceptions?: TemplatePolicyExceptionUse[];
   /** The release number of a successful, non-dry-run deployment (per application+environment, no gaps). */
   release?: number;
   /** SUPERSEDED deployments point to the newer request that replaced them. */
   supersededBy?: string;
+}
+
+/** One use of a registry exception by the deploy job's template policy check (audit). */
+export interface TemplatePolicyExceptionUse {
+  kind: 'allowedTrustPrincipals' | 'allowedManagedPolicies';
+  value: string;
+  /** The logical id of the resource that used it. */
+  resource: string;
 }
 
 export const EVENT_TYPES = [
@@ -111,6 +121,7 @@ export const EVENT_TYPES = [
   'LOCK_ACQUIRED',
   'ROLE_ASSUMED',
   'DEPLOY_STARTED',
+  'TEMPLATE_POLICY_EXCEPTIONS_USED',
   'DEPLOY_FINISHED',
   'SETTLED',
   'SUCCEEDED',

@@ -47,6 +47,9 @@ const TEMPLATE = [
   '      CodeUri: Hello',
   '      Handler: app.handler',
   '      Runtime: nodejs24.x',
+  // The template policy step (test/unit/template-policy-job.test.ts) refuses roles without the boundary.
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub, not a JS template
+  '      PermissionsBoundary: !Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/crossdeploy/crossdeploy-boundary-${AWS::Region}',
   '',
 ].join('\n');
 
@@ -82,6 +85,8 @@ describe('the buildspec texts', () => {
       'CHANGE_SET_SUMMARY',
       'NO_CHANGES',
       'CROSSDEPLOY_FAILURE',
+      'TEMPLATE_POLICY_REFUSED',
+      'TEMPLATE_POLICY_EXCEPTIONS',
     ]);
   });
 
@@ -690,6 +695,7 @@ const ACCEPTABLE = `  Layer:
   Machine:
     Type: AWS::Serverless::StateMachine
     Properties:
+      PermissionsBoundary: !Sub arn:\${AWS::Partition}:iam::\${AWS::AccountId}:policy/crossdeploy/crossdeploy-boundary-\${AWS::Region}
       DefinitionUri: !Sub 's3://\${AWS::AccountId}-bucket/sm.json'
   Resolver:
     Type: AWS::AppSync::Resolver

@@ -203,3 +203,68 @@ describe('job state changes', () => {
     expect((await store.getDeployment('running'))?.status).toBe('QUEUED');
   });
 });
+
+describe('the deploy job template policy outcome', () => {
+  const deployInfo = (status: 'SUCCEEDED' | 'FAILED', exported: Record<string, string>): JobInfo =>
+    buildInfo({ job: 'deploy', status, exportedVariables: exported, environmentVariables: {} });
+  const exceptions = [
+    {
+      kind: 'allowedTrustPrincipals',
+      value: 'arn:aws:iam::999999999999:role/partner',
+      resource: 'PartnerRole',
+    },
+  ];
+
+  it('fails the token with TEMPLATE_POLICY_VIOLATION and the refusal when the policy refused the template', async () => {
+    const store = await seeded('DEPLOYING');
+    const { tokens, calls } = recordingTokens();
+    const info = deployInfo('FAILED', {
+      TEMPLATE_POLICY_REFUSED:
+        'BackdoorRole: role BackdoorRole trusts AWS principal arn:aws:iam::999999999999:root',
+    });
+    await onJobStateChange('proj:1', { store, runner: runnerWith([info]), tokens, clock });
+    expect(calls).toHaveLength(1);
+    const [kind, token, name, cause] = calls[0] as string[];
+    expect([kind, token, name]).toEqual(['fail', 'token-1', 'JobFailedError']);
+    expect(JSON.parse(cause!)).toEqual({
+      errorType: 'JobFailedError',
+      code: 'TEMPLATE_POLICY_VIOLATION',
+      errorMessage:
+        'the template policy refuses BackdoorRole: role BackdoorRole trusts AWS principal arn:aws:iam::999999999999:root',
+    });
+  });
+
+  it('keeps DEPLOY_FAILED for a deploy job that failed for another reason', async () => {
+    const store = await seeded('DEPLOYING');
+    const { tokens, calls } = recordingTokens();
+    await onJobStateChange('proj:1', {
+      store,
+      runner: runnerWith([deployInfo('FAILED', {})]),
+      tokens,
+      clock,
+    });
+    expect(JSON.parse((calls[0] as string[])[3]!).code).toBe('DEPLOY_FAILED');
+  });
+
+  it('records the registry exceptions the policy let through, on the deployment and as an event', async () => {
+    const store = await seeded('DEPLOYING');
+    const { tokens } = recordingTokens();
+    const info = deployInfo('SUCCEEDED', { TEMPLATE_POLICY_EXCEPTIONS: JSON.stringify(exceptions) });
+    await onJobStateChange('proj:1', { store, runner: runnerWith([info]), tokens, clock });
+    expect((await store.getDeployment('d1'))?.templatePolicyExceptions).toEqual(exceptions);
+    const events = await store.listEvents('d1');
+    expect(events.find((e) => e.type === 'TEMPLATE_POLICY_EXCEPTIONS_USED')?.detail).toEqual({ exceptions });
+  });
+
+  it('records an unreadable exceptions export as unreadable rather than dropping it', async () => {
+    const store = await seeded('DEPLOYING');
+    const { tokens } = recordingTokens();
+    const info = deployInfo('SUCCEEDED', { TEMPLATE_POLICY_EXCEPTIONS: '[{"kind":"everything"}]' });
+    await onJobStateChange('proj:1', { store, runner: runnerWith([info]), tokens, clock });
+    const events = await store.listEvents('d1');
+    expect(events.find((e) => e.type === 'TEMPLATE_POLICY_EXCEPTIONS_USED')?.detail).toEqual({
+      exceptions: [],
+      unreadable: true,
+    });
+  });
+});

@@ -3,82 +3,47 @@
  * (test/support/run-buildspec.ts, as CodeBuild runs it), and the local runner's own driver
  * (local/buildspec-script.ts), on build outputs holding hostile and benign templates.
  */
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { deployJobEnvironment } from '#shared/job-env.ts';
-import { driverFor } from '#local/buildspec-script.ts';
+import { createSandbox, readBuildspec, removeSandboxes, runBuildspec } from '#test/support/run-buildspec.ts';
 import {
-  type Call,
-  createSandbox,
-  fixtureDeployment,
-  fixtureTarget,
-  jobEnvironment,
-  makeZip,
-  readBuildspec,
-  removeSandboxes,
-  runBuildspec,
-  type Sandbox,
-} from '#test/support/run-buildspec.ts';
+  deployEnv,
+  fixture,
+  forProd,
+  runLocalDriver,
+  samDeploys,
+  targetCalls,
+} from '#test/support/template-policy-job.ts';
 import { bundleTemplatePolicy, renderDeployBuildspec } from '../../scripts/template-policy-bundle.ts';
 
 afterAll(removeSandboxes);
 
-const fixture = (path: string) => readFileSync(new URL(`../fixtures/templates/${path}`, import.meta.url), 'utf8');
-// The fixtures name the staging account's boundary; the job harness deploys to prod (222222222222).
-const forProd = (text: string) => text.replaceAll('111111111111', '222222222222');
-const samDeploys = (calls: Call[]) => calls.filter((c) => c.argv[0] === 'sam' && c.argv[1] === 'deploy');
-const targetCalls = (calls: Call[]) => calls.filter((c) => c.argv[0] === 'sam' || c.argv[1] === 'sts');
-
-async function deployEnv(sandbox: Sandbox, template: string, overrides: Record<string, string> = {}) {
-  const artifact = join(sandbox.root, 'artifact.zip');
-  await makeZip(artifact, { 'template.yaml': template, 'HelloFunction/app.js': '' });
-  const digest = createHash('sha256').update(readFileSync(artifact)).digest('hex');
-  const base = fixtureDeployment();
-  const deployment = fixtureDeployment({ buildOutput: { ...base.buildOutput!, sha256: digest, versionId: digest } });
-  const env: Record<string, string> = { ...deployJobEnvironment(deployment, fixtureTarget()), ...overrides };
-  const stored = join(sandbox.root, 'artifacts', env.OUTPUT_KEY!);
-  mkdirSync(dirname(stored), { recursive: true });
-  writeFileSync(stored, readFileSync(artifact));
-  env.CROSSDEPLOY_LOCAL_ARTIFACTS_DIR = join(sandbox.root, 'artifacts');
-  sandbox.setScenario({ account: '222222222222', artifact });
-  return env;
-}
-
-/** The local runner's path: its driver writes the exported variables even when the job fails. */
-async function runLocalDriver(sandbox: Sandbox, env: Record<string, string>) {
-  const { files } = driverFor(readBuildspec('deploy'));
-  const dir = join(sandbox.root, `local-driver-${Date.now()}`);
-  mkdirSync(dir);
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
-  const exportedFile = join(dir, 'exported');
-  const child = spawn('bash', [join(dir, 'driver.sh'), dir, exportedFile], {
-    cwd: sandbox.cwd,
-    env: jobEnvironment(sandbox, env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
-  const exported: Record<string, string> = {};
-  for (const record of readFileSync(exportedFile, 'utf8').split('\0').filter(Boolean)) {
-    const at = record.indexOf('=');
-    exported[record.slice(0, at)] = record.slice(at + 1);
-  }
-  return { code, output, exported, calls: sandbox.calls() };
-}
-
 describe('the deploy job runs the template policy before anything reaches the target', () => {
   it.each([
-    ['the backdoor role', 'hostile/backdoor-role.yaml', 'BackdoorRole: role BackdoorRole trusts AWS principal arn:aws:iam::999999999999:root'],
-    ['a Fn::Sub-built outside principal', 'hostile/sub-trust-principal.yaml', 'PartnerRole: role PartnerRole trusts AWS principal arn:aws:iam::999999999999:root'],
-    ['an inline iam:* policy', 'hostile/inline-iam-star.yaml', 'EscalatorRole: EscalatorRole (AWS::IAM::Role) has an Allow statement RewriteAnyRole granting iam:*'],
-    ['a SAM function with Policies: AdministratorAccess', 'hostile/sam-admin-policy.yaml', 'AdminFunction: AdminFunction (AWS::Serverless::Function) attaches AdministratorAccess'],
-    ['a role without the boundary', 'hostile/role-without-boundary.yaml', 'UnboundedRole: role UnboundedRole has no PermissionsBoundary'],
+    [
+      'the backdoor role',
+      'hostile/backdoor-role.yaml',
+      'BackdoorRole: role BackdoorRole trusts AWS principal arn:aws:iam::999999999999:root',
+    ],
+    [
+      'a Fn::Sub-built outside principal',
+      'hostile/sub-trust-principal.yaml',
+      'PartnerRole: role PartnerRole trusts AWS principal arn:aws:iam::999999999999:root',
+    ],
+    [
+      'an inline iam:* policy',
+      'hostile/inline-iam-star.yaml',
+      'EscalatorRole: EscalatorRole (AWS::IAM::Role) has an Allow statement RewriteAnyRole granting iam:*',
+    ],
+    [
+      'a SAM function with Policies: AdministratorAccess',
+      'hostile/sam-admin-policy.yaml',
+      'AdminFunction: AdminFunction (AWS::Serverless::Function) attaches AdministratorAccess',
+    ],
+    [
+      'a role without the boundary',
+      'hostile/role-without-boundary.yaml',
+      'UnboundedRole: role UnboundedRole has no PermissionsBoundary',
+    ],
   ])('refuses %s: the job fails with the reason and sam deploy never runs', async (_, path, reason) => {
     const sandbox = createSandbox();
     const env = await deployEnv(sandbox, forProd(fixture(path)));
@@ -97,8 +62,8 @@ describe('the deploy job runs the template policy before anything reaches the ta
     expect(code, stderr).toBe(0);
     expect(stderr).toContain('crossdeploy: template policy: no findings');
     expect(samDeploys(calls)).toHaveLength(1);
-    expect(exported.TEMPLATE_POLICY_REFUSED).toBe('');
-    expect(exported.TEMPLATE_POLICY_EXCEPTIONS).toBe('');
+    expect(exported.TEMPLATE_POLICY_REFUSED).toBeUndefined();
+    expect(exported.TEMPLATE_POLICY_EXCEPTIONS).toBeUndefined();
   });
 
   it('local runner: exports TEMPLATE_POLICY_REFUSED from the failed job, and never runs sam deploy', async () => {
@@ -106,7 +71,9 @@ describe('the deploy job runs the template policy before anything reaches the ta
     const env = await deployEnv(sandbox, forProd(fixture('hostile/backdoor-role.yaml')));
     const { code, output, exported, calls } = await runLocalDriver(sandbox, env);
     expect(code, output).not.toBe(0);
-    expect(exported.TEMPLATE_POLICY_REFUSED).toContain('BackdoorRole: role BackdoorRole trusts AWS principal');
+    expect(exported.TEMPLATE_POLICY_REFUSED).toContain(
+      'BackdoorRole: role BackdoorRole trusts AWS principal',
+    );
     expect(exported.TEMPLATE_POLICY_REFUSED).toContain('[admin-managed-policy]');
     expect(samDeploys(calls)).toEqual([]);
   });
@@ -123,7 +90,11 @@ describe('the deploy job runs the template policy before anything reaches the ta
     expect(code, stderr).toBe(0);
     expect(samDeploys(calls)).toHaveLength(1);
     expect(JSON.parse(exported.TEMPLATE_POLICY_EXCEPTIONS ?? '')).toEqual([
-      { kind: 'allowedManagedPolicies', value: 'arn:aws:iam::aws:policy/AdministratorAccess', resource: 'BackdoorRole' },
+      {
+        kind: 'allowedManagedPolicies',
+        value: 'arn:aws:iam::aws:policy/AdministratorAccess',
+        resource: 'BackdoorRole',
+      },
       { kind: 'allowedTrustPrincipals', value: 'arn:aws:iam::999999999999:root', resource: 'BackdoorRole' },
     ]);
   });
@@ -131,7 +102,10 @@ describe('the deploy job runs the template policy before anything reaches the ta
   it('fails closed when the check cannot run (no node on PATH)', async () => {
     const sandbox = createSandbox();
     const env = await deployEnv(sandbox, fixture('benign/serverless-app.yaml'));
-    const text = readBuildspec('deploy').replace('          node "$CROSSDEPLOY_WORK/template-policy.mjs"', '          no-such-node "$CROSSDEPLOY_WORK/template-policy.mjs"');
+    const text = readBuildspec('deploy').replace(
+      '          node "$CROSSDEPLOY_WORK/template-policy.mjs"',
+      '          no-such-node "$CROSSDEPLOY_WORK/template-policy.mjs"',
+    );
     const { code, stderr, calls } = await runBuildspec(sandbox, text, env);
     expect(code).not.toBe(0);
     expect(stderr).toContain('the template policy check did not run');

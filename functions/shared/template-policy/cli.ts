@@ -25,8 +25,10 @@ function usage(message: string): never {
 
 function stringMap(json: string, what: string): Record<string, string> {
   const value: unknown = json === '' ? {} : JSON.parse(json);
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) usage(`${what} is not a JSON object`);
-  for (const item of Object.values(value)) if (typeof item !== 'string') usage(`${what} has a non-string value`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    usage(`${what} is not a JSON object`);
+  for (const item of Object.values(value))
+    if (typeof item !== 'string') usage(`${what} has a non-string value`);
   return value as Record<string, string>;
 }
 
@@ -39,14 +41,19 @@ function exceptions(json: string): Pick<PolicyTarget, 'allowedTrustPrincipals' |
     }
     return items as string[];
   };
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) usage('--exceptions-json is not a JSON object');
-  return { allowedTrustPrincipals: list('allowedTrustPrincipals'), allowedManagedPolicies: list('allowedManagedPolicies') };
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    usage('--exceptions-json is not a JSON object');
+  return {
+    allowedTrustPrincipals: list('allowedTrustPrincipals'),
+    allowedManagedPolicies: list('allowedManagedPolicies'),
+  };
 }
 
 /** Nested templates `sam build` left in the build output; anything else (a URL, outside the output) is not. */
 function localTemplate(root: string) {
   return (location: string): string | undefined => {
-    if (location.includes(':') || location.startsWith('/') || location.split(/[\\/]/).includes('..')) return undefined;
+    if (location.includes(':') || location.startsWith('/') || location.split(/[\\/]/).includes('..'))
+      return undefined;
     const path = join(root, location);
     if (!existsSync(path) || !statSync(path).isFile()) return undefined;
     const real = realpathSync(path);
@@ -74,7 +81,8 @@ export function main(argv: string[]): number {
   const { template, region } = values;
   const accountId = values['account-id'];
   const stackName = values['stack-name'];
-  if (!template || !accountId || !region || !stackName) usage('--template, --account-id, --region and --stack-name are required');
+  if (!template || !accountId || !region || !stackName)
+    usage('--template, --account-id, --region and --stack-name are required');
   let target: PolicyTarget;
   try {
     target = {
@@ -95,18 +103,25 @@ export function main(argv: string[]): number {
     writeFileSync(values['exceptions-file'], JSON.stringify(report.exceptionsUsed));
   }
   for (const use of report.exceptionsUsed) {
-    console.error(`crossdeploy: template policy: ${use.resource} uses the registry exception ${use.kind}: ${use.value}`);
+    console.error(
+      `crossdeploy: template policy: ${use.resource} uses the registry exception ${use.kind}: ${use.value}`,
+    );
   }
   if (report.findings.length === 0) {
     console.error('crossdeploy: template policy: no findings');
     return 0;
   }
   for (const finding of report.findings) {
-    console.error(`crossdeploy: template policy refuses ${finding.resource}: ${finding.message} [${finding.rule}]`);
+    console.error(
+      `crossdeploy: template policy refuses ${finding.resource}: ${finding.message} [${finding.rule}]`,
+    );
   }
   if (values['refused-file']) {
     const reasons = report.findings.map((f) => `${f.resource}: ${f.message} [${f.rule}]`).join('; ');
-    writeFileSync(values['refused-file'], reasons.length <= MAX_REASON ? reasons : `${reasons.slice(0, MAX_REASON - 3)}...`);
+    writeFileSync(
+      values['refused-file'],
+      reasons.length <= MAX_REASON ? reasons : `${reasons.slice(0, MAX_REASON - 3)}...`,
+    );
   }
   return 3;
 }

@@ -227,7 +227,11 @@ function checkNested(
   target: PolicyTarget,
 ): PolicyReport | undefined {
   const location =
-    type === 'AWS::CloudFormation::Stack' ? props.TemplateURL : type === 'AWS::Serverless::Application' ? props.Location : undefined;
+    type === 'AWS::CloudFormation::Stack'
+      ? props.TemplateURL
+      : type === 'AWS::Serverless::Application'
+        ? props.Location
+        : undefined;
   if (typeof location !== 'string' || !target.loadNested) return undefined;
   const text = target.loadNested(location);
   if (text === undefined) return undefined;
