@@ -19,6 +19,9 @@ import {
 import type { AssumeRoleParams, Clock } from '#shared/ports.ts';
 import type { EnvironmentConfig } from '#shared/registry.ts';
 import { roleSessionName, sourceIdentity } from '#shared/requester.ts';
+import { checkTemplateText } from '#shared/template-policy/engine.ts';
+import { partitionOf } from '#shared/template-policy/resolve.ts';
+import { defaultBoundaryArn } from '#shared/template-policy/rules.ts';
 import type { Requester } from '#shared/types.ts';
 import type {
   CheckId,
@@ -48,6 +51,7 @@ export const CHECK_TITLES: Record<CheckId, string> = {
   'stack-status': "Stack's status allows an update",
   'artifacts-bucket': "Artifacts bucket is reachable and in the environment's region",
   drift: 'Stack drift (resources changed by hand)',
+  'template-policy': "Template passes the deploy job's template policy",
 };
 
 export interface DoctorTarget {
@@ -74,6 +78,16 @@ export interface DoctorOptions {
   deployJobRoleArn?: string;
   /** `runner: simulate` in local mode: nothing is sent to AWS. */
   simulated?: boolean;
+  /** A built template to hold to the template policy (`--template`): the deploy job's rules, no AWS call. */
+  template?: DoctorTemplate;
+}
+
+export interface DoctorTemplate {
+  /** Where it was read from, for the report. */
+  path: string;
+  text: string;
+  /** Local nested templates next to it, as the deploy job reads them from the build output. */
+  loadNested?: (location: string) => string | undefined;
 }
 
 const result = (
@@ -184,6 +198,45 @@ export function checkRegistry(target: DoctorTarget): CheckResult {
   );
 }
 
+// Template policy (README "Guard rails") -------------------------------------------------------------------
+
+/**
+ * The deploy job's template policy (functions/shared/template-policy) on a given built template, with this
+ * environment's account, region, stack name, parameters and registry exceptions, as the job would run it.
+ */
+export function checkTemplatePolicy(target: DoctorTarget, template: DoctorTemplate): CheckResult {
+  const { env } = target;
+  const report = checkTemplateText(template.text, {
+    accountId: env.accountId,
+    region: env.region,
+    stackName: env.stackName,
+    rolePrefix: env.stackName,
+    boundaryArn: defaultBoundaryArn(partitionOf(env.region), env.accountId, env.region),
+    parameterOverrides: env.parameterOverrides,
+    allowedTrustPrincipals: env.allowedTrustPrincipals ?? [],
+    allowedManagedPolicies: env.allowedManagedPolicies ?? [],
+    ...(template.loadNested ? { loadNested: template.loadNested } : {}),
+  });
+  const used = report.exceptionsUsed.map(
+    (use) => `${use.resource} uses the registry exception ${use.kind}: ${use.value}`,
+  );
+  if (report.findings.length === 0) {
+    return result('template-policy', 'passed', [`${template.path}: no findings`, ...used].join('\n'));
+  }
+  const lines = report.findings.map((f) => `${f.resource}: ${f.message} [${f.rule}]`);
+  return result(
+    'template-policy',
+    'failed',
+    [`${template.path}: the deploy job would refuse it (TEMPLATE_POLICY_VIOLATION)`, ...lines, ...used].join(
+      '\n',
+    ),
+    {
+      fix: `Change the template, or name an exact exception in ${registryPath(target)}.allowedTrustPrincipals / allowedManagedPolicies (README "Guard rails").`,
+      account: { kind: 'registry' },
+    },
+  );
+}
+
 // 2-8. The AWS checks ----------------------------------------------------------------------------------------
 
 export function overallStatus(checks: readonly CheckResult[]): RunStatus {
@@ -247,6 +300,7 @@ export async function runDoctor(
       }
     }
   }
+  if (options.template) add(checkTemplatePolicy(target, options.template));
   const now = options.clock.now().toISOString();
   const status = overallStatus(checks);
   return {

@@ -55,6 +55,7 @@ export const CHECK_IDS = [
   'stack-status',
   'artifacts-bucket',
   'drift',
+  'template-policy',
 ] as const;
 export type CheckId = (typeof CHECK_IDS)[number];
 

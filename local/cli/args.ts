@@ -35,6 +35,7 @@ export type RunCommand =
       local: boolean;
       drift: boolean;
       registry?: string;
+      template?: string;
     };
 export type Command = HelpCommand | RunCommand;
 
@@ -57,6 +58,7 @@ const OPTIONS = {
   local: { type: 'boolean' },
   drift: { type: 'boolean' },
   registry: { type: 'string' },
+  template: { type: 'string' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -72,7 +74,10 @@ const COMMANDS: Record<CommandName, { positionals: string[]; options: OptionName
   history: { positionals: ['application', 'environment'], options: ['limit', 'cursor'] },
   logs: { positionals: ['deployment-id'], options: ['follow'] },
   apps: { positionals: [], options: [] },
-  doctor: { positionals: ['application', 'environment'], options: ['local', 'drift', 'registry'] },
+  doctor: {
+    positionals: ['application', 'environment'],
+    options: ['local', 'drift', 'registry', 'template'],
+  },
 };
 
 const isCommand = (name: string | undefined): name is CommandName =>
@@ -196,6 +201,10 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): Parse
             name,
           );
         }
+        const template = str('template');
+        if (template !== undefined && !flag('local')) {
+          throw new UsageError('--template is an option of `doctor --local` (the file is read here)', name);
+        }
         return {
           name,
           application: args[0] as string,
@@ -203,6 +212,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): Parse
           local: flag('local'),
           drift: flag('drift'),
           ...(registry !== undefined ? { registry } : {}),
+          ...(template !== undefined ? { template } : {}),
         };
       }
     }

@@ -3,7 +3,7 @@ import type { DoctorTarget } from '../../functions/doctor/core.ts';
 import type { CheckResult, DoctorProbe, DoctorReport } from '../../functions/doctor/ports.ts';
 import type { RunCommand } from './args.ts';
 import type { Context } from './commands.ts';
-import { ConnectionError, EXIT, type ExitCode } from './errors.ts';
+import { ConnectionError, EXIT, type ExitCode, UsageError } from './errors.ts';
 import { colorEnabled, type Format, type Paint, painter } from './format.ts';
 import { clean } from './progress.ts';
 
@@ -115,6 +115,7 @@ export async function runLocalDoctor(
     environment: command.environment,
     env: found.env,
   };
+  const template = command.template === undefined ? undefined : await readTemplate(command.template);
   const probe = makeProbe ? makeProbe(target) : await awsProbe(ctx.env, target);
   return runDoctor(target, probe, {
     runId,
@@ -123,7 +124,23 @@ export async function runLocalDoctor(
     clock: { now: () => new Date(ctx.now()) },
     drift: command.drift,
     ...(found.env.runner === 'simulate' ? { simulated: true } : {}),
+    ...(template ? { template } : {}),
   });
+}
+
+/** `--template FILE`: a built template (.aws-sam/build/template.yaml) for the template policy check. */
+async function readTemplate(path: string) {
+  const [{ readFileSync }, { nestedTemplatesBeside }] = await Promise.all([
+    import('node:fs'),
+    import('#shared/template-policy/files.ts'),
+  ]);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read --template ${path}: ${(error as Error).message}`);
+  }
+  return { path, text, loadNested: nestedTemplatesBeside(path) };
 }
 
 async function awsProbe(env: NodeJS.ProcessEnv, target: DoctorTarget): Promise<DoctorProbe> {

@@ -51,7 +51,7 @@ Options:
   apps: `Usage: crossdeploy apps
 
 Lists the registry's applications and their environments.`,
-  doctor: `Usage: crossdeploy doctor <application> <environment> [--drift] [--local [--registry FILE]]
+  doctor: `Usage: crossdeploy doctor <application> <environment> [--drift] [--local [--registry FILE] [--template FILE]]
 
 Checks the environment's cross-account setup in order and says, for each check that fails, the fix and
 which account holds it: the registry entry, the caller, AssumeRole exactly as the deploy job does it, the
@@ -63,7 +63,9 @@ By default the API runs it, so the orchestrator's deployer role (the principal d
 Options:
   --drift           also detect drift (resources changed by hand); needs EnableDriftDetection on the target
   --local           run the same checks here, with your own AWS credentials
-  --registry FILE   with --local: the registry (default: $CROSSDEPLOY_REGISTRY, else registry/targets.yaml)`,
+  --registry FILE   with --local: the registry (default: $CROSSDEPLOY_REGISTRY, else registry/targets.yaml)
+  --template FILE   with --local: also hold this built template (.aws-sam/build/template.yaml) to the deploy
+                    job's template policy, with the environment's settings and registry exceptions`,
 } as const;
 
 export type CommandName = keyof typeof COMMAND_HELP;

@@ -250,3 +250,46 @@ describe('crossdeploy doctor', () => {
     expect(text).toContain('fix (on the caller): Refresh the credentials');
   });
 });
+
+describe('crossdeploy doctor --local --template', () => {
+  it('refuses --template without --local', () => {
+    expect(() => parseCli(['doctor', 'a', 'b', '--template', 't.yaml'], {})).toThrow(
+      /--template is an option of `doctor --local`/,
+    );
+    expect(parseCli(['doctor', 'a', 'b', '--local', '--template', 't.yaml'], {})).toMatchObject({
+      command: { name: 'doctor', local: true, template: 't.yaml' },
+    });
+  });
+
+  it("holds the file to the deploy job's template policy with the environment's settings", async () => {
+    const probe: DoctorProbe = {
+      callerIdentity: async () => {
+        throw Object.assign(new Error('expired'), { name: 'ExpiredToken' });
+      },
+      assume: async () => {
+        throw new Error('not reached');
+      },
+      denialProbes: () => ({}),
+    };
+    const result = await runLocalDoctor(
+      { env: {}, now: () => Date.parse('2025-06-01T10:00:00Z') },
+      {
+        name: 'doctor',
+        application: 'hello-world',
+        environment: 'prod',
+        local: true,
+        drift: false,
+        registry: 'registry/targets.yaml',
+        template: 'test/fixtures/templates/hostile/sam-admin-policy.yaml',
+      },
+      () => probe,
+    );
+    const found = result.checks.find((c) => c.id === 'template-policy');
+    expect(found?.status).toBe('failed');
+    expect(found?.detail).toContain(
+      'AdminFunction: AdminFunction (AWS::Serverless::Function) attaches AdministratorAccess',
+    );
+    const text = renderDoctorReport(result, painter(false)).join('\n');
+    expect(text).toContain("Template passes the deploy job's template policy");
+  });
+});

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import type { AssumeRoleProbes, Decision } from '#shared/diagnose.ts';
@@ -713,5 +714,61 @@ describe('doctor routes', () => {
     );
     expect(response.statusCode).toBe(202);
     expect(aws.calls).toEqual([]);
+  });
+});
+
+describe('the template policy check (--template)', () => {
+  const fixture = (path: string) =>
+    readFileSync(new URL(`../fixtures/templates/${path}`, import.meta.url), 'utf8').replaceAll(
+      '111111111111',
+      prodEnv.accountId,
+    );
+
+  it('reports each finding of a hostile template with the resource, and fails the run', async () => {
+    const report = await runDoctor(
+      target(),
+      fakeAws().probe,
+      options({ template: { path: 'backdoor.yaml', text: fixture('hostile/backdoor-role.yaml') } }),
+    );
+    expect(report.status).toBe('failed');
+    const found = check(report, 'template-policy');
+    expect(found.status).toBe('failed');
+    expect(found.detail).toContain(
+      'backdoor.yaml: the deploy job would refuse it (TEMPLATE_POLICY_VIOLATION)',
+    );
+    expect(found.detail).toContain(
+      'BackdoorRole: role BackdoorRole trusts AWS principal arn:aws:iam::999999999999:root',
+    );
+    expect(found.detail).toContain('[admin-managed-policy]');
+    expect(found.account).toEqual({ kind: 'registry' });
+  });
+
+  it('passes a benign template, and names the registry exceptions it relies on', async () => {
+    const benign = await runDoctor(
+      target(),
+      fakeAws().probe,
+      options({ template: { path: 't.yaml', text: fixture('benign/serverless-app.yaml') } }),
+    );
+    expect(check(benign, 'template-policy')).toMatchObject({
+      status: 'passed',
+      detail: 't.yaml: no findings',
+    });
+    const excepted = await runDoctor(
+      target({
+        allowedTrustPrincipals: ['arn:aws:iam::999999999999:root'],
+        allowedManagedPolicies: ['AdministratorAccess'],
+      }),
+      fakeAws().probe,
+      options({ template: { path: 'b.yaml', text: fixture('hostile/backdoor-role.yaml') } }),
+    );
+    expect(check(excepted, 'template-policy').status).toBe('passed');
+    expect(check(excepted, 'template-policy').detail).toContain(
+      'BackdoorRole uses the registry exception allowedTrustPrincipals: arn:aws:iam::999999999999:root',
+    );
+  });
+
+  it('adds no template check when no template is given', async () => {
+    const report = await runDoctor(target(), fakeAws().probe, options());
+    expect(report.checks.map((c) => c.id)).not.toContain('template-policy');
   });
 });

@@ -96,6 +96,7 @@ describe('deployJobEnvironment', () => {
       CAPABILITIES: 'CAPABILITY_IAM CAPABILITY_AUTO_EXPAND',
       PARAMETER_OVERRIDES_JSON: '{"LogLevel":"info","Stage":"prod"}',
       DRY_RUN: 'false',
+      TEMPLATE_POLICY_EXCEPTIONS_JSON: '{"allowedTrustPrincipals":[],"allowedManagedPolicies":[]}',
     });
     const { common, deploy } = contract();
     expect(Object.keys(env).sort()).toEqual([...common, ...deploy.reads].sort());
@@ -236,5 +237,25 @@ describe('readBuildOutput', () => {
 
   it('names the variables the build buildspec exports, as the contract does', () => {
     expect(Object.keys(exported).sort()).toEqual(contract().build.exports.sort());
+  });
+});
+
+describe('the template policy exceptions in the deploy job contract', () => {
+  it("hands the job the environment's allowedTrustPrincipals and allowedManagedPolicies", () => {
+    const base = fixtureTarget('prod');
+    const withExceptions = {
+      ...base,
+      env: {
+        ...base.env,
+        allowedTrustPrincipals: ['arn:aws:iam::333333333333:role/auditor'],
+        allowedManagedPolicies: ['PowerUserAccess'],
+      },
+    };
+    expect(
+      JSON.parse(deployJobEnvironment(fixtureDeployment(), withExceptions).TEMPLATE_POLICY_EXCEPTIONS_JSON!),
+    ).toEqual({
+      allowedTrustPrincipals: ['arn:aws:iam::333333333333:role/auditor'],
+      allowedManagedPolicies: ['PowerUserAccess'],
+    });
   });
 });

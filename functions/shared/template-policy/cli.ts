@@ -8,10 +8,10 @@
  *     [--role-prefix=PREFIX] [--boundary-arn=ARN] [--parameters-json=JSON] [--exceptions-json=JSON]
  *     [--refused-file=PATH] [--exceptions-file=PATH]
  */
-import { existsSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, sep } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { checkTemplateText, type PolicyTarget } from './engine.ts';
+import { nestedTemplatesBeside } from './files.ts';
 import { partitionOf } from './resolve.ts';
 import { defaultBoundaryArn } from './rules.ts';
 
@@ -46,18 +46,6 @@ function exceptions(json: string): Pick<PolicyTarget, 'allowedTrustPrincipals' |
   return {
     allowedTrustPrincipals: list('allowedTrustPrincipals'),
     allowedManagedPolicies: list('allowedManagedPolicies'),
-  };
-}
-
-/** Nested templates `sam build` left in the build output; anything else (a URL, outside the output) is not. */
-function localTemplate(root: string) {
-  return (location: string): string | undefined => {
-    if (location.includes(':') || location.startsWith('/') || location.split(/[\\/]/).includes('..'))
-      return undefined;
-    const path = join(root, location);
-    if (!existsSync(path) || !statSync(path).isFile()) return undefined;
-    const real = realpathSync(path);
-    return real.startsWith(root + sep) ? readFileSync(real, 'utf8') : undefined;
   };
 }
 
@@ -97,7 +85,7 @@ export function main(argv: string[]): number {
   } catch (error) {
     usage((error as Error).message);
   }
-  target.loadNested = localTemplate(dirname(realpathSync(template)));
+  target.loadNested = nestedTemplatesBeside(template);
   const report = checkTemplateText(readFileSync(template, 'utf8'), target);
   if (values['exceptions-file'] && report.exceptionsUsed.length > 0) {
     writeFileSync(values['exceptions-file'], JSON.stringify(report.exceptionsUsed));
