@@ -30,6 +30,10 @@ Transform: AWS::Serverless-2016-10-31
 Parameters:
   Stage:
     Type: String
+# The deploy job's template policy refuses function roles without the target's boundary.
+Globals:
+  Function:
+    PermissionsBoundary: !Sub arn:\${AWS::Partition}:iam::\${AWS::AccountId}:policy/crossdeploy/crossdeploy-boundary-\${AWS::Region}
 Resources:
   Fn:
     Type: AWS::Serverless::Function
