@@ -127,8 +127,35 @@ describe('template policy: the hostile fixtures, each refused with its reason', 
     ]);
   });
 
-  it('refuses IAM users and access keys', () => {
+  it('refuses IAM users, groups and access keys', () => {
     expect(rulesOf('hostile/iam-user.yaml')).toEqual(['iam-user Operator', 'iam-user OperatorKey']);
+    expect(
+      checkTemplate({ Resources: { G: { Type: 'AWS::IAM::Group' } } }, target).findings.map((f) => f.rule),
+    ).toEqual(['iam-user']);
+  });
+
+  it('checks a local nested template of the build output with the parameters the parent passes', () => {
+    const parent = {
+      Resources: {
+        Inner: {
+          Type: 'AWS::Serverless::Application',
+          Properties: { Location: 'nested/template.yaml', Parameters: { Partner: '999999999999' } },
+        },
+      },
+    };
+    const loadNested = (location: string) =>
+      location === 'nested/template.yaml'
+        ? fixture('hostile/sub-trust-principal.yaml').replace(
+            "Default: '999999999999'",
+            "Default: '111111111111'",
+          )
+        : undefined;
+    const report = checkTemplate(parent, { ...target, loadNested });
+    expect(report.findings.map((f) => `${f.rule} ${f.resource}`)).toEqual([
+      'trust-outside-application Inner/PartnerRole',
+    ]);
+    expect(report.findings[0]?.message).toContain('arn:aws:iam::999999999999:root');
+    expect(checkTemplate(parent, target).findings.map((f) => f.rule)).toEqual(['unchecked-code']);
   });
 
   it('refuses a nested stack whose template it cannot see', () => {
@@ -214,6 +241,32 @@ describe('template policy: one test per rule on inline templates', () => {
     expect(rules(withParam('admin'))).toEqual(['trust-outside-application']);
   });
 
+  it('trust: Fn::FindInMap and Fn::Select are resolved before judging', () => {
+    const mapped = {
+      ...trusting({ AWS: { 'Fn::FindInMap': ['Principals', { Ref: 'AWS::Region' }, 'Trusted'] } }),
+      Mappings: { Principals: { 'eu-west-1': { Trusted: 'arn:aws:iam::999999999999:root' } } },
+    };
+    expect(rules(mapped)).toEqual(['trust-outside-application']);
+    const selected = trusting({
+      AWS: {
+        'Fn::Select': [
+          1,
+          ['arn:aws:iam::111111111111:role/hello-world-staging-a', 'arn:aws:iam::999999999999:root'],
+        ],
+      },
+    });
+    expect(rules(selected)).toEqual(['trust-outside-application']);
+    const first = trusting({
+      AWS: {
+        'Fn::Select': [
+          0,
+          ['arn:aws:iam::111111111111:role/hello-world-staging-a', 'arn:aws:iam::999999999999:root'],
+        ],
+      },
+    });
+    expect(rules(first)).toEqual([]);
+  });
+
   it('admin managed policy: refuses each of the three by ARN, also through Fn::Sub', () => {
     for (const name of ['AdministratorAccess', 'IAMFullAccess', 'PowerUserAccess']) {
       expect(rules(role({ ManagedPolicyArns: [`arn:aws:iam::aws:policy/${name}`] }))).toEqual([
@@ -247,7 +300,7 @@ describe('template policy: one test per rule on inline templates', () => {
   });
 
   it('admin statement: applies to AWS::IAM::Policy and AWS::IAM::ManagedPolicy too', () => {
-    for (const Type of ['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy']) {
+    for (const Type of ['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy', 'AWS::IAM::RolePolicy']) {
       const template = {
         Resources: {
           P: {

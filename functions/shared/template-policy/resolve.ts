@@ -199,7 +199,8 @@ function findInMap(args: unknown, ctx: ResolveContext): Value[] {
 function select(args: unknown, ctx: ResolveContext): Value[] {
   const [index, list] = Array.isArray(args) ? args : [];
   if (!Array.isArray(list)) return [{ unknown: 'a Fn::Select whose list is not written out' }];
-  const indexes = resolve(index, ctx);
+  // An index is a number in YAML and JSON alike: no 1.1/1.2 difference to guard against here.
+  const indexes = typeof index === 'number' ? [{ known: String(index) }] : resolve(index, ctx);
   return indexes.flatMap((value): Value[] => {
     const n = 'known' in value ? Number(value.known) : Number.NaN;
     // An index we cannot read could pick any item: all of them are alternatives.
