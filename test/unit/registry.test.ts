@@ -114,3 +114,29 @@ describe('targets registry', () => {
     expect(stringify(a)).toBeTruthy();
   });
 });
+
+describe('template policy exceptions in the registry', () => {
+  it('accepts exact allowedTrustPrincipals and allowedManagedPolicies per environment, and leaves them unset by default', () => {
+    const raw = fixture();
+    staging(raw).allowedTrustPrincipals = ['arn:aws:iam::333333333333:role/auditor'];
+    staging(raw).allowedManagedPolicies = ['PowerUserAccess', 'arn:aws:iam::aws:policy/IAMFullAccess'];
+    const env = parseRegistry(raw).applications['hello-world']?.environments.staging;
+    expect(env?.allowedTrustPrincipals).toEqual(['arn:aws:iam::333333333333:role/auditor']);
+    expect(env?.allowedManagedPolicies).toEqual(['PowerUserAccess', 'arn:aws:iam::aws:policy/IAMFullAccess']);
+    expect(
+      parseRegistry(fixture()).applications['hello-world']?.environments.staging?.allowedTrustPrincipals,
+    ).toBeUndefined();
+  });
+
+  it('refuses wildcards, which would turn a named exception into a class of them', () => {
+    for (const [field, value] of [
+      ['allowedTrustPrincipals', '*'],
+      ['allowedTrustPrincipals', 'arn:aws:iam::*:root'],
+      ['allowedManagedPolicies', 'arn:aws:iam::aws:policy/*'],
+    ] as const) {
+      const raw = fixture();
+      staging(raw)[field] = [value];
+      expect(() => parseRegistry(raw), `${field}: ${value}`).toThrow(/no wildcards/);
+    }
+  });
+});
