@@ -20,8 +20,7 @@ import type { AssumeRoleParams, Clock } from '#shared/ports.ts';
 import type { EnvironmentConfig } from '#shared/registry.ts';
 import { roleSessionName, sourceIdentity } from '#shared/requester.ts';
 import { checkTemplateText } from '#shared/template-policy/engine.ts';
-import { partitionOf } from '#shared/template-policy/resolve.ts';
-import { defaultBoundaryArn } from '#shared/template-policy/rules.ts';
+import { applicationScope } from '#shared/template-policy/rules.ts';
 import type { Requester } from '#shared/types.ts';
 import type {
   CheckId,
@@ -210,8 +209,7 @@ export function checkTemplatePolicy(target: DoctorTarget, template: DoctorTempla
     accountId: env.accountId,
     region: env.region,
     stackName: env.stackName,
-    rolePrefix: env.stackName,
-    boundaryArn: defaultBoundaryArn(partitionOf(env.region), env.accountId, env.region),
+    ...applicationScope(env.deployRoleArn, env.accountId, env.region, env.stackName),
     parameterOverrides: env.parameterOverrides,
     allowedTrustPrincipals: env.allowedTrustPrincipals ?? [],
     allowedManagedPolicies: env.allowedManagedPolicies ?? [],

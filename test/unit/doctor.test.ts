@@ -767,6 +767,29 @@ describe('the template policy check (--template)', () => {
     );
   });
 
+  it("holds roles to the application prefix's boundary when the deploy role comes from the bootstrap", async () => {
+    const bootstrapped = target({
+      deployRoleArn: `arn:aws:iam::${prodEnv.accountId}:role/crossdeploy/crossdeploy-hello-deploy-${prodEnv.region}`,
+      stackName: 'hello-prod',
+    });
+    const text = fixture('benign/serverless-app.json');
+    const legacy = await runDoctor(
+      bootstrapped,
+      fakeAws().probe,
+      options({ template: { path: 'a.json', text } }),
+    );
+    expect(check(legacy, 'template-policy').detail).toContain(
+      `has the PermissionsBoundary arn:aws:iam::${prodEnv.accountId}:policy/crossdeploy/crossdeploy-boundary-${prodEnv.region}, not arn:aws:iam::${prodEnv.accountId}:policy/crossdeploy/crossdeploy-hello-boundary-${prodEnv.region}`,
+    );
+    const prefixed = text.replace('crossdeploy-boundary-', 'crossdeploy-hello-boundary-');
+    const passed = await runDoctor(
+      bootstrapped,
+      fakeAws().probe,
+      options({ template: { path: 'b.json', text: prefixed } }),
+    );
+    expect(check(passed, 'template-policy').status).toBe('passed');
+  });
+
   it('adds no template check when no template is given', async () => {
     const report = await runDoctor(target(), fakeAws().probe, options());
     expect(report.checks.map((c) => c.id)).not.toContain('template-policy');

@@ -99,6 +99,19 @@ describe('the deploy job runs the template policy before anything reaches the ta
     ]);
   });
 
+  it("takes the application prefix and its boundary from the bootstrap's deploy role", async () => {
+    const sandbox = createSandbox();
+    const env = await deployEnv(sandbox, fixture('benign/serverless-app.yaml'), {
+      DEPLOY_ROLE_ARN: 'arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-hello-deploy-eu-west-1',
+    });
+    const { code, stderr, calls } = await runBuildspec(sandbox, readBuildspec('deploy'), env);
+    expect(code).not.toBe(0);
+    expect(stderr).toContain(
+      'not arn:aws:iam::222222222222:policy/crossdeploy/crossdeploy-hello-boundary-eu-west-1 [role-without-boundary]',
+    );
+    expect(samDeploys(calls)).toEqual([]);
+  });
+
   it('fails closed when the check cannot run (no node on PATH)', async () => {
     const sandbox = createSandbox();
     const env = await deployEnv(sandbox, fixture('benign/serverless-app.yaml'));

@@ -7,7 +7,7 @@ import {
   globMatches,
   type PolicyTarget,
 } from '#shared/template-policy/engine.ts';
-import { defaultBoundaryArn, RULES } from '#shared/template-policy/rules.ts';
+import { applicationScope, RULES } from '#shared/template-policy/rules.ts';
 
 const fixture = (path: string) =>
   readFileSync(new URL(`../fixtures/templates/${path}`, import.meta.url), 'utf8');
@@ -17,7 +17,7 @@ const target: PolicyTarget = {
   region: 'eu-west-1',
   stackName: 'hello-world-staging',
   rolePrefix: 'hello-world-staging',
-  boundaryArn: defaultBoundaryArn('aws', '111111111111', 'eu-west-1'),
+  boundaryArn: 'arn:aws:iam::111111111111:policy/crossdeploy/crossdeploy-boundary-eu-west-1',
 };
 
 const check = (path: string, overrides: Partial<PolicyTarget> = {}) =>
@@ -439,3 +439,40 @@ describe.runIf(translator.status === 0 && existsSync(templatesFile))('SAM policy
 });
 
 void readdirSync;
+
+describe('template policy: the application scope of an environment', () => {
+  it("reads the prefix and boundary from a target-account bootstrap's deploy role", () => {
+    expect(
+      applicationScope(
+        'arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-hello-deploy-eu-west-1',
+        '222222222222',
+        'eu-west-1',
+        'hello-prod',
+      ),
+    ).toEqual({
+      rolePrefix: 'hello',
+      boundaryArn: 'arn:aws:iam::222222222222:policy/crossdeploy/crossdeploy-hello-boundary-eu-west-1',
+    });
+    expect(
+      applicationScope(
+        'arn:aws-cn:iam::222222222222:role/crossdeploy/crossdeploy-app2-deploy-cn-north-1',
+        '222222222222',
+        'cn-north-1',
+        'app2-x',
+      ).boundaryArn,
+    ).toBe('arn:aws-cn:iam::222222222222:policy/crossdeploy/crossdeploy-app2-boundary-cn-north-1');
+  });
+
+  it('falls back to the stack name and the single-bootstrap boundary for a deploy role set up by hand', () => {
+    for (const arn of [
+      'arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-deploy',
+      'arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-hello-deploy-us-east-1',
+      'arn:aws:iam::222222222222:role/crossdeploy/crossdeploy-Bad_Prefix-deploy-eu-west-1',
+    ]) {
+      expect(applicationScope(arn, '222222222222', 'eu-west-1', 'hello-prod'), arn).toEqual({
+        rolePrefix: 'hello-prod',
+        boundaryArn: 'arn:aws:iam::222222222222:policy/crossdeploy/crossdeploy-boundary-eu-west-1',
+      });
+    }
+  });
+});

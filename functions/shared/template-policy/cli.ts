@@ -5,15 +5,14 @@
  * Exit 2: the command itself was called wrongly. Never prints template values other than in findings.
  *
  *   node template-policy.mjs --template=PATH --account-id=ID --region=REGION --stack-name=NAME
- *     [--role-prefix=PREFIX] [--boundary-arn=ARN] [--parameters-json=JSON] [--exceptions-json=JSON]
+ *     [--deploy-role-arn=ARN (gives the prefix and boundary)] [--role-prefix=PREFIX] [--boundary-arn=ARN] [--parameters-json=JSON] [--exceptions-json=JSON]
  *     [--refused-file=PATH] [--exceptions-file=PATH]
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { checkTemplateText, type PolicyTarget } from './engine.ts';
 import { nestedTemplatesBeside } from './files.ts';
-import { partitionOf } from './resolve.ts';
-import { defaultBoundaryArn } from './rules.ts';
+import { applicationScope } from './rules.ts';
 
 /** Exported variables (CodeBuild) have a size limit: the reasons are cut to this. */
 const MAX_REASON = 1000;
@@ -57,6 +56,7 @@ export function main(argv: string[]): number {
       'account-id': { type: 'string' },
       region: { type: 'string' },
       'stack-name': { type: 'string' },
+      'deploy-role-arn': { type: 'string' },
       'role-prefix': { type: 'string' },
       'boundary-arn': { type: 'string' },
       'parameters-json': { type: 'string', default: '' },
@@ -71,14 +71,15 @@ export function main(argv: string[]): number {
   const stackName = values['stack-name'];
   if (!template || !accountId || !region || !stackName)
     usage('--template, --account-id, --region and --stack-name are required');
+  const scope = applicationScope(values['deploy-role-arn'] ?? '', accountId, region, stackName);
   let target: PolicyTarget;
   try {
     target = {
       accountId,
       region,
       stackName,
-      rolePrefix: values['role-prefix'] || stackName,
-      boundaryArn: values['boundary-arn'] || defaultBoundaryArn(partitionOf(region), accountId, region),
+      rolePrefix: values['role-prefix'] || scope.rolePrefix,
+      boundaryArn: values['boundary-arn'] || scope.boundaryArn,
       parameterOverrides: stringMap(values['parameters-json'], '--parameters-json'),
       ...exceptions(values['exceptions-json']),
     };

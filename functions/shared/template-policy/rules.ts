@@ -102,7 +102,36 @@ export const IAM_USER_TYPES: readonly string[] = [
   'AWS::IAM::GroupPolicy',
 ];
 
-/** The default permissions boundary of target-account/template.yaml (`PermissionsBoundaryArn` output). */
-export function defaultBoundaryArn(partition: string, accountId: string, region: string): string {
-  return `arn:${partition}:iam::${accountId}:policy/crossdeploy/crossdeploy-boundary-${region}`;
+/** Whose roles may be trusted, and which boundary every role must carry, for one environment. */
+export interface ApplicationScope {
+  /** Roles of the target account named `<rolePrefix>` or `<rolePrefix>-...` may be trusted. */
+  rolePrefix: string;
+  boundaryArn: string;
+}
+
+const BOOTSTRAP_PREFIX = /^[a-z][a-z0-9]{1,19}$/;
+
+/**
+ * The application prefix and boundary of target-account/template.yaml, read from the environment's deploy role
+ * (`role/crossdeploy/crossdeploy-<prefix>-deploy-<region>`): the boundary is `crossdeploy-<prefix>-boundary-<region>`.
+ * A deploy role set up by hand says neither: then the stack name is the prefix and the boundary is the
+ * single-bootstrap name `crossdeploy-boundary-<region>` (README "Guard rails").
+ */
+export function applicationScope(
+  deployRoleArn: string,
+  accountId: string,
+  region: string,
+  stackName: string,
+): ApplicationScope {
+  const [, partition = 'aws', , , , resource = ''] = deployRoleArn.split(':');
+  const policy = (name: string) => `arn:${partition}:iam::${accountId}:policy/crossdeploy/${name}`;
+  const head = 'role/crossdeploy/crossdeploy-';
+  const tail = `-deploy-${region}`;
+  if (resource.startsWith(head) && resource.endsWith(tail)) {
+    const prefix = resource.slice(head.length, resource.length - tail.length);
+    if (BOOTSTRAP_PREFIX.test(prefix)) {
+      return { rolePrefix: prefix, boundaryArn: policy(`crossdeploy-${prefix}-boundary-${region}`) };
+    }
+  }
+  return { rolePrefix: stackName, boundaryArn: policy(`crossdeploy-boundary-${region}`) };
 }
