@@ -13,7 +13,11 @@ import {
   samDeploys,
   targetCalls,
 } from '#test/support/template-policy-job.ts';
-import { bundleTemplatePolicy, renderDeployBuildspec } from '../../scripts/template-policy-bundle.ts';
+import {
+  bundleTemplatePolicy,
+  isYamlForbidden,
+  renderDeployBuildspec,
+} from '../../scripts/template-policy-bundle.ts';
 
 afterAll(removeSandboxes);
 
@@ -128,5 +132,7 @@ describe('the deploy job runs the template policy before anything reaches the ta
   it('buildspecs/deploy.yml holds the current bundle (run `node scripts/template-policy-bundle.ts`)', () => {
     const current = readBuildspec('deploy');
     expect(renderDeployBuildspec(current, bundleTemplatePolicy())).toBe(current);
+    // YAML (and so CodeBuild and CloudFormation) refuses control characters other than tab and newline.
+    expect([...current].filter(isYamlForbidden)).toEqual([]);
   });
 });
