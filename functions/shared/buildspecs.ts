@@ -773,6 +773,7 @@ phases:
         if [ -s "$CROSSDEPLOY_WORK/template-policy-refused" ]; then
           TEMPLATE_POLICY_REFUSED="$(cat "$CROSSDEPLOY_WORK/template-policy-refused")"
           export TEMPLATE_POLICY_REFUSED
+          printf TEMPLATE_POLICY_VIOLATION > "$CROSSDEPLOY_WORK/failure-code"
           echo "crossdeploy: refusing to deploy: the template policy refuses $TEMPLATE_POLICY_REFUSED" >&2
           false
         fi

@@ -57,6 +57,7 @@ export const JOB_FAILURE_CODES = [
   'ARTIFACT_PATH_ESCAPES',
   'BUILD_OUTPUT_REJECTED',
   'WRONG_TARGET_ACCOUNT',
+  'TEMPLATE_POLICY_VIOLATION',
 ] as const;
 export type JobFailureCode = (typeof JOB_FAILURE_CODES)[number];
 

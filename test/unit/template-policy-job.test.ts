@@ -79,6 +79,7 @@ describe('the deploy job runs the template policy before anything reaches the ta
       'BackdoorRole: role BackdoorRole trusts AWS principal',
     );
     expect(exported.TEMPLATE_POLICY_REFUSED).toContain('[admin-managed-policy]');
+    expect(exported.CROSSDEPLOY_FAILURE).toBe('TEMPLATE_POLICY_VIOLATION');
     expect(samDeploys(calls)).toEqual([]);
   });
 
