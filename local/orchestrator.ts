@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { ulid } from 'ulid';
 import { leaseSeconds } from '#shared/config.ts';
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
-import type { Registry } from '#shared/registry.ts';
+import type { Registry, Target } from '#shared/registry.ts';
 import { isTerminal, type JobKind } from '#shared/types.ts';
 import { createHandler as acquireLockHandler } from '../functions/acquire-lock/handler.ts';
 import { createApi } from '../functions/api/routes.ts';
@@ -19,7 +19,7 @@ import { createHandler as validateRequestHandler } from '../functions/validate-r
 import { type JobExecutor, LocalJobRunner } from './job-runner.ts';
 import { LocalLogReader, LocalLogWriter } from './logs.ts';
 import { type InstanceOwnership, owningStore } from './ownership.ts';
-import { LocalTargetAccess } from './targets.ts';
+import { LocalTargetAccess, localRunnerOf } from './targets.ts';
 import { withUnrecordedJobs } from './unrecorded-jobs.ts';
 import { LocalTaskTokens, WorkflowEngine } from './workflow-engine.ts';
 import { LocalWorkflowStarter } from './workflow-starter.ts';
@@ -60,6 +60,8 @@ export interface OrchestratorOptions {
 export function createOrchestrator(options: OrchestratorOptions) {
   const { registry, dataDir } = options;
   const clock = options.clock ?? { now: () => new Date() };
+  // The runner the job runner and target access pick for the environment (local/targets.ts), on the record.
+  const isSimulated = (target: Target) => localRunnerOf(target.env.runner) === 'simulate';
   // Chat: progress follows the audit events the cores write (no EventBridge here); the route joins the API.
   const chat = createLocalChat({
     env: options.env ?? process.env,
@@ -67,6 +69,7 @@ export function createOrchestrator(options: OrchestratorOptions) {
     clock,
     newId: ulid,
     baseUrl: () => runner.baseUrl,
+    isSimulated,
   });
   const store = chat.observe(
     options.ownership ? owningStore(options.store, options.ownership) : options.store,
@@ -108,7 +111,12 @@ export function createOrchestrator(options: OrchestratorOptions) {
   };
 
   const functions = {
-    ValidateRequestFunctionArn: validateRequestHandler(() => ({ store, registry, clock })) as never,
+    ValidateRequestFunctionArn: validateRequestHandler(() => ({
+      store,
+      registry,
+      clock,
+      isSimulated,
+    })) as never,
     StartJobFunctionArn: startJobHandler(() => ({
       store,
       registry,
@@ -143,7 +151,7 @@ export function createOrchestrator(options: OrchestratorOptions) {
     keepEvents: options.keepEngineEvents ?? false,
   });
   const workflow = new LocalWorkflowStarter({ engine, store, reconcileDeps });
-  const rest = createApi({ store, workflow, logs, registry, clock, newId: ulid });
+  const rest = createApi({ store, workflow, logs, registry, clock, newId: ulid, isSimulated });
   const api = chat.serve(rest, { store, workflow });
 
   return { store, registry, clock, tokens, runner, targets, reconcileDeps, engine, workflow, api, logs };

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { SimulationCheck } from '#shared/deployments.ts';
 import { CrossdeployError, IdempotencyConflictError, RequestRejectedError } from '#shared/errors.ts';
 import {
   type Attribution,
@@ -32,6 +33,8 @@ export interface ApiDeps {
   maxBodyBytes?: number;
   /** The orchestrator's account, to which bare role-name rules are bound (absent in local mode). */
   orchestratorAccount?: string;
+  /** Local mode only: `runner: simulate` requests are recorded as simulated. */
+  isSimulated?: SimulationCheck;
 }
 
 export type Api = (
@@ -321,6 +324,7 @@ function accepted(deployment: Deployment, replayed: boolean): Result {
     ...(deployment.source !== undefined ? { source: deployment.source } : {}),
     ...(deployment.rollbackOf !== undefined ? { rollbackOf: deployment.rollbackOf } : {}),
     dryRun: deployment.dryRun,
+    ...(deployment.simulated ? { simulated: true } : {}),
     links: links(deployment.deploymentId),
   };
   return json(202, body, {

@@ -1,7 +1,14 @@
 import type { Clock, DeploymentStore } from './ports.ts';
+import type { Target } from './registry.ts';
 import type { AuditEventType, Deployment, Requester, TerminalStatus, Trigger } from './types.ts';
 
 /** Small helpers every core uses to write the record the same way. */
+
+/**
+ * Whether a target's jobs are simulated. Only local mode simulates (`runner: simulate`); in AWS every job
+ * runs in CodeBuild whatever the registry says, so the AWS wiring passes no check and nothing is marked.
+ */
+export type SimulationCheck = (target: Target) => boolean;
 
 export function newDeployment(input: {
   deploymentId: string;
@@ -16,6 +23,7 @@ export function newDeployment(input: {
   kind?: Deployment['kind'];
   source?: Deployment['source'];
   rollbackOf?: number;
+  simulated?: boolean;
 }): Deployment {
   return {
     deploymentId: input.deploymentId,
@@ -29,6 +37,7 @@ export function newDeployment(input: {
     ...(input.kind !== undefined ? { kind: input.kind } : {}),
     ...(input.source !== undefined ? { source: input.source } : {}),
     ...(input.rollbackOf !== undefined ? { rollbackOf: input.rollbackOf } : {}),
+    ...(input.simulated ? { simulated: true } : {}),
     status: 'QUEUED',
     requestedAt: input.requestedAt,
     updatedAt: input.requestedAt,
@@ -71,7 +80,7 @@ export async function finish(
   } = {},
 ): Promise<boolean> {
   const at = clock.now().toISOString();
-  const { changed } = await store.finishDeployment(deploymentId, status, {
+  const { changed, deployment } = await store.finishDeployment(deploymentId, status, {
     ...fields,
     finishedAt: at,
     updatedAt: at,
@@ -82,6 +91,8 @@ export async function finish(
     if (fields.errorMessage) detail.message = fields.errorMessage;
     if (fields.supersededBy) detail.supersededBy = fields.supersededBy;
     if (fields.release !== undefined) detail.release = fields.release;
+    // The outcome's own event says a simulated success deployed nothing, for readers of events alone.
+    if (deployment?.simulated) detail.simulated = true;
     await recordEvent(store, clock, deploymentId, status, detail);
   }
   return changed;

@@ -1,4 +1,4 @@
-import { finish, newDeployment, recordEvent } from './deployments.ts';
+import { finish, newDeployment, recordEvent, type SimulationCheck } from './deployments.ts';
 import { CrossdeployError, EnvironmentBusyError, RequestRejectedError } from './errors.ts';
 import { logger } from './logger.ts';
 import type { Clock, DeploymentStore, WorkflowStarter } from './ports.ts';
@@ -18,6 +18,8 @@ export interface IntakeDeps {
   workflow: WorkflowStarter;
   clock: Clock;
   newId: () => string;
+  /** Local mode only: marks `runner: simulate` requests simulated in their record (AWS passes none). */
+  isSimulated?: SimulationCheck;
 }
 
 /** Correlation for the audit log lines (the API Gateway request id). */
@@ -130,6 +132,7 @@ export async function acceptRequest(
     requestedAt: clock.now().toISOString(),
     kind: valid.kind,
     ...(valid.release !== undefined ? { rollbackOf: valid.release } : {}),
+    ...(deps.isSimulated?.(valid.target) ? { simulated: true } : {}),
   };
   // A promotion or rollback names its build output now, so a missing one is refused with a clear reason.
   let source: Deployment['source'];
@@ -251,6 +254,7 @@ function requestedDetail(deployment: Deployment): Record<string, unknown> {
     ...(deployment.ref !== undefined ? { ref: deployment.ref } : {}),
     ...(deployment.reason !== undefined ? { reason: deployment.reason } : {}),
     dryRun: deployment.dryRun,
+    ...(deployment.simulated ? { simulated: true } : {}),
   };
 }
 

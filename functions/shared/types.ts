@@ -100,6 +100,11 @@ export interface Deployment {
   release?: number;
   /** SUPERSEDED deployments point to the newer request that replaced them. */
   supersededBy?: string;
+  /**
+   * Local mode, `runner: simulate`: its jobs ran with stand-ins for `sam` and `aws` and nothing was deployed.
+   * Set once, when the record is created; absent on real deployments.
+   */
+  simulated?: boolean;
 }
 
 /** One use of a registry exception by the deploy job's template policy check (audit). */

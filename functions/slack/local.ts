@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { optionalText, readEnv } from '#shared/config.ts';
+import type { SimulationCheck } from '#shared/deployments.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore, WorkflowStarter } from '#shared/ports.ts';
 import type { Registry } from '#shared/registry.ts';
@@ -29,6 +30,8 @@ export interface LocalChatOptions {
   baseUrl: () => string | undefined;
   poster?: ResponsePoster;
   responseUrlAllowed?: (url: URL) => boolean;
+  /** `runner: simulate` requests are recorded as simulated, as through the API. */
+  isSimulated?: SimulationCheck;
 }
 
 export function createLocalChat(options: LocalChatOptions) {
@@ -62,6 +65,7 @@ export function createLocalChat(options: LocalChatOptions) {
             links,
             signingSecret: async () => secret,
             ...(options.responseUrlAllowed ? { responseUrlAllowed: options.responseUrlAllowed } : {}),
+            ...(options.isSimulated ? { isSimulated: options.isSimulated } : {}),
           })
         : undefined;
       return async (event, requester) => {

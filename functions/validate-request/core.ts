@@ -1,10 +1,10 @@
-import { finish, newDeployment, recordEvent } from '#shared/deployments.ts';
+import { finish, newDeployment, recordEvent, type SimulationCheck } from '#shared/deployments.ts';
 import { RequestRejectedError } from '#shared/errors.ts';
 import { auditFreezeOverride } from '#shared/freeze-override.ts';
 import { readRecordedParameters } from '#shared/job-env.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
-import { deployParameters, type Registry } from '#shared/registry.ts';
+import { deployParameters, findTarget, type Registry } from '#shared/registry.ts';
 import { mayOverrideFreeze, type RuleScope } from '#shared/requester.ts';
 import type { BuildOutput, Deployment, Requester, Trigger } from '#shared/types.ts';
 import {
@@ -52,6 +52,8 @@ export interface ValidateDeps {
   clock: Clock;
   /** The orchestrator's account, to which bare role-name rules are bound (absent in local mode). */
   orchestratorAccount?: string;
+  /** Local mode only: marks `runner: simulate` requests simulated when this step creates their record. */
+  isSimulated?: SimulationCheck;
 }
 
 /**
@@ -70,6 +72,7 @@ export async function validateStep(event: ValidateInput, deps: ValidateDeps): Pr
     input.requester = { type: 'schedule', scheduleName: tick.name };
     input.trigger = 'schedule';
   }
+  const target = findTarget(deps.registry, String(input.application ?? ''), String(input.environment ?? ''));
   const { created, deployment } = await store.createDeployment(
     newDeployment({
       deploymentId,
@@ -81,13 +84,17 @@ export async function validateStep(event: ValidateInput, deps: ValidateDeps): Pr
       requester: input.requester,
       trigger: input.trigger ?? 'schedule',
       requestedAt: input.requestedAt ?? now.toISOString(),
+      ...(target && deps.isSimulated?.(target) ? { simulated: true } : {}),
     }),
   );
+  // Set once at creation (here or by the API): a later registry change does not rewrite what this one was.
+  const simulated = deployment.simulated ? { simulated: true } : {};
   if (created) {
     await recordEvent(store, clock, deploymentId, 'REQUESTED', {
       requester: input.requester,
       trigger: deployment.trigger,
       ...(deployment.ref ? { ref: deployment.ref } : {}),
+      ...simulated,
     });
   }
   if (deployment.status !== 'QUEUED' && deployment.status !== 'RUNNING') {
@@ -164,6 +171,7 @@ export async function validateStep(event: ValidateInput, deps: ValidateDeps): Pr
       stackName: valid.target.env.stackName,
       parametersHash: hash,
       dryRun: valid.dryRun,
+      ...simulated,
       ...(source
         ? {
             buildOutputFrom: source.deploymentId,
