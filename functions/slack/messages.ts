@@ -83,7 +83,8 @@ const STATUS_EMOJI: Record<string, string> = {
 function statusText(deployment: Deployment): string {
   const emoji = STATUS_EMOJI[deployment.status] ?? ':grey_question:';
   const phase = deployment.phase && !isTerminal(deployment.status) ? ` (${deployment.phase})` : '';
-  return `${emoji} ${deployment.status}${phase}${waitingText(deployment)}`;
+  const simulated = deployment.simulated ? `, ${SIMULATED}` : '';
+  return `${emoji} ${deployment.status}${phase}${simulated}${waitingText(deployment)}`;
 }
 
 /**
@@ -149,6 +150,14 @@ function summaryFields(deployment: Deployment, now: Date) {
 const title = (deployment: Deployment) =>
   `${escapeText(deployment.application)} → ${escapeText(deployment.environment)}`;
 
+/**
+ * Local mode's `runner: simulate` deployed nothing: every message about one says so, next to its title, so a
+ * simulated prod deploy never reads like a real one in a channel.
+ */
+const SIMULATED = 'SIMULATED';
+const simulatedTag = (deployment: Deployment) =>
+  deployment.simulated ? ` :test_tube: *${SIMULATED}* (runner simulate: nothing is deployed)` : '';
+
 // Replies to the person who typed the command (ephemeral) ------------------------------------------------
 
 export function ephemeral(text: string, blocks?: Record<string, unknown>[]): SlackMessage {
@@ -178,7 +187,7 @@ export function acceptedMessage(
   deployment: Deployment,
   options: { replayed: boolean; progress: boolean; links: ChatLinks; now: Date },
 ): SlackMessage {
-  const what = `${noun(deployment)} ${code(deployment.deploymentId)} of *${title(deployment)}*`;
+  const what = `${noun(deployment)} ${code(deployment.deploymentId)} of *${title(deployment)}*${simulatedTag(deployment)}`;
   const lead = options.replayed
     ? `:repeat: Already received: ${what.charAt(0).toLowerCase()}${what.slice(1)} is ${deployment.status}.`
     : `:rocket: ${what} accepted.`;
@@ -203,7 +212,7 @@ export function rejectedMessage(problem: string, code_: string, deploymentId?: s
 }
 
 export function statusMessage(deployment: Deployment, links: ChatLinks, now: Date): SlackMessage {
-  const text = `Deployment ${code(deployment.deploymentId)} of *${title(deployment)}*: ${statusText(deployment)}`;
+  const text = `Deployment ${code(deployment.deploymentId)} of *${title(deployment)}*${simulatedTag(deployment)}: ${statusText(deployment)}`;
   const failure = deployment.errorMessage
     ? [section(`*${escapeText(deployment.errorCode ?? 'ERROR')}*: ${escapeText(deployment.errorMessage)}`)]
     : [];
@@ -227,7 +236,8 @@ export function historyMessage(
     const source = sourceText(d);
     const kind = source ? ` · ${noun(d).toLowerCase()} ${source}` : '';
     const freeze = d.freezeOverride ? ' · freeze overridden' : '';
-    return `${STATUS_EMOJI[d.status] ?? ''} ${code(d.deploymentId)} ${d.status}${release} ${commit(d) ?? ''} by ${who(d.requester)}, ${d.requestedAt.slice(0, 16).replace('T', ' ')} UTC (${duration(d, now)})${kind}${freeze}`;
+    const simulated = d.simulated ? ` · *${SIMULATED}* (nothing deployed)` : '';
+    return `${STATUS_EMOJI[d.status] ?? ''} ${code(d.deploymentId)} ${d.status}${release} ${commit(d) ?? ''} by ${who(d.requester)}, ${d.requestedAt.slice(0, 16).replace('T', ' ')} UTC (${duration(d, now)})${kind}${freeze}${simulated}`;
   });
   const text = lines.length > 0 ? `${heading}\n${lines.join('\n')}` : `${heading}\nNo deployments yet.`;
   return ephemeral(text);
@@ -250,7 +260,7 @@ export function progressMessage(
     milestone === 'final'
       ? finalHeadline(deployment, options.executionStatus)
       : HEADLINES[milestone](deployment);
-  const lead = `${headline}: *${title(deployment)}*`;
+  const lead = `${headline}: *${title(deployment)}*${simulatedTag(deployment)}`;
   const blocks: Record<string, unknown>[] = [section(lead), summaryFields(deployment, options.now)];
   if (milestone === 'final' && deployment.errorMessage) {
     blocks.push(
@@ -264,7 +274,7 @@ export function progressMessage(
   return {
     response_type: 'in_channel',
     replace_original: false,
-    text: `${headline}: ${deployment.application} → ${deployment.environment} (${deployment.status})`,
+    text: `${headline}: ${deployment.application} → ${deployment.environment} (${deployment.status}${deployment.simulated ? `, ${SIMULATED}: nothing is deployed` : ''})`,
     blocks,
   };
 }

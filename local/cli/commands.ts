@@ -4,7 +4,15 @@ import { doctor } from './doctor.ts';
 import { ApiError, ConnectionError, EXIT, type ExitCode } from './errors.ts';
 import { colorEnabled, type Paint, painter, type StreamLike } from './format.ts';
 import type { Client } from './http.ts';
-import { clean, createProgressView, formatStep, isFinal, isSuccess, type ProgressView } from './progress.ts';
+import {
+  clean,
+  createProgressView,
+  formatStep,
+  isFinal,
+  isSuccess,
+  type ProgressView,
+  SIMULATED,
+} from './progress.ts';
 import {
   type AcceptedView,
   acceptedSchema,
@@ -155,7 +163,11 @@ async function request(ctx: Context, command: RequestCommand): Promise<ExitCode>
     if (ctx.globals.json) {
       writeJson(ctx.stdout, response.body);
     } else {
-      const details = [...summary(accepted), accepted.dryRun === true && 'dry run'];
+      const details = [
+        ...summary(accepted),
+        accepted.dryRun === true && 'dry run',
+        accepted.simulated === true && SIMULATED,
+      ];
       writeLines(ctx.stdout, [
         clean(`deployment ${id} ${accepted.status.toLowerCase()} (${details.filter(Boolean).join(', ')})`),
         `status: ${ctx.client.urlOf(deploymentPath(id))}`,
@@ -163,7 +175,8 @@ async function request(ctx: Context, command: RequestCommand): Promise<ExitCode>
     }
     return EXIT.ok;
   }
-  return waitFor(ctx, id, clean(title(accepted)));
+  const shown = accepted.simulated === true ? `${title(accepted)} [${SIMULATED}]` : title(accepted);
+  return waitFor(ctx, id, clean(shown));
 }
 
 async function waitFor(ctx: Context, id: string, title: string): Promise<ExitCode> {

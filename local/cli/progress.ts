@@ -13,6 +13,11 @@ export interface StepLine {
   text: string;
 }
 
+/** The tag of a `runner: simulate` deployment, so that it never reads like a real one. */
+export const SIMULATED = 'SIMULATED';
+const SIMULATED_OUTCOME = `${SIMULATED}: nothing was deployed`;
+const OUTCOME_EVENTS = new Set(['SUCCEEDED', 'FAILED', 'REJECTED', 'CANCELLED', 'SUPERSEDED', 'SKIPPED']);
+
 const IN_FLIGHT = new Set(['QUEUED', 'RUNNING']);
 /** Only QUEUED and RUNNING are in flight, so a status added later (SUPERSEDED, SKIPPED) counts as final. */
 export const isFinal = (status: string) => !IN_FLIGHT.has(status);
@@ -54,6 +59,16 @@ export function describeEvent(
   index: number,
   live: boolean,
 ): StepLine | undefined {
+  const step = describeStep(events, index, live);
+  const event = events[index];
+  // The outcome line is the one people quote: a simulated one says so.
+  if (step && event && OUTCOME_EVENTS.has(event.type) && event.detail.simulated === true) {
+    return { ...step, text: `${step.text} (${SIMULATED_OUTCOME})` };
+  }
+  return step;
+}
+
+function describeStep(events: readonly EventView[], index: number, live: boolean): StepLine | undefined {
   const event = events[index];
   if (!event) return undefined;
   const { detail } = event;
@@ -72,6 +87,7 @@ export function describeEvent(
       const who = requester ? describeWho(requester) : undefined;
       const parts = [str(detail.ref) ? `ref ${shortSha(str(detail.ref) as string)}` : undefined];
       if (detail.dryRun === true) parts.push('dry run');
+      if (detail.simulated === true) parts.push(SIMULATED);
       const extras = parts.filter(Boolean).join(', ');
       return { mark: 'info', text: `requested${who ? ` by ${who}` : ''}${extras ? ` (${extras})` : ''}` };
     }
@@ -244,6 +260,15 @@ const PHASE_TEXT: Record<string, string> = {
 
 /** What is happening right now, e.g. `build running 42s`; undefined once the deployment is final. */
 export function liveText(
+  deployment: DeploymentView,
+  events: readonly EventView[],
+  now: number,
+): string | undefined {
+  const text = currentActivity(deployment, events, now);
+  return text !== undefined && deployment.simulated === true ? `${SIMULATED} ${text}` : text;
+}
+
+function currentActivity(
   deployment: DeploymentView,
   events: readonly EventView[],
   now: number,

@@ -52,6 +52,8 @@ export const deploymentSchema = z.looseObject({
   waitStartedAt: z.string().optional(),
   // reason a string, not an enum: a newer server may queue for other reasons.
   waitingBehind: z.looseObject({ deploymentId: z.string(), reason: z.string() }).optional(),
+  // Local mode, `runner: simulate`: nothing was deployed. Shown wherever the deployment is.
+  simulated: z.boolean().optional(),
 });
 export type DeploymentView = z.infer<typeof deploymentSchema>;
 
@@ -63,6 +65,7 @@ export const acceptedSchema = z.looseObject({
   kind: z.string().optional(),
   source: source.optional(),
   rollbackOf: releaseNumber.optional(),
+  simulated: z.boolean().optional(),
 });
 export type AcceptedView = z.infer<typeof acceptedSchema>;
 

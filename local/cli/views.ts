@@ -18,6 +18,7 @@ import {
   formatStep,
   isFinal,
   isSuccess,
+  SIMULATED,
 } from './progress.ts';
 import type { ApplicationsView, DeploymentView, EventView, LogLine } from './schemas.ts';
 
@@ -32,7 +33,7 @@ export interface ViewOptions {
 }
 
 const statusCell = (d: DeploymentView): Cell => ({
-  text: d.dryRun ? `${d.status} (dry run)` : d.status,
+  text: [d.status, d.dryRun && '(dry run)', d.simulated && SIMULATED].filter(Boolean).join(' '),
   format: STATUS_FORMAT[d.status] ?? 'reset',
 });
 
@@ -106,9 +107,16 @@ export function renderStatus(
     const record = d.jobs?.[kind];
     return record ? [record.buildId, record.logUrl].filter(Boolean).join('  ') : undefined;
   };
+  const simulated = d.simulated ? `  ${paint('yellow', SIMULATED)}` : '';
   const lines = [
-    `${paint('bold', `deployment ${clean(d.deploymentId)}`)}  ${paint(STATUS_FORMAT[d.status] ?? 'reset', d.status)}${phase}`,
+    `${paint('bold', `deployment ${clean(d.deploymentId)}`)}  ${paint(STATUS_FORMAT[d.status] ?? 'reset', d.status)}${phase}${simulated}`,
     ...field('target', `${clean(d.application)}/${clean(d.environment)}${d.dryRun ? ' (dry run)' : ''}`),
+    ...field(
+      'runner',
+      d.simulated
+        ? paint('yellow', 'simulate: stand-ins for sam and aws ran the jobs, nothing was deployed')
+        : undefined,
+    ),
     ...field('kind', kindDetail(d)),
     ...field('release', d.release === undefined ? undefined : String(d.release)),
     ...field('ref', clean(refAndCommit(d.ref, d.resolvedCommit))),
