@@ -1,18 +1,12 @@
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WorkflowStarter } from '#shared/ports.ts';
 import { parseRegistry } from '#shared/registry.ts';
 import type { Requester } from '#shared/types.ts';
+import { getEvent, type LocalMode, postEvent, startLocalMode } from '#test/support/local-orchestrator.ts';
 import { expectValidResponse } from '#test/support/openapi.ts';
 import { createTestStore } from '#test/support/store.ts';
 import { createApi } from '../../functions/api/routes.ts';
 import { createHandler as validateHandler } from '../../functions/validate-request/handler.ts';
-import type { JobExecutor, JobOutcome } from '../../local/job-runner.ts';
-import { createOrchestrator, type Orchestrator } from '../../local/orchestrator.ts';
 
 /**
  * A `runner: simulate` deployment says so wherever it is read: the record, its events, every API answer and
@@ -45,88 +39,20 @@ const registry = parseRegistry({
 
 const alice: Requester = { type: 'local', user: 'alice' };
 
-const BUILD_SUCCEEDED: JobOutcome = {
-  status: 'SUCCEEDED',
-  resolvedCommit: 'a'.repeat(40),
-  exportedVariables: {
-    BUILD_OUTPUT_VERSION_ID: 'sim-version-1',
-    BUILD_OUTPUT_SHA256: createHash('sha256').update('sim').digest('hex'),
-    RESOLVED_COMMIT: 'a'.repeat(40),
-  },
-};
-
-const event = (name: string): APIGatewayProxyEventV2 =>
-  JSON.parse(readFileSync(new URL(`../events/apigw/${name}`, import.meta.url), 'utf8'));
-
-function postEvent(body: Record<string, unknown>): APIGatewayProxyEventV2 {
-  const e = event('post-deployments.json');
-  e.body = JSON.stringify(body);
-  e.headers = { ...e.headers, 'content-length': String(Buffer.byteLength(e.body)) };
-  return e;
-}
-
-function getEvent(template: string, id?: string, query?: Record<string, string>): APIGatewayProxyEventV2 {
-  const e = event('get-deployment.json');
-  const path = id === undefined ? template : template.replace('{id}', id);
-  e.routeKey = `GET ${template}`;
-  e.requestContext.routeKey = e.routeKey;
-  e.rawPath = path;
-  e.requestContext.http.path = path;
-  if (id === undefined) delete e.pathParameters;
-  else e.pathParameters = { id };
-  if (query) {
-    e.queryStringParameters = query;
-    e.rawQueryString = new URLSearchParams(query).toString();
-  }
-  return e;
-}
-
-const dirs: string[] = [];
-const orchestrators: Orchestrator[] = [];
+const modes: LocalMode[] = [];
 afterEach(async () => {
-  for (const o of orchestrators.splice(0)) {
-    o.workflow.stop();
-    await o.runner.stopAll();
-  }
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  for (const mode of modes.splice(0)) await mode.close();
 });
 
-/** Local mode's own wiring (local/orchestrator.ts) with jobs that end at once, on a fresh table. */
 async function localMode() {
-  const { store } = await createTestStore();
-  const dataDir = mkdtempSync(join(tmpdir(), 'crossdeploy-sim-'));
-  dirs.push(dataDir);
-  const execute: JobExecutor = async (job) =>
-    job.job === 'build' ? BUILD_SUCCEEDED : { status: 'SUCCEEDED' };
-  const orchestrator = createOrchestrator({
-    store,
-    registry,
-    registryPath: join(dataDir, 'registry.yaml'),
-    dataDir,
-    env: {},
-    waitMs: 0,
-    retryMs: 0,
-    executeJob: execute,
-  });
-  orchestrators.push(orchestrator);
-  const call = async (method: string, template: string, e: APIGatewayProxyEventV2) =>
-    expectValidResponse(method, template, await orchestrator.api(e, alice)) as Record<string, unknown>;
-  return { orchestrator, store, call };
-}
-
-async function settled(call: Awaited<ReturnType<typeof localMode>>['call'], id: string) {
-  for (let i = 0; i < 400; i++) {
-    // A scheduled request's record appears once the workflow's first step has run (404 until then).
-    const body = await call('GET', '/deployments/{id}', getEvent('/deployments/{id}', id));
-    if (typeof body.status === 'string' && !['QUEUED', 'RUNNING'].includes(body.status)) return body;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`deployment ${id} did not finish`);
+  const mode = await startLocalMode(registry, { requester: alice });
+  modes.push(mode);
+  return mode;
 }
 
 describe('a runner: simulate deployment in local mode', () => {
   it('is marked simulated in its record, its events and every API answer', async () => {
-    const { call, store } = await localMode();
+    const { call, store, settled } = await localMode();
     const accepted = await call(
       'POST',
       '/deployments',
@@ -135,7 +61,7 @@ describe('a runner: simulate deployment in local mode', () => {
     expect(accepted.simulated).toBe(true);
     const id = String(accepted.deploymentId);
 
-    const done = await settled(call, id);
+    const done = await settled(id);
     expect(done).toMatchObject({ status: 'SUCCEEDED', simulated: true });
     expect((await store.getDeployment(id))?.simulated).toBe(true);
 
@@ -156,7 +82,7 @@ describe('a runner: simulate deployment in local mode', () => {
   });
 
   it('is marked simulated when a schedule started it (the workflow creates the record)', async () => {
-    const { orchestrator, call } = await localMode();
+    const { orchestrator, settled } = await localMode();
     const id = '01JNSCHEDULE00000000000001';
     await orchestrator.workflow.start(id, {
       application: 'hello-world',
@@ -165,11 +91,11 @@ describe('a runner: simulate deployment in local mode', () => {
       schedule: { name: 'nightly', scheduledTime: '2026-03-01T12:00:00Z' },
       requester: { type: 'schedule', scheduleName: 'nightly' },
     });
-    expect(await settled(call, id)).toMatchObject({ status: 'SUCCEEDED', simulated: true });
+    expect(await settled(id)).toMatchObject({ status: 'SUCCEEDED', simulated: true });
   });
 
   it('leaves a runner: local deployment unmarked', async () => {
-    const { orchestrator, call, store } = await localMode();
+    const { orchestrator, call, store, settled } = await localMode();
     // A real target would be reached through the machine's credentials: here it refuses, with no network.
     orchestrator.targets.preflight = async () => {
       throw new Error('no STS in this test');
@@ -181,7 +107,7 @@ describe('a runner: simulate deployment in local mode', () => {
     );
     expect(accepted).not.toHaveProperty('simulated');
     const id = String(accepted.deploymentId);
-    const done = await settled(call, id);
+    const done = await settled(id);
     expect(done.status).toBe('FAILED');
     expect(done).not.toHaveProperty('simulated');
     const events = await store.listEvents(id);
