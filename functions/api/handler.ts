@@ -13,7 +13,7 @@ import { clock, orchestratorAccount, registry, store } from '#shared/aws/runtime
 import { SfnWorkflowStarter } from '#shared/aws/workflow.ts';
 import { envShapes, readEnv } from '#shared/config.ts';
 import { RequestRejectedError } from '#shared/errors.ts';
-import { logger } from '#shared/logger.ts';
+import { logger, withLogKeys } from '#shared/logger.ts';
 import { type RolePaths, resolveIamRequester } from '#shared/requester.ts';
 import { errorResponse } from './problem.ts';
 import { type Api, createApi } from './routes.ts';
@@ -49,22 +49,22 @@ export async function handler(
   context: Context,
 ): Promise<APIGatewayProxyStructuredResultV2> {
   const requestId = event.requestContext.requestId;
+  // Lambda runs one invocation at a time per process and each one sets its own context.
   logger.addContext(context);
-  logger.appendKeys({ requestId, routeKey: event.routeKey });
-  try {
-    const callerArn = event.requestContext.authorizer?.iam?.userArn;
-    if (!callerArn) {
-      // Only reachable through a route configured without IAM authorization: refuse rather than guess.
-      return errorResponse(
-        new RequestRejectedError('UNAUTHENTICATED', 401, 'the request carries no IAM principal'),
-      );
+  return withLogKeys({ requestId, routeKey: event.routeKey }, async () => {
+    try {
+      const callerArn = event.requestContext.authorizer?.iam?.userArn;
+      if (!callerArn) {
+        // Only reachable through a route configured without IAM authorization: refuse rather than guess.
+        return errorResponse(
+          new RequestRejectedError('UNAUTHENTICATED', 401, 'the request carries no IAM principal'),
+        );
+      }
+      const { api, rolePaths } = realApi();
+      return await api(event, await resolveIamRequester(callerArn, rolePaths));
+    } catch (error) {
+      // Configuration errors surface on first use; they are ours, so the caller gets a generic 500.
+      return errorResponse(error, { requestId });
     }
-    const { api, rolePaths } = realApi();
-    return await api(event, await resolveIamRequester(callerArn, rolePaths));
-  } catch (error) {
-    // Configuration errors surface on first use; they are ours, so the caller gets a generic 500.
-    return errorResponse(error, { requestId });
-  } finally {
-    logger.resetKeys();
-  }
+  });
 }

@@ -10,7 +10,7 @@ import { ulid } from 'ulid';
 import { clock, orchestratorAccount, registry } from '#shared/aws/runtime.ts';
 import { arn, readEnv, text } from '#shared/config.ts';
 import { RequestRejectedError } from '#shared/errors.ts';
-import { logger } from '#shared/logger.ts';
+import { logger, withLogKeys } from '#shared/logger.ts';
 import { iamRequester } from '#shared/requester.ts';
 import { errorResponse } from '../api/problem.ts';
 import { AwsDoctorProbe } from './aws-probe.ts';
@@ -49,19 +49,19 @@ export async function handler(
   context: Context,
 ): Promise<APIGatewayProxyStructuredResultV2> {
   const requestId = event.requestContext.requestId;
+  // Lambda runs one invocation at a time per process and each one sets its own context.
   logger.addContext(context);
-  logger.appendKeys({ requestId, routeKey: event.routeKey });
-  try {
-    const callerArn = event.requestContext.authorizer?.iam?.userArn;
-    if (!callerArn) {
-      return errorResponse(
-        new RequestRejectedError('UNAUTHENTICATED', 401, 'the request carries no IAM principal'),
-      );
+  return withLogKeys({ requestId, routeKey: event.routeKey }, async () => {
+    try {
+      const callerArn = event.requestContext.authorizer?.iam?.userArn;
+      if (!callerArn) {
+        return errorResponse(
+          new RequestRejectedError('UNAUTHENTICATED', 401, 'the request carries no IAM principal'),
+        );
+      }
+      return await realApi()(event, iamRequester(callerArn));
+    } catch (error) {
+      return errorResponse(error, { requestId });
     }
-    return await realApi()(event, iamRequester(callerArn));
-  } catch (error) {
-    return errorResponse(error, { requestId });
-  } finally {
-    logger.resetKeys();
-  }
+  });
 }

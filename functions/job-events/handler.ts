@@ -1,6 +1,6 @@
 import type { EventBridgeEvent } from 'aws-lambda';
 import * as aws from '#shared/aws/runtime.ts';
-import { logger } from '#shared/logger.ts';
+import { logger, withLogKeys } from '#shared/logger.ts';
 import { type JobEventsDeps, onJobStateChange } from './core.ts';
 
 /** The part of CodeBuild's "Build State Change" event we use; the final status is re-read from CodeBuild. */
@@ -11,10 +11,11 @@ export type BuildStateChange = EventBridgeEvent<
 
 export const createHandler = (deps: () => JobEventsDeps) => async (event: BuildStateChange) => {
   const buildId = event.detail['build-id'];
-  logger.appendKeys({ buildId, reportedStatus: event.detail['build-status'] });
-  const outcome = await onJobStateChange(buildId, deps());
-  logger.info('job state change handled', { outcome });
-  return { outcome };
+  return withLogKeys({ buildId, reportedStatus: event.detail['build-status'] }, async () => {
+    const outcome = await onJobStateChange(buildId, deps());
+    logger.info('job state change handled', { outcome });
+    return { outcome };
+  });
 };
 
 export const handler = createHandler(() => ({

@@ -3,7 +3,7 @@ import type { Context, EventBridgeEvent, ScheduledEvent } from 'aws-lambda';
 import * as aws from '#shared/aws/runtime.ts';
 import { SfnExecutionStatuses } from '#shared/aws/workflow.ts';
 import { envShapes, readEnv } from '#shared/config.ts';
-import { logger } from '#shared/logger.ts';
+import { logger, withLogKeys } from '#shared/logger.ts';
 import type { ExecutionStatuses } from '#shared/ports.ts';
 import {
   endingForExecution,
@@ -37,15 +37,16 @@ export const createHandler =
     if (event['detail-type'] === 'Step Functions Execution Status Change') {
       const { name, status } = (event as ExecutionStatusChange).detail;
       // The execution name is the deployment id.
-      logger.appendKeys({ deploymentId: name, executionStatus: status });
-      // Settling inside the function's own time: one that needs longer throws NotSettledError, and the
-      // sweep below finishes it (Lambda's retries of this event may be used up by then).
-      const result = await reconcileDeployment(name, endingForExecution(status), deps(), {
-        budgetMs: budgetOf(context),
-        pollMs: POLL_MS,
+      return withLogKeys({ deploymentId: name, executionStatus: status }, async () => {
+        // Settling inside the function's own time: one that needs longer throws NotSettledError, and the
+        // sweep below finishes it (Lambda's retries of this event may be used up by then).
+        const result = await reconcileDeployment(name, endingForExecution(status), deps(), {
+          budgetMs: budgetOf(context),
+          pollMs: POLL_MS,
+        });
+        logger.info('execution reconciled', { ...result });
+        return result;
       });
-      logger.info('execution reconciled', { ...result });
-      return result;
     }
     const delivered = await sweepLostJobEvents(deps());
     const { reconciled, pending } = await sweepDeadExecutions(deps(), {

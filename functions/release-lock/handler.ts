@@ -1,12 +1,10 @@
 import * as aws from '#shared/aws/runtime.ts';
-import { logger } from '#shared/logger.ts';
+import { withLogKeys } from '#shared/logger.ts';
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
 import { releaseLock } from './core.ts';
 
 export const createHandler =
-  (deps: () => { store: DeploymentStore; clock: Clock }) => async (event: { deploymentId: string }) => {
-    logger.appendKeys({ deploymentId: event.deploymentId });
-    return releaseLock(event, deps());
-  };
+  (deps: () => { store: DeploymentStore; clock: Clock }) => async (event: { deploymentId: string }) =>
+    withLogKeys({ deploymentId: event.deploymentId }, () => releaseLock(event, deps()));
 
 export const handler = createHandler(() => ({ store: aws.store(), clock: aws.clock }));

@@ -14,7 +14,7 @@ import * as aws from '#shared/aws/runtime.ts';
 import { cachedSecret, SecretsManagerSecret } from '#shared/aws/secrets.ts';
 import { SfnWorkflowStarter } from '#shared/aws/workflow.ts';
 import { arn, envShapes, readEnv } from '#shared/config.ts';
-import { logger } from '#shared/logger.ts';
+import { logger, withLogKeys } from '#shared/logger.ts';
 import type { JobRunner } from '#shared/ports.ts';
 import { DynamoChatStore } from '#shared/slack-store.ts';
 import { errorResponse } from '../api/problem.ts';
@@ -54,38 +54,38 @@ const isHttp = (event: SlackEvent): event is APIGatewayProxyEventV2 =>
 export const createHandler =
   (deps: () => SlackDeps) =>
   async (event: SlackEvent, context?: Context): Promise<APIGatewayProxyStructuredResultV2 | object> => {
+    // Lambda runs one invocation at a time per process and each one sets its own context.
     if (context) logger.addContext(context);
-    try {
-      if (isHttp(event)) {
-        const requestId = event.requestContext.requestId;
-        logger.appendKeys({ requestId, routeKey: event.routeKey });
+    if (isHttp(event)) {
+      const requestId = event.requestContext.requestId;
+      return withLogKeys({ requestId, routeKey: event.routeKey }, async () => {
         try {
           return await deps().commands(event);
         } catch (error) {
           // The signing secret could not be read (or config is missing): ours, so a generic 500.
           return errorResponse(error, { requestId });
         }
-      }
-      switch (event['detail-type']) {
-        case 'Step Functions Execution Status Change': {
-          const { name, status } = (event as ExecutionStatusChange).detail;
-          logger.appendKeys({ deploymentId: name, executionStatus: status });
+      });
+    }
+    switch (event['detail-type']) {
+      case 'Step Functions Execution Status Change': {
+        const { name, status } = (event as ExecutionStatusChange).detail;
+        return withLogKeys({ deploymentId: name, executionStatus: status }, async () => {
           const milestone = milestoneOfExecution(status);
           const outcome = milestone
             ? await notifyMilestone(name, milestone, deps().notifier, { executionStatus: status })
             : 'skipped';
           return { outcome };
-        }
-        case 'CodeBuild Build State Change': {
-          const buildId = (event as BuildStarted).detail['build-id'];
-          logger.appendKeys({ buildId });
-          return { outcome: await notifyJobStarted(buildId, deps().notifier) };
-        }
-        default:
-          return { deleted: await sweepExpiredReplies(deps().notifier) };
+        });
       }
-    } finally {
-      logger.resetKeys();
+      case 'CodeBuild Build State Change': {
+        const buildId = (event as BuildStarted).detail['build-id'];
+        return withLogKeys({ buildId }, async () => ({
+          outcome: await notifyJobStarted(buildId, deps().notifier),
+        }));
+      }
+      default:
+        return { deleted: await sweepExpiredReplies(deps().notifier) };
     }
   };
 

@@ -1,11 +1,9 @@
 import * as aws from '#shared/aws/runtime.ts';
-import { logger } from '#shared/logger.ts';
+import { withLogKeys } from '#shared/logger.ts';
 import { type ValidateDeps, type ValidateInput, validateStep } from './core.ts';
 
-export const createHandler = (deps: () => ValidateDeps) => async (event: ValidateInput) => {
-  logger.appendKeys({ deploymentId: event.deploymentId });
-  return validateStep(event, deps());
-};
+export const createHandler = (deps: () => ValidateDeps) => async (event: ValidateInput) =>
+  withLogKeys({ deploymentId: event.deploymentId }, () => validateStep(event, deps()));
 
 export const handler = createHandler(() => ({
   store: aws.store(),

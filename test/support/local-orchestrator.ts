@@ -67,12 +67,12 @@ export interface LocalMode {
 
 export async function startLocalMode(
   registry: Registry,
-  options: { requester: Requester; env?: NodeJS.ProcessEnv },
+  options: { requester: Requester; env?: NodeJS.ProcessEnv; execute?: JobExecutor },
 ): Promise<LocalMode> {
   const { store } = await createTestStore();
   const dataDir = mkdtempSync(join(tmpdir(), 'crossdeploy-local-'));
-  const execute: JobExecutor = async (job) =>
-    job.job === 'build' ? BUILD_SUCCEEDED : { status: 'SUCCEEDED' };
+  const execute: JobExecutor =
+    options.execute ?? (async (job) => (job.job === 'build' ? BUILD_SUCCEEDED : { status: 'SUCCEEDED' }));
   const orchestrator = createOrchestrator({
     store,
     registry,
