@@ -3,6 +3,7 @@ import { painter } from '#local/cli/format.ts';
 import { createProgressView, describeEvents, liveText } from '#local/cli/progress.ts';
 import type { DeploymentView, EventView } from '#local/cli/schemas.ts';
 import { renderHistory, renderStatus } from '#local/cli/views.ts';
+import { main } from '#local/cli.ts';
 import type { ChatLinks } from '#shared/slack-ports.ts';
 import type { Deployment } from '#shared/types.ts';
 import {
@@ -125,6 +126,58 @@ describe('CLI output of a simulated deployment', () => {
     progress.update(running, events, NOW);
     expect(written).toContain('SIMULATED deploy running');
     progress.finish();
+  });
+});
+
+describe('CLI commands on a simulated deployment', () => {
+  const sink = () => {
+    const stream = {
+      text: '',
+      isTTY: false,
+      columns: 80,
+      write: (chunk: string) => void (stream.text += chunk),
+    };
+    return stream;
+  };
+  const json = (status: number, body: unknown) =>
+    new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+
+  async function deploy(argv: string[], simulated: boolean) {
+    const stdout = sink();
+    const accepted = {
+      deploymentId: '01JNEW',
+      status: 'QUEUED',
+      ref: 'main',
+      ...(simulated ? { simulated } : {}),
+    };
+    const done = { ...record({ deploymentId: '01JNEW' }), ...(simulated ? {} : { simulated: undefined }) };
+    const code = await main(argv, {
+      stdout,
+      stderr: sink(),
+      env: {},
+      fetch: async (input, init) => {
+        const request = new Request(input, init);
+        if (request.method === 'POST') return json(202, accepted);
+        if (request.url.endsWith('/events')) return json(200, { items: simulatedEvents(simulated) });
+        return json(200, JSON.parse(JSON.stringify(done)));
+      },
+      sleep: async () => {},
+      onInterrupt: () => () => {},
+    });
+    return { code, stdout: stdout.text };
+  }
+
+  it('the accepted line and the --wait title say SIMULATED; a real request does not', async () => {
+    expect((await deploy(['deploy', 'hello-world', 'prod'], true)).stdout).toContain(
+      'deployment 01JNEW queued (hello-world/prod, ref main, SIMULATED)',
+    );
+    const waited = await deploy(['deploy', 'hello-world', 'prod', '--wait'], true);
+    expect(waited.code).toBe(0);
+    expect(waited.stdout.split('\n')[0]).toContain('SIMULATED');
+    expect(waited.stdout).toMatch(/succeeded .*SIMULATED: nothing was deployed/);
+
+    expect((await deploy(['deploy', 'hello-world', 'prod'], false)).stdout).not.toMatch(/simulat/i);
+    expect((await deploy(['deploy', 'hello-world', 'prod', '--wait'], false)).stdout).not.toMatch(/simulat/i);
   });
 });
 
