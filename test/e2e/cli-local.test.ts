@@ -83,10 +83,11 @@ describe('the CLI against the real local server', () => {
     deployed = idIn(run);
     expect(deployed).toMatch(/^[0-9A-Z]{26}$/);
     const lines = run.stdout.trim().split('\n');
-    expect(lines[0]).toBe(`deploying demo/sim — deployment ${deployed}`);
+    // `sim` has `runner: simulate`: every view of it says so.
+    expect(lines[0]).toBe(`deploying demo/sim [SIMULATED] — deployment ${deployed}`);
     // Each step once, in the order the workflow takes them.
     const steps = [
-      /^requested by \S+ \(local\)/,
+      /^requested by \S+ \(local\) \((ref \S+, )?SIMULATED\)$/,
       /^validated: account 333333333333, eu-west-1, stack demo-sim$/,
       /^build started$/,
       /^build finished in \d+s, commit [0-9a-f]{7}$/,
@@ -94,7 +95,7 @@ describe('the CLI against the real local server', () => {
       /^role assumed in account 333333333333/,
       /^deploy started$/,
       /^deploy finished in \d+s$/,
-      /^succeeded in \d+s, release 1$/,
+      /^succeeded in \d+s, release 1 \(SIMULATED: nothing was deployed\)$/,
       /^lock released$/,
     ];
     const at = steps.map((step) => {
@@ -184,7 +185,7 @@ describe('the CLI against the real local server', () => {
     expect(run.stdout).toMatch(/^target +demo\/sim$/m);
     expect(run.stdout).toMatch(/^reason +cli e2e$/m);
     expect(run.stdout).toMatch(/^release +1$/m);
-    expect(run.stdout).toMatch(/^ {2}succeeded in \d+s, release 1$/m);
+    expect(run.stdout).toMatch(/^ {2}succeeded in \d+s, release 1 \(SIMULATED: nothing was deployed\)$/m);
 
     const json = await cli(['status', deployed, '--json']);
     expect(json.code).toBe(0);
@@ -202,7 +203,9 @@ describe('the CLI against the real local server', () => {
     const ids = rows.slice(1).map((row) => row.split(/\s+/)[0]);
     expect(ids).toContain(deployed);
     expect(ids).toEqual([...ids].sort().reverse());
-    expect(rows.find((row) => row.startsWith(deployed))).toMatch(/SUCCEEDED\s+1\s+deploy\s+main@[0-9a-f]{7}/);
+    expect(rows.find((row) => row.startsWith(deployed))).toMatch(
+      /SUCCEEDED SIMULATED\s+1\s+deploy\s+main@[0-9a-f]{7}/,
+    );
 
     const json = await cli(['history', 'demo', 'sim', '--json']);
     const page = expectDocumented('/deployments', JSON.parse(json.stdout)) as {
@@ -252,6 +255,6 @@ describe('the CLI against the real local server', () => {
     expect(hint).toBe(`deploy demo sim --wait --url ${server.url}`);
     const run = await cli((hint ?? '').split(' '), {});
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/^succeeded in \d+s, release \d+$/m);
+    expect(run.stdout).toMatch(/^succeeded in \d+s, release \d+ \(SIMULATED: nothing was deployed\)$/m);
   }, 120_000);
 });
