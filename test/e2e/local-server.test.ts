@@ -74,6 +74,8 @@ describe('local mode over HTTP', () => {
       .map((line) => JSON.parse(line) as { job: string; message: string });
 
     const done = await waitForTerminal(server.url, id);
+    // `runner: local`: a real deploy, never marked simulated.
+    expect(done).not.toHaveProperty('simulated');
     expect(done).toMatchObject({
       status: 'SUCCEEDED',
       resolvedCommit: fixture.commits.first,
@@ -311,7 +313,12 @@ describe('local mode over HTTP', () => {
     const { body } = await deploy(server.url, { application: 'demo', environment: 'sim', dryRun: true });
     const id = String(body.deploymentId);
     const done = await waitForTerminal(server.url, id);
-    expect(done).toMatchObject({ status: 'SUCCEEDED', targetAccount: '333333333333', dryRun: true });
+    expect(done).toMatchObject({
+      status: 'SUCCEEDED',
+      targetAccount: '333333333333',
+      dryRun: true,
+      simulated: true,
+    });
     expect(String(done.changeSet)).toContain('change(s)');
     const { body: logs } = await call(server.url, 'GET', `/deployments/${id}/logs?limit=1000`);
     const messages = (logs.items as { message: string }[]).map((l) => l.message);
