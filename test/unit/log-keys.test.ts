@@ -31,7 +31,6 @@ import { createHandler as validateRequest } from '../../functions/validate-reque
  */
 
 const A = '01JDEPLOYMENTA000000000000';
-const B = '01JDEPLOYMENTB000000000000';
 const BUILD_A = 'arn:aws:codebuild:eu-west-1:123456789012:build/crossdeploy-build:aaaa-build-of-a';
 const BUILD_B = 'arn:aws:codebuild:eu-west-1:123456789012:build/crossdeploy-build:bbbb-build-of-b';
 /** Every key a handler adds for its invocation. */

@@ -121,7 +121,13 @@ describe('CLI output of a simulated deployment', () => {
 
     // What a terminal shows: the redrawn live line carries the tag too.
     let written = '';
-    const out = { isTTY: true, columns: 120, write: (chunk: string) => void (written += chunk) };
+    const out = {
+      isTTY: true,
+      columns: 120,
+      write: (chunk: string) => {
+        written += chunk;
+      },
+    };
     const progress = createProgressView(out, { live: true, paint: plain });
     progress.update(running, events, NOW);
     expect(written).toContain('SIMULATED deploy running');
@@ -135,7 +141,9 @@ describe('CLI commands on a simulated deployment', () => {
       text: '',
       isTTY: false,
       columns: 80,
-      write: (chunk: string) => void (stream.text += chunk),
+      write: (chunk: string) => {
+        stream.text += chunk;
+      },
     };
     return stream;
   };
