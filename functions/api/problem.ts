@@ -25,6 +25,7 @@ const TITLES: Record<ErrorCode, string> = {
   REF_NOT_ALLOWED: 'Ref not allowed here',
   PROMOTION_NOT_ALLOWED: 'Promotion not allowed',
   NOTHING_TO_PROMOTE: 'Nothing to promote',
+  SIMULATED_SOURCE: 'Simulated build output',
   UNKNOWN_RELEASE: 'Unknown release',
   ALREADY_DEPLOYED: 'Already deployed',
   SUPERSEDED: 'Superseded by a newer request',

@@ -1,3 +1,4 @@
+import { RequestRejectedError } from './errors.ts';
 import type { Clock, DeploymentStore } from './ports.ts';
 import type { Target } from './registry.ts';
 import type { AuditEventType, Deployment, Requester, TerminalStatus, Trigger } from './types.ts';
@@ -9,6 +10,24 @@ import type { AuditEventType, Deployment, Requester, TerminalStatus, Trigger } f
  * runs in CodeBuild whatever the registry says, so the AWS wiring passes no check and nothing is marked.
  */
 export type SimulationCheck = (target: Target) => boolean;
+
+/**
+ * A build output that stand-ins made (`runner: simulate`) never reaches an environment that runs real jobs:
+ * in a shared table a simulated success is otherwise indistinguishable from a release to promote or roll
+ * back to. The API's intake and Validate Request both ask, so no trigger skips it.
+ */
+export function refuseSimulatedSource(
+  source: Pick<Deployment, 'deploymentId' | 'environment' | 'simulated'>,
+  target: { environment: string; simulated: boolean },
+): void {
+  if (source.simulated && !target.simulated) {
+    throw new RequestRejectedError(
+      'SIMULATED_SOURCE',
+      409,
+      `deployment ${source.deploymentId} in ${source.environment} was simulated (runner: simulate): its build output was never built for real, so ${target.environment} may not deploy it`,
+    );
+  }
+}
 
 export function newDeployment(input: {
   deploymentId: string;

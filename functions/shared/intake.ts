@@ -1,4 +1,10 @@
-import { finish, newDeployment, recordEvent, type SimulationCheck } from './deployments.ts';
+import {
+  finish,
+  newDeployment,
+  recordEvent,
+  refuseSimulatedSource,
+  type SimulationCheck,
+} from './deployments.ts';
 import { CrossdeployError, EnvironmentBusyError, RequestRejectedError } from './errors.ts';
 import { logger } from './logger.ts';
 import type { Clock, DeploymentStore, WorkflowStarter } from './ports.ts';
@@ -137,7 +143,7 @@ export async function acceptRequest(
   // A promotion or rollback names its build output now, so a missing one is refused with a clear reason.
   let source: Deployment['source'];
   try {
-    source = await resolveSource(store, valid);
+    source = await resolveSource(store, valid, !!base.simulated);
   } catch (error) {
     return refuseRequest(error, base, requester, deps, context, deploymentId);
   }
@@ -291,6 +297,7 @@ function workflowInput(deployment: Deployment, valid: ValidRequest) {
 async function resolveSource(
   store: DeploymentStore,
   valid: ValidRequest,
+  simulated: boolean,
 ): Promise<Deployment['source'] | undefined> {
   if (valid.kind === 'promotion') {
     const from = valid.promoteFrom!;
@@ -302,6 +309,7 @@ async function resolveSource(
         `${from} has no successful deployment of ${valid.application} to promote`,
       );
     }
+    refuseSimulatedSource(last, { environment: valid.environment, simulated });
     return {
       deploymentId: last.deploymentId,
       environment: from,

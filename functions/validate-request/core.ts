@@ -1,4 +1,10 @@
-import { finish, newDeployment, recordEvent, type SimulationCheck } from '#shared/deployments.ts';
+import {
+  finish,
+  newDeployment,
+  recordEvent,
+  refuseSimulatedSource,
+  type SimulationCheck,
+} from '#shared/deployments.ts';
 import { RequestRejectedError } from '#shared/errors.ts';
 import { auditFreezeOverride } from '#shared/freeze-override.ts';
 import { readRecordedParameters } from '#shared/job-env.ts';
@@ -110,6 +116,8 @@ export async function validateStep(event: ValidateInput, deps: ValidateDeps): Pr
   try {
     const valid = validate(input, deps, now);
     const source = await sourceOf(store, valid, input.buildOutputFrom);
+    if (source)
+      refuseSimulatedSource(source, { environment: valid.environment, simulated: !!deployment.simulated });
     const { parameters, hash } =
       valid.kind === 'rollback' ? releaseParameters(source!, valid) : deployParameters(valid.target.env);
     if (source && deployment.trigger === 'schedule') {

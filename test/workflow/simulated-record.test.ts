@@ -2,10 +2,17 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { WorkflowStarter } from '#shared/ports.ts';
 import { parseRegistry } from '#shared/registry.ts';
 import type { Requester } from '#shared/types.ts';
-import { getEvent, type LocalMode, postEvent, startLocalMode } from '#test/support/local-orchestrator.ts';
+import {
+  BUILD_SUCCEEDED,
+  getEvent,
+  type LocalMode,
+  postEvent,
+  startLocalMode,
+} from '#test/support/local-orchestrator.ts';
 import { expectValidResponse } from '#test/support/openapi.ts';
 import { createTestStore } from '#test/support/store.ts';
 import { createApi } from '../../functions/api/routes.ts';
+import { validateStep } from '../../functions/validate-request/core.ts';
 import { createHandler as validateHandler } from '../../functions/validate-request/handler.ts';
 
 /**
@@ -32,12 +39,23 @@ const registry = parseRegistry({
       environments: {
         prod: env('222222222222', 'simulate'),
         real: env('333333333333', 'local'),
+        // A real environment fed by promotion from the simulated one: its stand-in build outputs must never reach it.
+        live: { ...env('444444444444', 'local'), promoteFrom: ['prod'] },
       },
     },
   },
 });
 
 const alice: Requester = { type: 'local', user: 'alice' };
+
+const promotionEvent = (body: Record<string, unknown>) => {
+  const event = postEvent(body);
+  event.routeKey = 'POST /promotions';
+  event.requestContext.routeKey = event.routeKey;
+  event.rawPath = '/promotions';
+  event.requestContext.http.path = '/promotions';
+  return event;
+};
 
 const modes: LocalMode[] = [];
 afterEach(async () => {
@@ -154,5 +172,72 @@ describe('the same registry entry in AWS (CodeBuild runs every job)', () => {
     });
     expect(out.outcome).toBe('VALIDATED');
     expect(await store.getDeployment('01JNAWS0000000000000000002')).not.toHaveProperty('simulated');
+  });
+});
+
+describe('a simulated build output never reaches a real environment', () => {
+  it('refuses to promote a simulated success into a runner: local environment (SIMULATED_SOURCE, recorded, nothing run)', async () => {
+    const jobs: string[] = [];
+    const mode = await startLocalMode(registry, {
+      requester: alice,
+      execute: async (job) => {
+        jobs.push(job.job);
+        return job.job === 'build' ? BUILD_SUCCEEDED : { status: 'SUCCEEDED' };
+      },
+    });
+    modes.push(mode);
+    const { call, store, settled } = mode;
+    const simulated = await call(
+      'POST',
+      '/deployments',
+      postEvent({ application: 'hello-world', environment: 'prod', ref: 'main' }),
+    );
+    expect(await settled(String(simulated.deploymentId))).toMatchObject({
+      status: 'SUCCEEDED',
+      simulated: true,
+    });
+    jobs.length = 0;
+
+    const refused = await call(
+      'POST',
+      '/promotions',
+      promotionEvent({ application: 'hello-world', from: 'prod', to: 'live' }),
+    );
+    expect(refused).toMatchObject({ status: 409, code: 'SIMULATED_SOURCE' });
+    const id = String(refused.deploymentId);
+    expect(await store.getDeployment(id)).toMatchObject({
+      status: 'REJECTED',
+      errorCode: 'SIMULATED_SOURCE',
+    });
+    expect(jobs).toEqual([]);
+  });
+
+  it('refuses in the workflow too, whatever the intake did (Validate Request checks the source again)', async () => {
+    const mode = await localMode();
+    const { call, store, settled } = mode;
+    const simulated = await call(
+      'POST',
+      '/deployments',
+      postEvent({ application: 'hello-world', environment: 'prod', ref: 'main' }),
+    );
+    await settled(String(simulated.deploymentId));
+    const result = await validateStep(
+      {
+        deploymentId: '01JNSIMDST0000000000000001',
+        input: {
+          application: 'hello-world',
+          environment: 'live',
+          promoteFrom: 'prod',
+          requester: alice,
+          trigger: 'local',
+        },
+      },
+      { store, registry, clock: { now: () => new Date() } },
+    );
+    expect(result).toEqual({ outcome: 'REJECTED', code: 'SIMULATED_SOURCE' });
+    expect(await store.getDeployment('01JNSIMDST0000000000000001')).toMatchObject({
+      status: 'REJECTED',
+      errorCode: 'SIMULATED_SOURCE',
+    });
   });
 });
