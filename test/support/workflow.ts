@@ -14,7 +14,7 @@ import { ExecutionAbortedError, ExecutionTimeoutError } from 'aws-local-stepfunc
 import { mockClient } from 'aws-sdk-client-mock';
 import { CodeBuildJobRunner } from '#shared/aws/codebuild.ts';
 import { StsTargetAccess } from '#shared/aws/sts.ts';
-import type { Clock, ExecutionStatuses } from '#shared/ports.ts';
+import type { Clock, DeploymentStore, ExecutionStatuses } from '#shared/ports.ts';
 import { parseRegistryText } from '#shared/registry-file.ts';
 import type { JobKind, JobStatus } from '#shared/types.ts';
 import { createHandler as acquireLockHandler } from '../../functions/acquire-lock/handler.ts';
@@ -146,6 +146,24 @@ export class FakeCodeBuild {
   }
 }
 
+/**
+ * Checks every terminal write of a store: the deployment must not hold its environment's lock at that
+ * moment, or a client that reads the final status and deploys again is refused as busy. Returns the list
+ * of offending writes (`<deploymentId> <status>`), which a test expects to stay empty.
+ */
+export function watchTerminalWrites(store: DeploymentStore): string[] {
+  const offending: string[] = [];
+  const finishDeployment = store.finishDeployment.bind(store);
+  store.finishDeployment = async (deploymentId, status, changes) => {
+    const before = await store.getDeployment(deploymentId);
+    const lock = before ? await store.getLock(before.application, before.environment) : undefined;
+    const result = await finishDeployment(deploymentId, status, changes);
+    if (result.changed && lock?.owner === deploymentId) offending.push(`${deploymentId} ${status}`);
+    return result;
+  };
+  return offending;
+}
+
 export interface HarnessOptions {
   /** The account GetCallerIdentity reports for the assumed session. */
   callerAccount?: (roleArn: string) => string;
@@ -159,6 +177,7 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
   const { store, doc, tableName } = await createTestStore();
   const registry = testRegistry();
   const clock = options.clock ?? { now: () => new Date() };
+  const terminalWhileLocked = watchTerminalWrites(store);
   const tokens = new LocalTaskTokens();
   const codebuild = new FakeCodeBuild();
   const sts = mockClient(STSClient);
@@ -293,5 +312,7 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
     executions,
     engine,
     start,
+    /** Terminal writes made while the deployment still held its lock (each one a client could be refused). */
+    terminalWhileLocked,
   };
 }

@@ -79,8 +79,8 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
       'ROLE_ASSUMED',
       'DEPLOY_STARTED',
       'DEPLOY_FINISHED',
-      'SUCCEEDED',
       'LOCK_RELEASED',
+      'SUCCEEDED',
     ]);
     expect(await h.store.getLock('hello-world', 'staging')).toBeUndefined();
 
@@ -183,7 +183,7 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
       errorCode: 'DEPLOY_FAILED',
     });
     const events = await types(h, run.deploymentId);
-    expect(events.slice(-4)).toEqual(['DEPLOY_FINISHED', 'SETTLED', 'FAILED', 'LOCK_RELEASED']);
+    expect(events.slice(-4)).toEqual(['DEPLOY_FINISHED', 'SETTLED', 'LOCK_RELEASED', 'FAILED']);
     expect(await h.store.getLock('hello-world', 'staging')).toBeUndefined();
   });
 
@@ -204,7 +204,7 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
       .filter((e) => e.type === 'StateEntered')
       .map((e) => (e as { state: { name: string } }).state.name);
     expect(entered.filter((name) => name === 'Wait For Settle')).toHaveLength(2);
-    expect((await types(h, run.deploymentId)).slice(-3)).toEqual(['SETTLED', 'FAILED', 'LOCK_RELEASED']);
+    expect((await types(h, run.deploymentId)).slice(-3)).toEqual(['SETTLED', 'LOCK_RELEASED', 'FAILED']);
   });
 
   it('retries a throttled StartBuild and starts exactly one build', async () => {
@@ -477,7 +477,7 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
       status: 'CANCELLED',
       errorCode: 'EXECUTION_ABORTED',
     });
-    expect((await types(h, run.deploymentId)).slice(-3)).toEqual(['SETTLED', 'CANCELLED', 'LOCK_RELEASED']);
+    expect((await types(h, run.deploymentId)).slice(-3)).toEqual(['SETTLED', 'LOCK_RELEASED', 'CANCELLED']);
     expect(await h.store.getLock('hello-world', 'staging')).toBeUndefined();
   });
 
@@ -519,7 +519,7 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
       status: 'CANCELLED',
       errorCode: 'EXECUTION_ABORTED',
     });
-    expect((await types(h, dead.deploymentId)).slice(-3)).toEqual(['SETTLED', 'CANCELLED', 'LOCK_RELEASED']);
+    expect((await types(h, dead.deploymentId)).slice(-3)).toEqual(['SETTLED', 'LOCK_RELEASED', 'CANCELLED']);
 
     expect(await next.settled).toMatchObject({ ok: true });
     expect((await h.store.getDeployment(next.deploymentId))?.status).toBe('SUCCEEDED');
