@@ -121,3 +121,121 @@ describe('a token wait that times out', () => {
     expect(h.terminalWhileLocked).toEqual([]);
   });
 });
+
+/** An execution that dies on the real ASL with States.Runtime (a Choice path that does not resolve) while it holds the lock. */
+const RUNTIME_ERROR: HarnessOptions = {
+  wrapFunctions: (functions) => ({
+    ...functions,
+    AcquireLockFunctionArn: async (payload) => {
+      const result = (await functions.AcquireLockFunctionArn!(payload)) as Record<string, unknown>;
+      const { outcome: _dropped, ...rest } = result;
+      return rest;
+    },
+  }),
+};
+
+describe('the reconciler ends what the workflow could not', () => {
+  it.each(['event', 'sweep'] as const)(
+    'an execution that TIMED_OUT mid-deploy (%s): FAILED EXECUTION_TIMED_OUT, the job stopped, the lock released',
+    async (how) => {
+      const h = await createWorkflowHarness({ executionTimeoutSeconds: 3 });
+      h.codebuild.scripts.deploy = { status: 'SUCCEEDED', hold: true };
+      const run = h.start({ application: 'hello-world', environment: 'staging' });
+      const outcome = await run.settled;
+      expect(outcome.ok).toBe(false);
+      expect(await h.executions.status(run.deploymentId)).toBe('TIMED_OUT');
+      // The timeout found it deploying: a job runs and the lock is held until the reconciler acts.
+      expect(await types(h, run.deploymentId)).toContain('DEPLOY_STARTED');
+      expect(h.codebuild.running()).toHaveLength(1);
+      expect((await h.store.getLock('hello-world', 'staging'))?.owner).toBe(run.deploymentId);
+
+      const reconcile = reconcilerOf(h);
+      if (how === 'event') await reconcile(statusChange(run.deploymentId, 'TIMED_OUT'));
+      else
+        expect(await reconcile(scheduledEvent, { getRemainingTimeInMillis: () => 870_000 })).toMatchObject({
+          reconciled: [run.deploymentId],
+        });
+
+      expect(await h.store.getDeployment(run.deploymentId)).toMatchObject({
+        status: 'FAILED',
+        errorCode: 'EXECUTION_TIMED_OUT',
+        settledAt: expect.any(String),
+      });
+      expect(h.codebuild.running()).toEqual([]);
+      expect((await types(h, run.deploymentId)).slice(-3)).toEqual(['SETTLED', 'LOCK_RELEASED', 'FAILED']);
+      expect(await h.store.getLock('hello-world', 'staging')).toBeUndefined();
+    },
+  );
+
+  it.each(['event', 'sweep'] as const)(
+    'an execution that FAILED with States.Runtime while holding the lock (%s): FAILED EXECUTION_FAILED, the lock released',
+    async (how) => {
+      const h = await createWorkflowHarness(RUNTIME_ERROR);
+      const run = h.start({ application: 'hello-world', environment: 'staging' });
+      const outcome = await run.settled;
+      expect(failure(outcome)?.name).toBe('States.Runtime');
+      expect(await h.executions.status(run.deploymentId)).toBe('FAILED');
+      expect((await h.store.getLock('hello-world', 'staging'))?.owner).toBe(run.deploymentId);
+
+      const reconcile = reconcilerOf(h);
+      if (how === 'event') await reconcile(statusChange(run.deploymentId, 'FAILED'));
+      else
+        expect(await reconcile(scheduledEvent, { getRemainingTimeInMillis: () => 870_000 })).toMatchObject({
+          reconciled: [run.deploymentId],
+        });
+
+      expect(await h.store.getDeployment(run.deploymentId)).toMatchObject({
+        status: 'FAILED',
+        errorCode: 'EXECUTION_FAILED',
+        errorMessage: 'the workflow execution ended FAILED',
+        settledAt: expect.any(String),
+      });
+      expect(await h.store.getLock('hello-world', 'staging')).toBeUndefined();
+      expect(h.terminalWhileLocked).toEqual([]);
+    },
+  );
+});
+
+describe('a job that cannot be started', () => {
+  it.each([
+    ['build', 'ResourceNotFoundException'],
+    ['deploy', 'AccessDeniedException'],
+  ] as const)(
+    'StartBuild of the %s job refused for good (%s): FAILED JOB_START_FAILED, not retried, the lock released',
+    async (job, errorName) => {
+      const h = await createWorkflowHarness();
+      h.codebuild.failStarts[job] = errorName;
+      const run = h.start({ application: 'hello-world', environment: 'staging' });
+      const outcome = await run.settled;
+      expect(failure(outcome)).toEqual({
+        name: 'DeploymentFailed',
+        message: expect.stringMatching(/^JOB_START_FAILED: /),
+      });
+      const deployment = await h.store.getDeployment(run.deploymentId);
+      expect(deployment).toMatchObject({ status: 'FAILED', errorCode: 'JOB_START_FAILED' });
+      expect(deployment?.errorMessage).toContain(errorName);
+      // Not a transient error: the Task is not retried.
+      expect(run.events.filter((e) => e.type === 'StateRetried')).toEqual([]);
+      expect(h.codebuild.builds.size).toBe(job === 'build' ? 0 : 1);
+      expect(h.codebuild.running()).toEqual([]);
+      expect(await types(h, run.deploymentId)).toContain(job === 'build' ? 'VALIDATED' : 'LOCK_ACQUIRED');
+      expect(await h.store.getLock('hello-world', 'staging')).toBeUndefined();
+      expect(await h.store.listTickets('hello-world', 'staging', { limit: 10 })).toEqual([]);
+    },
+  );
+});
+
+describe('the assumed session', () => {
+  it('in the right account but for another role is refused before any deploy job, and the lock released', async () => {
+    const h = await createWorkflowHarness({ callerRole: 'SomeOtherRole' });
+    const run = h.start({ application: 'hello-world', environment: 'staging' });
+    await run.settled;
+    const deployment = await h.store.getDeployment(run.deploymentId);
+    expect(deployment).toMatchObject({ status: 'FAILED', errorCode: 'WRONG_TARGET_ACCOUNT' });
+    expect(deployment?.errorMessage).toContain('SomeOtherRole');
+    expect(deployment?.errorMessage).toContain('crossdeploy-deploy');
+    expect(await types(h, run.deploymentId)).not.toContain('ROLE_ASSUMED');
+    expect(h.codebuild.starts.map((s) => s.projectName)).toEqual(['crossdeploy-build']);
+    expect(await h.store.getLock('hello-world', 'staging')).toBeUndefined();
+  });
+});
