@@ -536,6 +536,10 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
     );
     dead.abort();
     await dead.settled;
+    // The deploy job has ended; only the stack, still UPDATE_IN_PROGRESS, keeps it from being settled.
+    const job = h.codebuild.running()[0]!;
+    await h.codebuild.finish(job.id!, { status: 'SUCCEEDED' });
+    expect(h.codebuild.running()).toEqual([]);
     const reconcile = reconcileHandler(() => ({
       store: h.store,
       clock: h.clock,
@@ -547,12 +551,15 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
     const sweep = JSON.parse(
       readFileSync(new URL('../events/eventbridge/scheduled-event.json', import.meta.url), 'utf8'),
     );
+    h.cfn.resetHistory();
     // 45 s left: the margin leaves 15 s, one poll of 15 s does not fit.
     expect(await reconcile(sweep, { getRemainingTimeInMillis: () => 45_000 })).toEqual({
       delivered: 0,
       reconciled: [],
       pending: [dead.deploymentId],
     });
+    // The stack was looked at, and it is what held the deployment back.
+    expect(h.cfn).toReceiveCommandWith(DescribeStacksCommand, { StackName: 'hello-world-staging' });
     expect((await h.store.getDeployment(dead.deploymentId))?.status).toBe('RUNNING');
     expect((await h.store.getLock('hello-world', 'staging'))?.owner).toBe(dead.deploymentId);
   });

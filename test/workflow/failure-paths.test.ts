@@ -8,6 +8,7 @@ import {
   type ExecutionStatusChange,
   createHandler as reconcileHandler,
 } from '../../functions/reconcile/handler.ts';
+import { LocalWorkflowStarter } from '../../local/workflow-starter.ts';
 
 /**
  * Failure paths on the real ASL (aws-local-stepfunctions), each ending with the same three facts: the
@@ -236,6 +237,81 @@ describe('the assumed session', () => {
     expect(deployment?.errorMessage).toContain('crossdeploy-deploy');
     expect(await types(h, run.deploymentId)).not.toContain('ROLE_ASSUMED');
     expect(h.codebuild.starts.map((s) => s.projectName)).toEqual(['crossdeploy-build']);
+    expect(await h.store.getLock('hello-world', 'staging')).toBeUndefined();
+  });
+});
+
+describe('Record Failure itself failing', () => {
+  /** Record Failure (the FAILED outcome of the record-result function) fails every time it runs. */
+  const brokenRecordFailure: HarnessOptions = {
+    ...SHORT_WAITS,
+    wrapFunctions: (functions) => ({
+      ...functions,
+      RecordResultFunctionArn: async (payload) => {
+        if ((payload as { outcome?: string }).outcome === 'FAILED') {
+          throw Object.assign(new Error('the record-result function crashed'), { name: 'Error' });
+        }
+        return functions.RecordResultFunctionArn!(payload);
+      },
+    }),
+  };
+
+  it('ends the execution in Recording Failed, and the reconciler settles it (job stopped), releases the lock and records FAILED', async () => {
+    const h = await createWorkflowHarness(brokenRecordFailure);
+    h.codebuild.scripts.deploy = { status: 'SUCCEEDED', hold: true };
+    const run = h.start({ application: 'hello-world', environment: 'staging' });
+    const outcome = await run.settled;
+    expect(failure(outcome)).toEqual({
+      name: 'RecordFailureFailed',
+      message: expect.stringContaining('the record-result function crashed'),
+    });
+    // The Fail state's Error: the Catch on Record Failure handed over to the reconciler.
+    expect(caughtBy(run, 'Record Failure')).toMatchObject({ Error: 'States.Timeout' });
+    // Nothing was released on the way out: the deploy job may still run.
+    expect(h.codebuild.running()).toHaveLength(1);
+    expect((await h.store.getLock('hello-world', 'staging'))?.owner).toBe(run.deploymentId);
+
+    expect(await h.executions.status(run.deploymentId)).toBe('FAILED');
+    await reconcilerOf(h)(statusChange(run.deploymentId, 'FAILED'));
+    expect(await h.store.getDeployment(run.deploymentId)).toMatchObject({
+      status: 'FAILED',
+      errorCode: 'EXECUTION_FAILED',
+      settledAt: expect.any(String),
+    });
+    expect(h.codebuild.running()).toEqual([]);
+    expect(await h.store.getLock('hello-world', 'staging')).toBeUndefined();
+    expect(h.terminalWhileLocked).toEqual([]);
+  });
+
+  it('in local mode the starter reconciles it by itself: settled, unlocked, FAILED', async () => {
+    const h = await createWorkflowHarness(brokenRecordFailure);
+    h.codebuild.scripts.deploy = { status: 'SUCCEEDED', hold: true };
+    const starter = new LocalWorkflowStarter({
+      engine: h.engine,
+      store: h.store,
+      reconcileDeps: {
+        store: h.store,
+        clock: h.clock,
+        tokens: h.tokens,
+        ...h.settleDeps,
+        sleep: async () => {},
+      },
+    });
+    const deploymentId = 'dep-local-record-failure';
+    await starter.start(deploymentId, {
+      application: 'hello-world',
+      environment: 'staging',
+      requester: { type: 'local', user: 'alice' },
+      trigger: 'local',
+      requestedAt: h.clock.now().toISOString(),
+    });
+    await waitUntil(async () => (await h.store.getDeployment(deploymentId))?.status === 'FAILED');
+    await starter.idle();
+    expect(await h.store.getDeployment(deploymentId)).toMatchObject({
+      errorCode: 'EXECUTION_FAILED',
+      settledAt: expect.any(String),
+    });
+    expect(h.codebuild.running()).toEqual([]);
     expect(await h.store.getLock('hello-world', 'staging')).toBeUndefined();
   });
 });
