@@ -283,13 +283,13 @@ describe('CodeBuild state change events for jobs that did not succeed', () => {
     ) as BuildStateChange;
 
   it.each([
-    ['TIMED_OUT', 'build-state-change-timed-out', 'deploy', 'DEPLOY_FAILED'],
-    ['FAULT', 'build-state-change-fault', 'deploy', 'DEPLOY_FAILED'],
-    ['TIMED_OUT', 'build-state-change-timed-out', 'build', 'BUILD_FAILED'],
-    ['FAULT', 'build-state-change-fault', 'build', 'BUILD_FAILED'],
+    ['TIMED_OUT', 'deploy', 'DEPLOY_FAILED', 'build-state-change-timed-out'],
+    ['FAULT', 'deploy', 'DEPLOY_FAILED', 'build-state-change-fault'],
+    ['TIMED_OUT', 'build', 'BUILD_FAILED', 'build-state-change-timed-out'],
+    ['FAULT', 'build', 'BUILD_FAILED', 'build-state-change-fault'],
   ] as const)(
-    'a %s %s (the %s job) fails the waiting task with %s and records the job as it ended',
-    async (status, name, job, code) => {
+    'a %s event for the %s job fails the waiting task with %s and records the job as it ended',
+    async (status, job, code, name) => {
       const event = structuredClone(fixture(name));
       expect(event.detail['build-status']).toBe(status);
       // CodeBuild names a build `<project>:<uuid>`; the event carries its ARN.
