@@ -275,6 +275,7 @@ describe('the deploy job template policy outcome', () => {
       unreadable: true,
     });
   });
+});
 
 describe('CodeBuild state change events for jobs that did not succeed', () => {
   const fixture = (name: string) =>
