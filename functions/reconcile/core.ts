@@ -5,6 +5,7 @@ import type { Clock, DeploymentStore, ExecutionStatuses, TaskTokens } from '#sha
 import { type SettleDeps, settle } from '#shared/settle.ts';
 import { isTerminal, type JobKind } from '#shared/types.ts';
 import { deliverJobResult } from '../job-events/core.ts';
+import { releaseHeldLock } from '../release-lock/core.ts';
 
 export interface ReconcileDeps extends SettleDeps {
   store: DeploymentStore;
@@ -37,7 +38,7 @@ export function endingForExecution(executionStatus: string): Ending {
 
 /**
  * Ends a deployment whose workflow can no longer do it (aborted, timed out, States.Runtime, a local
- * restart): settle, mark it terminal if it is not, and release the lock only if it still owns it.
+ * restart): settle, release the lock only if it still owns it, then mark it terminal if it is not.
  * Throws NotSettledError when settling takes longer than the budget, so the caller retries later.
  */
 export async function reconcileDeployment(
@@ -64,14 +65,14 @@ export async function reconcileDeployment(
     await store.markSettled(deploymentId, clock.now().toISOString());
     await recordEvent(store, clock, deploymentId, 'SETTLED', { by: 'reconciler' });
   }
+  // Free before terminal, as Record Result does: whoever reads the final status finds the environment free.
+  const released = await releaseHeldLock(deployment, deps, { by: 'reconciler' });
   const ended = isTerminal(deployment.status)
     ? false
     : await finish(store, clock, deploymentId, ending.status, {
         errorCode: ending.code,
         errorMessage: ending.message,
       });
-  const released = await store.releaseLock(deployment.application, deployment.environment, deploymentId);
-  if (released) await recordEvent(store, clock, deploymentId, 'LOCK_RELEASED', { by: 'reconciler' });
   return { ended, released };
 }
 

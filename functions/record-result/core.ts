@@ -3,6 +3,7 @@ import { describeWorkflowError, REJECTION_ERROR_NAMES } from '#shared/errors.ts'
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
 import { assignRelease } from '#shared/releases.ts';
 import { type SettleDeps, settle } from '#shared/settle.ts';
+import { releaseHeldLock } from '../release-lock/core.ts';
 
 export type RecordInput =
   | { deploymentId: string; outcome: 'SUCCEEDED' }
@@ -20,6 +21,10 @@ export interface RecordDeps extends SettleDeps {
 /**
  * Records how a deployment ended. A failure settles first: the state machine loops through a Wait until
  * this reports settled, so a stopped job or a stack still rolling back is never left behind by a released lock.
+ * The lock is released before the terminal status is written (never after): a client that reads the final
+ * status may deploy again at once and must find the environment free. There is no transaction to do both in
+ * one write (DynamoDB Local stand-ins lack TransactWriteItems), and this order needs none: a crash between
+ * the two leaves a free environment and a record the Catch path or the reconciler still ends.
  */
 export async function recordResult(input: RecordInput, deps: RecordDeps): Promise<RecordOutput> {
   const { store, clock } = deps;
@@ -32,7 +37,9 @@ export async function recordResult(input: RecordInput, deps: RecordDeps): Promis
     const at = clock.now().toISOString();
     await store.markSettled(deployment.deploymentId, at);
     // A dry run is never a release.
+    // The release number is taken while the lock is held, so releases number deployments in the order they ran.
     const release = deployment.dryRun ? undefined : await assignRelease(store, deployment, at);
+    await releaseHeldLock(deployment, deps);
     await finish(store, clock, deployment.deploymentId, 'SUCCEEDED', {
       ...(deployment.changeSet ? { changeSet: deployment.changeSet } : {}),
       ...(release !== undefined ? { release } : {}),
@@ -58,6 +65,7 @@ export async function recordResult(input: RecordInput, deps: RecordDeps): Promis
     await store.markSettled(deployment.deploymentId, clock.now().toISOString());
     await recordEvent(store, clock, deployment.deploymentId, 'SETTLED');
   }
+  await releaseHeldLock(deployment, deps);
   const status = (REJECTION_ERROR_NAMES as readonly string[]).includes(failure.name) ? 'REJECTED' : 'FAILED';
   await finish(store, clock, deployment.deploymentId, status, {
     errorCode: failure.code,

@@ -129,13 +129,14 @@ export const EVENT_TYPES = [
   'TEMPLATE_POLICY_EXCEPTIONS_USED',
   'DEPLOY_FINISHED',
   'SETTLED',
+  // Written before the terminal event: an environment is free before its deployment reads as ended.
+  'LOCK_RELEASED',
   'SUCCEEDED',
   'FAILED',
   'REJECTED',
   'CANCELLED',
   'SUPERSEDED',
   'SKIPPED',
-  'LOCK_RELEASED',
 ] as const;
 export type AuditEventType = (typeof EVENT_TYPES)[number];
 

@@ -1,7 +1,7 @@
 import { recordEvent } from '#shared/deployments.ts';
-import { JobStartError } from '#shared/errors.ts';
+import { CrossdeployError, JobStartError } from '#shared/errors.ts';
 import { buildJobEnvironment, deployJobEnvironment, jobIdempotencyToken } from '#shared/job-env.ts';
-import type { Clock, DeploymentStore, JobRunner } from '#shared/ports.ts';
+import type { Clock, DeploymentStore, JobRunner, JobStart } from '#shared/ports.ts';
 import { findTarget, type Registry } from '#shared/registry.ts';
 import { isTerminal, type JobKind } from '#shared/types.ts';
 
@@ -39,7 +39,7 @@ export async function startJob(input: StartJobInput, deps: StartJobDeps): Promis
   const environmentVariables = isBuild
     ? buildJobEnvironment(deployment, target, deps.settings)
     : deployJobEnvironment(deployment, target);
-  const { buildId, logUrl } = await runner.start({
+  const { buildId, logUrl } = await startOrExplain(runner, input.job, {
     deploymentId: deployment.deploymentId,
     job: input.job,
     idempotencyToken: jobIdempotencyToken(deployment.deploymentId, input.job),
@@ -71,4 +71,21 @@ export async function startJob(input: StartJobInput, deps: StartJobDeps): Promis
     ...(logUrl ? { logUrl } : {}),
   });
   return { buildId };
+}
+
+/**
+ * A start the runner refuses for good (a missing project, a denied StartBuild) ends the deployment as
+ * JOB_START_FAILED, named by the error's name only: the service's own text may carry account ARNs. A
+ * transient refusal keeps its name, so the state machine retries it.
+ */
+async function startOrExplain(runner: JobRunner, job: JobKind, start: JobStart) {
+  try {
+    return await runner.start(start);
+  } catch (error) {
+    // Ours already say what happened (TransientError is retried, JobStartError is not).
+    if (error instanceof CrossdeployError) throw error;
+    const { name = 'Error', code } = (error ?? {}) as { name?: string; code?: unknown };
+    const named = typeof code === 'string' && code !== name ? `${name} ${code}` : name;
+    throw new JobStartError(`the ${job} job could not be started (${named})`, { cause: error });
+  }
 }

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import {
   BatchGetBuildsCommand,
@@ -14,7 +16,7 @@ import { ExecutionAbortedError, ExecutionTimeoutError } from 'aws-local-stepfunc
 import { mockClient } from 'aws-sdk-client-mock';
 import { CodeBuildJobRunner } from '#shared/aws/codebuild.ts';
 import { StsTargetAccess } from '#shared/aws/sts.ts';
-import type { Clock, ExecutionStatuses } from '#shared/ports.ts';
+import type { Clock, DeploymentStore, ExecutionStatuses } from '#shared/ports.ts';
 import { parseRegistryText } from '#shared/registry-file.ts';
 import type { JobKind, JobStatus } from '#shared/types.ts';
 import { createHandler as acquireLockHandler } from '../../functions/acquire-lock/handler.ts';
@@ -27,7 +29,12 @@ import { createHandler as recordResultHandler } from '../../functions/record-res
 import { createHandler as releaseLockHandler } from '../../functions/release-lock/handler.ts';
 import { createHandler as startJobHandler } from '../../functions/start-job/handler.ts';
 import { createHandler as validateRequestHandler } from '../../functions/validate-request/handler.ts';
-import { LocalTaskTokens, WorkflowEngine } from '../../local/workflow-engine.ts';
+import {
+  ASL_PATH,
+  type LambdaFunction,
+  LocalTaskTokens,
+  WorkflowEngine,
+} from '../../local/workflow-engine.ts';
 import { createTestStore } from './store.ts';
 
 /** A secret that must never show up in state, records or logs. */
@@ -63,6 +70,9 @@ export const BUILD_OK: JobScript = {
 };
 export const DEPLOY_OK: JobScript = { status: 'SUCCEEDED' };
 
+const jobOf = (input: StartBuildCommandInput) =>
+  input.environmentVariablesOverride?.find((v) => v.name === 'CROSSDEPLOY_JOB')?.value as JobKind;
+
 /**
  * Stands in for CodeBuild at the SDK boundary (aws-sdk-client-mock): StartBuild honours idempotencyToken,
  * BatchGetBuilds reports builds, StopBuild stops them, and a finished build is announced by feeding the
@@ -75,6 +85,10 @@ export class FakeCodeBuild {
   private readonly byToken = new Map<string, string>();
   scripts: Record<JobKind, JobScript> = { build: BUILD_OK, deploy: DEPLOY_OK };
   throttleNextStarts = 0;
+  /** StartBuild of this job fails with this error name every time (a missing project, a denied start). */
+  failStarts: Partial<Record<JobKind, string>> = {};
+  /** Jobs still end, but their state change events are lost (EventBridge never delivers them). */
+  loseEvents = false;
   onFinished: (event: BuildStateChange) => Promise<unknown> = async () => {};
   /** Resolves once a job's record exists, so the event arrives after the starter wrote it (as in AWS). */
   beforeFinish: (deploymentId: string, job: JobKind, buildId: string) => Promise<void> = async () => {};
@@ -84,6 +98,10 @@ export class FakeCodeBuild {
       if (this.throttleNextStarts > 0) {
         this.throttleNextStarts--;
         throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+      }
+      const failing = this.failStarts[jobOf(input)];
+      if (failing) {
+        throw Object.assign(new Error(`StartBuild refused: ${failing}`), { name: failing });
       }
       this.starts.push(input);
       const existing = input.idempotencyToken ? this.byToken.get(input.idempotencyToken) : undefined;
@@ -134,6 +152,7 @@ export class FakeCodeBuild {
       name,
       value,
     }));
+    if (this.loseEvents) return;
     const event = structuredClone(buildEvent);
     event.detail['build-id'] = build.arn!;
     event.detail['build-status'] = script.status;
@@ -146,12 +165,47 @@ export class FakeCodeBuild {
   }
 }
 
+/**
+ * Checks every terminal write of a store: the deployment must not hold its environment's lock at that
+ * moment, or a client that reads the final status and deploys again is refused as busy. Returns the list
+ * of offending writes (`<deploymentId> <status>`), which a test expects to stay empty.
+ */
+export function watchTerminalWrites(store: DeploymentStore): string[] {
+  const offending: string[] = [];
+  const finishDeployment = store.finishDeployment.bind(store);
+  store.finishDeployment = async (deploymentId, status, changes) => {
+    const before = await store.getDeployment(deploymentId);
+    const lock = before ? await store.getLock(before.application, before.environment) : undefined;
+    const result = await finishDeployment(deploymentId, status, changes);
+    if (result.changed && lock?.owner === deploymentId) offending.push(`${deploymentId} ${status}`);
+    return result;
+  };
+  return offending;
+}
+
+/** A copy of the real definition whose only change is the execution's TimeoutSeconds. */
+function definitionWithTimeout(seconds: number): string {
+  const definition = JSON.parse(readFileSync(ASL_PATH, 'utf8')) as { TimeoutSeconds: number };
+  definition.TimeoutSeconds = seconds;
+  const path = join(mkdtempSync(join(tmpdir(), 'crossdeploy-asl-')), 'deploy.asl.json');
+  writeFileSync(path, JSON.stringify(definition));
+  return path;
+}
+
 export interface HarnessOptions {
   /** The account GetCallerIdentity reports for the assumed session. */
   callerAccount?: (roleArn: string) => string;
   assumeRoleError?: string;
   stackStatus?: () => string | undefined;
   clock?: Clock;
+  /** The role name in the session ARN GetCallerIdentity reports (default: the registry's deploy role). */
+  callerRole?: string;
+  /** DefinitionSubstitutions other than ARNs, e.g. `{ BuildWaitSeconds: '1' }` to bound the job waits. */
+  substitutions?: Record<string, string>;
+  /** The execution's own TimeoutSeconds (the definition's top-level field), to end it TIMED_OUT. */
+  executionTimeoutSeconds?: number;
+  /** Wraps the Lambda handlers by substitution name, e.g. to make one of them fail. */
+  wrapFunctions?: (functions: Record<string, LambdaFunction>) => Record<string, LambdaFunction>;
 }
 
 /** The real ASL, the real handlers, the real store on dynalite; mocks only at STS, CodeBuild, CloudFormation. */
@@ -159,6 +213,7 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
   const { store, doc, tableName } = await createTestStore();
   const registry = testRegistry();
   const clock = options.clock ?? { now: () => new Date() };
+  const terminalWhileLocked = watchTerminalWrites(store);
   const tokens = new LocalTaskTokens();
   const codebuild = new FakeCodeBuild();
   const sts = mockClient(STSClient);
@@ -187,7 +242,7 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
     const account = options.callerAccount?.(lastRoleArn) ?? /iam::(\d{12})/.exec(lastRoleArn)?.[1] ?? '';
     return {
       Account: account,
-      Arn: `arn:aws:sts::${account}:assumed-role/crossdeploy-deploy/session`,
+      Arn: `arn:aws:sts::${account}:assumed-role/${options.callerRole ?? 'crossdeploy-deploy'}/session`,
       UserId: 'AROAEXAMPLE:session',
     };
   });
@@ -217,7 +272,7 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
     }
   };
 
-  const functions = {
+  const handlers: Record<string, LambdaFunction> = {
     ValidateRequestFunctionArn: validateRequestHandler(() => ({ store, registry, clock })) as never,
     StartJobFunctionArn: startJobHandler(() => ({
       store,
@@ -241,8 +296,17 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
     RecordResultFunctionArn: recordResultHandler(() => ({ store, clock, ...settleDeps })) as never,
     ReleaseLockFunctionArn: releaseLockHandler(() => ({ store, clock })) as never,
   };
+  const functions = options.wrapFunctions ? options.wrapFunctions(handlers) : handlers;
   // Waits (queue polls, settle polls) shortened to 20 ms; retries to 0.
-  const engine = new WorkflowEngine({ functions, tokens, waitMs: 20 });
+  const engine = new WorkflowEngine({
+    functions,
+    tokens,
+    waitMs: 20,
+    ...(options.substitutions ? { substitutions: options.substitutions } : {}),
+    ...(options.executionTimeoutSeconds !== undefined
+      ? { definitionPath: definitionWithTimeout(options.executionTimeoutSeconds) }
+      : {}),
+  });
 
   // What DescribeExecution would answer for each execution this harness started.
   const statuses = new Map<string, string>();
@@ -293,5 +357,7 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
     executions,
     engine,
     start,
+    /** Terminal writes made while the deployment still held its lock (each one a client could be refused). */
+    terminalWhileLocked,
   };
 }

@@ -1,9 +1,17 @@
+import { readFileSync } from 'node:fs';
+import { BatchGetBuildsCommand, CodeBuildClient } from '@aws-sdk/client-codebuild';
+import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
+import { CodeBuildJobRunner } from '#shared/aws/codebuild.ts';
 import { newDeployment } from '#shared/deployments.ts';
 import type { JobInfo, JobRunner, TaskTokens } from '#shared/ports.ts';
 import { createTestStore } from '#test/support/store.ts';
 import { testRegistry } from '#test/support/workflow.ts';
 import { onJobStateChange } from '../../functions/job-events/core.ts';
+import {
+  type BuildStateChange,
+  createHandler as createJobEventsHandler,
+} from '../../functions/job-events/handler.ts';
 import { sweepDeadExecutions, sweepLostJobEvents } from '../../functions/reconcile/core.ts';
 
 const clock = { now: () => new Date('2026-11-28T10:00:00.000Z') };
@@ -267,4 +275,79 @@ describe('the deploy job template policy outcome', () => {
       unreadable: true,
     });
   });
+});
+
+describe('CodeBuild state change events for jobs that did not succeed', () => {
+  const fixture = (name: string) =>
+    JSON.parse(
+      readFileSync(new URL(`../events/codebuild/${name}.json`, import.meta.url), 'utf8'),
+    ) as BuildStateChange;
+
+  it.each([
+    ['TIMED_OUT', 'deploy', 'DEPLOY_FAILED', 'build-state-change-timed-out'],
+    ['FAULT', 'deploy', 'DEPLOY_FAILED', 'build-state-change-fault'],
+    ['TIMED_OUT', 'build', 'BUILD_FAILED', 'build-state-change-timed-out'],
+    ['FAULT', 'build', 'BUILD_FAILED', 'build-state-change-fault'],
+  ] as const)(
+    'a %s event for the %s job fails the waiting task with %s and records the job as it ended',
+    async (status, job, code, name) => {
+      const event = structuredClone(fixture(name));
+      expect(event.detail['build-status']).toBe(status);
+      // CodeBuild names a build `<project>:<uuid>`; the event carries its ARN.
+      const buildId = event.detail['build-id'].split('/').pop()!;
+      const store = await seeded(job === 'build' ? 'BUILDING' : 'DEPLOYING', buildId);
+      const codebuild = mockClient(CodeBuildClient);
+      codebuild.on(BatchGetBuildsCommand).resolves({
+        builds: [
+          {
+            id: buildId,
+            buildStatus: status,
+            buildComplete: true,
+            // A build that timed out or faulted may still have exported something: it must not count.
+            exportedEnvironmentVariables: Object.entries(EXPORTED).map(([n, value]) => ({ name: n, value })),
+            environment: {
+              type: 'ARM_CONTAINER',
+              image: 'x',
+              computeType: 'BUILD_GENERAL1_SMALL',
+              environmentVariables: Object.entries({
+                ...OUTPUT,
+                DEPLOYMENT_ID: 'd1',
+                CROSSDEPLOY_JOB: job,
+              }).map(([n, value]) => ({ name: n, value })),
+            },
+          },
+        ],
+      });
+      const runner = new CodeBuildJobRunner({
+        client: new CodeBuildClient({
+          region: 'eu-west-1',
+          credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+        }),
+        buildProject: 'my-sample-project',
+        deployProject: 'my-sample-project',
+        region: 'eu-west-1',
+      });
+      const { tokens, calls } = recordingTokens();
+      const handler = createJobEventsHandler(() => ({ store, runner, tokens, clock }));
+
+      expect(await handler(event)).toEqual({ outcome: 'delivered' });
+      expect(codebuild).toReceiveCommandWith(BatchGetBuildsCommand, { ids: [event.detail['build-id']] });
+      expect(calls).toHaveLength(1);
+      const [verb, token, error, cause] = calls[0] as [string, string, string, string];
+      expect([verb, token, error]).toEqual(['fail', 'token-1', 'JobFailedError']);
+      expect(JSON.parse(cause)).toEqual({
+        errorType: 'JobFailedError',
+        errorMessage: `the ${job} job ended ${status}`,
+        code,
+      });
+      const deployment = await store.getDeployment('d1');
+      expect(deployment?.jobs?.[job]).toMatchObject({ buildId, status });
+      expect(deployment?.buildOutput).toBeUndefined();
+      const finished = (await store.listEvents('d1')).find((e) => e.type.endsWith('_FINISHED'));
+      expect(finished).toMatchObject({
+        type: job === 'build' ? 'BUILD_FINISHED' : 'DEPLOY_FINISHED',
+        detail: { buildId, status },
+      });
+    },
+  );
 });

@@ -6,6 +6,7 @@ import { newDeployment } from '#shared/deployments.ts';
 import { parseRegistryText } from '#shared/registry-file.ts';
 import type { Deployment, Trigger } from '#shared/types.ts';
 import { createTestStore } from '#test/support/store.ts';
+import { watchTerminalWrites } from '#test/support/workflow.ts';
 import { InstanceOwnership, instanceIdOf, owningStore } from '../../local/ownership.ts';
 import { recoverOnStart } from '../../local/recover.ts';
 
@@ -18,6 +19,7 @@ const clock = { now: () => new Date('2026-11-30T09:00:00Z') };
 /** A deployment left RUNNING, holding staging's lock, by a server that was killed (no job had started). */
 async function leftover(trigger: Trigger) {
   const { store } = await createTestStore();
+  const terminalWhileLocked = watchTerminalWrites(store);
   const deploymentId = `01JNLEFT-${trigger}`;
   await store.createDeployment(
     newDeployment({
@@ -55,6 +57,7 @@ async function leftover(trigger: Trigger) {
   return {
     store,
     deploymentId,
+    terminalWhileLocked,
     recover: (ownsStore: boolean) =>
       recoverOnStart({
         store,
@@ -71,8 +74,10 @@ describe('recovery at start-up', () => {
   it.each(['chat', 'schedule', 'local'] as const)(
     'with its own store, settles a %s deployment a killed server left in flight and frees its lock',
     async (trigger) => {
-      const { store, deploymentId, recover } = await leftover(trigger);
+      const { store, deploymentId, terminalWhileLocked, recover } = await leftover(trigger);
       const report = await recover(true);
+      // Freed before it reads FAILED: whoever sees the result may deploy again at once.
+      expect(terminalWhileLocked).toEqual([]);
       expect(report.reconciled).toEqual([deploymentId]);
       expect(await store.getDeployment(deploymentId)).toMatchObject({
         status: 'FAILED',

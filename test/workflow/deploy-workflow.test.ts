@@ -79,8 +79,8 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
       'ROLE_ASSUMED',
       'DEPLOY_STARTED',
       'DEPLOY_FINISHED',
-      'SUCCEEDED',
       'LOCK_RELEASED',
+      'SUCCEEDED',
     ]);
     expect(await h.store.getLock('hello-world', 'staging')).toBeUndefined();
 
@@ -183,7 +183,7 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
       errorCode: 'DEPLOY_FAILED',
     });
     const events = await types(h, run.deploymentId);
-    expect(events.slice(-4)).toEqual(['DEPLOY_FINISHED', 'SETTLED', 'FAILED', 'LOCK_RELEASED']);
+    expect(events.slice(-4)).toEqual(['DEPLOY_FINISHED', 'SETTLED', 'LOCK_RELEASED', 'FAILED']);
     expect(await h.store.getLock('hello-world', 'staging')).toBeUndefined();
   });
 
@@ -204,7 +204,7 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
       .filter((e) => e.type === 'StateEntered')
       .map((e) => (e as { state: { name: string } }).state.name);
     expect(entered.filter((name) => name === 'Wait For Settle')).toHaveLength(2);
-    expect((await types(h, run.deploymentId)).slice(-3)).toEqual(['SETTLED', 'FAILED', 'LOCK_RELEASED']);
+    expect((await types(h, run.deploymentId)).slice(-3)).toEqual(['SETTLED', 'LOCK_RELEASED', 'FAILED']);
   });
 
   it('retries a throttled StartBuild and starts exactly one build', async () => {
@@ -477,7 +477,7 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
       status: 'CANCELLED',
       errorCode: 'EXECUTION_ABORTED',
     });
-    expect((await types(h, run.deploymentId)).slice(-3)).toEqual(['SETTLED', 'CANCELLED', 'LOCK_RELEASED']);
+    expect((await types(h, run.deploymentId)).slice(-3)).toEqual(['SETTLED', 'LOCK_RELEASED', 'CANCELLED']);
     expect(await h.store.getLock('hello-world', 'staging')).toBeUndefined();
   });
 
@@ -519,7 +519,7 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
       status: 'CANCELLED',
       errorCode: 'EXECUTION_ABORTED',
     });
-    expect((await types(h, dead.deploymentId)).slice(-3)).toEqual(['SETTLED', 'CANCELLED', 'LOCK_RELEASED']);
+    expect((await types(h, dead.deploymentId)).slice(-3)).toEqual(['SETTLED', 'LOCK_RELEASED', 'CANCELLED']);
 
     expect(await next.settled).toMatchObject({ ok: true });
     expect((await h.store.getDeployment(next.deploymentId))?.status).toBe('SUCCEEDED');
@@ -536,6 +536,10 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
     );
     dead.abort();
     await dead.settled;
+    // The deploy job has ended; only the stack, still UPDATE_IN_PROGRESS, keeps it from being settled.
+    const job = h.codebuild.running()[0]!;
+    await h.codebuild.finish(job.id!, { status: 'SUCCEEDED' });
+    expect(h.codebuild.running()).toEqual([]);
     const reconcile = reconcileHandler(() => ({
       store: h.store,
       clock: h.clock,
@@ -547,12 +551,15 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
     const sweep = JSON.parse(
       readFileSync(new URL('../events/eventbridge/scheduled-event.json', import.meta.url), 'utf8'),
     );
+    h.cfn.resetHistory();
     // 45 s left: the margin leaves 15 s, one poll of 15 s does not fit.
     expect(await reconcile(sweep, { getRemainingTimeInMillis: () => 45_000 })).toEqual({
       delivered: 0,
       reconciled: [],
       pending: [dead.deploymentId],
     });
+    // The stack was looked at, and it is what held the deployment back.
+    expect(h.cfn).toReceiveCommandWith(DescribeStacksCommand, { StackName: 'hello-world-staging' });
     expect((await h.store.getDeployment(dead.deploymentId))?.status).toBe('RUNNING');
     expect((await h.store.getLock('hello-world', 'staging'))?.owner).toBe(dead.deploymentId);
   });

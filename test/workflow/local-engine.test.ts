@@ -53,6 +53,7 @@ describe('local ASL engine integrations', () => {
   });
 
   it('refuses a definition placeholder without a value', () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: an ASL placeholder, not JavaScript
     expect(() => substitute('{"a":"${Missing}"}', {})).toThrow('${Missing}');
   });
 });
