@@ -5,6 +5,7 @@ import { auditFreezeOverride, hasFreezeOverride } from '#shared/freeze-override.
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
 import { findTarget, type Registry } from '#shared/registry.ts';
 import { type Deployment, isTerminal, type Lock, type Ticket } from '#shared/types.ts';
+import { releaseHeldLock } from '../release-lock/core.ts';
 
 export interface AcquireLockDeps {
   store: DeploymentStore;
@@ -74,6 +75,8 @@ export async function acquireLock(
   const freeze = hasFreezeOverride(deployment) ? undefined : active;
   if (freeze) {
     const errorMessage = `deployments are frozen by "${freeze.name}" until ${freeze.endsAt}`;
+    // A retry of this step may find the lock its first invocation took: freed before the terminal write.
+    await releaseHeldLock(deployment, deps, { by: 'freeze' });
     await finish(store, clock, deployment.deploymentId, 'REJECTED', {
       errorCode: 'ENVIRONMENT_FROZEN',
       errorMessage,

@@ -58,6 +58,30 @@ describe('Acquire Lock', () => {
     expect(await types(store, 'a')).toEqual(['LOCK_ACQUIRED']);
   });
 
+  it('frees the lock it already took when a retry of the step finds a freeze window begun (REJECTED, never locked)', async () => {
+    const { store } = await createTestStore();
+    const before = now;
+    try {
+      now = new Date('2026-12-19T23:59:50.000Z');
+      await request(store, 'a', 'frozen', 1);
+      expect((await acquireLock({ deploymentId: 'a' }, deps(store))).outcome).toBe('ACQUIRED');
+      // The first invocation took the lock but its answer was lost; the retry runs after year-end began.
+      now = new Date('2026-12-20T00:00:10.000Z');
+      expect(await acquireLock({ deploymentId: 'a' }, deps(store))).toMatchObject({
+        outcome: 'ENDED',
+        status: 'REJECTED',
+      });
+      expect(await store.getDeployment('a')).toMatchObject({
+        status: 'REJECTED',
+        errorCode: 'ENVIRONMENT_FROZEN',
+      });
+      expect(await store.getLock('hello-world', 'frozen')).toBeUndefined();
+      expect(await types(store, 'a')).toEqual(expect.arrayContaining(['LOCK_ACQUIRED', 'LOCK_RELEASED']));
+    } finally {
+      now = before;
+    }
+  });
+
   describe('reject mode', () => {
     it('refuses a busy environment as REJECTED with ENVIRONMENT_BUSY naming the holder', async () => {
       const { store } = await createTestStore();
