@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { ConfigError, CrossdeployError, TransientError } from '#shared/errors.ts';
+import { ConfigError, isTransientError, TransientError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import { DynamoDeploymentStore, TABLE_DEFINITION } from '#shared/store.ts';
 import type { LocalConfig } from './config.ts';
@@ -181,41 +181,6 @@ function storeOn(client: DynamoDBClient, tableName: string, retry?: StoreRetry):
   return resilientStore(new DynamoDeploymentStore({ client: doc, tableName }), retry);
 }
 
-/** Node's and the SDK's words for a store that did not answer this time (not for a refused request). */
-const TRANSIENT_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-]);
-const TRANSIENT_NAMES = new Set([
-  'ThrottlingException',
-  'ProvisionedThroughputExceededException',
-  'RequestLimitExceeded',
-  'ServiceUnavailable',
-  'ServiceUnavailableException',
-  'InternalServerError',
-  'InternalFailure',
-  'TimeoutError',
-]);
-
-/** Whether a store call failed because the store was away or overloaded, so the same call may succeed later. */
-export function isTransientStoreError(error: unknown): boolean {
-  if (error instanceof TransientError) return true;
-  if (error instanceof CrossdeployError) return false;
-  const e = error as { name?: string; code?: string; $fault?: string; $retryable?: unknown } | undefined;
-  if (!e) return false;
-  return (
-    TRANSIENT_CODES.has(e.code ?? '') ||
-    TRANSIENT_NAMES.has(e.name ?? '') ||
-    e.$fault === 'server' ||
-    e.$retryable !== undefined
-  );
-}
-
 export interface StoreRetry {
   /** Attempts per call, the first included. */
   attempts: number;
@@ -242,7 +207,7 @@ export function resilientStore<T extends object>(store: T, retry: StoreRetry = S
           try {
             return await value.apply(target, args);
           } catch (error) {
-            if (!isTransientStoreError(error)) throw error;
+            if (!isTransientError(error)) throw error;
             if (attempt >= retry.attempts) {
               if (error instanceof TransientError) throw error;
               throw new TransientError(`the store did not answer ${String(property)}`, { cause: error });

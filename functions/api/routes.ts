@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import type { SimulationCheck } from '#shared/deployments.ts';
-import { CrossdeployError, IdempotencyConflictError, RequestRejectedError } from '#shared/errors.ts';
+import {
+  CrossdeployError,
+  IdempotencyConflictError,
+  isTransientError,
+  RequestRejectedError,
+} from '#shared/errors.ts';
 import {
   type Attribution,
   acceptRequest,
@@ -454,25 +459,12 @@ async function withCursor<T>(cursor: string | undefined, read: () => Promise<T>)
   try {
     return await read();
   } catch (error) {
-    if (cursor === undefined || error instanceof CrossdeployError || isTransient(error)) throw error;
+    // A missing error value is not the cursor's fault either.
+    if (cursor === undefined || error instanceof CrossdeployError || !error || isTransientError(error))
+      throw error;
     logger.warn('cursor refused by the store', { error });
     throw badCursor();
   }
-}
-
-const TRANSIENT_NAMES = new Set([
-  'ThrottlingException',
-  'ProvisionedThroughputExceededException',
-  'RequestLimitExceeded',
-  'ServiceUnavailable',
-  'ServiceUnavailableException',
-  'InternalServerError',
-  'TimeoutError',
-]);
-
-function isTransient(error: unknown): boolean {
-  const e = error as { name?: string; $fault?: string; $retryable?: unknown } | undefined;
-  return !e || e.$fault === 'server' || e.$retryable !== undefined || TRANSIENT_NAMES.has(e.name ?? '');
 }
 
 // Routing --------------------------------------------------------------------------------------------

@@ -197,6 +197,41 @@ export class TransientError extends CrossdeployError {
   override readonly httpStatus = 503;
 }
 
+/** Node's and the SDK's words for a dependency that did not answer this time (not for a refused request). */
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+]);
+const TRANSIENT_NAMES = new Set([
+  'ThrottlingException',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'InternalServerError',
+  'InternalFailure',
+  'TimeoutError',
+]);
+
+/** Whether a call failed because its dependency was away or overloaded, so the same call may succeed later. */
+export function isTransientError(error: unknown): boolean {
+  if (error instanceof TransientError) return true;
+  if (error instanceof CrossdeployError) return false;
+  const e = error as { name?: string; code?: string; $fault?: string; $retryable?: unknown } | undefined;
+  if (!e) return false;
+  return (
+    TRANSIENT_CODES.has(e.code ?? '') ||
+    TRANSIENT_NAMES.has(e.name ?? '') ||
+    e.$fault === 'server' ||
+    e.$retryable !== undefined
+  );
+}
+
 /** The settle step could not confirm within its budget that nothing runs: try again later. */
 export class NotSettledError extends CrossdeployError {
   override readonly name = 'NotSettledError';
