@@ -47,6 +47,9 @@ const TEMPLATE = [
   '      CodeUri: Hello',
   '      Handler: app.handler',
   '      Runtime: nodejs24.x',
+  // The deploy job's template policy refuses a role without the boundary (its own case below).
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub, not a JS template
+  '      PermissionsBoundary: !Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/crossdeploy/crossdeploy-boundary-${AWS::Region}',
   '',
 ].join('\n');
 const HELLO: Record<string, ZipEntry> = {
@@ -150,6 +153,12 @@ const CASES: Case[] = [
     job: 'deploy',
     files: { ...HELLO, 'Hello/credentials': { symlink: '/root/.aws/credentials' } },
     expected: { status: 'FAILED', code: 'BUILD_OUTPUT_HAS_SYMLINK', samDeploys: 0 },
+  },
+  {
+    name: 'a template whose function role has no permissions boundary',
+    job: 'deploy',
+    files: { ...HELLO, 'template.yaml': TEMPLATE.replace(/^ +PermissionsBoundary:.*\n/m, '') },
+    expected: { status: 'FAILED', code: 'TEMPLATE_POLICY_VIOLATION', samDeploys: 0 },
   },
   {
     name: 'the assumed role is in another account than the target',

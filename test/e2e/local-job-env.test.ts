@@ -17,8 +17,11 @@ afterAll(() => {
 });
 
 const TOKEN = 'local-api-token-0123456789abcdef';
+// The deploy job's template policy refuses a role without the boundary.
 const TEMPLATE =
-  'Resources:\n  Hello:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: Hello\n';
+  'Resources:\n  Hello:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: Hello\n' +
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub, not a JS template
+  '      PermissionsBoundary: !Sub arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/crossdeploy/crossdeploy-boundary-${AWS::Region}\n';
 
 function serverEnv(root: string) {
   const home = join(root, 'user-home');
