@@ -28,9 +28,12 @@ export async function assumeTargetRole(
   }
   const expectedRole = target.env.deployRoleArn.split('/').pop();
   const assumedRole = /:assumed-role\/([^/]+)\//.exec(identity.assumedRoleArn)?.[1];
-  if (expectedRole && assumedRole && assumedRole !== expectedRole) {
+  // A session whose ARN names no role (a user, a federated session) is not the deploy role: refused too.
+  if (!expectedRole || !assumedRole || assumedRole !== expectedRole) {
     throw new WrongTargetAccountError(
-      `the session is for role ${assumedRole}, not the registry's deploy role ${expectedRole}; nothing was deployed`,
+      assumedRole
+        ? `the session is for role ${assumedRole}, not the registry's deploy role ${expectedRole}; nothing was deployed`
+        : `the session ${identity.assumedRoleArn} is not a session of the registry's deploy role ${expectedRole}; nothing was deployed`,
     );
   }
   await recordEvent(deps.store, deps.clock, deployment.deploymentId, 'ROLE_ASSUMED', {

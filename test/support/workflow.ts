@@ -200,6 +200,8 @@ export interface HarnessOptions {
   clock?: Clock;
   /** The role name in the session ARN GetCallerIdentity reports (default: the registry's deploy role). */
   callerRole?: string;
+  /** The whole session ARN GetCallerIdentity reports, given the account (overrides callerRole). */
+  callerArn?: (account: string) => string;
   /** DefinitionSubstitutions other than ARNs, e.g. `{ BuildWaitSeconds: '1' }` to bound the job waits. */
   substitutions?: Record<string, string>;
   /** The execution's own TimeoutSeconds (the definition's top-level field), to end it TIMED_OUT. */
@@ -242,7 +244,9 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
     const account = options.callerAccount?.(lastRoleArn) ?? /iam::(\d{12})/.exec(lastRoleArn)?.[1] ?? '';
     return {
       Account: account,
-      Arn: `arn:aws:sts::${account}:assumed-role/${options.callerRole ?? 'crossdeploy-deploy'}/session`,
+      Arn:
+        options.callerArn?.(account) ??
+        `arn:aws:sts::${account}:assumed-role/${options.callerRole ?? 'crossdeploy-deploy'}/session`,
       UserId: 'AROAEXAMPLE:session',
     };
   });

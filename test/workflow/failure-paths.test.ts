@@ -241,6 +241,20 @@ describe('the assumed session', () => {
   });
 });
 
+describe('a session that is not an assumed role', () => {
+  it('is refused before any deploy job when its ARN names no role (an IAM user of the right account)', async () => {
+    const h = await createWorkflowHarness({ callerArn: (account) => `arn:aws:iam::${account}:user/someone` });
+    const run = h.start({ application: 'hello-world', environment: 'staging' });
+    await run.settled;
+    const deployment = await h.store.getDeployment(run.deploymentId);
+    expect(deployment).toMatchObject({ status: 'FAILED', errorCode: 'WRONG_TARGET_ACCOUNT' });
+    expect(deployment?.errorMessage).toContain('user/someone');
+    expect(await types(h, run.deploymentId)).not.toContain('ROLE_ASSUMED');
+    expect(h.codebuild.starts.map((s) => s.projectName)).toEqual(['crossdeploy-build']);
+    expect(await h.store.getLock('hello-world', 'staging')).toBeUndefined();
+  });
+});
+
 describe('Record Failure itself failing', () => {
   /** Record Failure (the FAILED outcome of the record-result function) fails every time it runs. */
   const brokenRecordFailure: HarnessOptions = {
