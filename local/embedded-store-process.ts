@@ -64,8 +64,16 @@ const server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableM
 server.listen(Number(port), '127.0.0.1', () => {
   void send({ type: 'listening', port: (server.address() as AddressInfo).port });
 });
-process.on('SIGTERM', () => {
+// The server stops this process over IPC, after its own requests are done. A SIGINT or SIGTERM sent to the
+// whole process group (Ctrl-C, `kill -TERM -<pgid>`) is the server's to handle: stopping here first would
+// fail its last writes and read as a fault. A dead server closes the IPC channel ('disconnect' above).
+const stop = () => {
   // dynalite's close() closes the database too.
   server.close(() => process.exit(0));
   server.closeAllConnections?.();
+};
+process.on('message', (message: { type?: string }) => {
+  if (message?.type === 'close') stop();
 });
+process.on('SIGTERM', () => {});
+process.on('SIGINT', () => {});

@@ -156,8 +156,11 @@ class EmbeddedStore {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
+    // It ignores stop signals (they are the server's); a channel already gone leaves SIGKILL as the way.
+    if (!child.connected || !child.send({ type: 'close' })) child.kill('SIGKILL');
+    const stuck = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;
+    clearTimeout(stuck);
   }
 }
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,5 +116,42 @@ describe('the embedded store with a damaged database', () => {
     } finally {
       await first.close();
     }
+  });
+});
+
+describe('a stop signal sent to the whole process group (Ctrl-C, kill -TERM -pgid)', () => {
+  const storeChild = (): number => {
+    const pids = execFileSync('pgrep', ['-P', String(process.pid), '-f', 'embedded-store-process'], {
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+    expect(pids).toHaveLength(1);
+    return pids[0]!;
+  };
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it('is left to the server: the store process keeps serving (no fault, no restart) until the server closes it', async () => {
+    const cfg = config();
+    const local = await openLocalStore(cfg, { retry: QUICK });
+    await local.store.createDeployment(deployment(1));
+    const child = storeChild();
+    // The terminal signals every process of the group; the store must not stop before the server does.
+    process.kill(child, 'SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(alive(child)).toBe(true);
+    expect(storeChild()).toBe(child);
+    expect((await local.store.getDeployment('D0001'))?.deploymentId).toBe('D0001');
+    await local.close();
+    expect(alive(child)).toBe(false);
   });
 });
