@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { ConfigError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
 import type { InstanceLease } from '#shared/store.ts';
@@ -82,8 +83,20 @@ export class InstanceOwnership {
     };
   }
 
-  /** Takes the lease and keeps renewing it until stop(). */
+  /**
+   * Takes the lease and keeps renewing it until stop(). A live lease of this id held from another host or
+   * another data directory means a copied data directory: two servers would each settle the other's work as
+   * their own, so this one refuses to start. The same host and directory is this instance after a crash
+   * (the data-directory claim has already proved the old process gone).
+   */
   async start(renewMs = RENEW_MS): Promise<void> {
+    const held = await this.store.getInstanceLease(this.instanceId);
+    const live = held && !held.stoppedAt && Date.parse(held.leaseExpiresAt) > this.clock.now().getTime();
+    if (live && (held.hostname !== this.base.hostname || held.dataDir !== this.base.dataDir)) {
+      throw new ConfigError(
+        `server instance ${this.instanceId} is live on ${held.hostname} in ${held.dataDir} (lease until ${held.leaseExpiresAt}): this data directory is a copy of that one. Delete ${join(this.base.dataDir, 'instance-id')} to give it an identity of its own`,
+      );
+    }
     await this.renew();
     this.timer = setInterval(() => {
       // One renewal at a time, so none can land after stop()'s final write.

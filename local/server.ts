@@ -45,7 +45,14 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
     dataDir: config.dataDir,
     clock: { now: () => new Date() },
   });
-  await ownership.start();
+  try {
+    await ownership.start();
+  } catch (error) {
+    // Refused (a copied data directory): leave nothing held behind.
+    await local.close();
+    releaseDataDir();
+    throw error;
+  }
   const needsRealSts = Object.values(registry.applications).some((app) =>
     Object.values(app.environments).some((env) => localRunnerOf(env.runner) === 'local'),
   );
