@@ -166,6 +166,47 @@ describe('template policy: the hostile fixtures, each refused with its reason', 
     expect(rulesOf('hostile/duplicate-key.yaml')).toEqual(['unreadable-template (template)']);
   });
 
+  it('refuses dynamic references and SSM-typed parameters as unresolvable, not as their text or Default', () => {
+    const { findings } = check('hostile/dynamic-reference.yaml');
+    expect(findings.map((f) => `${f.rule} ${f.resource}`).sort()).toEqual([
+      'admin-managed-policy ResolvedManagedRole',
+      'admin-managed-policy SsmParameterFunction',
+      'admin-statement ResolvedActionRole',
+    ]);
+    expect(findings.find((f) => f.resource === 'ResolvedActionRole')?.message).toContain('{{resolve:');
+    expect(findings.find((f) => f.resource === 'SsmParameterFunction')?.message).toContain(
+      'AWS::SSM::Parameter::Value',
+    );
+    // A registry override of an SSM-typed parameter is a parameter-store name, not the value either.
+    expect(
+      rulesOf('hostile/dynamic-reference.yaml', { parameterOverrides: { PolicyFromSsm: 'ReadOnlyAccess' } }),
+    ).toContain('admin-managed-policy SsmParameterFunction');
+    // Built with Fn::Sub or a boundary: the same.
+    const boundary = {
+      Resources: {
+        R: {
+          Type: 'AWS::IAM::Role',
+          Properties: {
+            PermissionsBoundary: { 'Fn::Sub': '{{resolve:ssm:${AWS::Region}}}' },
+            AssumeRolePolicyDocument: { Statement: [] },
+          },
+        },
+      },
+    };
+    expect(checkTemplate(boundary, target).findings.map((f) => f.rule)).toEqual(['role-without-boundary']);
+  });
+
+  it('refuses IAM role writes split over actions or on role/IAM patterns that reach other roles', () => {
+    const { findings } = check('hostile/split-role-writes.yaml');
+    expect(findings.map((f) => `${f.rule} ${f.resource}`).sort()).toEqual([
+      'admin-statement AnyIamPolicy',
+      'admin-statement AnyRolePolicy',
+      'admin-statement SplitWritesRole',
+    ]);
+    expect(findings.find((f) => f.resource === 'SplitWritesRole')?.message).toContain('iam:CreateRole');
+    expect(findings.find((f) => f.resource === 'AnyRolePolicy')?.message).toContain('arn:aws:iam::*:role/*');
+  });
+
   it('refuses an unknown YAML tag rather than read its bare value', () => {
     const text =
       'Resources:\n  R:\n    Type: AWS::IAM::Role\n    Properties:\n      PermissionsBoundary: !Foo x\n';
@@ -294,6 +335,39 @@ describe('template policy: one test per rule on inline templates', () => {
       { Action: 's3:*', Resource: '*' },
       { Action: '*', Resource: 'arn:aws:s3:::my-bucket/*' },
       { Effect: 'Deny', Action: '*', Resource: '*' },
+    ]) {
+      expect(rules(statement(s)), JSON.stringify(s)).toEqual([]);
+    }
+  });
+
+  it('admin statement: refuses any one IAM role write on roles or policies outside the prefix, allows prefixed', () => {
+    for (const s of [
+      { Action: 'iam:PassRole', Resource: '*' },
+      { Action: 'iam:PutRolePolicy', Resource: 'arn:aws:iam::111111111111:role/any-other-role' },
+      { Action: 'iam:DeleteRolePermissionsBoundary', Resource: 'arn:aws:iam::111111111111:role/hello-*' },
+      { Action: 'iam:CreatePolicyVersion', Resource: 'arn:aws:iam::111111111111:policy/*' },
+      { Action: 'iam:SetDefaultPolicyVersion', Resource: 'arn:aws:iam::111111111111:policy/other' },
+      { Action: 'iam:Put*', Resource: 'arn:aws:iam::111111111111:role/crossdeploy/*' },
+      { Action: 'iam:UpdateAssumeRolePolicy', Resource: { 'Fn::ImportValue': 'x' } },
+      { Action: 'iam:PassRole', NotResource: 'arn:aws:iam::111111111111:role/hello-world-staging-x' },
+    ]) {
+      expect(rules(statement(s)), JSON.stringify(s)).toEqual(['admin-statement']);
+    }
+    for (const s of [
+      {
+        Action: ['iam:PassRole', 'iam:PutRolePolicy'],
+        Resource: 'arn:aws:iam::111111111111:role/hello-world-staging-*',
+      },
+      {
+        Action: 'iam:*',
+        Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-fn' },
+      },
+      {
+        Action: 'iam:CreatePolicyVersion',
+        Resource: 'arn:aws:iam::111111111111:policy/hello-world-staging-p',
+      },
+      { Action: ['iam:GetRole', 'iam:ListRoles'], Resource: '*' },
+      { Action: 'iam:PassRole', Resource: { 'Fn::GetAtt': ['R', 'Arn'] } },
     ]) {
       expect(rules(statement(s)), JSON.stringify(s)).toEqual([]);
     }
