@@ -5,6 +5,7 @@ import {
   checkTemplate,
   checkTemplateText,
   globMatches,
+  globsIntersect,
   type PolicyTarget,
 } from '#shared/template-policy/engine.ts';
 import { applicationScope, RULES } from '#shared/template-policy/rules.ts';
@@ -187,6 +188,7 @@ describe('template policy: the hostile fixtures, each refused with its reason', 
         R: {
           Type: 'AWS::IAM::Role',
           Properties: {
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub, not a JS template
             PermissionsBoundary: { 'Fn::Sub': '{{resolve:ssm:${AWS::Region}}}' },
             AssumeRolePolicyDocument: { Statement: [] },
           },
@@ -194,6 +196,26 @@ describe('template policy: the hostile fixtures, each refused with its reason', 
       },
     };
     expect(checkTemplate(boundary, target).findings.map((f) => f.rule)).toEqual(['role-without-boundary']);
+    const trust = {
+      Resources: {
+        T: {
+          Type: 'AWS::IAM::Role',
+          Properties: {
+            PermissionsBoundary: target.boundaryArn,
+            AssumeRolePolicyDocument: {
+              Statement: [
+                {
+                  Effect: 'Allow',
+                  Principal: { AWS: 'arn:aws:iam::111111111111:role/hello-world-staging-{{resolve:ssm:r}}' },
+                  Action: 'sts:AssumeRole',
+                },
+              ],
+            },
+          },
+        },
+      },
+    };
+    expect(checkTemplate(trust, target).findings.map((f) => f.rule)).toEqual(['trust-outside-application']);
   });
 
   it('refuses IAM role writes split over actions or on role/IAM patterns that reach other roles', () => {
@@ -349,6 +371,10 @@ describe('template policy: one test per rule on inline templates', () => {
       { Action: 'iam:SetDefaultPolicyVersion', Resource: 'arn:aws:iam::111111111111:policy/other' },
       { Action: 'iam:Put*', Resource: 'arn:aws:iam::111111111111:role/crossdeploy/*' },
       { Action: 'iam:UpdateAssumeRolePolicy', Resource: { 'Fn::ImportValue': 'x' } },
+      {
+        Action: 'iam:PassRole',
+        Resource: 'arn:aws:iam::111111111111:role/hello-world-staging-{{resolve:ssm:r}}',
+      },
       { Action: 'iam:PassRole', NotResource: 'arn:aws:iam::111111111111:role/hello-world-staging-x' },
     ]) {
       expect(rules(statement(s)), JSON.stringify(s)).toEqual(['admin-statement']);
@@ -360,6 +386,7 @@ describe('template policy: one test per rule on inline templates', () => {
       },
       {
         Action: 'iam:*',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub, not a JS template
         Resource: { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-fn' },
       },
       {
@@ -483,6 +510,14 @@ describe('template policy: helpers', () => {
     expect(globMatches('iam:Pass?ole', 'IAM:passrole', true)).toBe(true);
     expect(globMatches('iam:Get*', 'iam:PassRole', true)).toBe(false);
     expect(globMatches('arn:*', 'arn:aws:s3:::b', false)).toBe(true);
+  });
+
+  it('globsIntersect finds a text both patterns match, or none', () => {
+    expect(globsIntersect('*', 'arn:aws:iam::1:role/*')).toBe(true);
+    expect(globsIntersect('arn:aws:iam::*:*', 'arn:aws:iam::1:policy/*')).toBe(true);
+    expect(globsIntersect('arn:aws:iam::1:role/o?her', 'arn:aws:iam::1:role/*')).toBe(true);
+    expect(globsIntersect('arn:aws:s3:::*', 'arn:aws:iam::1:role/*')).toBe(false);
+    expect(globsIntersect('arn:aws:iam::1:user/*', 'arn:aws:iam::1:role/*')).toBe(false);
   });
 });
 

@@ -18,6 +18,8 @@ import {
   ESCALATION_ACTIONS,
   EVERY_RESOURCE_CANARIES,
   IAM_USER_TYPES,
+  ROLE_WRITE_ACTIONS,
+  ROLE_WRITE_RESOURCE_KINDS,
   type RuleId,
   SAM_TRANSFORM,
   SERVICE_PRINCIPAL_SUFFIXES,
@@ -196,7 +198,7 @@ export function checkTemplate(template: unknown, target: PolicyTarget): PolicyRe
       }
     }
     for (const document of policyDocuments) {
-      for (const problem of adminStatements(document, ctx))
+      for (const problem of adminStatements(document, ctx, target.rolePrefix))
         refuse('admin-statement', id, `${where} ${problem}`);
     }
   }
@@ -394,8 +396,51 @@ function mayAllow(statement: Record<string, unknown>, ctx: ResolveContext): bool
   return effects.length === 0 || effects.some((effect) => !('known' in effect) || effect.known !== 'Deny');
 }
 
-function adminStatements(document: unknown, ctx: ResolveContext): string[] {
+/**
+ * Whether some text matches both IAM wildcard patterns (`*` any run, `?` one character): a search over pairs
+ * of positions, each step consuming one character both patterns can take.
+ */
+export function globsIntersect(first: string, second: string): boolean {
+  const seen = new Set<number>();
+  const width = second.length + 1;
+  const stack: [number, number][] = [[0, 0]];
+  while (stack.length > 0) {
+    const [i, j] = stack.pop() as [number, number];
+    if (seen.has(i * width + j)) continue;
+    seen.add(i * width + j);
+    if (i === first.length && j === second.length) return true;
+    const p = first[i];
+    const q = second[j];
+    if (p === '*') stack.push([i + 1, j]);
+    if (q === '*') stack.push([i, j + 1]);
+    if (p === undefined || q === undefined || (p === '*' && q === '*')) continue;
+    if (p === '*' || q === '*' || p === '?' || q === '?' || p === q) {
+      stack.push([p === '*' ? i : i + 1, q === '*' ? j : j + 1]);
+    }
+  }
+  return false;
+}
+
+/**
+ * Whether a resource of a statement may be a role or managed policy of the account not named with the
+ * application prefix: unknown ones may; resources of this template are its own.
+ */
+function reachesOutside(resource: Value, ctx: ResolveContext, rolePrefix: string): boolean {
+  if ('resource' in resource) return false;
+  if ('unknown' in resource) return true;
+  const pattern = resource.known;
+  const account = `arn:${ctx.partition}:iam::${ctx.accountId}:`;
+  return ROLE_WRITE_RESOURCE_KINDS.some((kind) => {
+    const head = `${account}${kind}${rolePrefix}`;
+    const within =
+      pattern.startsWith(head) && (pattern.length === head.length || pattern[head.length] === '-');
+    return !within && globsIntersect(pattern, `${account}${kind}*`);
+  });
+}
+
+function adminStatements(document: unknown, ctx: ResolveContext, rolePrefix: string): string[] {
   const problems: string[] = [];
+  const shown = (value: Value) => ('known' in value ? value.known : describe(value, '?'));
   for (const doc of resolveObjects(document)) {
     if ('unknown' in doc) {
       problems.push(`has a policy document that cannot be read: ${doc.unknown}`);
@@ -408,26 +453,41 @@ function adminStatements(document: unknown, ctx: ResolveContext): string[] {
       }
       const s = statement.object;
       if (!mayAllow(s, ctx)) continue;
+      const actions = resolveList(s.Action, ctx);
+      const resources = resolveList(s.Resource, ctx);
       const everyAction =
         s.NotAction !== undefined ||
-        resolveList(s.Action, ctx).some(
+        actions.some(
           (action) =>
             !('known' in action) ||
             ESCALATION_ACTIONS.every((canary) => globMatches(action.known, canary, true)),
         );
       const everyResource =
         s.NotResource !== undefined ||
-        resolveList(s.Resource, ctx).some(
+        resources.some(
           (resource) =>
             'unknown' in resource ||
             ('known' in resource &&
               EVERY_RESOURCE_CANARIES.every((canary) => globMatches(resource.known, canary, false))),
         );
+      // The actions taken together: role writes split over several actions count as much as `iam:*`.
+      const writes =
+        s.NotAction !== undefined
+          ? ROLE_WRITE_ACTIONS
+          : ROLE_WRITE_ACTIONS.filter((write) =>
+              actions.some((action) => !('known' in action) || globMatches(action.known, write, true)),
+            );
+      const outside =
+        s.NotResource !== undefined
+          ? ['NotResource']
+          : resources.filter((resource) => reachesOutside(resource, ctx, rolePrefix)).map(shown);
+      const sid = typeof s.Sid === 'string' ? ` ${s.Sid}` : '';
+      const granted = s.NotAction !== undefined ? 'NotAction' : actions.map(shown).join(', ');
       if (everyAction && everyResource) {
-        const sid = typeof s.Sid === 'string' ? ` ${s.Sid}` : '';
-        const actions = resolveList(s.Action, ctx).map((a) => ('known' in a ? a.known : '?'));
+        problems.push(`has an Allow statement${sid} granting ${granted} on every resource`);
+      } else if (writes.length > 0 && outside.length > 0) {
         problems.push(
-          `has an Allow statement${sid} granting ${s.NotAction !== undefined ? 'NotAction' : actions.join(', ')} on every resource`,
+          `has an Allow statement${sid} granting ${granted} on ${outside.join(', ')}: the IAM role writes ${writes.join(', ')} on roles or policies not named ${rolePrefix}-*`,
         );
       }
     }

@@ -15,7 +15,7 @@ export type Value =
 
 export interface ResolveContext {
   resources: Record<string, { Type?: unknown; Properties?: unknown }>;
-  parameters: Record<string, { Default?: unknown }>;
+  parameters: Record<string, { Type?: unknown; Default?: unknown }>;
   mappings: Record<string, unknown>;
   /** Registry parameter overrides: they win over the template's defaults, as `sam deploy` passes them. */
   overrides: Readonly<Record<string, string>>;
@@ -23,6 +23,22 @@ export interface ResolveContext {
   region: string;
   partition: string;
   stackName: string;
+}
+
+/**
+ * A CloudFormation dynamic reference (`{{resolve:ssm:...}}`, `{{resolve:secretsmanager:...}}`) anywhere in a
+ * string is replaced at deployment by whatever the store holds then: the text says nothing about the value.
+ */
+const DYNAMIC_REFERENCE = '{{resolve:';
+
+/** A parameter of one of these types holds a parameter-store name; CloudFormation passes on the stored value. */
+const SSM_PARAMETER_TYPE = 'AWS::SSM::Parameter::Value<';
+
+/** A string as CloudFormation will pass it on: unknown when it holds a dynamic reference. */
+function text(value: string): Value {
+  return value.includes(DYNAMIC_REFERENCE)
+    ? { unknown: `the dynamic reference ${JSON.stringify(value)} is only resolved at deployment` }
+    : { known: value };
 }
 
 /** More alternatives than this (nested Fn::If in a Fn::Sub) is refused rather than enumerated. */
@@ -69,12 +85,16 @@ function ref(name: unknown, ctx: ResolveContext): Value[] {
   if (typeof name !== 'string') return [{ unknown: 'a Ref to something that is not a name' }];
   const fromPseudo = pseudo(name, ctx);
   if (fromPseudo) return fromPseudo;
-  if (Object.hasOwn(ctx.overrides, name)) return [{ known: ctx.overrides[name] as string }];
   const parameter = ctx.parameters[name];
+  // Its Default or override is the name of a stored parameter, not the value CloudFormation passes on.
+  if (typeof parameter?.Type === 'string' && parameter.Type.startsWith(SSM_PARAMETER_TYPE)) {
+    return [{ unknown: `parameter ${name} is of type ${parameter.Type}, read at deployment` }];
+  }
+  if (Object.hasOwn(ctx.overrides, name)) return [text(ctx.overrides[name] as string)];
   if (parameter) {
     const fallback = parameter.Default;
     return typeof fallback === 'string' || typeof fallback === 'number'
-      ? [{ known: String(fallback) }]
+      ? [text(String(fallback))]
       : [{ unknown: `parameter ${name} has no value` }];
   }
   if (Object.hasOwn(ctx.resources, name)) return [{ resource: name }];
@@ -127,7 +147,8 @@ function combine(parts: Value[][], join: (strings: string[]) => string): Value[]
     if (next.length > MAX_ALTERNATIVES) return [{ unknown: 'too many Fn::If alternatives to check' }];
     results = next;
   }
-  return results.map((result) => (Array.isArray(result) ? { known: join(result) } : result));
+  // A dynamic reference may be put together from parts (`{{resolve:` in one, the rest in a parameter).
+  return results.map((result) => (Array.isArray(result) ? text(join(result)) : result));
 }
 
 /** Splits a Fn::Sub string into literal text and `${...}` variable names (`${!x}` is the literal `${x}`). */
@@ -211,7 +232,7 @@ function select(args: unknown, ctx: ResolveContext): Value[] {
 
 /** The alternatives one scalar-position node can take. */
 export function resolve(node: unknown, ctx: ResolveContext): Value[] {
-  if (typeof node === 'string') return [{ known: node }];
+  if (typeof node === 'string') return [text(node)];
   if (typeof node === 'number' || typeof node === 'boolean') {
     // YAML 1.1 (SAM CLI) and 1.2 read some unquoted numbers differently (`012345678901`): not a string here.
     return [{ unknown: `the unquoted scalar ${String(node)}` }];

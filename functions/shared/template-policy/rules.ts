@@ -37,7 +37,7 @@ export const RULES: readonly Rule[] = [
   {
     id: 'admin-statement',
     refuses:
-      'an Allow statement whose actions cover every action (`*`, `*:*`) or every IAM role write (`iam:*`, `iam:*Role*`, NotAction) on every resource (`*`, `arn:*`, NotResource)',
+      'an Allow statement whose actions, taken together, include any IAM role write (iam:CreateRole, AttachRolePolicy, PutRolePolicy, UpdateAssumeRolePolicy, PassRole, DeleteRolePermissionsBoundary, PutRolePermissionsBoundary, CreatePolicyVersion, SetDefaultPolicyVersion; `*`, `iam:*` and NotAction include them all) on a resource that may be a role or managed policy of the account not named with the application prefix (`*`, `arn:aws:iam::*:role/*`, another role or policy by name, NotResource, or a resource that cannot be resolved)',
   },
   {
     id: 'role-without-boundary',
@@ -63,9 +63,30 @@ export const ADMIN_MANAGED_POLICIES: readonly string[] = [
 ];
 
 /**
- * An action pattern is "administrator" when it matches every one of these: whoever holds it on every resource
- * can rewrite any role's trust or policies, and so become anyone. `*`, `*:*`, `iam:*`, `iam:*Role*` all do.
+ * IAM role writes: whoever holds any of them on a role or policy outside the application can create or rewrite
+ * a role (its trust, its policies, its boundary) and then become it, or hand it to a service (PassRole). The
+ * resource of the role actions is the role, of the policy-version actions the managed policy.
  */
+export const ROLE_WRITE_ACTIONS: readonly string[] = [
+  'iam:CreateRole',
+  'iam:AttachRolePolicy',
+  'iam:PutRolePolicy',
+  'iam:UpdateAssumeRolePolicy',
+  'iam:PassRole',
+  'iam:DeleteRolePermissionsBoundary',
+  'iam:PutRolePermissionsBoundary',
+  'iam:CreatePolicyVersion',
+  'iam:SetDefaultPolicyVersion',
+];
+
+/**
+ * The IAM resources role writes act on, as ARN resource parts of the target account. A resource pattern that
+ * can match one of them (`*`, `arn:aws:iam::*:role/*`, `arn:aws:iam::*:*`, a role by name) reaches outside the
+ * application unless its literal text already starts with `<kind><prefix>-` (or is `<kind><prefix>`).
+ */
+export const ROLE_WRITE_RESOURCE_KINDS: readonly string[] = ['role/', 'policy/'];
+
+/** An action pattern is "every action" when it matches every one of these (`*`, `*:*`, `iam:*`, `iam:*Role*`). */
 export const ESCALATION_ACTIONS: readonly string[] = [
   'iam:CreateRole',
   'iam:PassRole',
