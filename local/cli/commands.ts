@@ -48,6 +48,8 @@ const LOG_POLL_INTERVAL_MS = 1000;
 const POLL_GRACE_MS = 30_000;
 /** Release Lock runs just after the result is recorded; this long is waited for it to show. */
 const RELEASE_GRACE_MS = 1500;
+/** Polls after the record is final, for its last events (bounded even when the clock stands still). */
+const MAX_FINAL_POLLS = 6;
 const TICK_MS = 100;
 const LOG_PAGE_LIMIT = 500;
 
@@ -217,7 +219,7 @@ async function waitFor(ctx: Context, id: string, title: string): Promise<ExitCod
       if (isFinal(last.deployment.status)) break;
       await ctx.sleep(POLL_INTERVAL_MS);
     }
-    last = await awaitLockRelease(ctx, id, last, view);
+    last = await awaitFinalEvents(ctx, id, last, view);
   } finally {
     if (ticker) clearInterval(ticker);
     stopListening();
@@ -267,7 +269,7 @@ async function fetchState(ctx: Context, id: string) {
   return { deployment, events, raw: { deployment: deploymentResponse.body, events: rawEvents } };
 }
 
-async function awaitLockRelease(
+async function awaitFinalEvents(
   ctx: Context,
   id: string,
   state: Awaited<ReturnType<typeof fetchState>>,
@@ -276,9 +278,16 @@ async function awaitLockRelease(
   const holdsLock = (events: readonly EventView[]) =>
     events.some((e) => e.type === 'LOCK_ACQUIRED' || e.type === 'LOCK_TAKEN_OVER') &&
     !events.some((e) => e.type === 'LOCK_RELEASED');
+  // The record turns final just before its outcome event is written, and the two are read in parallel.
+  const outcomeMissing = (s: typeof state) => !s.events.some((e) => e.type === s.deployment.status);
   const deadline = ctx.now() + RELEASE_GRACE_MS;
   let current = state;
-  while (holdsLock(current.events) && ctx.now() < deadline) {
+  for (
+    let polls = 0;
+    (holdsLock(current.events) || outcomeMissing(current)) && polls < MAX_FINAL_POLLS;
+    polls++
+  ) {
+    if (ctx.now() >= deadline) break;
     await ctx.sleep(POLL_INTERVAL_MS / 2);
     try {
       current = await fetchState(ctx, id);

@@ -788,4 +788,27 @@ describe('exit codes', () => {
       'deployment 01JNEW queued (hello/dev, ref main)\nstatus: http://127.0.0.1:3000/deployments/01JNEW\n',
     );
   });
+
+  it('waits for the outcome event when the record reads final first (the lock is released before the final write)', async () => {
+    // The events a server has written when its record already reads SUCCEEDED: lock released, outcome not yet.
+    const before = [...SUCCESS_EVENTS.slice(0, 8), ev('LOCK_RELEASED', t(101))];
+    const after = [...before, ev('SUCCEEDED', t(102), { release: 7 })];
+    let eventReads = 0;
+    const result = await runCli(['deploy', 'hello', 'dev', '--wait'], {
+      now: () => 0,
+      fetch: async (input, init) => {
+        const request = new Request(input, init);
+        const path = new URL(request.url).pathname;
+        if (request.method === 'POST') {
+          return jsonResponse(202, { deploymentId: '01JDEP', status: 'QUEUED', ref: 'main' });
+        }
+        if (path.endsWith('/events'))
+          return jsonResponse(200, { items: eventReads++ === 0 ? before : after });
+        return jsonResponse(200, deployment({ status: 'SUCCEEDED', release: 7 }));
+      },
+    });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('succeeded in 1m42s, release 7\n');
+    expect(result.stdout).not.toMatch(/^succeeded$/m);
+  });
 });
