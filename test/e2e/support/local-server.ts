@@ -100,7 +100,7 @@ export async function createFixture(): Promise<Fixture> {
     CROSSDEPLOY_REGISTRY: registryPath,
     POWERTOOLS_LOG_LEVEL: 'ERROR',
     // The user's credential chain as the server and the deploy job's helper see it: fake keys, fake STS.
-    AWS_ACCESS_KEY_ID: 'AKIAE2ETESTE2ETEST00',
+    AWS_ACCESS_KEY_ID: 'e2e-fake-access-key-id',
     AWS_SECRET_ACCESS_KEY: 'e2e-secret',
     AWS_REGION: 'eu-west-1',
     AWS_CONFIG_FILE: join(root, 'no-aws-config'),
