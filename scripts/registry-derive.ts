@@ -7,8 +7,8 @@
  * - deploy-role-arns      the deploy job and deployer roles may assume exactly the registry's deploy roles
  *                         (refused when an environment mixes the roles, bucket or stack of two bootstraps)
  * - build-source-access   the build role may use exactly the registry's CodeConnections / CodeCommit repos
- * - build-buildspec       buildspecs/build.yml, inline in the source-less build project
- * - deploy-buildspec      buildspecs/deploy.yml, inline in the source-less deploy project
+ * - job-spec-digests      the SHA-256 of buildspecs/build.yml and deploy.yml on the JobSpecs custom resource,
+ *                         so that a changed buildspec is published again when the stack is deployed
  * - wait-seconds          the workflow's waits for every allowed (queued, job) timeout pair
  * - schedules             one EventBridge Scheduler schedule per registry schedule (scheduleLines)
  *
@@ -18,6 +18,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MAX_TICK_AGE_SECONDS, type Schedule, scheduleTickInput } from '#local/scheduler.ts';
+import { sha256Hex } from '#shared/job-specs.ts';
 import type { Registry } from '#shared/registry.ts';
 import { loadRegistryFile } from '#shared/registry-file.ts';
 import { bundledRegistrySource } from './bundle-registry.ts';
@@ -39,8 +40,7 @@ export const BLOCK_NAMES = [
   'wait-seconds',
   'deploy-role-arns',
   'build-source-access',
-  'build-buildspec',
-  'deploy-buildspec',
+  'job-spec-digests',
   'schedules',
 ] as const;
 export type BlockName = (typeof BLOCK_NAMES)[number];
@@ -189,20 +189,19 @@ export function buildSourceAccessLines(grants: RegistryGrants): string[] {
   return lines;
 }
 
-/** `BuildSpec: |` with the file's exact text, trailing newlines included (chomping indicator). */
-export function buildSpecLines(text: string, file: string): string[] {
-  if (text.trim() === '') throw new DeriveError(`${file} is empty`);
-  const trailing = /\n*$/.exec(text)?.[0].length ?? 0;
-  const chomp = trailing === 0 ? '-' : trailing === 1 ? '' : '+';
-  const body = text.slice(0, text.length - trailing).split('\n');
-  // YAML infers a block's indentation from its first line; an indented first line needs it stated.
-  const indentIndicator = /^[ \t]/.test(body[0] ?? '') ? '2' : '';
-  const lines = [
-    `BuildSpec: |${indentIndicator}${chomp}`,
-    ...body.map((line) => (line === '' ? '' : `  ${line}`)),
-  ];
-  for (let i = 1; i < trailing; i += 1) lines.push('');
-  return lines;
+/**
+ * The JobSpecs custom resource's digest properties. CloudFormation updates a custom resource only when its
+ * properties change, so the digests are what makes a changed buildspec reach the bucket; the publisher refuses
+ * to publish when its bundled text has another digest (functions/publish-job-specs).
+ */
+export function jobSpecDigestLines(build: string, deploy: string): string[] {
+  for (const [file, text] of [
+    [BUILD_BUILDSPEC_FILE, build],
+    [DEPLOY_BUILDSPEC_FILE, deploy],
+  ] as const) {
+    if (text.trim() === '') throw new DeriveError(`${file} is empty`);
+  }
+  return [`BuildSpecSha256: ${sha256Hex(build)}`, `DeploySpecSha256: ${sha256Hex(deploy)}`];
 }
 
 /** Reads a parameter's AllowedValues as positive integers. */
@@ -446,11 +445,8 @@ export function deriveBlocks(root: string, templateText: string): Derived {
     return [deployRoleArnLines(grants), buildSourceAccessLines(grants)];
   });
   attempt(['schedules'], () => [scheduleLines(registry())]);
-  attempt(['build-buildspec'], () => [
-    buildSpecLines(readSource(root, BUILD_BUILDSPEC_FILE), BUILD_BUILDSPEC_FILE),
-  ]);
-  attempt(['deploy-buildspec'], () => [
-    buildSpecLines(readSource(root, DEPLOY_BUILDSPEC_FILE), DEPLOY_BUILDSPEC_FILE),
+  attempt(['job-spec-digests'], () => [
+    jobSpecDigestLines(readSource(root, BUILD_BUILDSPEC_FILE), readSource(root, DEPLOY_BUILDSPEC_FILE)),
   ]);
   return derived;
 }

@@ -1,4 +1,6 @@
 import { ConfigError } from './errors.ts';
+import { jobOfSpecLocation } from './job-specs.ts';
+import type { JobKind } from './types.ts';
 
 /**
  * Reads and checks environment variables once, failing fast with the variable's name. No silent defaults
@@ -66,12 +68,27 @@ export const optionalText = (): EnvCheck<string | undefined> => (value) => {
   return { value: trimmed === '' ? undefined : trimmed };
 };
 
+/** The S3 ARN of a buildspec published for `job` (functions/shared/job-specs.ts). */
+export const jobSpecLocation =
+  (job: JobKind): EnvCheck<string> =>
+  (value) =>
+    value === undefined
+      ? { problem: 'is required' }
+      : jobOfSpecLocation(value) === job
+        ? { value }
+        : { problem: `must be the S3 ARN of a published ${job} buildspec (job-specs/${job}-<sha256>.yml)` };
+
 export const envShapes = {
   table: { TABLE_NAME: text(3) },
   jobs: {
     BUILD_PROJECT: text(2),
     DEPLOY_PROJECT: text(2),
     ARTIFACTS_BUCKET: text(3),
+  },
+  /** The buildspecs the stack published (JobSpecs custom resource), by S3 ARN. */
+  jobSpecs: {
+    BUILD_BUILDSPEC_LOCATION: jobSpecLocation('build'),
+    DEPLOY_BUILDSPEC_LOCATION: jobSpecLocation('deploy'),
   },
   timeouts: {
     QUEUED_TIMEOUT_MINUTES: positiveInteger(),

@@ -19,6 +19,7 @@ import { StsTargetAccess } from '#shared/aws/sts.ts';
 import type { Clock, DeploymentStore, ExecutionStatuses } from '#shared/ports.ts';
 import { parseRegistryText } from '#shared/registry-file.ts';
 import type { JobKind, JobStatus } from '#shared/types.ts';
+import { PUBLISHED_BUILDSPECS } from '#test/support/job-specs.ts';
 import { createHandler as acquireLockHandler } from '../../functions/acquire-lock/handler.ts';
 import { createHandler as assumeTargetRoleHandler } from '../../functions/assume-target-role/handler.ts';
 import {
@@ -263,6 +264,7 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
     }),
     buildProject: 'crossdeploy-build',
     deployProject: 'crossdeploy-deploy',
+    buildspecs: PUBLISHED_BUILDSPECS,
     region: 'eu-west-1',
   });
   const targetAccess = new StsTargetAccess({ sts: new STSClient({ region: 'eu-west-1' }) });

@@ -653,6 +653,7 @@ describe('the deploy role of one application (hello)', () => {
           arn: `arn:aws:logs:${REGION}:${ORCHESTRATOR}:log-group:/aws/codebuild/crossdeploy-deploy:*`,
         },
         ArtifactsBucket: { ref: 'crossdeploy-artifactsbucket-1abc' },
+        JobSpecsBucket: { ref: 'crossdeploy-jobspecsbucket-1abc' },
       },
     });
     const trust = () => document(target, hello, 'DeployRole', 'AssumeRolePolicyDocument');
@@ -742,6 +743,7 @@ describe('the orchestrator: the deploy job identity does only its job', () => {
     resources: {
       DeploymentsTable: { arn: TABLE },
       ArtifactsBucket: { ref: 'crossdeploy-artifactsbucket-1abc' },
+      JobSpecsBucket: { ref: 'crossdeploy-jobspecsbucket-1abc' },
       ...Object.fromEntries(
         [
           'DeployLogGroup',

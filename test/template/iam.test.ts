@@ -261,7 +261,7 @@ describe('IAM', () => {
       expect(JSON.stringify(job?.Condition)).toContain(`project/\${AWS::StackName}-deploy"`);
     });
 
-    it('the deploy job runs as its own role, which holds nothing but its logs, build outputs and the deploy roles', () => {
+    it('the deploy job runs as its own role, which holds nothing but its logs, build outputs, the published buildspecs and the deploy roles', () => {
       expect(getAtt(template.Resources.DeployProject?.Properties?.ServiceRole)).toEqual([
         'DeployJobRole',
         'Arn',
@@ -271,6 +271,7 @@ describe('IAM', () => {
         [
           'logs:CreateLogStream',
           'logs:PutLogEvents',
+          's3:GetObject',
           's3:GetObject',
           's3:GetObjectVersion',
           'sts:AssumeRole',

@@ -1,15 +1,16 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sha256Hex } from '#shared/job-specs.ts';
 import { parseRegistry } from '#shared/registry.ts';
 import { parseCfnYaml } from '../../scripts/cfn-yaml.ts';
 import {
   BLOCK_NAMES,
   type Blocks,
   buildSourceAccessLines,
-  buildSpecLines,
   DeriveError,
   derive,
   describeProblems,
+  jobSpecDigestLines,
   registryGrants,
   renderTemplate,
   syncBundledRegistry,
@@ -183,31 +184,21 @@ describe('targetPrefixProblems', () => {
   });
 });
 
-describe('buildSpecLines', () => {
-  const roundTrip = (text: string) => {
-    const yaml = `Source:\n${buildSpecLines(text, 'x.yml')
-      .map((line) => (line === '' ? '' : `  ${line}`))
-      .join('\n')}\n`;
-    return (parseCfnYaml(yaml) as { Source: { BuildSpec: string } }).Source.BuildSpec;
-  };
-
-  it.each([
-    ['one trailing newline', 'version: 0.2\nphases:\n  build:\n    commands:\n      - echo "$X"\n'],
-    ['no trailing newline', 'version: 0.2\nphases: {}'],
-    ['several trailing newlines', 'version: 0.2\n\n\n'],
-    [
-      'blank lines and comments',
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation/ASL placeholder, not JavaScript
-      '# top\nversion: 0.2\n\n# mid: ${NOT_A_SUB} \'q\' "qq"\nenv:\n  shell: bash\n',
-    ],
-    ['an indented first line', '  version: 0.2\nphases: {}\n'],
-    ['a line that looks like a marker', 'version: 0.2\n# END GENERATED: deploy-buildspec\n'],
-  ])('keeps a buildspec with %s exactly', (_, text) => {
-    expect(roundTrip(text)).toBe(text);
+describe('jobSpecDigestLines', () => {
+  it('names the SHA-256 of each buildspec, as the JobSpecs publisher computes it', () => {
+    const build = 'version: 0.2\nphases: {}\n';
+    const deploy = 'version: 0.2\nenv:\n  shell: bash\n';
+    expect(parseCfnYaml(jobSpecDigestLines(build, deploy).join('\n'))).toEqual({
+      BuildSpecSha256: sha256Hex(build),
+      DeploySpecSha256: sha256Hex(deploy),
+    });
+    expect(sha256Hex(build)).toMatch(/^[0-9a-f]{64}$/);
+    expect(sha256Hex(build)).not.toBe(sha256Hex(deploy));
   });
 
   it('refuses an empty buildspec', () => {
-    expect(() => buildSpecLines('\n', 'x.yml')).toThrow(DeriveError);
+    expect(() => jobSpecDigestLines('\n', 'version: 0.2\n')).toThrow(DeriveError);
+    expect(() => jobSpecDigestLines('version: 0.2\n', ' ')).toThrow(/deploy\.yml is empty/);
   });
 });
 
@@ -254,7 +245,7 @@ describe('renderTemplate', () => {
   });
 
   it('keeps the text of a block it was not given', () => {
-    const current = templateWith({ 'deploy-buildspec': ['    BuildSpec: old'] });
+    const current = templateWith({ 'job-spec-digests': ['    BuildSpec: old'] });
     const { text, stale } = renderTemplate(current, { 'wait-seconds': ['- wait-seconds'] });
     expect(stale).toEqual(['wait-seconds']);
     expect(text).toContain('    BuildSpec: old');

@@ -7,8 +7,8 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { CodeBuildJobRunner } from '#shared/aws/codebuild.ts';
-import { BUILD_BUILDSPEC, DEPLOY_BUILDSPEC } from '#shared/buildspecs.ts';
 import { JobStartError, TransientError } from '#shared/errors.ts';
+import { PUBLISHED_BUILDSPECS } from '#test/support/job-specs.ts';
 
 /** The exact CodeBuild calls behind the JobRunner port: what StartBuild, BatchGetBuilds and StopBuild receive. */
 
@@ -21,6 +21,7 @@ const runner = () =>
     }),
     buildProject: 'crossdeploy-build',
     deployProject: 'crossdeploy-deploy',
+    buildspecs: PUBLISHED_BUILDSPECS,
     region: 'eu-west-1',
   });
 
@@ -51,7 +52,7 @@ describe('CodeBuildJobRunner', () => {
       {
         projectName: 'crossdeploy-build',
         idempotencyToken: '01JNBUILD00000000000000001-build',
-        buildspecOverride: BUILD_BUILDSPEC,
+        buildspecOverride: PUBLISHED_BUILDSPECS.build,
         environmentVariablesOverride: [
           { name: 'DEPLOYMENT_ID', value: '01JNBUILD00000000000000001', type: 'PLAINTEXT' },
           { name: 'CROSSDEPLOY_JOB', value: 'build', type: 'PLAINTEXT' },
@@ -81,7 +82,7 @@ describe('CodeBuildJobRunner', () => {
       {
         projectName: 'crossdeploy-deploy',
         idempotencyToken: '01JNDEPLOY0000000000000001-deploy',
-        buildspecOverride: DEPLOY_BUILDSPEC,
+        buildspecOverride: PUBLISHED_BUILDSPECS.deploy,
         environmentVariablesOverride: [
           { name: 'DEPLOYMENT_ID', value: '01JNDEPLOY0000000000000001', type: 'PLAINTEXT' },
         ],

@@ -39,3 +39,32 @@ describe('readEnv', () => {
     expect(readEnv(spec, { SECRET: ' s3cret ' })).toEqual({ SECRET: 's3cret' });
   });
 });
+
+describe('the published buildspec locations (StartJob)', () => {
+  const build = `arn:aws:s3:::crossdeploy-jobspecsbucket-1abc/job-specs/build-${'a'.repeat(64)}.yml`;
+  const deploy = `arn:aws:s3:::crossdeploy-jobspecsbucket-1abc/job-specs/deploy-${'b'.repeat(64)}.yml`;
+
+  it('accepts the S3 ARN of each job’s published buildspec', () => {
+    expect(
+      readEnv(envShapes.jobSpecs, { BUILD_BUILDSPEC_LOCATION: build, DEPLOY_BUILDSPEC_LOCATION: deploy }),
+    ).toEqual({ BUILD_BUILDSPEC_LOCATION: build, DEPLOY_BUILDSPEC_LOCATION: deploy });
+  });
+
+  it.each([
+    ['the other job’s buildspec', deploy],
+    ['an inline buildspec', 'version: 0.2\nphases: {}'],
+    [
+      'an object outside job-specs/',
+      `arn:aws:s3:::crossdeploy-artifactsbucket-1abc/builds/build-${'a'.repeat(64)}.yml`,
+    ],
+    ['a path that climbs out', `arn:aws:s3:::b-1abc/job-specs/../builds/build-${'a'.repeat(64)}.yml`],
+    ['nothing', undefined],
+  ])('refuses %s as the build buildspec', (_, value) => {
+    expect(() =>
+      readEnv(envShapes.jobSpecs, {
+        ...(value === undefined ? {} : { BUILD_BUILDSPEC_LOCATION: value }),
+        DEPLOY_BUILDSPEC_LOCATION: deploy,
+      }),
+    ).toThrow(/BUILD_BUILDSPEC_LOCATION/);
+  });
+});

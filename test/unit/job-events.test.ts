@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { CodeBuildJobRunner } from '#shared/aws/codebuild.ts';
 import { newDeployment } from '#shared/deployments.ts';
 import type { JobInfo, JobRunner, TaskTokens } from '#shared/ports.ts';
+import { PUBLISHED_BUILDSPECS } from '#test/support/job-specs.ts';
 import { createTestStore } from '#test/support/store.ts';
 import { testRegistry } from '#test/support/workflow.ts';
 import { onJobStateChange } from '../../functions/job-events/core.ts';
@@ -325,6 +326,7 @@ describe('CodeBuild state change events for jobs that did not succeed', () => {
         }),
         buildProject: 'my-sample-project',
         deployProject: 'my-sample-project',
+        buildspecs: PUBLISHED_BUILDSPECS,
         region: 'eu-west-1',
       });
       const { tokens, calls } = recordingTokens();

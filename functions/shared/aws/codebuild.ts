@@ -6,7 +6,6 @@ import {
   StartBuildCommand,
   StopBuildCommand,
 } from '@aws-sdk/client-codebuild';
-import { BUILD_BUILDSPEC, DEPLOY_BUILDSPEC } from '../buildspecs.ts';
 import { JobStartError, TransientError } from '../errors.ts';
 import type { JobInfo, JobRunner, JobStart } from '../ports.ts';
 import type { JobKind, JobStatus } from '../types.ts';
@@ -19,22 +18,27 @@ const TRANSIENT = new Set([
 ]);
 
 /**
- * CodeBuild behind the JobRunner port. The buildspecs always come from this repository (buildspecOverride):
- * an application's own buildspec.yml is never run.
+ * CodeBuild behind the JobRunner port. The buildspecs always come from this repository (buildspecOverride,
+ * naming the copies the stack published: functions/shared/job-specs.ts): an application's own buildspec.yml
+ * is never run.
  */
 export class CodeBuildJobRunner implements JobRunner {
   private readonly client: CodeBuildClient;
   private readonly projects: Record<JobKind, string>;
+  private readonly buildspecs: Record<JobKind, string>;
   private readonly region: string;
 
   constructor(options: {
     client: CodeBuildClient;
     buildProject: string;
     deployProject: string;
+    /** The S3 ARNs of the published buildspecs (the JobSpecs custom resource). */
+    buildspecs: Record<JobKind, string>;
     region: string;
   }) {
     this.client = options.client;
     this.projects = { build: options.buildProject, deploy: options.deployProject };
+    this.buildspecs = options.buildspecs;
     this.region = options.region;
   }
 
@@ -49,7 +53,7 @@ export class CodeBuildJobRunner implements JobRunner {
         new StartBuildCommand({
           projectName: this.projects[job.job],
           idempotencyToken: job.idempotencyToken,
-          buildspecOverride: job.job === 'build' ? BUILD_BUILDSPEC : DEPLOY_BUILDSPEC,
+          buildspecOverride: this.buildspecs[job.job],
           environmentVariablesOverride,
           ...(job.source
             ? {

@@ -48,10 +48,12 @@ export const lockLeaseSeconds = /* @__PURE__ */ once(() => {
 
 export const runner = /* @__PURE__ */ once(() => {
   const { BUILD_PROJECT, DEPLOY_PROJECT } = readEnv(envShapes.jobs);
+  const { BUILD_BUILDSPEC_LOCATION, DEPLOY_BUILDSPEC_LOCATION } = readEnv(envShapes.jobSpecs);
   return new CodeBuildJobRunner({
     client: new CodeBuildClient({}),
     buildProject: BUILD_PROJECT,
     deployProject: DEPLOY_PROJECT,
+    buildspecs: { build: BUILD_BUILDSPEC_LOCATION, deploy: DEPLOY_BUILDSPEC_LOCATION },
     region: region(),
   });
 });

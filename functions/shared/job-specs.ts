@@ -1,0 +1,31 @@
+import { createHash } from 'node:crypto';
+import type { JobKind } from './types.ts';
+
+/**
+ * Where the job buildspecs live in AWS. The deploy buildspec carries the template policy check and is far over
+ * the 25,600 characters CodeBuild accepts inline, so the stack publishes both to its JobSpecs bucket when it is
+ * deployed (functions/publish-job-specs) and StartBuild names them by S3 ARN. A key holds the SHA-256 of its
+ * text: a new buildspec is a new object, and a build started before an update keeps reading its own.
+ */
+
+export const JOB_SPECS_PREFIX = 'job-specs/';
+
+export const sha256Hex = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/** The same digest as S3's `ChecksumSHA256` (base64), so S3 refuses an upload that arrives altered. */
+export const sha256Base64 = (text: string): string =>
+  createHash('sha256').update(text, 'utf8').digest('base64');
+
+export const jobSpecKey = (job: JobKind, text: string): string =>
+  `${JOB_SPECS_PREFIX}${job}-${sha256Hex(text)}.yml`;
+
+export const s3ObjectArn = (partition: string, bucket: string, key: string): string =>
+  `arn:${partition}:s3:::${bucket}/${key}`;
+
+const LOCATION =
+  /^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/job-specs\/(build|deploy)-[0-9a-f]{64}\.yml$/;
+
+/** Which job a published buildspec location is for, or undefined when it is not one. */
+export function jobOfSpecLocation(value: string): JobKind | undefined {
+  return LOCATION.exec(value)?.[1] as JobKind | undefined;
+}
