@@ -585,3 +585,149 @@ describe('template policy: the application scope of an environment', () => {
     }
   });
 });
+
+describe('template policy: resource policies that let another account in', () => {
+  const resourcePolicy = (type: string, properties: Record<string, unknown>) => ({
+    Resources: { Subject: { Type: type, Properties: properties } },
+  });
+  const bucketStatement = (s: Record<string, unknown>) =>
+    resourcePolicy('AWS::S3::BucketPolicy', {
+      Bucket: 'b',
+      PolicyDocument: { Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: '*', ...s }] },
+    });
+  const rules = (template: unknown, overrides: Partial<PolicyTarget> = {}) =>
+    checkTemplate(template, { ...target, ...overrides }).findings.map((f) => `${f.rule} ${f.resource}`);
+
+  it('passes the resource policies a serverless app writes (own account, services, pinned callers, Deny)', () => {
+    expect(check('benign/resource-policies.yaml')).toEqual({ findings: [], exceptionsUsed: [] });
+  });
+
+  it('refuses each resource of the hostile fixture, naming the principal', () => {
+    const { findings } = check('hostile/resource-policies.yaml');
+    expect(findings.map((f) => `${f.rule} ${f.resource}`).sort()).toEqual(
+      [
+        'resource-policy-outside-account BusPolicy',
+        'resource-policy-outside-account DataBucketPolicy',
+        'resource-policy-outside-account JobsPolicy',
+        'resource-policy-outside-account Key',
+        'resource-policy-outside-account SecretPolicy',
+        'resource-policy-outside-account TopicPolicy',
+        'resource-policy-outside-account WorkerInvokedByPartner',
+      ].sort(),
+    );
+    const message = (resource: string) => findings.find((f) => f.resource === resource)?.message ?? '';
+    expect(message('DataBucketPolicy')).toContain('arn:aws:iam::999999999999:root');
+    expect(message('DataBucketPolicy')).toContain('PartnerReads');
+    expect(message('JobsPolicy')).toContain('"*"');
+    expect(message('Key')).toContain('kms:CallerAccount');
+    expect(message('WorkerInvokedByPartner')).toContain('999999999999');
+    expect(message('TopicPolicy')).toContain('NotPrincipal');
+    expect(message('SecretPolicy')).toContain('Federated');
+    expect(message('BusPolicy')).toContain('999999999999');
+  });
+
+  it.each([
+    ['another account by id', { Principal: { AWS: '999999999999' } }],
+    ['another account by root ARN', { Principal: { AWS: 'arn:aws:iam::999999999999:root' } }],
+    ['a role of another account', { Principal: { AWS: 'arn:aws:iam::999999999999:role/x' } }],
+    ['everyone', { Principal: '*' }],
+    [
+      'everyone, with a condition that pins nothing',
+      { Principal: '*', Condition: { Bool: { 'aws:SecureTransport': 'true' } } },
+    ],
+    [
+      'everyone in an organisation',
+      { Principal: '*', Condition: { StringEquals: { 'aws:PrincipalOrgID': 'o-abc' } } },
+    ],
+    [
+      'everyone, pinned to another account',
+      { Principal: '*', Condition: { StringEquals: { 'aws:PrincipalAccount': '999999999999' } } },
+    ],
+    [
+      'everyone, pinned by a pattern',
+      { Principal: '*', Condition: { StringLike: { 'aws:PrincipalAccount': '1111*' } } },
+    ],
+    [
+      'everyone, pinned to this account or another',
+      {
+        Principal: '*',
+        Condition: { StringEquals: { 'aws:PrincipalAccount': ['111111111111', '999999999999'] } },
+      },
+    ],
+    ['an account from a parameter without a value', { Principal: { AWS: { Ref: 'Nope' } } }],
+    ['a canonical user', { Principal: { CanonicalUser: 'abc' } }],
+    ['a web identity', { Principal: { Federated: 'accounts.google.com' } }],
+  ])('refuses a bucket policy that allows %s', (_, statement) => {
+    expect(rules(bucketStatement(statement))).toEqual(['resource-policy-outside-account Subject']);
+  });
+
+  it.each([
+    ['this account by id', { Principal: { AWS: '111111111111' } }],
+    ['a role of this account', { Principal: { AWS: 'arn:aws:iam::111111111111:role/anything' } }],
+    ['an AWS service', { Principal: { Service: 'logs.eu-west-1.amazonaws.com' } }],
+    [
+      'everyone, pinned to this account',
+      { Principal: '*', Condition: { StringEquals: { 'aws:PrincipalAccount': '111111111111' } } },
+    ],
+    [
+      'everyone, pinned by source account',
+      { Principal: { AWS: '*' }, Condition: { StringEquals: { 'aws:SourceAccount': '111111111111' } } },
+    ],
+    ['everyone, as a Deny', { Effect: 'Deny', Principal: '*' }],
+  ])('passes a bucket policy that allows %s', (_, statement) => {
+    expect(rules(bucketStatement(statement))).toEqual([]);
+  });
+
+  it('refuses a Lambda permission for everyone unless pinned to this account or a public function URL', () => {
+    const permission = (p: Record<string, unknown>) =>
+      resourcePolicy('AWS::Lambda::Permission', { FunctionName: 'f', Action: 'lambda:InvokeFunction', ...p });
+    expect(rules(permission({ Principal: '*' }))).toEqual(['resource-policy-outside-account Subject']);
+    expect(rules(permission({ Principal: 'arn:aws:iam::999999999999:role/x' }))).toEqual([
+      'resource-policy-outside-account Subject',
+    ]);
+    expect(rules(permission({ Principal: '*', SourceAccount: '999999999999' }))).toEqual([
+      'resource-policy-outside-account Subject',
+    ]);
+    expect(rules(permission({ Principal: '*', SourceAccount: '111111111111' }))).toEqual([]);
+    expect(rules(permission({ Principal: 's3.amazonaws.com', SourceAccount: '111111111111' }))).toEqual([]);
+    // A function URL with no auth is a public HTTP endpoint, like an API: a legitimate application choice.
+    expect(
+      rules(permission({ Principal: '*', Action: 'lambda:InvokeFunctionUrl', FunctionUrlAuthType: 'NONE' })),
+    ).toEqual([]);
+    // ... but only for the URL: the same permission for InvokeFunction is everyone's.
+    expect(rules(permission({ Principal: '*', FunctionUrlAuthType: 'NONE' }))).toEqual([
+      'resource-policy-outside-account Subject',
+    ]);
+  });
+
+  it('reads the policy documents of the other resource types it knows', () => {
+    const open = { Statement: [{ Effect: 'Allow', Principal: '*', Action: '*', Resource: '*' }] };
+    for (const [type, properties] of [
+      ['AWS::SNS::TopicPolicy', { Topics: ['t'], PolicyDocument: open }],
+      ['AWS::ECR::Repository', { RepositoryPolicyText: open }],
+      ['AWS::DynamoDB::Table', { ResourcePolicy: { PolicyDocument: open } }],
+      ['AWS::ApiGateway::RestApi', { Policy: open }],
+      ['AWS::Logs::ResourcePolicy', { PolicyName: 'p', PolicyDocument: JSON.stringify(open) }],
+      ['AWS::Events::EventBusPolicy', { StatementId: 's', Statement: open.Statement[0] }],
+      [
+        'AWS::Lambda::LayerVersionPermission',
+        { LayerVersionArn: 'l', Action: 'lambda:GetLayerVersion', Principal: '*' },
+      ],
+    ] as const) {
+      expect(rules(resourcePolicy(type, properties)), type).toEqual([
+        'resource-policy-outside-account Subject',
+      ]);
+    }
+  });
+
+  it('lets a principal named in allowedTrustPrincipals through, and reports the use', () => {
+    const report = checkTemplate(bucketStatement({ Principal: { AWS: 'arn:aws:iam::999999999999:root' } }), {
+      ...target,
+      allowedTrustPrincipals: ['arn:aws:iam::999999999999:root'],
+    });
+    expect(report.findings).toEqual([]);
+    expect(report.exceptionsUsed).toEqual([
+      { kind: 'allowedTrustPrincipals', value: 'arn:aws:iam::999999999999:root', resource: 'Subject' },
+    ]);
+  });
+});
