@@ -48,6 +48,11 @@ describe('the deploy job runs the template policy before anything reaches the ta
       'hostile/role-without-boundary.yaml',
       'UnboundedRole: role UnboundedRole has no PermissionsBoundary',
     ],
+    [
+      'a bucket policy that lets another account read',
+      'hostile/resource-policies.yaml',
+      'DataBucketPolicy: DataBucketPolicy (AWS::S3::BucketPolicy) allows AWS principal "arn:aws:iam::999999999999:root" in statement PartnerReads',
+    ],
   ])('refuses %s: the job fails with the reason and sam deploy never runs', async (_, path, reason) => {
     const sandbox = createSandbox();
     const env = await deployEnv(sandbox, forProd(fixture(path)));

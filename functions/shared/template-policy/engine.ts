@@ -4,8 +4,10 @@
  */
 import { parseTemplateText } from './cfn-yaml.ts';
 import {
+  describe,
   intrinsicOf,
   isRecord,
+  mayAllow,
   partitionOf,
   type ResolveContext,
   resolve,
@@ -13,6 +15,7 @@ import {
   resolveObjects,
   type Value,
 } from './resolve.ts';
+import { isServicePrincipal, resourcePolicyProblems } from './resource-policies.ts';
 import {
   ADMIN_MANAGED_POLICIES,
   ESCALATION_ACTIONS,
@@ -22,7 +25,6 @@ import {
   ROLE_WRITE_RESOURCE_KINDS,
   type RuleId,
   SAM_TRANSFORM,
-  SERVICE_PRINCIPAL_SUFFIXES,
   UNCHECKABLE_TYPES,
 } from './rules.ts';
 
@@ -128,6 +130,13 @@ export function checkTemplate(template: unknown, target: PolicyTarget): PolicyRe
     if (IAM_USER_TYPES.includes(type)) {
       refuse('iam-user', id, `${where} creates a long-lived IAM identity; use roles`);
       continue;
+    }
+    for (const problem of resourcePolicyProblems(type, props, ctx, (principal) => {
+      if (!allowed(target.allowedTrustPrincipals, principal)) return false;
+      exceptionsUsed.push({ kind: 'allowedTrustPrincipals', value: principal, resource: id });
+      return true;
+    })) {
+      refuse('resource-policy-outside-account', id, `${where} ${problem}`);
     }
     const policyDocuments: unknown[] = [];
     const managedArns: unknown[] = [];
@@ -266,12 +275,6 @@ function dedupe(uses: ExceptionUse[]): ExceptionUse[] {
   });
 }
 
-function describe(value: Value, fallback: string): string {
-  if ('known' in value) return value.known;
-  if ('unknown' in value) return `${fallback} (${value.unknown})`;
-  return fallback;
-}
-
 function checkTransforms(
   template: Record<string, unknown>,
   refuse: (rule: RuleId, resource: string, message: string) => void,
@@ -391,11 +394,6 @@ export function globMatches(pattern: string, text: string, ignoreCase: boolean):
   return pi === p.length;
 }
 
-function mayAllow(statement: Record<string, unknown>, ctx: ResolveContext): boolean {
-  const effects = resolve(statement.Effect, ctx);
-  return effects.length === 0 || effects.some((effect) => !('known' in effect) || effect.known !== 'Deny');
-}
-
 /**
  * Whether some text matches both IAM wildcard patterns (`*` any run, `?` one character): a search over pairs
  * of positions, each step consuming one character both patterns can take.
@@ -509,11 +507,6 @@ function trustProblems(
     (arn.length === rolePrefix.length || arn[rolePrefix.length] === '-') &&
     !arn.includes('*') &&
     !arn.includes('?');
-  const okService = (name: string) =>
-    SERVICE_PRINCIPAL_SUFFIXES.some((suffix) => name.endsWith(suffix) && name.length > suffix.length) &&
-    !name.includes('*') &&
-    !name.includes('/') &&
-    !name.includes(':');
   for (const doc of resolveObjects(role.trust.document)) {
     if ('unknown' in doc) {
       problems.push(`has a trust policy that cannot be read: ${doc.unknown}`);
@@ -542,7 +535,7 @@ function trustProblems(
       for (const [kind, node] of Object.entries(principal)) {
         for (const value of resolveList(node, ctx)) {
           if ('known' in value && excepted(value.known)) continue;
-          if (kind === 'Service' && 'known' in value && okService(value.known)) continue;
+          if (kind === 'Service' && 'known' in value && isServicePrincipal(value.known)) continue;
           if (kind === 'AWS' && 'known' in value && okRole(value.known)) continue;
           const shown = 'known' in value ? value.known : describe(value, 'an unresolvable principal');
           problems.push(

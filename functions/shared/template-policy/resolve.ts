@@ -305,3 +305,16 @@ export function resolveObjects(node: unknown): ({ object: Record<string, unknown
   if (isRecord(node)) return [{ object: node }];
   return [{ unknown: 'a scalar where a policy document or statement belongs' }];
 }
+
+/** A value for a message: its text, or what stands for it and why it is not known. */
+export function describe(value: Value, fallback: string): string {
+  if ('known' in value) return value.known;
+  if ('unknown' in value) return `${fallback} (${value.unknown})`;
+  return fallback;
+}
+
+/** Whether a statement may be an Allow (a Deny only takes access away; an unresolved Effect may be either). */
+export function mayAllow(statement: Record<string, unknown>, ctx: ResolveContext): boolean {
+  const effects = resolve(statement.Effect, ctx);
+  return effects.length === 0 || effects.some((effect) => !('known' in effect) || effect.known !== 'Deny');
+}

@@ -12,6 +12,7 @@ export type RuleId =
   | 'admin-statement'
   | 'role-without-boundary'
   | 'iam-user'
+  | 'resource-policy-outside-account'
   | 'unchecked-code';
 
 export interface Rule {
@@ -47,6 +48,11 @@ export const RULES: readonly Rule[] = [
   {
     id: 'iam-user',
     refuses: 'IAM users, groups and access keys: long-lived identities no trust policy controls',
+  },
+  {
+    id: 'resource-policy-outside-account',
+    refuses:
+      'a resource policy (of the resource types in RESOURCE_POLICIES and the Lambda-style permissions in PRINCIPAL_PERMISSIONS) whose Allow lets in a principal other than the target account itself, a principal of that account or an AWS service: another account, everyone ("*") unless a StringEquals condition pins aws:PrincipalAccount, aws:SourceAccount, aws:SourceOwner or kms:CallerAccount to the target account, NotPrincipal, web identities and canonical users; a public function URL (lambda:InvokeFunctionUrl with FunctionUrlAuthType NONE) is allowed, like a public API',
   },
   {
     id: 'unchecked-code',
@@ -156,3 +162,38 @@ export function applicationScope(
   }
   return { rolePrefix: stackName, boundaryArn: policy(`crossdeploy-boundary-${region}`) };
 }
+
+/**
+ * Resource types whose resource policy lets principals in, and where the policy document sits (a path of
+ * property names). A document may also be JSON text (AWS::Logs::ResourcePolicy). Resource types not listed here
+ * are not checked for resource policies.
+ */
+export const RESOURCE_POLICIES: Readonly<Record<string, readonly (readonly string[])[]>> = {
+  'AWS::S3::BucketPolicy': [['PolicyDocument']],
+  'AWS::S3::AccessPoint': [['Policy']],
+  'AWS::SQS::QueuePolicy': [['PolicyDocument']],
+  'AWS::SNS::TopicPolicy': [['PolicyDocument']],
+  'AWS::KMS::Key': [['KeyPolicy']],
+  'AWS::SecretsManager::ResourcePolicy': [['ResourcePolicy']],
+  'AWS::ECR::Repository': [['RepositoryPolicyText']],
+  'AWS::DynamoDB::Table': [['ResourcePolicy', 'PolicyDocument']],
+  'AWS::ApiGateway::RestApi': [['Policy']],
+  'AWS::Logs::ResourcePolicy': [['PolicyDocument']],
+  'AWS::EFS::FileSystem': [['FileSystemPolicy']],
+  'AWS::Events::EventBusPolicy': [['Statement']],
+};
+
+/** Lambda-style permissions: one principal (a string) and the conditions written as properties. */
+export const PRINCIPAL_PERMISSIONS: readonly string[] = [
+  'AWS::Lambda::Permission',
+  'AWS::Lambda::LayerVersionPermission',
+  'AWS::Events::EventBusPolicy',
+];
+
+/** Condition keys that, pinned with StringEquals to the target account, keep "*" inside that account. */
+export const ACCOUNT_PINNING_KEYS: readonly string[] = [
+  'aws:PrincipalAccount',
+  'aws:SourceAccount',
+  'aws:SourceOwner',
+  'kms:CallerAccount',
+];
