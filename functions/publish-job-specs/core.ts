@@ -1,6 +1,13 @@
 import type { CloudFormationCustomResourceEvent, CloudFormationCustomResourceResponse } from 'aws-lambda';
 import { BUILDSPECS } from '#shared/buildspecs.ts';
-import { JOB_SPECS_PREFIX, jobSpecKey, s3ObjectArn, sha256Base64, sha256Hex } from '#shared/job-specs.ts';
+import {
+  JOB_SPECS_PREFIX,
+  jobSpecKey,
+  jobSpecKeyOf,
+  s3ObjectArn,
+  sha256Base64,
+  sha256Hex,
+} from '#shared/job-specs.ts';
 import { logger } from '#shared/logger.ts';
 import type { JobKind } from '#shared/types.ts';
 
@@ -19,37 +26,75 @@ export type JobSpecsResponse = CloudFormationCustomResourceResponse<{
 export interface JobSpecObjects {
   /** Writes one object; S3 checks the body against `sha256Base64` and refuses it when they differ. */
   put(input: { bucket: string; key: string; body: string; sha256Base64: string }): Promise<void>;
+  /** Whether the object exists. */
+  exists(input: { bucket: string; key: string }): Promise<boolean>;
 }
 
 const DIGEST_PROPERTY: Record<JobKind, string> = { build: 'BuildSpecSha256', deploy: 'DeploySpecSha256' };
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 /** CloudFormation refuses a response body over 4,096 bytes; the reason is the only part that can grow. */
-const MAX_REASON = 1_000;
+const MAX_REASON_BYTES = 1_000;
+
+/** At most `max` bytes of UTF-8, cut at a character boundary. */
+function truncateBytes(text: string, max: number): string {
+  let out = '';
+  let bytes = 0;
+  for (const c of text) {
+    bytes += Buffer.byteLength(c, 'utf8');
+    if (bytes > max) break;
+    out += c;
+  }
+  return out;
+}
 
 export class JobSpecsRequestError extends Error {
   override readonly name = 'JobSpecsRequestError';
 }
 
-/** What to publish, or why the request cannot be served (a template that disagrees with this bundle). */
-function plan(properties: Record<string, unknown>, specs: Readonly<Record<JobKind, string>>) {
+const DIGEST = /^[0-9a-f]{64}$/;
+
+type Planned = { job: JobKind; bucket: string; key: string } & (
+  | { publish: string }
+  | { alreadyPublished: true }
+);
+
+/**
+ * What to publish, or why the request cannot be served. The template's digests come from buildspecs/*.yml,
+ * this bundle's texts from the same files at build time: they differ when template.yaml and the built
+ * function are from different commits, or during an update's rollback, when CloudFormation asks for the
+ * previous buildspec while the function already runs the new code. Keys are content-addressed and never
+ * deleted, so an object that already holds the requested digest is the right answer to a rollback.
+ */
+async function plan(
+  properties: Record<string, unknown>,
+  specs: Readonly<Record<JobKind, string>>,
+  objects: JobSpecObjects,
+): Promise<Planned[]> {
   const bucket = properties.Bucket;
   if (typeof bucket !== 'string' || !BUCKET_NAME.test(bucket)) {
     throw new JobSpecsRequestError('the Bucket property must be the JobSpecs bucket name');
   }
-  return (Object.keys(DIGEST_PROPERTY) as JobKind[]).map((job) => {
+  const planned: Planned[] = [];
+  for (const job of Object.keys(DIGEST_PROPERTY) as JobKind[]) {
     const text = specs[job];
     const wanted = properties[DIGEST_PROPERTY[job]];
     const actual = sha256Hex(text);
-    // The template's digest comes from buildspecs/*.yml, this bundle's text from the same files at build time:
-    // a difference means template.yaml and the built functions are from different commits.
-    if (wanted !== actual) {
-      throw new JobSpecsRequestError(
-        `${DIGEST_PROPERTY[job]} is ${JSON.stringify(wanted)} but this function carries the ${job} buildspec ` +
-          `${actual}: run \`npm run registry:derive\` and build again from one commit`,
-      );
+    if (wanted === actual) {
+      planned.push({ job, bucket, key: jobSpecKey(job, text), publish: text });
+      continue;
     }
-    return { job, bucket, key: jobSpecKey(job, text), text };
-  });
+    const earlier = typeof wanted === 'string' && DIGEST.test(wanted) ? jobSpecKeyOf(job, wanted) : undefined;
+    if (earlier && (await objects.exists({ bucket, key: earlier }))) {
+      planned.push({ job, bucket, key: earlier, alreadyPublished: true });
+      continue;
+    }
+    throw new JobSpecsRequestError(
+      `${DIGEST_PROPERTY[job]} is ${JSON.stringify(wanted)} but this function carries the ${job} buildspec ` +
+        `${actual} and no buildspec with that digest was published before: run \`npm run registry:derive\` ` +
+        'and build again from one commit',
+    );
+  }
+  return planned;
 }
 
 export async function handleJobSpecsEvent(
@@ -72,20 +117,25 @@ export async function handleJobSpecsEvent(
   // retained with the stack's other history.
   if (event.RequestType === 'Delete') return { Status: 'SUCCESS', ...base };
   try {
-    const objects = plan(event.ResourceProperties, deps.specs ?? BUILDSPECS);
-    for (const { bucket, key, text } of objects) {
-      await deps.objects.put({ bucket, key, body: text, sha256Base64: sha256Base64(text) });
+    const objects = await plan(event.ResourceProperties, deps.specs ?? BUILDSPECS, deps.objects);
+    for (const object of objects) {
+      if (!('publish' in object)) continue;
+      const { bucket, key, publish } = object;
+      await deps.objects.put({ bucket, key, body: publish, sha256Base64: sha256Base64(publish) });
     }
     const arn = (job: JobKind) => {
       const found = objects.find((o) => o.job === job);
       if (!found) throw new JobSpecsRequestError(`no ${job} buildspec`);
       return s3ObjectArn(partition, found.bucket, found.key);
     };
-    logger.info('published the job buildspecs', { keys: objects.map((o) => o.key) });
+    logger.info('published the job buildspecs', {
+      published: objects.filter((o) => 'publish' in o).map((o) => o.key),
+      alreadyPublished: objects.filter((o) => 'alreadyPublished' in o).map((o) => o.key),
+    });
     return { Status: 'SUCCESS', ...base, Data: { BuildSpecArn: arn('build'), DeploySpecArn: arn('deploy') } };
   } catch (error) {
     logger.error('could not publish the job buildspecs', { error });
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    return { Status: 'FAILED', ...base, Reason: message.slice(0, MAX_REASON) };
+    return { Status: 'FAILED', ...base, Reason: truncateBytes(message, MAX_REASON_BYTES) };
   }
 }

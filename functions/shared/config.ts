@@ -1,5 +1,5 @@
 import { ConfigError } from './errors.ts';
-import { jobOfSpecLocation } from './job-specs.ts';
+import { bucketOfSpecLocation, jobOfSpecLocation } from './job-specs.ts';
 import type { JobKind } from './types.ts';
 
 /**
@@ -87,6 +87,7 @@ export const envShapes = {
   },
   /** The buildspecs the stack published (JobSpecs custom resource), by S3 ARN. */
   jobSpecs: {
+    JOB_SPECS_BUCKET: text(3),
     BUILD_BUILDSPEC_LOCATION: jobSpecLocation('build'),
     DEPLOY_BUILDSPEC_LOCATION: jobSpecLocation('deploy'),
   },
@@ -99,6 +100,23 @@ export const envShapes = {
   /** Bare role-name rules in the registry name roles of this account. */
   orchestrator: { ORCHESTRATOR_ACCOUNT_ID: accountId() },
 };
+
+/** The published buildspec of each job, which must be objects of the stack's own JobSpecs bucket. */
+export function publishedBuildspecs(env: {
+  JOB_SPECS_BUCKET: string;
+  BUILD_BUILDSPEC_LOCATION: string;
+  DEPLOY_BUILDSPEC_LOCATION: string;
+}): Record<JobKind, string> {
+  const locations = { build: env.BUILD_BUILDSPEC_LOCATION, deploy: env.DEPLOY_BUILDSPEC_LOCATION };
+  for (const [job, location] of Object.entries(locations)) {
+    if (bucketOfSpecLocation(location) !== env.JOB_SPECS_BUCKET) {
+      throw new ConfigError(
+        `invalid configuration: the ${job} buildspec ${location} is not in the JobSpecs bucket ${env.JOB_SPECS_BUCKET}`,
+      );
+    }
+  }
+  return locations;
+}
 
 /** The lock lease outlives the longest deploy job (queued + build timeout) with a margin. */
 export function leaseSeconds(queuedMinutes: number, deployMinutes: number): number {

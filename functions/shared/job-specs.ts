@@ -16,16 +16,23 @@ export const sha256Hex = (text: string): string => createHash('sha256').update(t
 export const sha256Base64 = (text: string): string =>
   createHash('sha256').update(text, 'utf8').digest('base64');
 
-export const jobSpecKey = (job: JobKind, text: string): string =>
-  `${JOB_SPECS_PREFIX}${job}-${sha256Hex(text)}.yml`;
+export const jobSpecKeyOf = (job: JobKind, sha256: string): string =>
+  `${JOB_SPECS_PREFIX}${job}-${sha256}.yml`;
+
+export const jobSpecKey = (job: JobKind, text: string): string => jobSpecKeyOf(job, sha256Hex(text));
 
 export const s3ObjectArn = (partition: string, bucket: string, key: string): string =>
   `arn:${partition}:s3:::${bucket}/${key}`;
 
 const LOCATION =
-  /^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/job-specs\/(build|deploy)-[0-9a-f]{64}\.yml$/;
+  /^arn:aws(?:-cn|-us-gov)?:s3:::([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/job-specs\/(build|deploy)-[0-9a-f]{64}\.yml$/;
 
 /** Which job a published buildspec location is for, or undefined when it is not one. */
 export function jobOfSpecLocation(value: string): JobKind | undefined {
-  return LOCATION.exec(value)?.[1] as JobKind | undefined;
+  return LOCATION.exec(value)?.[2] as JobKind | undefined;
+}
+
+/** The bucket of a published buildspec location, or undefined when it is not one. */
+export function bucketOfSpecLocation(value: string): string | undefined {
+  return LOCATION.exec(value)?.[1];
 }

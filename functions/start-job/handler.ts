@@ -9,7 +9,7 @@ export const createHandler = (deps: () => StartJobDeps) => async (event: StartJo
 export const handler = createHandler(() => ({
   store: aws.store(),
   registry: aws.registry(),
-  runner: aws.runner(),
+  runner: aws.jobStarter(),
   clock: aws.clock,
   settings: aws.jobSettings(),
 }));

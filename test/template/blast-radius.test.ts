@@ -758,6 +758,8 @@ describe('the orchestrator: the deploy job identity does only its job', () => {
   const BUILD_OUTPUT = 'arn:aws:s3:::crossdeploy-artifactsbucket-1abc/builds/hello-world/01JABCDEF.zip';
   const STATE_MACHINE = `arn:aws:states:${REGION}:${ORCHESTRATOR}:stateMachine:crossdeploy-deploy`;
   const DEPLOY_PROJECT = `arn:aws:codebuild:${REGION}:${ORCHESTRATOR}:project/crossdeploy-deploy`;
+  const JOB_SPECS_BUCKET = 'arn:aws:s3:::crossdeploy-jobspecsbucket-1abc';
+  const PUBLISHER = `arn:aws:lambda:${REGION}:${ORCHESTRATOR}:function:crossdeploy-PublishJobSpecsFunction-1ABC`;
 
   const job = () => ({ principal: DEPLOY_JOB, identity: policiesOf(orchestrator, orch, 'DeployJobRole') });
   const lambdas = () => ({ principal: DEPLOYER, identity: policiesOf(orchestrator, orch, 'DeployerRole') });
@@ -833,6 +835,28 @@ describe('the orchestrator: the deploy job identity does only its job', () => {
       { action: 's3:GetObject', resource: BUILD_OUTPUT },
       'ImplicitlyDenied',
     ],
+    // The JobSpecs bucket policy keeps everyone but the publisher from writing a buildspec; it holds only
+    // against identities that can neither rewrite it nor the publisher (test/template/job-specs.test.ts).
+    ...(
+      [
+        ['the deploy job', job],
+        ['the Lambda steps', lambdas],
+      ] as const
+    ).flatMap(([who, identity]) =>
+      (
+        [
+          ['s3:PutBucketPolicy', JOB_SPECS_BUCKET],
+          ['s3:DeleteBucketPolicy', JOB_SPECS_BUCKET],
+          ['lambda:UpdateFunctionCode', PUBLISHER],
+          ['lambda:UpdateFunctionConfiguration', PUBLISHER],
+        ] as const
+      ).map(([action, resource]): (typeof cases)[number] => [
+        `${who} may not ${action} (the published buildspecs' guard)`,
+        identity,
+        { action, resource },
+        'ImplicitlyDenied',
+      ]),
+    ),
   ];
   it.each(cases)('%s', async (_, who, request, expected) => {
     expect(await evaluate({ ...who(), ...request })).toBe(expected);

@@ -52,6 +52,11 @@ describe('what CodeBuild receives inline', () => {
 });
 
 describe('the published buildspecs (JobSpecs)', () => {
+  it('publishes only after the bucket policy exists, and gives up on a lost answer in 5 minutes', () => {
+    expect(resource('JobSpecs').DependsOn).toBe('JobSpecsBucketPolicy');
+    expect(props('JobSpecs').ServiceTimeout).toBe(300);
+  });
+
   it('is a custom resource of the stack’s own publisher function', () => {
     expect(resource('JobSpecs').Type).toBe('Custom::JobSpecs');
     expect(getAtt(props('JobSpecs').ServiceToken)).toEqual(['PublishJobSpecsFunction', 'Arn']);
@@ -63,11 +68,13 @@ describe('the published buildspecs (JobSpecs)', () => {
     expect(props('JobSpecs').DeploySpecSha256).toBe(sha256('buildspecs/deploy.yml'));
   });
 
-  it('hands StartJob the published locations, which config.ts requires', () => {
+  it('hands StartJob (and only StartJob) the published locations and their bucket, which config.ts requires', () => {
     const env = (props('StartJobFunction').Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(refName(env.JOB_SPECS_BUCKET)).toBe('JobSpecsBucket');
     expect(getAtt(env.BUILD_BUILDSPEC_LOCATION)).toEqual(['JobSpecs', 'BuildSpecArn']);
     expect(getAtt(env.DEPLOY_BUILDSPEC_LOCATION)).toEqual(['JobSpecs', 'DeploySpecArn']);
     expect(Object.keys(envShapes.jobSpecs)).toEqual([
+      'JOB_SPECS_BUCKET',
       'BUILD_BUILDSPEC_LOCATION',
       'DEPLOY_BUILDSPEC_LOCATION',
     ]);
@@ -124,7 +131,14 @@ describe('who may change a published buildspec', () => {
     ['the deploy job', 'DeployJobRole'],
     ['the deployer', 'DeployerRole'],
   ])('%s cannot overwrite or delete one, even were it granted s3:* on *', async (_, logicalId) => {
-    for (const action of ['s3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion']) {
+    for (const action of [
+      's3:PutObject',
+      's3:DeleteObject',
+      's3:DeleteObjectVersion',
+      's3:PutObjectTagging',
+      's3:ReplicateObject',
+      's3:ReplicateDelete',
+    ]) {
       const decision = await evaluate({
         principal: roleArn(logicalId),
         action,
@@ -145,6 +159,12 @@ describe('who may change a published buildspec', () => {
         Sid: 'PublishJobSpecs',
         Effect: 'Allow',
         Action: 's3:PutObject',
+        Resource: { 'Fn::Sub': '${JobSpecsBucket.Arn}/job-specs/*' },
+      },
+      {
+        Sid: 'FindPublishedJobSpecs',
+        Effect: 'Allow',
+        Action: 's3:GetObject',
         Resource: { 'Fn::Sub': '${JobSpecsBucket.Arn}/job-specs/*' },
       },
     ]);

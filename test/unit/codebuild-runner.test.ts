@@ -34,6 +34,27 @@ beforeEach(() => {
 });
 
 describe('CodeBuildJobRunner', () => {
+  it('built without the published buildspecs (every function but StartJob), refuses to start a job', async () => {
+    const watcher = new CodeBuildJobRunner({
+      client: new CodeBuildClient({
+        region: 'eu-west-1',
+        credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+      }),
+      buildProject: 'crossdeploy-build',
+      deployProject: 'crossdeploy-deploy',
+      region: 'eu-west-1',
+    });
+    await expect(
+      watcher.start({
+        deploymentId: '01JNDEPLOY0000000000000001',
+        job: 'deploy',
+        idempotencyToken: '01JNDEPLOY0000000000000001-deploy',
+        environmentVariables: {},
+      }),
+    ).rejects.toThrow(/without the published buildspec locations/);
+    expect(codebuild.commandCalls(StartBuildCommand)).toHaveLength(0);
+  });
+
   it('starts the build job with this repository’s buildspec, the exact commit and a shallow clone', async () => {
     codebuild.on(StartBuildCommand).resolves({ build: { id: BUILD_ID } });
     const started = await runner().start({

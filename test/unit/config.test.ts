@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { envShapes, optionalText, readEnv } from '#shared/config.ts';
+import { envShapes, optionalText, publishedBuildspecs, readEnv } from '#shared/config.ts';
 
 describe('readEnv', () => {
   it('returns the checked values, numbers as numbers', () => {
@@ -41,13 +41,22 @@ describe('readEnv', () => {
 });
 
 describe('the published buildspec locations (StartJob)', () => {
+  const bucket = 'crossdeploy-jobspecsbucket-1abc';
   const build = `arn:aws:s3:::crossdeploy-jobspecsbucket-1abc/job-specs/build-${'a'.repeat(64)}.yml`;
   const deploy = `arn:aws:s3:::crossdeploy-jobspecsbucket-1abc/job-specs/deploy-${'b'.repeat(64)}.yml`;
 
   it('accepts the S3 ARN of each job’s published buildspec', () => {
     expect(
-      readEnv(envShapes.jobSpecs, { BUILD_BUILDSPEC_LOCATION: build, DEPLOY_BUILDSPEC_LOCATION: deploy }),
-    ).toEqual({ BUILD_BUILDSPEC_LOCATION: build, DEPLOY_BUILDSPEC_LOCATION: deploy });
+      readEnv(envShapes.jobSpecs, {
+        JOB_SPECS_BUCKET: bucket,
+        BUILD_BUILDSPEC_LOCATION: build,
+        DEPLOY_BUILDSPEC_LOCATION: deploy,
+      }),
+    ).toEqual({
+      JOB_SPECS_BUCKET: bucket,
+      BUILD_BUILDSPEC_LOCATION: build,
+      DEPLOY_BUILDSPEC_LOCATION: deploy,
+    });
   });
 
   it.each([
@@ -64,7 +73,23 @@ describe('the published buildspec locations (StartJob)', () => {
       readEnv(envShapes.jobSpecs, {
         ...(value === undefined ? {} : { BUILD_BUILDSPEC_LOCATION: value }),
         DEPLOY_BUILDSPEC_LOCATION: deploy,
+        JOB_SPECS_BUCKET: bucket,
       }),
     ).toThrow(/BUILD_BUILDSPEC_LOCATION/);
+  });
+
+  it('refuses a location in another bucket than the stack’s JobSpecs bucket', () => {
+    const elsewhere = `arn:aws:s3:::someone-elses-bucket/job-specs/deploy-${'b'.repeat(64)}.yml`;
+    const env = {
+      JOB_SPECS_BUCKET: bucket,
+      BUILD_BUILDSPEC_LOCATION: build,
+      DEPLOY_BUILDSPEC_LOCATION: elsewhere,
+    };
+    expect(() => publishedBuildspecs(readEnv(envShapes.jobSpecs, env))).toThrow(
+      /deploy buildspec .* is not in the JobSpecs bucket crossdeploy-jobspecsbucket-1abc/,
+    );
+    expect(
+      publishedBuildspecs(readEnv(envShapes.jobSpecs, { ...env, DEPLOY_BUILDSPEC_LOCATION: deploy })),
+    ).toEqual({ build, deploy });
   });
 });

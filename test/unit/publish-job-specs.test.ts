@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -134,12 +134,47 @@ describe('the JobSpecs custom resource', () => {
 
   it('refuses, and publishes nothing, when template.yaml names another buildspec than the function carries', async () => {
     s3.on(PutObjectCommand).resolves({});
+    s3.on(HeadObjectCommand).rejects(Object.assign(new Error('Not Found'), { name: 'NotFound' }));
     const stale = event();
     stale.ResourceProperties.DeploySpecSha256 = 'f'.repeat(64);
     await handler(stale);
     expect(s3.commandCalls(PutObjectCommand)).toHaveLength(0);
     expect(answers.map((a) => a.body.Status)).toEqual(['FAILED']);
     expect(String(answers[0]?.body.Reason)).toMatch(/DeploySpecSha256 is .*`npm run registry:derive`/);
+  });
+
+  it('answers a rollback (an earlier digest, already published) with that object, publishing nothing for it', async () => {
+    s3.on(PutObjectCommand).resolves({});
+    const earlier = 'e'.repeat(64);
+    s3.on(HeadObjectCommand, { Key: `job-specs/deploy-${earlier}.yml` }).resolves({});
+    const rollback = event({
+      RequestType: 'Update',
+      PhysicalResourceId: 'crossdeploy-jobspecsbucket-1abc2def3ghi/job-specs',
+      OldResourceProperties: {},
+    });
+    rollback.ResourceProperties.DeploySpecSha256 = earlier;
+    await handler(rollback);
+    expect(s3.commandCalls(PutObjectCommand).map((call) => call.args[0].input.Key)).toEqual([
+      `job-specs/build-${sha256Hex(BUILDSPECS.build)}.yml`,
+    ]);
+    expect(answers[0]?.body).toMatchObject({
+      Status: 'SUCCESS',
+      Data: {
+        DeploySpecArn: `arn:aws:s3:::crossdeploy-jobspecsbucket-1abc2def3ghi/job-specs/deploy-${earlier}.yml`,
+      },
+    });
+  });
+
+  it('keeps a hostile reason inside CloudFormation’s 4,096-byte answer', async () => {
+    s3.on(HeadObjectCommand).rejects(Object.assign(new Error('Not Found'), { name: 'NotFound' }));
+    const hostile = event();
+    hostile.ResourceProperties.BuildSpecSha256 = '\u20ac\u{1F600}'.repeat(2_000);
+    await handler(hostile);
+    const [answer] = answers;
+    expect(answer?.body.Status).toBe('FAILED');
+    expect(Buffer.byteLength(JSON.stringify(answer?.body), 'utf8')).toBeLessThan(4_096);
+    expect(Buffer.byteLength(String(answer?.body.Reason), 'utf8')).toBeLessThanOrEqual(1_000);
+    expect(String(answer?.body.Reason)).not.toContain('\uFFFD');
   });
 
   it.each([
@@ -184,7 +219,7 @@ describe('the JobSpecs custom resource', () => {
         PhysicalResourceId: 'crossdeploy-jobspecsbucket-1abc2def3ghi/job-specs',
         OldResourceProperties: {},
       }),
-      { objects: { put: async () => {} } },
+      { objects: { put: async () => {}, exists: async () => false } },
     );
     expect(response.PhysicalResourceId).toBe('crossdeploy-jobspecsbucket-1abc2def3ghi/job-specs');
     expect(response.Status).toBe('SUCCESS');

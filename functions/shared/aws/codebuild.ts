@@ -6,7 +6,7 @@ import {
   StartBuildCommand,
   StopBuildCommand,
 } from '@aws-sdk/client-codebuild';
-import { JobStartError, TransientError } from '../errors.ts';
+import { ConfigError, JobStartError, TransientError } from '../errors.ts';
 import type { JobInfo, JobRunner, JobStart } from '../ports.ts';
 import type { JobKind, JobStatus } from '../types.ts';
 
@@ -25,15 +25,18 @@ const TRANSIENT = new Set([
 export class CodeBuildJobRunner implements JobRunner {
   private readonly client: CodeBuildClient;
   private readonly projects: Record<JobKind, string>;
-  private readonly buildspecs: Record<JobKind, string>;
+  private readonly buildspecs: Record<JobKind, string> | undefined;
   private readonly region: string;
 
   constructor(options: {
     client: CodeBuildClient;
     buildProject: string;
     deployProject: string;
-    /** The S3 ARNs of the published buildspecs (the JobSpecs custom resource). */
-    buildspecs: Record<JobKind, string>;
+    /**
+     * The S3 ARNs of the published buildspecs (the JobSpecs custom resource): only StartJob is given them,
+     * the other functions only describe and stop builds.
+     */
+    buildspecs?: Record<JobKind, string>;
     region: string;
   }) {
     this.client = options.client;
@@ -43,6 +46,12 @@ export class CodeBuildJobRunner implements JobRunner {
   }
 
   async start(job: JobStart) {
+    if (!this.buildspecs) {
+      throw new ConfigError(
+        'this runner was built without the published buildspec locations: it cannot start jobs',
+      );
+    }
+    const buildspecOverride = this.buildspecs[job.job];
     const environmentVariablesOverride = Object.entries(job.environmentVariables).map(([name, value]) => ({
       name,
       value,
@@ -53,7 +62,7 @@ export class CodeBuildJobRunner implements JobRunner {
         new StartBuildCommand({
           projectName: this.projects[job.job],
           idempotencyToken: job.idempotencyToken,
-          buildspecOverride: this.buildspecs[job.job],
+          buildspecOverride,
           environmentVariablesOverride,
           ...(job.source
             ? {

@@ -4,7 +4,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { BUNDLED_REGISTRY } from '../bundled-registry.ts';
-import { envShapes, leaseSeconds, readEnv } from '../config.ts';
+import { envShapes, leaseSeconds, publishedBuildspecs, readEnv } from '../config.ts';
 import type { Registry } from '../registry.ts';
 import { DynamoDeploymentStore } from '../store.ts';
 import { CodeBuildJobRunner } from './codebuild.ts';
@@ -46,14 +46,26 @@ export const lockLeaseSeconds = /* @__PURE__ */ once(() => {
   return leaseSeconds(QUEUED_TIMEOUT_MINUTES, DEPLOY_TIMEOUT_MINUTES);
 });
 
+/** Describes and stops jobs (every function that watches or settles them). */
 export const runner = /* @__PURE__ */ once(() => {
   const { BUILD_PROJECT, DEPLOY_PROJECT } = readEnv(envShapes.jobs);
-  const { BUILD_BUILDSPEC_LOCATION, DEPLOY_BUILDSPEC_LOCATION } = readEnv(envShapes.jobSpecs);
   return new CodeBuildJobRunner({
     client: new CodeBuildClient({}),
     buildProject: BUILD_PROJECT,
     deployProject: DEPLOY_PROJECT,
-    buildspecs: { build: BUILD_BUILDSPEC_LOCATION, deploy: DEPLOY_BUILDSPEC_LOCATION },
+    region: region(),
+  });
+});
+
+/** Starts jobs too: StartJob alone is given the published buildspecs (the JobSpecs custom resource). */
+export const jobStarter = /* @__PURE__ */ once(() => {
+  const { BUILD_PROJECT, DEPLOY_PROJECT } = readEnv(envShapes.jobs);
+  const specs = readEnv(envShapes.jobSpecs);
+  return new CodeBuildJobRunner({
+    client: new CodeBuildClient({}),
+    buildProject: BUILD_PROJECT,
+    deployProject: DEPLOY_PROJECT,
+    buildspecs: publishedBuildspecs(specs),
     region: region(),
   });
 });

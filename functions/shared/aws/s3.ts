@@ -1,4 +1,4 @@
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 
 /** Writes objects whose integrity S3 checks on arrival (ChecksumSHA256). */
 export class S3ObjectWriter {
@@ -18,5 +18,15 @@ export class S3ObjectWriter {
         ChecksumSHA256: input.sha256Base64,
       }),
     );
+  }
+
+  async exists(input: { bucket: string; key: string }): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: input.bucket, Key: input.key }));
+      return true;
+    } catch (error) {
+      if ((error as { name?: string }).name === 'NotFound') return false;
+      throw error;
+    }
   }
 }
