@@ -15,7 +15,7 @@ const ACCOUNT = '123456789012';
 const BUCKET = 'crossdeploy-jobspecsbucket-1abc';
 
 /** A plausible value for a template environment value: literal, or by the name it refers to. */
-function valueOf(name: string, node: unknown): string {
+function plausibleValue(name: string, node: unknown): string {
   if (typeof node === 'string' || typeof node === 'number') return String(node);
   const text = JSON.stringify(node);
   if (name.endsWith('_BUILDSPEC_LOCATION')) {
@@ -37,7 +37,7 @@ function environmentOf(logicalId: string): Record<string, string> {
   const globals = variables(template.Globals?.Function?.Environment);
   const own = variables(template.Resources[logicalId]?.Properties?.Environment);
   return Object.fromEntries(
-    Object.entries({ ...globals, ...own }).map(([name, node]) => [name, valueOf(name, node)]),
+    Object.entries({ ...globals, ...own }).map(([name, node]) => [name, plausibleValue(name, node)]),
   );
 }
 
