@@ -1,5 +1,5 @@
 import { type AttributeValue, type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { TABLE_DEFINITION } from '#shared/store.ts';
+import { TABLE_DEFINITION } from '#shared/aws/store.ts';
 
 /**
  * Counts what the store asks of DynamoDB, as an SDK middleware on the client the real store uses: calls by
@@ -19,7 +19,7 @@ import { TABLE_DEFINITION } from '#shared/store.ts';
 
 type Item = Record<string, AttributeValue>;
 
-/** The table's global secondary indexes and their key attributes (functions/shared/store.ts TABLE_DEFINITION). */
+/** The table's global secondary indexes and their key attributes (functions/shared/aws/store.ts TABLE_DEFINITION). */
 export const INDEXES = {
   GSI1: ['GSI1PK', 'GSI1SK'],
   GSI2: ['GSI2PK', 'GSI2SK'],

@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
+import { DynamoDeploymentStore, TABLE_DEFINITION } from '#shared/aws/store.ts';
 import type { WorkflowStarter } from '#shared/ports.ts';
-import { loadRegistryFile } from '#shared/registry-file.ts';
-import { DynamoDeploymentStore, TABLE_DEFINITION } from '#shared/store.ts';
+import { loadRegistryFile } from '#shared/registry/file.ts';
 import { createApi } from '../functions/api/routes.ts';
 import { createLocalHttpServer } from '../local/http.ts';
 import type { JobExecutor, JobOutcome } from '../local/job-runner.ts';
@@ -83,7 +83,7 @@ export function registryYaml(pairs: readonly Pair[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** What the stand-in build exports: the variables the real buildspec exports (functions/shared/job-env.ts). */
+/** What the stand-in build exports: the variables the real buildspec exports (functions/shared/jobs/job-env.ts). */
 export const BUILD_SUCCEEDED: JobOutcome = {
   status: 'SUCCEEDED',
   resolvedCommit: 'a'.repeat(40),
@@ -364,7 +364,7 @@ async function startDynalite(): Promise<{ port: number; stop(): Promise<void> }>
   };
 }
 
-/** A table with the store's definition (functions/shared/store.ts TABLE_DEFINITION). */
+/** A table with the store's definition (functions/shared/aws/store.ts TABLE_DEFINITION). */
 export async function createTable(client: DynamoDBClient, name: string): Promise<void> {
   await client.send(new CreateTableCommand({ TableName: name, ...TABLE_DEFINITION }));
   for (let i = 0; i < 100; i++) {

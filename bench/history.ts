@@ -1,6 +1,6 @@
 import { type AttributeValue, BatchWriteItemCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { ulid } from 'ulid';
-import { DynamoDeploymentStore } from '#shared/store.ts';
+import { DynamoDeploymentStore } from '#shared/aws/store.ts';
 import { createTable, executionOf, postDeployment, type Stack, TABLE } from './harness.ts';
 import { median, nowMs, percentile, pool, round } from './stats.ts';
 

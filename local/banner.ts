@@ -1,5 +1,5 @@
 import { dirname, relative, resolve } from 'node:path';
-import type { Registry } from '#shared/registry.ts';
+import type { Registry } from '#shared/registry/registry.ts';
 import { defaultUrl } from './cli/args.ts';
 import { localRunnerOf } from './targets.ts';
 

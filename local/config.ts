@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError } from '#shared/errors.ts';
-import type { Registry } from '#shared/registry.ts';
+import type { Registry } from '#shared/registry/registry.ts';
 
 /** The sample registry ships with the project, so `npm start` works from any working directory. */
 export const SAMPLE_REGISTRY = fileURLToPath(new URL('../registry/sample.yaml', import.meta.url));

@@ -1,7 +1,7 @@
 import { STSClient } from '@aws-sdk/client-sts';
 import { ulid } from 'ulid';
 import type { Clock } from '#shared/ports.ts';
-import type { Registry } from '#shared/registry.ts';
+import type { Registry } from '#shared/registry/registry.ts';
 import { AwsDoctorProbe } from '../functions/doctor/aws-probe.ts';
 import type { DoctorTarget } from '../functions/doctor/core.ts';
 import { createDoctorApi, type DoctorApi } from '../functions/doctor/routes.ts';

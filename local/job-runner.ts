@@ -7,12 +7,12 @@ import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { BUILDSPECS } from '#shared/buildspecs.ts';
 import { JobStartError } from '#shared/errors.ts';
-import { jobIdempotencyToken } from '#shared/job-env.ts';
+import { BUILDSPECS } from '#shared/jobs/buildspecs.ts';
+import { jobIdempotencyToken } from '#shared/jobs/job-env.ts';
 import { logger } from '#shared/logger.ts';
 import type { JobInfo, JobRunner, JobStart } from '#shared/ports.ts';
-import { findTarget, type Registry } from '#shared/registry.ts';
+import { findTarget, type Registry } from '#shared/registry/registry.ts';
 import type { JobKind, JobStatus } from '#shared/types.ts';
 import type { BuildStateChange } from '../functions/job-events/handler.ts';
 import { driverFor } from './buildspec-script.ts';
@@ -24,7 +24,7 @@ const execFileAsync = promisify(execFile);
 const TEMPLATE_JSON = fileURLToPath(new URL('./shims/template-json.ts', import.meta.url));
 
 /**
- * The JobRunner of local mode: the same two buildspecs CodeBuild runs (functions/shared/buildspecs.ts), run by
+ * The JobRunner of local mode: the same two buildspecs CodeBuild runs (functions/shared/jobs/buildspecs.ts), run by
  * bash in a fresh workspace per deployment and job, `<data>/workspaces/<deploymentId>/<job>`, with the
  * variables CodeBuild would set. Each job is its own process group (spawned detached); its pgid and start
  * time are recorded in `<data>/jobs/`, and its processes carry CROSSDEPLOY_JOB_ID=<buildId>, so a restarted

@@ -30,7 +30,7 @@ try {
 }
 {
   // Jobs of `runner: local` environments need sam, aws and PyYAML: a missing one is named now, not mid-build.
-  const { loadRegistryFile } = await import('#shared/registry-file.ts');
+  const { loadRegistryFile } = await import('#shared/registry/file.ts');
   const { checkLocalTools, systemToolProbe } = await import('./preflight.ts');
   try {
     checkLocalTools(loadRegistryFile(config.registryPath), systemToolProbe());

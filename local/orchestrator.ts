@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { ulid } from 'ulid';
 import { leaseSeconds } from '#shared/config.ts';
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
-import type { Registry, Target } from '#shared/registry.ts';
+import type { Registry, Target } from '#shared/registry/registry.ts';
 import { isTerminal, type JobKind } from '#shared/types.ts';
 import { createHandler as acquireLockHandler } from '../functions/acquire-lock/handler.ts';
 import { createApi } from '../functions/api/routes.ts';

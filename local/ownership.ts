@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import type { InstanceLease } from '#shared/aws/store.ts';
 import { ConfigError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
-import type { InstanceLease } from '#shared/store.ts';
 import { type Deployment, isTerminal } from '#shared/types.ts';
 
 /**

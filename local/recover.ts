@@ -1,6 +1,6 @@
 import { NotSettledError } from '#shared/errors.ts';
 import type { DeploymentStore } from '#shared/ports.ts';
-import type { Registry } from '#shared/registry.ts';
+import type { Registry } from '#shared/registry/registry.ts';
 import type { Deployment } from '#shared/types.ts';
 import {
   type Ending,

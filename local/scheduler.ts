@@ -1,8 +1,8 @@
 import { ulid } from 'ulid';
-import { cronOf, nextRun } from '#shared/calendar.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, WorkflowStarter } from '#shared/ports.ts';
-import type { ApplicationConfig, Registry } from '#shared/registry.ts';
+import { cronOf, nextRun } from '#shared/registry/calendar.ts';
+import type { ApplicationConfig, Registry } from '#shared/registry/registry.ts';
 
 /**
  * Local mode's stand-in for EventBridge Scheduler: each enabled schedule of the registry starts the deploy

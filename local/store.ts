@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDeploymentStore, TABLE_DEFINITION } from '#shared/aws/store.ts';
 import { ConfigError, isTransientError, TransientError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
-import { DynamoDeploymentStore, TABLE_DEFINITION } from '#shared/store.ts';
 import type { LocalConfig } from './config.ts';
 
 /** The table name the embedded store uses (it lives in the data directory, so it never collides). */

@@ -8,8 +8,8 @@ import type {
   RoleAssumer,
   StackInspector,
 } from '#shared/ports.ts';
-import { findTarget, type Registry } from '#shared/registry.ts';
-import { roleSessionName } from '#shared/requester.ts';
+import { findTarget, type Registry } from '#shared/registry/registry.ts';
+import { roleSessionName } from '#shared/registry/requester.ts';
 
 /**
  * Target-account access in local mode. Environments with `runner: simulate` get a simulated STS (the

@@ -1,10 +1,10 @@
-// Writes functions/shared/bundled-registry.ts from registry/targets.yaml, so the Lambda bundles carry the
+// Writes functions/shared/registry/bundled.ts from registry/targets.yaml, so the Lambda bundles carry the
 // reviewed registry. `--check` fails when the generated file is stale.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseRegistryText } from '../functions/shared/registry-file.ts';
+import { parseRegistryText } from '../functions/shared/registry/file.ts';
 
 const SOURCE = 'registry/targets.yaml';
-const TARGET = 'functions/shared/bundled-registry.ts';
+const TARGET = 'functions/shared/registry/bundled.ts';
 
 export function bundledRegistrySource(): string {
   // Parsed here, at build time, with the schema's defaults applied: the functions then need neither a YAML

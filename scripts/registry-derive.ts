@@ -12,15 +12,15 @@
  * - wait-seconds          the workflow's waits for every allowed (queued, job) timeout pair
  * - schedules             one EventBridge Scheduler schedule per registry schedule (scheduleLines)
  *
- * It also writes functions/shared/bundled-registry.ts (scripts/bundle-registry.ts), the registry the
+ * It also writes functions/shared/registry/bundled.ts (scripts/bundle-registry.ts), the registry the
  * functions carry. `--check` writes nothing and exits 1 naming what is stale (npm test runs it).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MAX_TICK_AGE_SECONDS, type Schedule, scheduleTickInput } from '#local/scheduler.ts';
-import { sha256Hex } from '#shared/job-specs.ts';
-import type { Registry } from '#shared/registry.ts';
-import { loadRegistryFile } from '#shared/registry-file.ts';
+import { sha256Hex } from '#shared/jobs/job-specs.ts';
+import { loadRegistryFile } from '#shared/registry/file.ts';
+import type { Registry } from '#shared/registry/registry.ts';
 import { bundledRegistrySource } from './bundle-registry.ts';
 import { parseTemplate } from './cfn-yaml.ts';
 
@@ -28,7 +28,7 @@ export const TEMPLATE_FILE = 'template.yaml';
 export const REGISTRY_FILE = 'registry/targets.yaml';
 export const BUILD_BUILDSPEC_FILE = 'buildspecs/build.yml';
 export const DEPLOY_BUILDSPEC_FILE = 'buildspecs/deploy.yml';
-export const BUNDLED_REGISTRY_FILE = 'functions/shared/bundled-registry.ts';
+export const BUNDLED_REGISTRY_FILE = 'functions/shared/registry/bundled.ts';
 
 /**
  * Added to (queued + job timeout): CodeBuild needs a few minutes to stop a timed-out job and the

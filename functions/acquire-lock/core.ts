@@ -1,11 +1,11 @@
-import { activeFreeze } from '#shared/calendar.ts';
-import { finish, recordEvent } from '#shared/deployments.ts';
+import { auditFreezeOverride, hasFreezeOverride } from '#shared/deployments/freeze-override.ts';
+import { finish, recordEvent } from '#shared/deployments/record.ts';
 import { JobStartError, TransientError } from '#shared/errors.ts';
-import { auditFreezeOverride, hasFreezeOverride } from '#shared/freeze-override.ts';
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
-import { findTarget, type Registry } from '#shared/registry.ts';
+import { releaseHeldLock } from '#shared/queue/lock.ts';
+import { activeFreeze } from '#shared/registry/calendar.ts';
+import { findTarget, type Registry } from '#shared/registry/registry.ts';
 import { type Deployment, isTerminal, type Lock, type Ticket } from '#shared/types.ts';
-import { releaseHeldLock } from '../release-lock/core.ts';
 
 export interface AcquireLockDeps {
   store: DeploymentStore;

@@ -14,7 +14,7 @@ import { SfnWorkflowStarter } from '#shared/aws/workflow.ts';
 import { envShapes, readEnv } from '#shared/config.ts';
 import { RequestRejectedError } from '#shared/errors.ts';
 import { logger, withLogKeys } from '#shared/logger.ts';
-import { type RolePaths, resolveIamRequester } from '#shared/requester.ts';
+import { type RolePaths, resolveIamRequester } from '#shared/registry/requester.ts';
 import { errorResponse } from './problem.ts';
 import { type Api, createApi } from './routes.ts';
 

@@ -1,12 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { SimulationCheck } from '#shared/deployments.ts';
-import {
-  CrossdeployError,
-  IdempotencyConflictError,
-  isTransientError,
-  RequestRejectedError,
-} from '#shared/errors.ts';
 import {
   type Attribution,
   acceptRequest,
@@ -14,13 +7,20 @@ import {
   type Intake,
   printable,
   refuseRequest,
-} from '#shared/intake.ts';
+} from '#shared/deployments/intake.ts';
+import type { SimulationCheck } from '#shared/deployments/record.ts';
+import { type DeploymentKind, type ValidRequest, validateByKind } from '#shared/deployments/validation.ts';
+import {
+  CrossdeployError,
+  IdempotencyConflictError,
+  isTransientError,
+  RequestRejectedError,
+} from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore, LogReader, WorkflowStarter } from '#shared/ports.ts';
-import { describeRegistry, findTarget, type Registry } from '#shared/registry.ts';
-import { describeRequester, mayRead, type RuleScope } from '#shared/requester.ts';
+import { describeRegistry, findTarget, type Registry } from '#shared/registry/registry.ts';
+import { describeRequester, mayRead, type RuleScope } from '#shared/registry/requester.ts';
 import type { Deployment, Requester } from '#shared/types.ts';
-import { type DeploymentKind, type ValidRequest, validateByKind } from '#shared/validation.ts';
 import { errorResponse, internalDetail, type ProblemContext, problem, problemResponse } from './problem.ts';
 
 /**

@@ -1,8 +1,8 @@
-import { recordEvent } from '#shared/deployments.ts';
+import { recordEvent } from '#shared/deployments/record.ts';
 import { JobStartError, WrongTargetAccountError } from '#shared/errors.ts';
+import { assumeParams, PREFLIGHT_DURATION_SECONDS } from '#shared/jobs/target-session.ts';
 import type { AssumedIdentity, Clock, DeploymentStore, RoleAssumer } from '#shared/ports.ts';
-import { findTarget, type Registry } from '#shared/registry.ts';
-import { assumeParams, PREFLIGHT_DURATION_SECONDS } from '#shared/target-session.ts';
+import { findTarget, type Registry } from '#shared/registry/registry.ts';
 
 /**
  * Proves, before any deploy job starts, that the deployer can assume the target role and that the session

@@ -1,7 +1,7 @@
 import * as aws from '#shared/aws/runtime.ts';
 import { logger, withLogKeys } from '#shared/logger.ts';
 import type { Clock, DeploymentStore, RoleAssumer } from '#shared/ports.ts';
-import type { Registry } from '#shared/registry.ts';
+import type { Registry } from '#shared/registry/registry.ts';
 import { assumeTargetRole } from './core.ts';
 
 type Deps = { store: DeploymentStore; registry: Registry; assumer: RoleAssumer; clock: Clock };

@@ -9,8 +9,8 @@ import { IAMClient } from '@aws-sdk/client-iam';
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { IamReader } from '#shared/aws/iam.ts';
-import type { AssumeRoleProbes } from '#shared/diagnose.ts';
-import { parseRoleArn } from '#shared/diagnose-statements.ts';
+import type { AssumeRoleProbes } from '#shared/diagnosis/diagnose.ts';
+import { parseRoleArn } from '#shared/diagnosis/statements.ts';
 import type { AssumeRoleParams } from '#shared/ports.ts';
 import type { DoctorProbe, DriftStatus, Identity, TargetSession } from './ports.ts';
 

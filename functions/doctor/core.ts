@@ -7,7 +7,7 @@ import {
   gatherAssumeRoleEvidence,
   ROLE_CHAINING_LIMIT_SECONDS,
   roleAccountMismatch,
-} from '#shared/diagnose.ts';
+} from '#shared/diagnosis/diagnose.ts';
 import {
   executionTrustStatement,
   parseRoleArn,
@@ -15,10 +15,10 @@ import {
   roleOfSession,
   trustNamesPrincipal,
   trustPolicyStatement,
-} from '#shared/diagnose-statements.ts';
+} from '#shared/diagnosis/statements.ts';
 import type { AssumeRoleParams, Clock } from '#shared/ports.ts';
-import type { EnvironmentConfig } from '#shared/registry.ts';
-import { roleSessionName, sourceIdentity } from '#shared/requester.ts';
+import type { EnvironmentConfig } from '#shared/registry/registry.ts';
+import { roleSessionName, sourceIdentity } from '#shared/registry/requester.ts';
 import { checkTemplateText } from '#shared/template-policy/engine.ts';
 import { applicationScope } from '#shared/template-policy/rules.ts';
 import type { Requester } from '#shared/types.ts';

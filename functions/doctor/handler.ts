@@ -11,7 +11,7 @@ import { clock, orchestratorAccount, registry } from '#shared/aws/runtime.ts';
 import { arn, readEnv, text } from '#shared/config.ts';
 import { RequestRejectedError } from '#shared/errors.ts';
 import { logger, withLogKeys } from '#shared/logger.ts';
-import { iamRequester } from '#shared/requester.ts';
+import { iamRequester } from '#shared/registry/requester.ts';
 import { errorResponse } from '../api/problem.ts';
 import { AwsDoctorProbe } from './aws-probe.ts';
 import { createDoctorApi, type DoctorApi } from './routes.ts';

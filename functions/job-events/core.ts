@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { recordEvent } from '#shared/deployments.ts';
+import { recordEvent } from '#shared/deployments/record.ts';
 import { isJobFailureCode } from '#shared/errors.ts';
-import { readBuildOutput } from '#shared/job-env.ts';
+import { readBuildOutput } from '#shared/jobs/job-env.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore, JobInfo, JobRunner, TaskTokens } from '#shared/ports.ts';
 import { isTerminal, type JobStatus, type TemplatePolicyExceptionUse } from '#shared/types.ts';

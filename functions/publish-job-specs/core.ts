@@ -1,5 +1,5 @@
 import type { CloudFormationCustomResourceEvent, CloudFormationCustomResourceResponse } from 'aws-lambda';
-import { BUILDSPECS } from '#shared/buildspecs.ts';
+import { BUILDSPECS } from '#shared/jobs/buildspecs.ts';
 import {
   JOB_SPECS_PREFIX,
   jobSpecKey,
@@ -7,7 +7,7 @@ import {
   s3ObjectArn,
   sha256Base64,
   sha256Hex,
-} from '#shared/job-specs.ts';
+} from '#shared/jobs/job-specs.ts';
 import { logger } from '#shared/logger.ts';
 import type { JobKind } from '#shared/types.ts';
 

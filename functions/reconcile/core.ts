@@ -1,11 +1,11 @@
-import { finish, recordEvent } from '#shared/deployments.ts';
+import { finish, recordEvent } from '#shared/deployments/record.ts';
+import { type SettleDeps, settle } from '#shared/deployments/settle.ts';
 import { type ErrorCode, NotSettledError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore, ExecutionStatuses, TaskTokens } from '#shared/ports.ts';
-import { type SettleDeps, settle } from '#shared/settle.ts';
+import { releaseHeldLock } from '#shared/queue/lock.ts';
 import { isTerminal, type JobKind } from '#shared/types.ts';
 import { deliverJobResult } from '../job-events/core.ts';
-import { releaseHeldLock } from '../release-lock/core.ts';
 
 export interface ReconcileDeps extends SettleDeps {
   store: DeploymentStore;

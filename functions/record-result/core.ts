@@ -1,9 +1,9 @@
-import { finish, recordEvent } from '#shared/deployments.ts';
+import { finish, recordEvent } from '#shared/deployments/record.ts';
+import { assignRelease } from '#shared/deployments/releases.ts';
+import { type SettleDeps, settle } from '#shared/deployments/settle.ts';
 import { describeWorkflowError, REJECTION_ERROR_NAMES } from '#shared/errors.ts';
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
-import { assignRelease } from '#shared/releases.ts';
-import { type SettleDeps, settle } from '#shared/settle.ts';
-import { releaseHeldLock } from '../release-lock/core.ts';
+import { releaseHeldLock } from '#shared/queue/lock.ts';
 
 export type RecordInput =
   | { deploymentId: string; outcome: 'SUCCEEDED' }

@@ -1,5 +1,5 @@
 import { ConfigError } from './errors.ts';
-import { bucketOfSpecLocation, jobOfSpecLocation } from './job-specs.ts';
+import { bucketOfSpecLocation, jobOfSpecLocation } from './jobs/job-specs.ts';
 import type { JobKind } from './types.ts';
 
 /**
@@ -68,7 +68,7 @@ export const optionalText = (): EnvCheck<string | undefined> => (value) => {
   return { value: trimmed === '' ? undefined : trimmed };
 };
 
-/** The S3 ARN of a buildspec published for `job` (functions/shared/job-specs.ts). */
+/** The S3 ARN of a buildspec published for `job` (functions/shared/jobs/job-specs.ts). */
 export const jobSpecLocation =
   (job: JobKind): EnvCheck<string> =>
   (value) =>

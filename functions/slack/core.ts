@@ -1,17 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { ChatLinks, ChatStore, SlackMessage } from '#shared/chat/ports.ts';
 import {
   acceptRequest,
   attributeRequest,
   type Intake,
   type IntakeDeps,
   refuseRequest,
-} from '#shared/intake.ts';
+} from '#shared/deployments/intake.ts';
+import { type DeploymentKind, type ValidRequest, validateByKind } from '#shared/deployments/validation.ts';
 import { logger } from '#shared/logger.ts';
-import { findTarget, type Registry } from '#shared/registry.ts';
-import type { ChatLinks, ChatStore, SlackMessage } from '#shared/slack-ports.ts';
+import { findTarget, type Registry } from '#shared/registry/registry.ts';
 import type { Deployment, Requester } from '#shared/types.ts';
-import { type DeploymentKind, type ValidRequest, validateByKind } from '#shared/validation.ts';
 import { problem, problemResponse } from '../api/problem.ts';
 import { type ChatCommand, parseCommand } from './commands.ts';
 import {

@@ -12,11 +12,11 @@ import type {
 import { ulid } from 'ulid';
 import * as aws from '#shared/aws/runtime.ts';
 import { cachedSecret, SecretsManagerSecret } from '#shared/aws/secrets.ts';
+import { DynamoChatStore } from '#shared/aws/slack-store.ts';
 import { SfnWorkflowStarter } from '#shared/aws/workflow.ts';
 import { arn, envShapes, readEnv } from '#shared/config.ts';
 import { logger, withLogKeys } from '#shared/logger.ts';
 import type { JobRunner } from '#shared/ports.ts';
-import { DynamoChatStore } from '#shared/slack-store.ts';
 import { errorResponse } from '../api/problem.ts';
 import { createSlackCommands, type SlackCommandDeps, type SlackCommandHandler } from './core.ts';
 import { executionConsoleLinks } from './links.ts';

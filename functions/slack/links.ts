@@ -1,4 +1,4 @@
-import type { ChatLinks } from '#shared/slack-ports.ts';
+import type { ChatLinks } from '#shared/chat/ports.ts';
 
 /** AWS: the Step Functions console page of the deployment's execution (its name is the deployment id). */
 export function executionConsoleLinks(stateMachineArn: string): ChatLinks {

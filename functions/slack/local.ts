@@ -1,11 +1,11 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { MemoryChatStore } from '#shared/aws/slack-store.ts';
+import type { ResponsePoster } from '#shared/chat/ports.ts';
 import { optionalText, readEnv } from '#shared/config.ts';
-import type { SimulationCheck } from '#shared/deployments.ts';
+import type { SimulationCheck } from '#shared/deployments/record.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore, WorkflowStarter } from '#shared/ports.ts';
-import type { Registry } from '#shared/registry.ts';
-import type { ResponsePoster } from '#shared/slack-ports.ts';
-import { MemoryChatStore } from '#shared/slack-store.ts';
+import type { Registry } from '#shared/registry/registry.ts';
 import { problem, problemResponse } from '../api/problem.ts';
 import type { Api } from '../api/routes.ts';
 import { createSlackCommands } from './core.ts';

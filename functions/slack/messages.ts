@@ -1,5 +1,5 @@
-import { describeRequester } from '#shared/requester.ts';
-import type { ChatLinks, SlackMessage } from '#shared/slack-ports.ts';
+import type { ChatLinks, SlackMessage } from '#shared/chat/ports.ts';
+import { describeRequester } from '#shared/registry/requester.ts';
 import { type Deployment, isTerminal, type Requester } from '#shared/types.ts';
 import { USAGE } from './commands.ts';
 

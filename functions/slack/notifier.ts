@@ -1,6 +1,6 @@
+import type { ChatLinks, ChatStore, ResponsePoster } from '#shared/chat/ports.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore, JobRunner } from '#shared/ports.ts';
-import type { ChatLinks, ChatStore, ResponsePoster } from '#shared/slack-ports.ts';
 import { type AuditEventType, type Deployment, isTerminal } from '#shared/types.ts';
 import { MILESTONE_RANK, type Milestone, progressMessage } from './messages.ts';
 

@@ -1,4 +1,4 @@
-import type { PostOutcome, ResponsePoster, SlackMessage } from '#shared/slack-ports.ts';
+import type { PostOutcome, ResponsePoster, SlackMessage } from '#shared/chat/ports.ts';
 
 /**
  * Posts progress to a Slack response_url with fetch. Every attempt has a timeout, transient failures

@@ -1,8 +1,8 @@
-import { recordEvent } from '#shared/deployments.ts';
+import { recordEvent } from '#shared/deployments/record.ts';
 import { CrossdeployError, JobStartError } from '#shared/errors.ts';
-import { buildJobEnvironment, deployJobEnvironment, jobIdempotencyToken } from '#shared/job-env.ts';
+import { buildJobEnvironment, deployJobEnvironment, jobIdempotencyToken } from '#shared/jobs/job-env.ts';
 import type { Clock, DeploymentStore, JobRunner, JobStart } from '#shared/ports.ts';
-import { findTarget, type Registry } from '#shared/registry.ts';
+import { findTarget, type Registry } from '#shared/registry/registry.ts';
 import { isTerminal, type JobKind } from '#shared/types.ts';
 
 export interface StartJobInput {

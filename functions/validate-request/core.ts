@@ -1,24 +1,24 @@
+import { auditFreezeOverride } from '#shared/deployments/freeze-override.ts';
 import {
   finish,
   newDeployment,
   recordEvent,
   refuseSimulatedSource,
   type SimulationCheck,
-} from '#shared/deployments.ts';
-import { RequestRejectedError } from '#shared/errors.ts';
-import { auditFreezeOverride } from '#shared/freeze-override.ts';
-import { readRecordedParameters } from '#shared/job-env.ts';
-import { logger } from '#shared/logger.ts';
-import type { Clock, DeploymentStore } from '#shared/ports.ts';
-import { deployParameters, findTarget, type Registry } from '#shared/registry.ts';
-import { mayOverrideFreeze, type RuleScope } from '#shared/requester.ts';
-import type { BuildOutput, Deployment, Requester, Trigger } from '#shared/types.ts';
+} from '#shared/deployments/record.ts';
 import {
   type ValidRequest,
   validatePromotion,
   validateRequest,
   validateRollback,
-} from '#shared/validation.ts';
+} from '#shared/deployments/validation.ts';
+import { RequestRejectedError } from '#shared/errors.ts';
+import { readRecordedParameters } from '#shared/jobs/job-env.ts';
+import { logger } from '#shared/logger.ts';
+import type { Clock, DeploymentStore } from '#shared/ports.ts';
+import { deployParameters, findTarget, type Registry } from '#shared/registry/registry.ts';
+import { mayOverrideFreeze, type RuleScope } from '#shared/registry/requester.ts';
+import type { BuildOutput, Deployment, Requester, Trigger } from '#shared/types.ts';
 
 export interface WorkflowInput {
   deploymentId?: string;

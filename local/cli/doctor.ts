@@ -70,9 +70,9 @@ export async function runLocalDoctor(
 ): Promise<DoctorReport> {
   const [{ loadRegistryFile }, { RegistryError }, { findTarget }, { runDoctor, CHECK_TITLES }, { ulid }] =
     await Promise.all([
-      import('#shared/registry-file.ts'),
+      import('#shared/registry/file.ts'),
       import('#shared/errors.ts'),
-      import('#shared/registry.ts'),
+      import('#shared/registry/registry.ts'),
       import('../../functions/doctor/core.ts'),
       import('ulid'),
     ]);

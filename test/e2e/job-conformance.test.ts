@@ -12,9 +12,9 @@
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { newDeployment } from '#shared/deployments.ts';
+import { newDeployment } from '#shared/deployments/record.ts';
 import { describeWorkflowError } from '#shared/errors.ts';
-import { buildJobEnvironment, deployJobEnvironment } from '#shared/job-env.ts';
+import { buildJobEnvironment, deployJobEnvironment } from '#shared/jobs/job-env.ts';
 import type { JobInfo, TaskTokens } from '#shared/ports.ts';
 import { removeLocalJobRoots, runLocalJob, sha256 } from '#test/support/local-job.ts';
 import {

@@ -6,7 +6,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDeploymentStore } from '#shared/store.ts';
+import { DynamoDeploymentStore } from '#shared/aws/store.ts';
 import { processIdentity } from '../../local/processes.ts';
 import {
   createFixture,

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { newDeployment } from '#shared/deployments.ts';
+import { newDeployment } from '#shared/deployments/record.ts';
 import { ConfigError, TransientError } from '#shared/errors.ts';
 import { errorResponse, PROBLEM_CONTENT_TYPE } from '../../functions/api/problem.ts';
 import type { LocalConfig } from '../../local/config.ts';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadRegistryFile } from '#shared/registry-file.ts';
+import { loadRegistryFile } from '#shared/registry/file.ts';
 import { checkLocalSources, SAMPLE_REGISTRY } from '../../local/config.ts';
 
 /** `node local/main.ts` refusing to start, as a user sees it: the exit status and the message. */

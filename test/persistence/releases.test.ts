@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { newDeployment } from '#shared/deployments.ts';
-import { assignRelease } from '#shared/releases.ts';
+import { newDeployment } from '#shared/deployments/record.ts';
+import { assignRelease } from '#shared/deployments/releases.ts';
 import { createTestStore } from '#test/support/store.ts';
 
 const deployment = (id: string) =>

@@ -1,6 +1,6 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
-import { newDeployment } from '#shared/deployments.ts';
+import { newDeployment } from '#shared/deployments/record.ts';
 import type { Deployment } from '#shared/types.ts';
 import { createTestStore } from '#test/support/store.ts';
 

@@ -10,7 +10,7 @@
  * - names are case-sensitive ("the IAM user name is case sensitive").
  *
  * It is deliberately plain (recursion over characters and segments, no regular expressions) so that it shares
- * nothing with the product's matcher in functions/shared/requester.ts, which the property tests hold to it.
+ * nothing with the product's matcher in functions/shared/registry/requester.ts, which the property tests hold to it.
  */
 
 /** Whether `glob` matches all of `text`, one segment: `*` any run of characters, `?` exactly one. */

@@ -1,5 +1,5 @@
-import { BUILDSPECS } from '#shared/buildspecs.ts';
-import { jobSpecKey, s3ObjectArn } from '#shared/job-specs.ts';
+import { BUILDSPECS } from '#shared/jobs/buildspecs.ts';
+import { jobSpecKey, s3ObjectArn } from '#shared/jobs/job-specs.ts';
 
 /** Where a stack named `crossdeploy` would have published this commit's buildspecs (the JobSpecs resource). */
 export const PUBLISHED_BUILDSPECS = {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { LocalJobRunner } from '#local/job-runner.ts';
 import { LocalLogWriter } from '#local/logs.ts';
-import { buildJobEnvironment, deployJobEnvironment } from '#shared/job-env.ts';
+import { buildJobEnvironment, deployJobEnvironment } from '#shared/jobs/job-env.ts';
 import type { JobInfo } from '#shared/ports.ts';
 import {
   type Call,

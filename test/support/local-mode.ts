@@ -5,7 +5,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { inject, vi } from 'vitest';
 import type { DeploymentStore } from '#shared/ports.ts';
-import { loadRegistryFile } from '#shared/registry-file.ts';
+import { loadRegistryFile } from '#shared/registry/file.ts';
 import type { Deployment } from '#shared/types.ts';
 import { createLocalHttpServer } from '../../local/http.ts';
 import type { JobExecutor, JobOutcome } from '../../local/job-runner.ts';

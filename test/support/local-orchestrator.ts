@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import type { Registry } from '#shared/registry.ts';
+import type { Registry } from '#shared/registry/registry.ts';
 import type { Requester } from '#shared/types.ts';
 import { expectValidResponse } from '#test/support/openapi.ts';
 import { createTestStore } from '#test/support/store.ts';

@@ -18,7 +18,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { findTarget, parseRegistry, type Target } from '#shared/registry.ts';
+import { findTarget, parseRegistry, type Target } from '#shared/registry/registry.ts';
 import type { Deployment } from '#shared/types.ts';
 
 export const PHASES = ['install', 'pre_build', 'build', 'post_build'] as const;

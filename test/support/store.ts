@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
-import { DynamoDeploymentStore, TABLE_DEFINITION } from '#shared/store.ts';
+import { DynamoDeploymentStore, TABLE_DEFINITION } from '#shared/aws/store.ts';
 
 /** A DynamoDB client for the dynalite that test/setup/dynalite.ts started (loopback, dummy credentials). */
 export function testDynamoClient(): DynamoDBClient {

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { driverFor } from '#local/buildspec-script.ts';
-import { deployJobEnvironment } from '#shared/job-env.ts';
+import { deployJobEnvironment } from '#shared/jobs/job-env.ts';
 import {
   type Call,
   fixtureDeployment,

@@ -17,7 +17,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { CodeBuildJobRunner } from '#shared/aws/codebuild.ts';
 import { StsTargetAccess } from '#shared/aws/sts.ts';
 import type { Clock, DeploymentStore, ExecutionStatuses } from '#shared/ports.ts';
-import { parseRegistryText } from '#shared/registry-file.ts';
+import { parseRegistryText } from '#shared/registry/file.ts';
 import type { JobKind, JobStatus } from '#shared/types.ts';
 import { PUBLISHED_BUILDSPECS } from '#test/support/job-specs.ts';
 import { createHandler as acquireLockHandler } from '../../functions/acquire-lock/handler.ts';

@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadRegistryFile } from '#shared/registry-file.ts';
+import { loadRegistryFile } from '#shared/registry/file.ts';
 import { type CfnTemplate, getAtt, isRecord, loadTemplate, refName } from '../../scripts/cfn-yaml.ts';
 import { REGISTRY_FILE, registryGrants } from '../../scripts/registry-derive.ts';
 

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { sha256Hex } from '#shared/job-specs.ts';
-import { parseRegistry } from '#shared/registry.ts';
+import { sha256Hex } from '#shared/jobs/job-specs.ts';
+import { parseRegistry } from '#shared/registry/registry.ts';
 import { parseCfnYaml } from '../../scripts/cfn-yaml.ts';
 import {
   BLOCK_NAMES,

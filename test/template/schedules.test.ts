@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseRegistry, type Registry } from '#shared/registry.ts';
-import { loadRegistryFile } from '#shared/registry-file.ts';
+import { loadRegistryFile } from '#shared/registry/file.ts';
+import { parseRegistry, type Registry } from '#shared/registry/registry.ts';
 import { type CfnResource, loadTemplate, parseCfnYaml, resourcesOfType } from '../../scripts/cfn-yaml.ts';
 import {
   DeriveError,

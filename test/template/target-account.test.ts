@@ -2,8 +2,8 @@
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { trustPolicyStatement } from '#shared/diagnose-statements.ts';
-import { loadRegistryFile } from '#shared/registry-file.ts';
+import { trustPolicyStatement } from '#shared/diagnosis/statements.ts';
+import { loadRegistryFile } from '#shared/registry/file.ts';
 import { type CfnResource, getAtt, isRecord, loadTemplate, refName } from '../../scripts/cfn-yaml.ts';
 import { CfnResolver } from '../support/cfn-resolve.ts';
 

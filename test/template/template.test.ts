@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { TABLE_DEFINITION } from '#shared/aws/store.ts';
 import { envShapes } from '#shared/config.ts';
-import { TABLE_DEFINITION } from '#shared/store.ts';
 import {
   type CfnResource,
   getAtt,

@@ -6,9 +6,9 @@ import type { APIGatewayProxyEventV2WithIAMAuthorizer, Context } from 'aws-lambd
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { IamRolePaths } from '#shared/aws/iam.ts';
-import { newDeployment } from '#shared/deployments.ts';
+import { newDeployment } from '#shared/deployments/record.ts';
 import { logger } from '#shared/logger.ts';
-import { iamRequester } from '#shared/requester.ts';
+import { iamRequester } from '#shared/registry/requester.ts';
 import { expectValidResponse } from '#test/support/openapi.ts';
 
 /**

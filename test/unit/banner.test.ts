@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { type BannerFacts, banner } from '#local/banner.ts';
 import { SAMPLE_REGISTRY } from '#local/config.ts';
-import { parseRegistry } from '#shared/registry.ts';
+import { parseRegistry } from '#shared/registry/registry.ts';
 
 /** The start-up banner, from the sample registry `npm start` uses and from a registry with a real runner. */
 

@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BUILD_BUILDSPEC, DEPLOY_BUILDSPEC } from '#shared/buildspecs.ts';
-import { buildJobEnvironment, deployJobEnvironment } from '#shared/job-env.ts';
+import { BUILD_BUILDSPEC, DEPLOY_BUILDSPEC } from '#shared/jobs/buildspecs.ts';
+import { buildJobEnvironment, deployJobEnvironment } from '#shared/jobs/job-env.ts';
 import {
   type Call,
   createSandbox,
@@ -54,7 +54,7 @@ const TEMPLATE = [
 ].join('\n');
 
 describe('the buildspec texts', () => {
-  it('are what functions/shared/buildspecs.ts sends (run `node scripts/buildspecs-derive.ts`)', () => {
+  it('are what functions/shared/jobs/buildspecs.ts sends (run `node scripts/buildspecs-derive.ts`)', () => {
     expect(readFileSync(MODULE_PATH, 'utf8')).toBe(renderBuildspecsModule());
     expect(BUILD_BUILDSPEC).toBe(readBuildspec('build'));
     expect(DEPLOY_BUILDSPEC).toBe(readBuildspec('deploy'));

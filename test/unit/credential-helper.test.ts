@@ -5,7 +5,7 @@
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { deployJobEnvironment } from '#shared/job-env.ts';
+import { deployJobEnvironment } from '#shared/jobs/job-env.ts';
 import {
   createSandbox,
   fixtureDeployment,

@@ -9,8 +9,8 @@ import {
   diagnoseAssumeRole,
   formatDiagnosis,
   gatherAssumeRoleEvidence,
-} from '#shared/diagnose.ts';
-import { EXTERNAL_ID_PLACEHOLDER, roleOfSession, trustNamesPrincipal } from '#shared/diagnose-statements.ts';
+} from '#shared/diagnosis/diagnose.ts';
+import { EXTERNAL_ID_PLACEHOLDER, roleOfSession, trustNamesPrincipal } from '#shared/diagnosis/statements.ts';
 
 /**
  * The shared diagnosis of a failed AssumeRole. Every error text below is the one AWS sends, as quoted in AWS

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import type { AssumeRoleProbes, Decision } from '#shared/diagnose.ts';
+import type { AssumeRoleProbes, Decision } from '#shared/diagnosis/diagnose.ts';
 import type { AssumeRoleParams } from '#shared/ports.ts';
-import { type EnvironmentConfig, parseRegistry } from '#shared/registry.ts';
+import { type EnvironmentConfig, parseRegistry } from '#shared/registry/registry.ts';
 import type { Requester } from '#shared/types.ts';
 import { type DoctorOptions, type DoctorTarget, runDoctor } from '../../functions/doctor/core.ts';
 import type {

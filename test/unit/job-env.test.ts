@@ -7,8 +7,8 @@ import {
   deployJobEnvironment,
   jobIdempotencyToken,
   readBuildOutput,
-} from '#shared/job-env.ts';
-import { roleSessionName, sourceIdentity } from '#shared/requester.ts';
+} from '#shared/jobs/job-env.ts';
+import { roleSessionName, sourceIdentity } from '#shared/registry/requester.ts';
 import { fixtureDeployment, fixtureTarget } from '#test/support/run-buildspec.ts';
 
 const SHA = 'a'.repeat(64);

@@ -3,7 +3,7 @@ import { BatchGetBuildsCommand, CodeBuildClient } from '@aws-sdk/client-codebuil
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { CodeBuildJobRunner } from '#shared/aws/codebuild.ts';
-import { newDeployment } from '#shared/deployments.ts';
+import { newDeployment } from '#shared/deployments/record.ts';
 import type { JobInfo, JobRunner, TaskTokens } from '#shared/ports.ts';
 import { PUBLISHED_BUILDSPECS } from '#test/support/job-specs.ts';
 import { createTestStore } from '#test/support/store.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkLocalTools, systemToolProbe, type ToolProbe } from '#local/preflight.ts';
 import { ConfigError } from '#shared/errors.ts';
-import { parseRegistry } from '#shared/registry.ts';
+import { parseRegistry } from '#shared/registry/registry.ts';
 
 const environment = (account: string, runner?: string) => ({
   accountId: account,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { parseRegistry } from '#shared/registry.ts';
+import { parseRegistry } from '#shared/registry/registry.ts';
 import type { Requester } from '#shared/types.ts';
 import {
   BUILD_SUCCEEDED,

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
+import type { InstanceLease } from '#shared/aws/store.ts';
 import { ConfigError } from '#shared/errors.ts';
-import type { InstanceLease } from '#shared/store.ts';
 import { InstanceOwnership, type OwnershipStore } from '../../local/ownership.ts';
 
 /** Leases in a map: enough to show whom start-up lets take an instance id. */

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { deployParameters, describeRegistry, parseRegistry } from '#shared/registry.ts';
-import { loadRegistryFile } from '#shared/registry-file.ts';
+import { loadRegistryFile } from '#shared/registry/file.ts';
+import { deployParameters, describeRegistry, parseRegistry } from '#shared/registry/registry.ts';
 
 const fixture = () => parse(readFileSync(new URL('../fixtures/registry.yaml', import.meta.url), 'utf8'));
 // biome-ignore lint/suspicious/noExplicitAny: the tests mutate parsed YAML freely

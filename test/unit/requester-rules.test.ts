@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseRegistry } from '#shared/registry.ts';
+import { checkFreeze } from '#shared/deployments/validation.ts';
+import { parseRegistry } from '#shared/registry/registry.ts';
 import {
   arnRuleMatches,
   iamRequester,
@@ -8,9 +9,8 @@ import {
   mayRead,
   type RequesterRules,
   resolveIamRequester,
-} from '#shared/requester.ts';
+} from '#shared/registry/requester.ts';
 import type { Requester } from '#shared/types.ts';
-import { checkFreeze } from '#shared/validation.ts';
 import { iamArnMatches, segmentGlob } from '#test/support/iam-arn-glob.ts';
 
 /**

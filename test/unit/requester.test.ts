@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseRegistryText } from '#shared/registry-file.ts';
-import { iamRequester, isAllowed, roleSessionName, sourceIdentity } from '#shared/requester.ts';
+import { parseRegistryText } from '#shared/registry/file.ts';
+import { iamRequester, isAllowed, roleSessionName, sourceIdentity } from '#shared/registry/requester.ts';
 import type { Requester } from '#shared/types.ts';
 
 const registry = parseRegistryText(

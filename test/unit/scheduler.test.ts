@@ -11,7 +11,7 @@ import {
 } from '#local/scheduler.ts';
 import { logger } from '#shared/logger.ts';
 import type { WorkflowStarter } from '#shared/ports.ts';
-import { parseRegistry, type Registry } from '#shared/registry.ts';
+import { parseRegistry, type Registry } from '#shared/registry/registry.ts';
 
 /** A clock and a timer in one: time moves only when the test advances it, firing due timers in order. */
 class FakeTime implements Timer {

@@ -4,7 +4,7 @@ import { createProgressView, describeEvents, liveText } from '#local/cli/progres
 import type { DeploymentView, EventView } from '#local/cli/schemas.ts';
 import { renderHistory, renderStatus } from '#local/cli/views.ts';
 import { main } from '#local/cli.ts';
-import type { ChatLinks } from '#shared/slack-ports.ts';
+import type { ChatLinks } from '#shared/chat/ports.ts';
 import type { Deployment } from '#shared/types.ts';
 import {
   acceptedMessage,

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { describe, expect, it, vi } from 'vitest';
-import { recordEvent } from '#shared/deployments.ts';
+import type { PostOutcome, SlackMessage } from '#shared/chat/ports.ts';
+import { recordEvent } from '#shared/deployments/record.ts';
 import { logger } from '#shared/logger.ts';
 import type { WorkflowStarter } from '#shared/ports.ts';
-import { parseRegistry } from '#shared/registry.ts';
-import type { PostOutcome, SlackMessage } from '#shared/slack-ports.ts';
+import { parseRegistry } from '#shared/registry/registry.ts';
 import { createTestStore } from '#test/support/store.ts';
 import type { Api } from '../../functions/api/routes.ts';
 import { createLocalChat } from '../../functions/slack/local.ts';

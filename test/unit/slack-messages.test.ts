@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ChatLinks } from '#shared/slack-ports.ts';
+import type { ChatLinks } from '#shared/chat/ports.ts';
 import type { Deployment } from '#shared/types.ts';
 import { progressMessage, statusMessage } from '../../functions/slack/messages.ts';
 

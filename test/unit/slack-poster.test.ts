@@ -1,7 +1,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { SlackMessage } from '#shared/slack-ports.ts';
+import type { SlackMessage } from '#shared/chat/ports.ts';
 import { FetchResponsePoster } from '../../functions/slack/poster.ts';
 
 /** A stand-in for Slack's response_url on 127.0.0.1: answers each POST with the next scripted reply. */

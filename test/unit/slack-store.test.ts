@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { ChatReply, ChatStore } from '#shared/slack-ports.ts';
-import { DynamoChatStore, MemoryChatStore } from '#shared/slack-store.ts';
+import { DynamoChatStore, MemoryChatStore } from '#shared/aws/slack-store.ts';
+import type { ChatReply, ChatStore } from '#shared/chat/ports.ts';
 import { createTestStore } from '#test/support/store.ts';
 
 const reply = (deploymentId: string, overrides: Partial<ChatReply> = {}): ChatReply => ({

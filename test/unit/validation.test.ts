@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseRegistryText } from '#shared/registry-file.ts';
-import { refProblem, validateRequest } from '#shared/validation.ts';
+import { refProblem, validateRequest } from '#shared/deployments/validation.ts';
+import { parseRegistryText } from '#shared/registry/file.ts';
 
 const registry = parseRegistryText(
   readFileSync(new URL('../fixtures/registry.yaml', import.meta.url), 'utf8'),

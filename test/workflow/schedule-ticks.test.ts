@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LocalScheduler, type Schedule, type Timer } from '#local/scheduler.ts';
 import type { RunningExecution } from '#local/workflow-engine.ts';
 import { LocalWorkflowStarter } from '#local/workflow-starter.ts';
-import { parseRegistry, type Registry } from '#shared/registry.ts';
+import { parseRegistry, type Registry } from '#shared/registry/registry.ts';
 import { BUILD_OK, createWorkflowHarness } from '#test/support/workflow.ts';
 
 /**

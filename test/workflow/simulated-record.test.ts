@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WorkflowStarter } from '#shared/ports.ts';
-import { parseRegistry } from '#shared/registry.ts';
+import { parseRegistry } from '#shared/registry/registry.ts';
 import type { Requester } from '#shared/types.ts';
 import {
   BUILD_SUCCEEDED,

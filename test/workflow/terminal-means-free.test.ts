@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ScheduledEvent } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { acceptRequest, type Intake } from '#shared/intake.ts';
+import { acceptRequest, type Intake } from '#shared/deployments/intake.ts';
+import { validateRequest } from '#shared/deployments/validation.ts';
 import { isTerminal } from '#shared/types.ts';
-import { validateRequest } from '#shared/validation.ts';
 import { createWorkflowHarness } from '#test/support/workflow.ts';
 import {
   type ExecutionStatusChange,

@@ -19,7 +19,7 @@ const TRANSIENT = new Set([
 
 /**
  * CodeBuild behind the JobRunner port. The buildspecs always come from this repository (buildspecOverride,
- * naming the copies the stack published: functions/shared/job-specs.ts): an application's own buildspec.yml
+ * naming the copies the stack published: functions/shared/jobs/job-specs.ts): an application's own buildspec.yml
  * is never run.
  */
 export class CodeBuildJobRunner implements JobRunner {

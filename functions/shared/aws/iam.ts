@@ -1,7 +1,7 @@
 import { GetRoleCommand, type IAMClient, SimulatePrincipalPolicyCommand } from '@aws-sdk/client-iam';
-import type { Decision } from '../diagnose.ts';
+import type { Decision } from '../diagnosis/diagnose.ts';
 import { logger } from '../logger.ts';
-import type { RolePaths } from '../requester.ts';
+import type { RolePaths } from '../registry/requester.ts';
 
 /**
  * IAM reads behind the doctor's and the diagnosis' probes: iam:SimulatePrincipalPolicy (does this principal's

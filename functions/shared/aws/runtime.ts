@@ -1,13 +1,18 @@
+/**
+ * aws/: the AWS adapters behind the ports, and the only part of functions/shared that imports an AWS SDK
+ * (with each function's handler.ts). May import anything in functions/shared; nothing imports aws/ but
+ * handlers, local mode, scripts and tests.
+ */
 import { CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { BUNDLED_REGISTRY } from '../bundled-registry.ts';
 import { envShapes, leaseSeconds, publishedBuildspecs, readEnv } from '../config.ts';
-import type { Registry } from '../registry.ts';
-import { DynamoDeploymentStore } from '../store.ts';
+import { BUNDLED_REGISTRY } from '../registry/bundled.ts';
+import type { Registry } from '../registry/registry.ts';
 import { CodeBuildJobRunner } from './codebuild.ts';
+import { DynamoDeploymentStore } from './store.ts';
 import { StsTargetAccess } from './sts.ts';
 import { SfnTaskTokens } from './task-tokens.ts';
 

@@ -6,8 +6,8 @@ import {
   type FaultKind,
   formatDiagnosis,
   gatherAssumeRoleEvidence,
-} from '../diagnose.ts';
-import { parseRoleArn } from '../diagnose-statements.ts';
+} from '../diagnosis/diagnose.ts';
+import { parseRoleArn } from '../diagnosis/statements.ts';
 import { RoleAssumptionError, TransientError } from '../errors.ts';
 import type { AssumedIdentity, AssumeRoleParams, RoleAssumer, StackInspector } from '../ports.ts';
 

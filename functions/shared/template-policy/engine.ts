@@ -1,4 +1,7 @@
 /**
+ * template-policy/: the deploy job's template policy, bundled into buildspecs/deploy.yml.
+ * May import: nothing outside this folder (it is bundled on its own).
+ *
  * The template policy engine: reads a built template (SAM shorthand included), finds every IAM role it will
  * create and every policy it will attach, and applies the rules of rules.ts. Pure: no file system, no AWS.
  */

@@ -1,14 +1,18 @@
 /**
+ * jobs/: the build and deploy jobs: their buildspecs (buildspecs.ts, generated), their environment (this
+ * file) and the STS session parameters the preflight, settle step and the job's credential helper share.
+ * May import: the cross-cutting modules and registry/. Never aws/.
+ *
  * The job contract (docs/design.md, "Job contract"): the environment variables the build and deploy jobs
  * get, and how the build job's exported variables become a BuildOutput. Pure functions: the StartBuild
  * adapter and the local runner both hand these maps to buildspecs/build.yml and buildspecs/deploy.yml.
  * No value here is a secret: the deploy job gets role ARNs and an ExternalId, never credentials.
  */
 import { createHash } from 'node:crypto';
-import { JobFailedError, JobStartError } from './errors.ts';
-import type { Target } from './registry.ts';
-import { roleSessionName, sourceIdentity } from './requester.ts';
-import type { BuildOutput, Deployment, JobKind } from './types.ts';
+import { JobFailedError, JobStartError } from '../errors.ts';
+import type { Target } from '../registry/registry.ts';
+import { roleSessionName, sourceIdentity } from '../registry/requester.ts';
+import type { BuildOutput, Deployment, JobKind } from '../types.ts';
 
 export interface JobSettings {
   /** The orchestrator's versioned artifacts bucket (local mode: a name for the artifacts directory). */

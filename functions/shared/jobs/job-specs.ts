@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { JobKind } from './types.ts';
+import type { JobKind } from '../types.ts';
 
 /**
  * Where the job buildspecs live in AWS. The deploy buildspec carries the template policy check and is far over

@@ -1,7 +1,7 @@
-import type { JobRunner, StackInspector } from './ports.ts';
-import { findTarget, type Registry } from './registry.ts';
-import { assumeParams, PREFLIGHT_DURATION_SECONDS } from './target-session.ts';
-import type { Deployment, JobKind } from './types.ts';
+import { assumeParams, PREFLIGHT_DURATION_SECONDS } from '../jobs/target-session.ts';
+import type { JobRunner, StackInspector } from '../ports.ts';
+import { findTarget, type Registry } from '../registry/registry.ts';
+import type { Deployment, JobKind } from '../types.ts';
 
 export interface SettleDeps {
   runner: JobRunner;

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { RegistryError } from './errors.ts';
+import { RegistryError } from '../errors.ts';
 import { parseRegistry, type Registry } from './registry.ts';
 
 /**
  * Reading the registry from YAML. Kept apart from registry.ts so the Lambda bundles, which load the
- * pre-parsed document (bundled-registry.ts), carry no YAML parser.
+ * pre-parsed document (bundled.ts), carry no YAML parser.
  */
 
 export function loadRegistryFile(path: string): Registry {

@@ -1,6 +1,9 @@
 /**
+ * chat/: the Slack integration's storage ports (the DynamoDB store is aws/slack-store.ts; the cores are in
+ * functions/slack/). May import: nothing of functions/shared.
+ *
  * Ports of the chat (Slack) integration. The command and notifier cores in functions/slack/ depend on these;
- * the DynamoDB and in-memory stores live in ./slack-store.ts, the HTTP poster in functions/slack/poster.ts.
+ * the DynamoDB and in-memory stores live in ../aws/slack-store.ts, the HTTP poster in functions/slack/poster.ts.
  */
 
 /**

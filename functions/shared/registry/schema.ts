@@ -12,12 +12,12 @@ import {
   url,
   enum as zEnum,
 } from 'zod';
+import { RegistryError } from '../errors.ts';
 import { cronProblem, scheduleProblem, timezoneProblem } from './calendar.ts';
-import { RegistryError } from './errors.ts';
 
 /**
  * The registry's schema and load-time checks. Only what loads a registry file needs this (local mode, the
- * build scripts, tests): the functions carry the registry already parsed (bundled-registry.ts), so their
+ * build scripts, tests): the functions carry the registry already parsed (bundled.ts), so their
  * bundles hold neither this schema nor the cron parser its checks use.
  */
 
@@ -51,7 +51,7 @@ const slackRule = strictObject({
 
 /**
  * An IAM rule is a role name pattern (`Developer*`: a role of the orchestrator's account, any path) or an ARN
- * pattern of six segments matched as IAM matches ARNs (`*`, `?`; see functions/shared/requester.ts).
+ * pattern of six segments matched as IAM matches ARNs (`*`, `?`; see functions/shared/registry/requester.ts).
  */
 const IAM_RULE = /^(?:[\w+=,.@*?-]{1,64}|arn:[\w*?-]+:(?:iam|sts):[\w*?-]*:[\d*?]*:[\x21-\x7e]+)$/;
 const iamRule = string().regex(

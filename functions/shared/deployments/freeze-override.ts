@@ -1,6 +1,6 @@
-import { recordEvent } from './deployments.ts';
-import type { Clock, DeploymentStore } from './ports.ts';
-import type { Deployment } from './types.ts';
+import type { Clock, DeploymentStore } from '../ports.ts';
+import type { Deployment } from '../types.ts';
+import { recordEvent } from './record.ts';
 
 /**
  * An approver's freeze override. Validate Request keeps it whenever an approver asks for one, window or not,

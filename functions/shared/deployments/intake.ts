@@ -1,15 +1,9 @@
-import {
-  finish,
-  newDeployment,
-  recordEvent,
-  refuseSimulatedSource,
-  type SimulationCheck,
-} from './deployments.ts';
-import { CrossdeployError, EnvironmentBusyError, RequestRejectedError } from './errors.ts';
-import { logger } from './logger.ts';
-import type { Clock, DeploymentStore, WorkflowStarter } from './ports.ts';
-import { describeRequester } from './requester.ts';
-import type { Deployment, Requester, Trigger } from './types.ts';
+import { CrossdeployError, EnvironmentBusyError, RequestRejectedError } from '../errors.ts';
+import { logger } from '../logger.ts';
+import type { Clock, DeploymentStore, WorkflowStarter } from '../ports.ts';
+import { describeRequester } from '../registry/requester.ts';
+import type { Deployment, Requester, Trigger } from '../types.ts';
+import { finish, newDeployment, recordEvent, refuseSimulatedSource, type SimulationCheck } from './record.ts';
 import { type DeploymentKind, MAX_REASON_LENGTH, type ValidRequest } from './validation.ts';
 
 /**

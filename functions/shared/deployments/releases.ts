@@ -1,5 +1,5 @@
-import type { DeploymentStore } from './ports.ts';
-import type { Deployment } from './types.ts';
+import type { DeploymentStore } from '../ports.ts';
+import type { Deployment } from '../types.ts';
 
 /**
  * Gives a successful, non-dry-run deployment the next release number of its application+environment.

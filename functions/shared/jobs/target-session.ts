@@ -1,7 +1,7 @@
-import type { AssumeRoleParams } from './ports.ts';
-import type { Target } from './registry.ts';
-import { roleSessionName, sourceIdentity } from './requester.ts';
-import type { Deployment } from './types.ts';
+import type { AssumeRoleParams } from '../ports.ts';
+import type { Target } from '../registry/registry.ts';
+import { roleSessionName, sourceIdentity } from '../registry/requester.ts';
+import type { Deployment } from '../types.ts';
 
 /** The shortest session STS grants; the deploy job's helper asks for its own (≤ 3600 s, the chaining cap). */
 export const PREFLIGHT_DURATION_SECONDS = 900;

@@ -9,8 +9,8 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ConflictError, RequestRejectedError } from './errors.ts';
-import type { DeploymentStore, Page } from './ports.ts';
+import { ConflictError, RequestRejectedError } from '../errors.ts';
+import type { DeploymentStore, Page } from '../ports.ts';
 import {
   type AuditEvent,
   type Deployment,
@@ -21,7 +21,7 @@ import {
   TERMINAL_STATUSES,
   type TerminalStatus,
   type Ticket,
-} from './types.ts';
+} from '../types.ts';
 
 /**
  * The single-table DynamoDB store. Every read is a GetItem or a Query (never a Scan), every write that

@@ -12,11 +12,11 @@ import {
   type ZodMiniType,
 } from 'zod/mini';
 import { en } from 'zod/v4/locales';
-import { activeFreeze } from './calendar.ts';
-import { RequestRejectedError } from './errors.ts';
-import { type EnvironmentConfig, findTarget, type Registry, type Target } from './registry.ts';
-import { mayDeploy, mayOverrideFreeze, type RuleScope, wildcardMatch } from './requester.ts';
-import type { Requester } from './types.ts';
+import { RequestRejectedError } from '../errors.ts';
+import { activeFreeze } from '../registry/calendar.ts';
+import { type EnvironmentConfig, findTarget, type Registry, type Target } from '../registry/registry.ts';
+import { mayDeploy, mayOverrideFreeze, type RuleScope, wildcardMatch } from '../registry/requester.ts';
+import type { Requester } from '../types.ts';
 
 /**
  * The one validation core. The API runs it synchronously; the workflow's Validate Request runs it again

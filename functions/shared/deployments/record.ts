@@ -1,7 +1,12 @@
-import { RequestRejectedError } from './errors.ts';
-import type { Clock, DeploymentStore } from './ports.ts';
-import type { Target } from './registry.ts';
-import type { AuditEventType, Deployment, Requester, TerminalStatus, Trigger } from './types.ts';
+/**
+ * deployments/: a deployment's life as the cores write it: the record and its audit events (this file),
+ * intake and request validation, freeze overrides, settling, release numbers.
+ * May import: the cross-cutting modules (types, ports, errors, logger, config), registry/ and jobs/. Never aws/.
+ */
+import { RequestRejectedError } from '../errors.ts';
+import type { Clock, DeploymentStore } from '../ports.ts';
+import type { Target } from '../registry/registry.ts';
+import type { AuditEventType, Deployment, Requester, TerminalStatus, Trigger } from '../types.ts';
 
 /** Small helpers every core uses to write the record the same way. */
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
+import type { Requester } from '../types.ts';
 import type { EnvironmentConfig } from './registry.ts';
-import type { Requester } from './types.ts';
 
 const ASSUMED_ROLE = /^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role\/([\w+=,.@-]+)\/[\w+=,.@-]+$/;
 /** IAM paths: `/` or `/…/` of printable ASCII (IAM's own pattern for the Path parameter). */

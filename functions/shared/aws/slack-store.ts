@@ -7,7 +7,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { ChatReply, ChatStore } from './slack-ports.ts';
+import type { ChatReply, ChatStore } from '../chat/ports.ts';
 
 /**
  * The chat items in the deployments table (one table, docs/design.md), kept in their own partitions so

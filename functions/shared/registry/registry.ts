@@ -1,24 +1,29 @@
+/**
+ * registry/: the targets registry (schema and load-time checks, the YAML reader, the bundled copy), the
+ * time rules of its schedules and freeze windows (calendar.ts) and who may do what (requester.ts).
+ * May import: errors.ts and types.ts only.
+ */
 import { createHash } from 'node:crypto';
-import type { ApplicationConfig, EnvironmentConfig, Registry } from './registry-schema.ts';
+import type { ApplicationConfig, EnvironmentConfig, Registry } from './schema.ts';
 
 /**
  * The targets registry: which applications exist, where they deploy, and who may deploy them.
  * It is reviewed in git and bundled into the functions, so a change means redeploying the orchestrator.
  *
  * This module holds the lookups the functions use at run time. The schema and the load-time checks are in
- * registry-schema.ts: the functions carry the registry already parsed (bundled-registry.ts), and with
+ * schema.ts: the functions carry the registry already parsed (bundled.ts), and with
  * `"sideEffects": false` in package.json esbuild leaves the schema (zod, the cron parser) out of every
  * bundle that does not load a registry file.
  */
 
-export type { ApplicationConfig, EnvironmentConfig, Registry } from './registry-schema.ts';
+export type { ApplicationConfig, EnvironmentConfig, Registry } from './schema.ts';
 export {
   CAPABILITIES,
   EXECUTION_MODES,
   parseRegistry,
   RESERVED_APPLICATION_NAMES,
   RUNNERS,
-} from './registry-schema.ts';
+} from './schema.ts';
 
 export interface Target {
   application: string;

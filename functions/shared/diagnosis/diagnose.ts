@@ -1,3 +1,8 @@
+/**
+ * diagnosis/: the one diagnosis of a failed role assumption and the IAM statements that fix it, shared by
+ * Assume Target Role, the doctor and the AWS adapters. May import: the cross-cutting modules. Never aws/.
+ */
+import type { AssumeRoleParams } from '../ports.ts';
 import {
   callerPolicyStatement,
   type PolicyFix,
@@ -5,8 +10,7 @@ import {
   passRoleStatement,
   roleOfSession,
   trustPolicyStatement,
-} from './diagnose-statements.ts';
-import type { AssumeRoleParams } from './ports.ts';
+} from './statements.ts';
 
 /**
  * The one diagnosis of a failed role assumption, shared by the workflow's Assume Target Role step (through
