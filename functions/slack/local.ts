@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { MemoryChatStore } from '#shared/aws/slack-store.ts';
+import { MemoryChatStore } from '#shared/chat/memory-store.ts';
 import type { ResponsePoster } from '#shared/chat/ports.ts';
 import { optionalText, readEnv } from '#shared/config.ts';
 import type { SimulationCheck } from '#shared/deployments/record.ts';

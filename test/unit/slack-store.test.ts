@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { DynamoChatStore, MemoryChatStore } from '#shared/aws/slack-store.ts';
+import { DynamoChatStore } from '#shared/aws/slack-store.ts';
+import { MemoryChatStore } from '#shared/chat/memory-store.ts';
 import type { ChatReply, ChatStore } from '#shared/chat/ports.ts';
 import { createTestStore } from '#test/support/store.ts';
 

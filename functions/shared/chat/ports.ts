@@ -1,9 +1,7 @@
 /**
- * chat/: the Slack integration's storage ports (the DynamoDB store is aws/slack-store.ts; the cores are in
- * functions/slack/). May import: nothing of functions/shared.
- *
- * Ports of the chat (Slack) integration. The command and notifier cores in functions/slack/ depend on these;
- * the DynamoDB and in-memory stores live in ../aws/slack-store.ts, the HTTP poster in functions/slack/poster.ts.
+ * chat/: the Slack integration's storage: its ports (this file) and local mode's in-memory store. The
+ * DynamoDB store is aws/slack-store.ts, the cores and the HTTP poster are in functions/slack/.
+ * May import: nothing of functions/shared.
  */
 
 /**

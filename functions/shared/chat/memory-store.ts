@@ -1,0 +1,54 @@
+import type { ChatReply, ChatStore } from './ports.ts';
+
+/**
+ * Local mode's chat store: in memory only, so a response_url never reaches the disk of a developer's
+ * machine. A restart forgets pending replies and replay claims (Slack's URLs and signatures expire within
+ * minutes anyway).
+ */
+export class MemoryChatStore implements ChatStore {
+  private readonly requests = new Map<string, string>();
+  private readonly replies = new Map<string, ChatReply>();
+
+  async claimRequest(signatureHash: string, deploymentId: string, _at: string) {
+    const earlier = this.requests.get(signatureHash);
+    if (earlier !== undefined) return { claimed: false as const, deploymentId: earlier };
+    this.requests.set(signatureHash, deploymentId);
+    return { claimed: true as const };
+  }
+
+  async putReply(reply: ChatReply) {
+    if (!this.replies.has(reply.deploymentId)) this.replies.set(reply.deploymentId, { ...reply });
+  }
+
+  async getReply(deploymentId: string) {
+    const reply = this.replies.get(deploymentId);
+    return reply ? { ...reply } : undefined;
+  }
+
+  async claimPost(deploymentId: string, stage: number, limits: { maxPosts: number; now: string }) {
+    const reply = this.replies.get(deploymentId);
+    if (!reply || reply.stage >= stage || reply.posts >= limits.maxPosts || reply.expiresAt <= limits.now) {
+      return undefined;
+    }
+    reply.stage = stage;
+    reply.posts += 1;
+    return { ...reply };
+  }
+
+  async deleteReply(deploymentId: string) {
+    this.replies.delete(deploymentId);
+  }
+
+  async listExpiredReplies(now: string, limit: number) {
+    return [...this.replies.values()]
+      .filter((reply) => reply.expiresAt < now)
+      .sort((a, b) => a.expiresAt.localeCompare(b.expiresAt))
+      .slice(0, limit)
+      .map((reply) => reply.deploymentId);
+  }
+
+  /** Everything held, for tests that check where a response_url may be. */
+  snapshot(): { requests: [string, string][]; replies: ChatReply[] } {
+    return { requests: [...this.requests], replies: [...this.replies.values()].map((r) => ({ ...r })) };
+  }
+}
