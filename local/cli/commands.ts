@@ -1,9 +1,9 @@
 import type { z } from 'zod';
-import type { Globals, RequestCommand, RunCommand } from './args.ts';
+import type { RequestCommand, RunCommand } from './args.ts';
+import type { Context } from './context.ts';
 import { doctor } from './doctor.ts';
 import { ApiError, ConnectionError, EXIT, type ExitCode } from './errors.ts';
 import { colorEnabled, type Paint, painter, type StreamLike } from './format.ts';
-import type { Client } from './http.ts';
 import {
   clean,
   createProgressView,
@@ -28,18 +28,7 @@ import { indent, renderApplications, renderHistory, renderLogLine, renderStatus 
 
 /** One function per command: talk to the API through `Client`, print through the context's streams. */
 
-export interface Context {
-  client: Client;
-  globals: Globals;
-  stdout: StreamLike;
-  stderr: StreamLike;
-  env: NodeJS.ProcessEnv;
-  now: () => number;
-  sleep: (ms: number) => Promise<void>;
-  /** Runs `onStop` on Ctrl-C while a command waits; returns the function that unregisters it. */
-  onInterrupt: (onStop: () => void) => () => void;
-  newIdempotencyKey: () => string;
-}
+export type { Context } from './context.ts';
 
 /** Often enough to feel live, rarely enough to be nothing for the API (two small GETs per poll). */
 export const POLL_INTERVAL_MS = 500;

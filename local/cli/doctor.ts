@@ -2,7 +2,7 @@ import { userInfo } from 'node:os';
 import type { DoctorTarget } from '../../functions/doctor/core.ts';
 import type { CheckResult, DoctorProbe, DoctorReport } from '../../functions/doctor/ports.ts';
 import type { RunCommand } from './args.ts';
-import type { Context } from './commands.ts';
+import type { Context } from './context.ts';
 import { ConnectionError, EXIT, type ExitCode, UsageError } from './errors.ts';
 import { colorEnabled, type Format, type Paint, painter } from './format.ts';
 import { clean } from './progress.ts';
