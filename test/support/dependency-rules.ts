@@ -29,13 +29,14 @@ export function mayImportSdk(file: string): boolean {
 }
 
 /**
- * The unit a loop is forbidden between: a domain folder of functions/shared (registry, queue, ...), the
- * cross-cutting modules at its top ("functions/shared"), or a function's folder.
+ * The unit a loop is forbidden between: a domain folder of functions/shared (registry, queue, ...), one of
+ * the small cross-cutting modules at its top (each on its own: config.ts may read a domain helper that
+ * imports errors.ts; a loop of files is the lint's noImportCycles), or a function's folder.
  */
 export function unitOf(file: string): string | undefined {
   const shared = /^functions\/shared\/([^/]+)\//.exec(file);
   if (shared) return `functions/shared/${shared[1]}`;
-  if (/^functions\/shared\/[^/]+$/.test(file)) return 'functions/shared';
+  if (/^functions\/shared\/[^/]+$/.test(file)) return file;
   const fn = /^functions\/([^/]+)\//.exec(file);
   return fn ? `functions/${fn[1]}` : undefined;
 }

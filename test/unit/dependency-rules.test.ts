@@ -53,6 +53,23 @@ describe('the dependency rules of functions/ (docs/design.md, "Layout")', () => 
     ]);
   });
 
+  it('take each cross-cutting module at the top of functions/shared on its own', () => {
+    const graph = graphOf({
+      'functions/shared/config.ts': ['functions/shared/jobs/job-specs.ts'],
+      'functions/shared/jobs/job-specs.ts': ['functions/shared/types.ts'],
+      'functions/shared/jobs/job-env.ts': ['functions/shared/errors.ts'],
+      'functions/shared/errors.ts': ['functions/shared/jobs/job-env.ts'],
+    });
+    const violations = dependencyViolations(graph);
+    expect(violations).toHaveLength(2);
+    expect(violations).toEqual(
+      expect.arrayContaining([
+        { rule: 'folder-cycle', from: 'functions/shared/jobs/job-env.ts', to: 'functions/shared/errors.ts' },
+        { rule: 'folder-cycle', from: 'functions/shared/errors.ts', to: 'functions/shared/jobs/job-env.ts' },
+      ]),
+    );
+  });
+
   it('refuse two folders that import each other, through any number of files', () => {
     const graph = graphOf({
       'functions/shared/jobs/job-env.ts': ['functions/shared/registry/registry.ts'],
