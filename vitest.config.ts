@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/setup/dynalite.ts'],
-    setupFiles: ['test/setup/matchers.ts'],
+    setupFiles: ['test/setup/matchers.ts', 'test/setup/quiet-logs.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     restoreMocks: true,

@@ -11,6 +11,7 @@ import {
   postEvent,
   startLocalMode,
 } from '#test/support/local-orchestrator.ts';
+import { showLogs } from '#test/support/logs.ts';
 import { createHandler as acquireLock } from '../../functions/acquire-lock/handler.ts';
 import { handler as apiHandler } from '../../functions/api/handler.ts';
 import { createHandler as assumeTargetRole } from '../../functions/assume-target-role/handler.ts';
@@ -44,6 +45,9 @@ const INVOCATION_KEYS = [
   'requestId',
   'routeKey',
 ];
+
+// This file reads the log lines the handlers print.
+showLogs();
 
 let lines: string[] = [];
 beforeEach(() => {
