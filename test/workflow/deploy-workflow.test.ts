@@ -4,6 +4,7 @@ import { StartBuildCommand } from '@aws-sdk/client-codebuild';
 import { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { showLogs } from '#test/support/logs.ts';
 import { BUILD_OK, createWorkflowHarness, SECRET_ACCESS_KEY, SESSION_TOKEN } from '#test/support/workflow.ts';
 import { createHandler as acquireLockHandler } from '../../functions/acquire-lock/handler.ts';
 import {
@@ -30,6 +31,9 @@ async function waitUntil(check: () => Promise<boolean>, what: string) {
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+// The credential check below reads the log lines the handlers print.
+showLogs();
 
 let stdout: string[] = [];
 beforeEach(() => {
@@ -106,6 +110,8 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
       jobs: JSON.stringify(h.codebuild.starts),
       logs: stdout.join('\n'),
     };
+    // The handlers' lines were printed and read: a silenced logger would pass this check without looking.
+    expect(haystacks.logs).toContain(run.deploymentId);
     for (const [where, text] of Object.entries(haystacks)) {
       expect(text, where).not.toContain(SECRET_ACCESS_KEY);
       expect(text, where).not.toContain(SESSION_TOKEN);
