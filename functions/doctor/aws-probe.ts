@@ -9,7 +9,7 @@ import { IAMClient } from '@aws-sdk/client-iam';
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { IamReader } from '#shared/aws/iam.ts';
-import type { AssumeRoleProbes } from '#shared/diagnosis/diagnose.ts';
+import type { AssumeRoleProbes } from '#shared/diagnosis/evidence.ts';
 import { parseRoleArn } from '#shared/diagnosis/statements.ts';
 import type { AssumeRoleParams } from '#shared/ports.ts';
 import type { DoctorProbe, DriftStatus, Identity, TargetSession } from './ports.ts';

@@ -1,13 +1,12 @@
+import { type AwsFault, classifyAwsError } from '#shared/diagnosis/aws-fault.ts';
 import {
-  type AwsFault,
-  classifyAwsError,
   type Diagnosis,
   type DiagnosisContext,
   diagnoseAssumeRole,
-  gatherAssumeRoleEvidence,
   ROLE_CHAINING_LIMIT_SECONDS,
   roleAccountMismatch,
 } from '#shared/diagnosis/diagnose.ts';
+import { gatherAssumeRoleEvidence } from '#shared/diagnosis/evidence.ts';
 import {
   executionTrustStatement,
   parseRoleArn,

@@ -1,4 +1,5 @@
-import type { AssumeRoleProbes, Candidate, Decision, FixLocation } from '#shared/diagnosis/diagnose.ts';
+import type { Candidate, Decision, FixLocation } from '#shared/diagnosis/diagnose.ts';
+import type { AssumeRoleProbes } from '#shared/diagnosis/evidence.ts';
 import type { PolicyFix } from '#shared/diagnosis/statements.ts';
 import type { AssumeRoleParams } from '#shared/ports.ts';
 import type { Requester } from '#shared/types.ts';

@@ -2,14 +2,9 @@ import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk
 import { mockClient } from 'aws-sdk-client-mock';
 import { describe, expect, it } from 'vitest';
 import { StsTargetAccess } from '#shared/aws/sts.ts';
-import {
-  type AwsFault,
-  classifyAwsError,
-  type DiagnosisContext,
-  diagnoseAssumeRole,
-  formatDiagnosis,
-  gatherAssumeRoleEvidence,
-} from '#shared/diagnosis/diagnose.ts';
+import { type AwsFault, classifyAwsError } from '#shared/diagnosis/aws-fault.ts';
+import { type DiagnosisContext, diagnoseAssumeRole, formatDiagnosis } from '#shared/diagnosis/diagnose.ts';
+import { gatherAssumeRoleEvidence } from '#shared/diagnosis/evidence.ts';
 import { EXTERNAL_ID_PLACEHOLDER, roleOfSession, trustNamesPrincipal } from '#shared/diagnosis/statements.ts';
 
 /**

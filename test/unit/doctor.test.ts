@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import type { AssumeRoleProbes, Decision } from '#shared/diagnosis/diagnose.ts';
+import type { Decision } from '#shared/diagnosis/diagnose.ts';
+import type { AssumeRoleProbes } from '#shared/diagnosis/evidence.ts';
 import type { AssumeRoleParams } from '#shared/ports.ts';
 import { type EnvironmentConfig, parseRegistry } from '#shared/registry/registry.ts';
 import type { Requester } from '#shared/types.ts';

@@ -1,12 +1,8 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import {
-  classifyAwsError,
-  diagnoseAssumeRole,
-  type FaultKind,
-  formatDiagnosis,
-  gatherAssumeRoleEvidence,
-} from '../diagnosis/diagnose.ts';
+import { classifyAwsError, type FaultKind } from '../diagnosis/aws-fault.ts';
+import { diagnoseAssumeRole, formatDiagnosis } from '../diagnosis/diagnose.ts';
+import { gatherAssumeRoleEvidence } from '../diagnosis/evidence.ts';
 import { parseRoleArn } from '../diagnosis/statements.ts';
 import { RoleAssumptionError, TransientError } from '../errors.ts';
 import type { AssumedIdentity, AssumeRoleParams, RoleAssumer, StackInspector } from '../ports.ts';

@@ -3,6 +3,7 @@
  * Assume Target Role, the doctor and the AWS adapters. May import: the cross-cutting modules. Never aws/.
  */
 import type { AssumeRoleParams } from '../ports.ts';
+import type { AwsFault } from './aws-fault.ts';
 import {
   callerPolicyStatement,
   type PolicyFix,
@@ -20,97 +21,11 @@ import {
  * policy does not trust the caller, the ExternalId is wrong or missing, or the role does not exist. So the
  * diagnosis lists every candidate, says which account holds each fix, and ranks them with whatever evidence
  * the caller could gather (a policy simulation, a retry without SourceIdentity, a role lookup). Pure: the
- * evidence is gathered by `gatherAssumeRoleEvidence` through probes, the adapters' business.
+ * evidence is gathered by `gatherAssumeRoleEvidence` (evidence.ts) through probes, the adapters' business.
  */
 
 /** Role chaining caps a session at one hour, whatever the role's MaxSessionDuration says. */
 export const ROLE_CHAINING_LIMIT_SECONDS = 3600;
-
-export type FaultKind =
-  | 'access-denied'
-  | 'source-identity-denied'
-  | 'pass-role-denied'
-  | 'chaining-duration'
-  | 'region-disabled'
-  | 'expired-credentials'
-  | 'invalid-credentials'
-  | 'no-credentials'
-  | 'throttled'
-  | 'not-found'
-  | 'other';
-
-/** An AWS error reduced to what the diagnosis reads. Never carries credentials (errors never do). */
-export interface AwsFault {
-  kind: FaultKind;
-  /** AWS's error code (the SDK error's name), e.g. `AccessDenied`. */
-  code: string;
-  /** AWS's message, trimmed: shown to operators as evidence. */
-  message: string;
-  /** From `User: <principal> is not authorized to perform: <action> on resource: <resource>`. */
-  principal?: string;
-  action?: string;
-  resource?: string;
-  /** From the newer texts: which kind of policy denied (`identity-based`, `resource-based`, `service control`...). */
-  deniedBy?: { policy: string; explicit: boolean };
-  /** RegionDisabledException names the account that must activate STS in the region. */
-  account?: string;
-}
-
-const NOT_AUTHORIZED =
-  /User: (\S+) is not authorized to perform: ([\w-]+:[\w*]+)(?: on resource: (\S+?))?(?=[\s,]|\.?$)/;
-const IMPLICIT = /because no ([\w -]+?) policy allows/;
-const EXPLICIT = /with an explicit deny in (?:a|an|the) ([\w -]+?) policy/;
-const REGION_ACCOUNT = /for account:? ?(\d{12})/;
-
-/** Reads any thrown value (SDK error, plain object from a test, string) into an AwsFault. */
-export function classifyAwsError(error: unknown): AwsFault {
-  const e = (error ?? {}) as { name?: unknown; Code?: unknown; code?: unknown; message?: unknown };
-  const code = String(e.name ?? e.Code ?? e.code ?? 'Error');
-  const message = (typeof e.message === 'string' ? e.message : String(error)).trim().slice(0, 600);
-  const fault: AwsFault = { kind: 'other', code, message };
-  const authz = NOT_AUTHORIZED.exec(message);
-  if (authz) {
-    fault.principal = authz[1];
-    fault.action = authz[2];
-    if (authz[3]) fault.resource = authz[3];
-  }
-  const implicit = IMPLICIT.exec(message);
-  const explicit = EXPLICIT.exec(message);
-  if (explicit?.[1]) fault.deniedBy = { policy: explicit[1], explicit: true };
-  else if (implicit?.[1]) fault.deniedBy = { policy: implicit[1], explicit: false };
-  const region = REGION_ACCOUNT.exec(message);
-  if (code === 'RegionDisabledException' && region?.[1]) fault.account = region[1];
-
-  if (code === 'RegionDisabledException' || /STS is not activated in this region/i.test(message)) {
-    fault.kind = 'region-disabled';
-  } else if (
-    /^ExpiredToken(Exception)?$/.test(code) ||
-    /security token included in the request is expired/i.test(message)
-  ) {
-    fault.kind = 'expired-credentials';
-  } else if (
-    /^(InvalidClientTokenId|UnrecognizedClientException|SignatureDoesNotMatch|InvalidSignatureException)$/.test(
-      code,
-    )
-  ) {
-    fault.kind = 'invalid-credentials';
-  } else if (code === 'CredentialsProviderError' || /Could not load credentials/i.test(message)) {
-    fault.kind = 'no-credentials';
-  } else if (/DurationSeconds exceeds the 1 hour session limit/i.test(message)) {
-    fault.kind = 'chaining-duration';
-  } else if (/^(Throttling|ThrottlingException|TooManyRequestsException|RequestLimitExceeded)$/.test(code)) {
-    fault.kind = 'throttled';
-  } else if (fault.action?.toLowerCase() === 'sts:setsourceidentity') {
-    fault.kind = 'source-identity-denied';
-  } else if (fault.action?.toLowerCase() === 'iam:passrole') {
-    fault.kind = 'pass-role-denied';
-  } else if (/^AccessDenied(Exception)?$/.test(code) || fault.action) {
-    fault.kind = 'access-denied';
-  } else if (/^(NoSuchEntity|NoSuchEntityException|NotFound|NoSuchBucket)$/.test(code)) {
-    fault.kind = 'not-found';
-  }
-  return fault;
-}
 
 export type Decision = 'allowed' | 'implicitDeny' | 'explicitDeny';
 
@@ -539,81 +454,4 @@ export function formatDiagnosis(diagnosis: Diagnosis, maxLength = 1000): string 
   // Too long (long ARNs): keep the ranking, shorten the lines from the end.
   text = lines.join('\n');
   return text.length <= maxLength ? text : `${text.slice(0, maxLength - 1)}…`;
-}
-
-/** The ways to find out more after a denial. Each is optional; a probe that fails leaves its question open. */
-export interface AssumeRoleProbes {
-  callerIdentity?(): Promise<{ arn: string; account: string }>;
-  /** The caller's role ARN with its path (iam:GetRole on itself), when it is a role. */
-  callerRoleArn?(sessionArn: string): Promise<string | undefined>;
-  simulate?(
-    principalArn: string,
-    actions: ('sts:AssumeRole' | 'sts:SetSourceIdentity')[],
-    resourceArn: string,
-  ): Promise<Partial<Record<'sts:AssumeRole' | 'sts:SetSourceIdentity', Decision>>>;
-  /** Resolves to true/false when it could look, undefined when the role is in an account it cannot read. */
-  roleExists?(roleArn: string): Promise<boolean | undefined>;
-  /** The same AssumeRole without SourceIdentity; resolves to true when it succeeds. */
-  assumeWithoutSourceIdentity?(): Promise<boolean>;
-}
-
-const failure = (what: string, error: unknown) => `${what}: ${classifyAwsError(error).code}`;
-
-/** Runs the probes that can narrow an AccessDenied down. Never throws: what fails stays unchecked. */
-export async function gatherAssumeRoleEvidence(
-  fault: AwsFault,
-  context: DiagnosisContext,
-  probes: AssumeRoleProbes,
-): Promise<AssumeRoleEvidence> {
-  const evidence: AssumeRoleEvidence = { unchecked: [] };
-  const unchecked = evidence.unchecked as string[];
-  if (fault.kind !== 'access-denied' && fault.kind !== 'source-identity-denied') return evidence;
-  if (probes.callerIdentity) {
-    try {
-      evidence.caller = await probes.callerIdentity();
-    } catch (error) {
-      unchecked.push(failure("the caller's identity", error));
-    }
-  }
-  const sessionArn = evidence.caller?.arn ?? fault.principal;
-  const pathless = sessionArn ? roleOfSession(sessionArn) : undefined;
-  if (sessionArn && probes.callerRoleArn && pathless) {
-    try {
-      const full = await probes.callerRoleArn(sessionArn);
-      if (full) evidence.callerRoleArn = full;
-    } catch (error) {
-      unchecked.push(failure("the caller's role path (iam:GetRole)", error));
-    }
-  }
-  const principal = evidence.callerRoleArn ?? context.expectedCallerRoleArn ?? pathless;
-  if (probes.simulate && principal) {
-    try {
-      evidence.simulation = await probes.simulate(
-        principal,
-        ['sts:AssumeRole', 'sts:SetSourceIdentity'],
-        context.attempt.roleArn,
-      );
-    } catch (error) {
-      unchecked.push(failure("the caller's policy (iam:SimulatePrincipalPolicy)", error));
-    }
-  } else if (!probes.simulate) {
-    unchecked.push("the caller's policy (no iam:SimulatePrincipalPolicy here)");
-  }
-  if (probes.roleExists) {
-    try {
-      const exists = await probes.roleExists(context.attempt.roleArn);
-      if (exists !== undefined) evidence.roleExists = exists;
-      else unchecked.push('whether the role exists (it is in an account the caller cannot read)');
-    } catch (error) {
-      unchecked.push(failure('whether the role exists (iam:GetRole)', error));
-    }
-  }
-  if (probes.assumeWithoutSourceIdentity && fault.kind === 'access-denied') {
-    try {
-      evidence.withoutSourceIdentity = (await probes.assumeWithoutSourceIdentity()) ? 'succeeded' : 'denied';
-    } catch (error) {
-      unchecked.push(failure('AssumeRole without SourceIdentity', error));
-    }
-  }
-  return evidence;
 }
