@@ -3,7 +3,7 @@ import { ulid } from 'ulid';
 import type { Clock } from '#shared/ports.ts';
 import type { Registry } from '#shared/registry/registry.ts';
 import { AwsDoctorProbe } from '../functions/doctor/aws-probe.ts';
-import type { DoctorTarget } from '../functions/doctor/core.ts';
+import type { DoctorTarget } from '../functions/doctor/checks.ts';
 import { createDoctorApi, type DoctorApi } from '../functions/doctor/routes.ts';
 import { MemoryDoctorRunStore } from '../functions/doctor/run-store.ts';
 import { localRunnerOf } from './targets.ts';

@@ -8,7 +8,8 @@ import { findTarget, type Registry } from '#shared/registry/registry.ts';
 import { describeRequester, mayDeploy } from '#shared/registry/requester.ts';
 import type { Requester } from '#shared/types.ts';
 import { errorResponse } from '../api/problem.ts';
-import { continueDoctor, type DoctorOptions, type DoctorTarget, runDoctor } from './core.ts';
+import type { DoctorOptions, DoctorTarget } from './checks.ts';
+import { continueDoctor, runDoctor } from './core.ts';
 import type { DoctorProbe, DoctorReport, DoctorRunStore } from './ports.ts';
 
 /**

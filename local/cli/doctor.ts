@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import type { DoctorTarget } from '../../functions/doctor/core.ts';
+import type { DoctorTarget } from '../../functions/doctor/checks.ts';
 import type { CheckResult, DoctorProbe, DoctorReport } from '../../functions/doctor/ports.ts';
 import type { RunCommand } from './args.ts';
 import type { Context } from './context.ts';
@@ -68,12 +68,13 @@ export async function runLocalDoctor(
   command: DoctorCommand,
   makeProbe?: (target: DoctorTarget) => DoctorProbe,
 ): Promise<DoctorReport> {
-  const [{ loadRegistryFile }, { RegistryError }, { findTarget }, { runDoctor, CHECK_TITLES }, { ulid }] =
+  const [{ loadRegistryFile }, { RegistryError }, { findTarget }, { runDoctor }, { CHECK_TITLES }, { ulid }] =
     await Promise.all([
       import('#shared/registry/file.ts'),
       import('#shared/errors.ts'),
       import('#shared/registry/registry.ts'),
       import('../../functions/doctor/core.ts'),
+      import('../../functions/doctor/checks.ts'),
       import('ulid'),
     ]);
   const path = command.registry ?? ctx.env.CROSSDEPLOY_REGISTRY ?? 'registry/targets.yaml';

@@ -6,7 +6,8 @@ import type { AssumeRoleProbes } from '#shared/diagnosis/evidence.ts';
 import type { AssumeRoleParams } from '#shared/ports.ts';
 import { type EnvironmentConfig, parseRegistry } from '#shared/registry/registry.ts';
 import type { Requester } from '#shared/types.ts';
-import { type DoctorOptions, type DoctorTarget, runDoctor } from '../../functions/doctor/core.ts';
+import type { DoctorOptions, DoctorTarget } from '../../functions/doctor/checks.ts';
+import { runDoctor } from '../../functions/doctor/core.ts';
 import type {
   CheckId,
   DoctorProbe,
