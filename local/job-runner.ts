@@ -1,11 +1,9 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { JobStartError } from '#shared/errors.ts';
 import { BUILDSPECS } from '#shared/jobs/buildspecs.ts';
@@ -16,12 +14,13 @@ import { findTarget, type Registry } from '#shared/registry/registry.ts';
 import type { JobKind, JobStatus } from '#shared/types.ts';
 import type { BuildStateChange } from '../functions/job-events/handler.ts';
 import { driverFor } from './buildspec-script.ts';
+import { buildArn, jobEnvironment } from './job-environment.ts';
+import { archiveInto, resolveCommit } from './job-source.ts';
 import type { LocalLogWriter } from './logs.ts';
-import { JOB_MARKER, processIdentity, signalGroup, stopJobGroup, stopMarkedProcesses } from './processes.ts';
+import { processIdentity, signalGroup, stopJobGroup, stopMarkedProcesses } from './processes.ts';
 import { type LocalRunner, localRunnerOf } from './targets.ts';
 
 const execFileAsync = promisify(execFile);
-const TEMPLATE_JSON = fileURLToPath(new URL('./shims/template-json.ts', import.meta.url));
 
 /**
  * The JobRunner of local mode: the same two buildspecs CodeBuild runs (functions/shared/jobs/buildspecs.ts), run by
@@ -93,55 +92,6 @@ export interface JobOutcome {
 }
 
 export type JobExecutor = (job: JobStart) => Promise<JobOutcome>;
-
-/**
- * Inherited by every job: what tools need to run on this machine. Server settings and secrets (the local API's
- * CROSSDEPLOY_API_TOKEN among them) are not, and HOME is the job's own.
- */
-const INHERITED = [
-  'PATH',
-  'USER',
-  'LOGNAME',
-  'SHELL',
-  'LANG',
-  'LANGUAGE',
-  'TZ',
-  'TERM',
-  'SSL_CERT_FILE',
-  'SSL_CERT_DIR',
-  'NODE_EXTRA_CA_CERTS',
-  'REQUESTS_CA_BUNDLE',
-  'AWS_CA_BUNDLE',
-  'HTTP_PROXY',
-  'HTTPS_PROXY',
-  'NO_PROXY',
-  'http_proxy',
-  'https_proxy',
-  'no_proxy',
-  'DOCKER_HOST',
-  'VIRTUAL_ENV',
-];
-const INHERITED_PREFIXES = ['LC_', 'PYENV_', 'SAM_CLI_'];
-/**
- * The deploy job's credential helper starts from the user's own chain; these carry it (besides the config
- * file and profile, which are saved separately before the job's AWS_CONFIG_FILE override).
- */
-const SOURCE_CHAIN = [
-  'AWS_ACCESS_KEY_ID',
-  'AWS_SECRET_ACCESS_KEY',
-  'AWS_SESSION_TOKEN',
-  'AWS_SHARED_CREDENTIALS_FILE',
-  'AWS_WEB_IDENTITY_TOKEN_FILE',
-  'AWS_ROLE_ARN',
-  'AWS_ROLE_SESSION_NAME',
-  'AWS_STS_REGIONAL_ENDPOINTS',
-  'AWS_EC2_METADATA_DISABLED',
-  'AWS_EC2_METADATA_SERVICE_ENDPOINT',
-  'AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE',
-  'AWS_METADATA_SERVICE_TIMEOUT',
-  'AWS_METADATA_SERVICE_NUM_ATTEMPTS',
-];
-const SOURCE_CHAIN_PREFIXES = ['AWS_CONTAINER_', 'AWS_ENDPOINT_URL'];
 
 const TOKEN = /^[A-Za-z0-9_-]{1,128}$/;
 const BUILD_ARN_PREFIX = /^arn:aws[a-z-]*:codebuild:[^:]*:\d*:build\//;
@@ -371,7 +321,16 @@ export class LocalJobRunner implements JobRunner {
     const driver = driverFor(BUILDSPECS[job.job]);
     for (const [name, content] of Object.entries(driver.files)) writeFileSync(join(meta, name), content);
     const exportedFile = join(meta, 'exported-variables');
-    const env = this.jobEnvironment(record, job, { src, tmp, home, defaults: driver.defaults, codebuild });
+    const env = jobEnvironment(record, job, {
+      src,
+      tmp,
+      home,
+      defaults: driver.defaults,
+      codebuild,
+      server: this.options.env,
+      simulateBin: this.options.simulateBin,
+      dataDir: this.options.dataDir,
+    });
 
     const child = spawn('bash', [join(meta, 'driver.sh'), meta, exportedFile], {
       cwd: src,
@@ -466,76 +425,6 @@ export class LocalJobRunner implements JobRunner {
     );
     await archiveInto(top, treeish, src);
     return commit;
-  }
-
-  private jobEnvironment(
-    record: LocalJobRecord,
-    job: JobStart,
-    paths: {
-      src: string;
-      tmp: string;
-      home: string;
-      defaults: Record<string, string>;
-      codebuild: Record<string, string>;
-    },
-  ): NodeJS.ProcessEnv {
-    const server = this.options.env;
-    const pick = (names: string[], prefixes: string[]) =>
-      Object.fromEntries(
-        Object.entries(server).filter(
-          ([name, value]) =>
-            value !== undefined &&
-            (names.includes(name) || prefixes.some((prefix) => name.startsWith(prefix))),
-        ),
-      ) as Record<string, string>;
-    const env: Record<string, string> = { ...pick(INHERITED, INHERITED_PREFIXES) };
-    const region =
-      server.AWS_REGION ??
-      server.AWS_DEFAULT_REGION ??
-      record.environmentVariables.TARGET_REGION ??
-      'us-east-1';
-    if (job.job === 'deploy') {
-      Object.assign(env, pick(SOURCE_CHAIN, SOURCE_CHAIN_PREFIXES));
-      // The helper's source: the user's own config and profile, saved before the job's AWS_CONFIG_FILE override.
-      env.CROSSDEPLOY_SOURCE_AWS_CONFIG_FILE = server.AWS_CONFIG_FILE ?? join(homedir(), '.aws', 'config');
-      env.CROSSDEPLOY_SOURCE_AWS_PROFILE = server.AWS_PROFILE ?? server.AWS_DEFAULT_PROFILE ?? '';
-      // The chain also lives under the user's HOME (credentials file, SSO cache) and may be the instance
-      // profile: the helper alone gets both back; sam deploy and everything else run with the job's.
-      env.CROSSDEPLOY_SOURCE_HOME = server.HOME ?? homedir();
-      env.CROSSDEPLOY_SOURCE_AWS_EC2_METADATA_DISABLED = server.AWS_EC2_METADATA_DISABLED ?? '';
-    } else {
-      // `sam build` may run repository code: like the build project's role, it gets no way into AWS accounts.
-      env.AWS_CONFIG_FILE = '/dev/null';
-      env.AWS_SHARED_CREDENTIALS_FILE = '/dev/null';
-    }
-    // pyenv's shims find their versions through HOME unless PYENV_ROOT says where.
-    const pyenv = join(server.HOME ?? homedir(), '.pyenv');
-    if (env.PYENV_ROOT === undefined && existsSync(pyenv)) env.PYENV_ROOT = pyenv;
-    if (record.runner === 'simulate') {
-      env.PATH = `${this.options.simulateBin}:${env.PATH ?? '/usr/bin:/bin'}`;
-      env.CROSSDEPLOY_SIMULATE_NODE = process.execPath;
-      env.CROSSDEPLOY_SIMULATE_TEMPLATE_JSON = TEMPLATE_JSON;
-    }
-    return {
-      ...paths.defaults,
-      ...env,
-      ...job.environmentVariables,
-      AWS_REGION: region,
-      AWS_DEFAULT_REGION: region,
-      TMPDIR: paths.tmp,
-      HOME: paths.home,
-      // No instance metadata: a job on an EC2 host or in a container must not pick up its role by default.
-      AWS_EC2_METADATA_DISABLED: 'true',
-      CROSSDEPLOY_LOCAL_ARTIFACTS_DIR: join(this.options.dataDir, 'artifacts'),
-      CODEBUILD_BUILD_ID: record.buildId,
-      CODEBUILD_BUILD_ARN: buildArn(record.buildId, region),
-      CODEBUILD_INITIATOR: 'crossdeploy-local',
-      CODEBUILD_START_TIME: String(Date.parse(record.startedAt)),
-      CODEBUILD_SRC_DIR: paths.src,
-      ...paths.codebuild,
-      // Inherited by everything the job starts: how a restart finds a job that died before its pgid was recorded.
-      [JOB_MARKER]: record.buildId,
-    };
   }
 
   private async pipeLines(record: LocalJobRecord, stream: NodeJS.ReadableStream | null): Promise<void> {
@@ -691,56 +580,6 @@ export class LocalJobRunner implements JobRunner {
   }
 }
 
-/** The ref as a commit: a local branch, tag or SHA first, then the `origin` branch of that name (a CI clone). */
-export async function resolveCommit(
-  ref: string,
-  git: (args: string[]) => Promise<string>,
-): Promise<string | undefined> {
-  const candidates = [ref];
-  if (!/^[0-9a-f]{7,64}$/.test(ref)) candidates.push(`refs/remotes/origin/${ref}`);
-  for (const candidate of candidates) {
-    try {
-      const sha = await git([
-        'rev-parse',
-        '--verify',
-        '--quiet',
-        '--end-of-options',
-        `${candidate}^{commit}`,
-      ]);
-      if (/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(sha)) return sha;
-    } catch {
-      // not this one
-    }
-  }
-  return undefined;
-}
-
-/** `git archive <tree-ish> | tar -x`: the committed tree, nothing from the working copy. */
-async function archiveInto(repo: string, treeish: string, dest: string): Promise<void> {
-  const archive = spawn('git', ['archive', '--format=tar', treeish], {
-    cwd: repo,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const extract = spawn('tar', ['-x', '-f', '-', '-C', dest], { stdio: ['pipe', 'ignore', 'pipe'] });
-  archive.stdout.pipe(extract.stdin);
-  let errors = '';
-  archive.stderr.on('data', (chunk) => {
-    errors += chunk;
-  });
-  extract.stderr.on('data', (chunk) => {
-    errors += chunk;
-  });
-  const ended = (child: ChildProcess) =>
-    new Promise<number | null>((resolveEnd, reject) => {
-      child.once('error', reject);
-      child.once('close', resolveEnd);
-    });
-  const [archiveCode, extractCode] = await Promise.all([ended(archive), ended(extract)]);
-  if (archiveCode !== 0 || extractCode !== 0) {
-    throw new Error(`git archive ${treeish} failed: ${errors.trim().split('\n')[0] ?? 'no output'}`);
-  }
-}
-
 /** A backoff that ends early, without an error, when the server stops. */
 const sleep = (ms: number, signal: AbortSignal) =>
   delay(ms, undefined, { signal, ref: false }).catch(() => undefined);
@@ -762,9 +601,6 @@ function readExported(file: string): Record<string, string> {
   }
   return variables;
 }
-
-const buildArn = (buildId: string, region: string) =>
-  `arn:aws:codebuild:${region}:000000000000:build/${buildId}`;
 
 /** The documented shape of CodeBuild's "Build State Change" event (test/events/codebuild/), for a local job. */
 export function stateChangeEvent(record: LocalJobRecord, status: JobStatus): BuildStateChange {
