@@ -229,3 +229,231 @@ function writeRows(meter: DynamoMeter): WriteRow[] {
   }
   return [...rows.values()].sort((a, b) => b.totalUnits - a.totalUnits);
 }
+
+/**
+ * Ten requests at once on one environment (the issue's "10-waiter burst"): each waits behind the ones
+ * before it. Measured: every state transition, Lambda invocation and DynamoDB request unit of the ten
+ * executions, which (parked, not polling) do not depend on how long each waits. Modeled for deploys of
+ * `deployMinutes`: waiter i waits i × deployMinutes, so its parked Task times out (the safety-net
+ * re-check, 3 transitions and 2 invocations) floor(wait / RECHECK_SECONDS) times; and, for comparison,
+ * what the old 15-second Wait loop would have added for the same waits (3 transitions, 1 invocation each).
+ */
+export interface BurstResult {
+  requests: number;
+  deployMinutes: number;
+  waited: number;
+  parks: number;
+  transitions: number;
+  /** The most transitions one waiter added to an uncontended deployment's count. */
+  maxAddedTransitions: number;
+  lambdaInvocations: number;
+  writeUnits: number;
+  readUnits: number;
+  overlaps: number;
+  orderInversions: number;
+  modeled: {
+    recheckTransitions: number;
+    pollingTransitions: number;
+    usdPerDeployment: number;
+    usdPerDeploymentPolling: number;
+    uncontendedUsdPerDeployment: number;
+    ratio: number;
+    ratioPolling: number;
+  };
+}
+
+export async function measureBurst(
+  stack: Stack,
+  uncontended: CostResult,
+  options: { requests: number; deployMinutes: number; recheckSeconds: number; pollSeconds: number },
+): Promise<BurstResult> {
+  const pair = { application: 'app-02', environment: 'dev' };
+  const warm = await postDeployment(stack.url, pair, 'bench: burst warm-up');
+  await executionOf(stack, warm.body.deploymentId ?? '');
+  await sleep(200);
+  const { meter } = stack;
+  meter.reset();
+  meter.detailed = true;
+  meter.paused = false;
+  const jobEventsBefore = stack.jobEvents;
+  const lookupsBefore = stack.targetLookups;
+  const ids: string[] = [];
+  for (let i = 0; i < options.requests; i++) {
+    const posted = await postDeployment(stack.url, pair, `bench: burst ${i}`, {
+      'idempotency-key': randomUUID(),
+    });
+    ids.push(posted.body.deploymentId ?? '');
+  }
+  const executions = await Promise.all(ids.map((id) => executionOf(stack, id)));
+  meter.detailed = false;
+  const records = await Promise.all(ids.map((id) => stack.store.getDeployment(id)));
+  const notOk = records.filter((r) => r?.status !== 'SUCCEEDED');
+  if (notOk.length > 0) throw new Error(`${notOk.length} burst deployment(s) did not succeed`);
+
+  let transitions = 0;
+  let tasks = 0;
+  let parks = 0;
+  let waited = 0;
+  let maxAdded = 0;
+  for (const execution of executions) {
+    const entered = execution.events.filter((e) => e.type === 'StateEntered');
+    const retries = execution.events.filter((e) => e.type === 'StateRetried').length;
+    const count = entered.length + retries;
+    transitions += count;
+    tasks +=
+      entered.filter((e) => (e.state as { type?: string } | undefined)?.type === 'Task').length + retries;
+    const parked = entered.filter((e) => e.state?.name === 'Wait For Lock').length;
+    parks += parked;
+    if (parked > 0) waited++;
+    maxAdded = Math.max(maxAdded, count - uncontended.transitions);
+  }
+  const jobEvents = stack.jobEvents - jobEventsBefore;
+  const localOnlyReads = stack.targetLookups - lookupsBefore + jobEvents;
+  const writeUnits = writeRows(meter).reduce((sum, row) => sum + row.totalUnits, 0);
+  const readUnits =
+    meter.reads.reduce((sum, r) => sum + r.units, 0) -
+    localOnlyReads +
+    ASSUMPTIONS.slackReadUnits * ids.length;
+  meter.paused = false;
+
+  // Never two deploys at once, and the lock in request order: deploy job starts against Record Result
+  // (entered once the deploy job is over, while the lock is still held: it releases and hands over).
+  const spans = ids.map((id, i) => ({
+    order: i,
+    start: stack.jobStarts.find((j) => j.deploymentId === id && j.job === 'deploy')?.wallAt ?? 0,
+    end: Number(
+      executions[i]?.events.find((e) => e.type === 'StateEntered' && e.state?.name === 'Record Result')
+        ?.timestamp ?? 0,
+    ),
+  }));
+  spans.sort((a, b) => a.start - b.start);
+  let overlaps = 0;
+  let orderInversions = 0;
+  for (let i = 1; i < spans.length; i++) {
+    if (spans[i]!.start < spans[i - 1]!.end) overlaps++;
+    if (spans[i]!.order < spans[i - 1]!.order) orderInversions++;
+  }
+
+  const lambdaInvocations = tasks + jobEvents + ids.length * (1 + ASSUMPTIONS.slackInvocations);
+  const perInvocation =
+    PRICES.lambdaPerRequest +
+    ASSUMPTIONS.lambdaMemoryGb * ASSUMPTIONS.lambdaBilledSeconds * PRICES.lambdaPerGbSecondArm;
+  const waits = ids.map((_, i) => i * options.deployMinutes * 60);
+  const recheckTransitions = waits.reduce((sum, w) => sum + 3 * Math.floor(w / options.recheckSeconds), 0);
+  const recheckInvocations = (recheckTransitions / 3) * 2;
+  // The Wait loop: per poll a Wait, Acquire Lock and its Choice; the first answer WAITING is measured above.
+  const polls = waits.reduce((sum, w) => sum + Math.ceil(w / options.pollSeconds), 0);
+  const base =
+    writeUnits * PRICES.dynamoPerWriteUnit +
+    readUnits * PRICES.dynamoPerReadUnit +
+    ids.length * PRICES.httpApiPerRequest;
+  const total =
+    base +
+    (transitions + recheckTransitions) * PRICES.stepFunctionsPerTransition +
+    (lambdaInvocations + recheckInvocations) * perInvocation;
+  // Polling instead of parking: the park and the hand-over's Acquire Lock round are replaced by polls.
+  const pollingTransitions = transitions - 3 * parks + 3 * polls;
+  const pollingInvocations = lambdaInvocations - 2 * parks + polls;
+  const totalPolling =
+    base +
+    pollingTransitions * PRICES.stepFunctionsPerTransition +
+    pollingInvocations * perInvocation +
+    polls * 2 * PRICES.dynamoPerReadUnit;
+  const perDeployment = total / ids.length;
+  const perDeploymentPolling = totalPolling / ids.length;
+  return {
+    requests: ids.length,
+    deployMinutes: options.deployMinutes,
+    waited,
+    parks,
+    transitions,
+    maxAddedTransitions: maxAdded,
+    lambdaInvocations,
+    writeUnits,
+    readUnits,
+    overlaps,
+    orderInversions,
+    modeled: {
+      recheckTransitions,
+      pollingTransitions,
+      usdPerDeployment: round(perDeployment, 8),
+      usdPerDeploymentPolling: round(perDeploymentPolling, 8),
+      uncontendedUsdPerDeployment: uncontended.usd.total,
+      ratio: round(perDeployment / uncontended.usd.total, 2),
+      ratioPolling: round(perDeploymentPolling / uncontended.usd.total, 2),
+    },
+  };
+}
+
+/**
+ * What the per-deployment figure above leaves out, modeled from template.yaml's settings (no local run can
+ * measure these): Lambda INIT billed on cold starts (every invocation cold: an upper bound for an idle
+ * orchestrator), X-Ray (Tracing: Active on every function, Enabled on the state machine), CloudWatch Logs
+ * ingestion (the state machine logs at Level ALL without execution data; each function logs JSON), and the
+ * fixed monthly cost of the two schedules (the reconcile sweep every 5 minutes, the Slack reply sweep every
+ * 10 minutes), which run whether anything deploys or not.
+ */
+export const EXTRA_PRICES = {
+  date: '2026-11-28',
+  xrayPerTraceRecorded: 5.0 / 1_000_000,
+  logsPerGbIngested: 0.5,
+} as const;
+
+export const EXTRA_ASSUMPTIONS = {
+  /** Bundle init with --enable-source-maps, rounded up (bench cold start: 76–107 ms on 2026-12-03). */
+  lambdaInitSeconds: 0.11,
+  /** History events a transition logs at Level ALL (entered/exited, scheduled/started/succeeded for Tasks). */
+  stateMachineLogEventsPerTransition: 3,
+  stateMachineLogEventBytes: 400,
+  /** Powertools lines plus START/END/REPORT per invocation. */
+  lambdaLogBytesPerInvocation: 1500,
+  scheduledRunsPerMonth: { reconcileSweep: (30 * 24 * 60) / 5, slackSweep: (30 * 24 * 60) / 10 },
+  /** Each sweep run: one Query of GSI2 plus the reads of what it finds (none on an idle orchestrator). */
+  readUnitsPerSweepRun: 1,
+};
+
+export interface CostExtras {
+  perDeployment: { lambdaInit: number; xray: number; logs: number; total: number; withExtras: number };
+  monthlyFixed: { lambda: number; dynamo: number; xray: number; logs: number; total: number };
+}
+
+export function costExtras(cost: CostResult): CostExtras {
+  const a = EXTRA_ASSUMPTIONS;
+  const gbSecond = ASSUMPTIONS.lambdaMemoryGb * PRICES.lambdaPerGbSecondArm;
+  const lambdaInit = cost.lambda.total * a.lambdaInitSeconds * gbSecond;
+  // The execution's trace, the API request's, and one per EventBridge-started invocation (job events, Slack).
+  const traces = 1 + cost.lambda.api + cost.lambda.jobEvents + cost.lambda.slack;
+  const xray = traces * EXTRA_PRICES.xrayPerTraceRecorded;
+  const logBytes =
+    cost.transitions * a.stateMachineLogEventsPerTransition * a.stateMachineLogEventBytes +
+    cost.lambda.total * a.lambdaLogBytesPerInvocation;
+  const logs = (logBytes / 2 ** 30) * EXTRA_PRICES.logsPerGbIngested;
+  const total = lambdaInit + xray + logs;
+  const runs = a.scheduledRunsPerMonth.reconcileSweep + a.scheduledRunsPerMonth.slackSweep;
+  const monthly = {
+    lambda:
+      runs * (PRICES.lambdaPerRequest + (ASSUMPTIONS.lambdaBilledSeconds + a.lambdaInitSeconds) * gbSecond),
+    dynamo: runs * a.readUnitsPerSweepRun * PRICES.dynamoPerReadUnit,
+    xray: runs * EXTRA_PRICES.xrayPerTraceRecorded,
+    logs: ((runs * a.lambdaLogBytesPerInvocation) / 2 ** 30) * EXTRA_PRICES.logsPerGbIngested,
+    total: 0,
+  };
+  monthly.total = monthly.lambda + monthly.dynamo + monthly.xray + monthly.logs;
+  const r = (v: number) => round(v, 8);
+  return {
+    perDeployment: {
+      lambdaInit: r(lambdaInit),
+      xray: r(xray),
+      logs: r(logs),
+      total: r(total),
+      withExtras: r(cost.usd.total + total),
+    },
+    monthlyFixed: {
+      lambda: r(monthly.lambda),
+      dynamo: r(monthly.dynamo),
+      xray: r(monthly.xray),
+      logs: r(monthly.logs),
+      total: r(monthly.total),
+    },
+  };
+}

@@ -109,6 +109,11 @@ export interface JobStartRecord {
   environment: string;
   job: 'build' | 'deploy';
   at: number;
+  /**
+   * Date.now() at the start: the clock of the engine's event timestamps and the store's audit times. `at`
+   * (the monotonic clock) drifts from it by tens of ms over a long run, more than a hand-over takes.
+   */
+  wallAt: number;
 }
 
 export interface StackOptions {
@@ -211,6 +216,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         environment: env.ENVIRONMENT ?? '',
         job: job.job,
         at: nowMs(),
+        wallAt: Date.now(),
       });
       // A CodeBuild job cannot end before StartBuild has answered and the starter has recorded it: the
       // stand-in ends right then (local mode would otherwise poll for the record every 25 ms).

@@ -1,9 +1,10 @@
 import type { AckResult } from './ack.ts';
 import { BUNDLE_LIMIT_BYTES, type ColdStartRow } from './cold-start.ts';
-import { type CostResult, PRICES } from './cost.ts';
+import { type BurstResult, type CostExtras, type CostResult, PRICES } from './cost.ts';
 import type { HistoryResult } from './history.ts';
 import type { OverheadResult } from './overhead.ts';
 import type { ScaleResult } from './scale.ts';
+import type { WatchResult } from './watch.ts';
 
 /** The markdown the bench prints (and README quotes): one summary table, then the detail behind it. */
 
@@ -23,6 +24,9 @@ export interface Results {
   overhead?: OverheadResult;
   ack?: AckResult[];
   cost?: CostResult;
+  burst?: BurstResult;
+  costExtras?: CostExtras;
+  watch?: WatchResult;
   scale?: ScaleResult;
   history?: HistoryResult;
 }
@@ -42,7 +46,7 @@ const span = (values: number[], format: (n: number) => string) =>
 
 export function summarize(results: Results): SummaryRow[] {
   const rows: SummaryRow[] = [];
-  const { coldStart, overhead, ack, cost, scale, history } = results;
+  const { coldStart, overhead, ack, cost, burst, costExtras, watch, scale, history } = results;
   if (coldStart) {
     const worst = coldStart.reduce((a, b) => (b.ratio > a.ratio ? b : a));
     rows.push({
@@ -130,18 +134,63 @@ export function summarize(results: Results): SummaryRow[] {
       met: undefined,
     });
   }
+  if (burst) {
+    rows.push({
+      measurement: `4. Lock wait: transitions a waiter adds (${burst.requests} requests at once, ${burst.waited} waited)`,
+      result: `${burst.maxAddedTransitions} at most (${burst.parks} parks; ${burst.modeled.recheckTransitions} more for safety-net re-checks with ${burst.deployMinutes}-minute deploys)`,
+      target: '≤ 4',
+      met: burst.maxAddedTransitions + burst.modeled.recheckTransitions / Math.max(1, burst.waited) <= 4,
+    });
+    rows.push({
+      measurement: `4. ${burst.requests} requests at once, ${burst.deployMinutes}-minute deploys: USD per deployment ÷ uncontended`,
+      result: `${burst.modeled.ratio}× (${usd(burst.modeled.usdPerDeployment)} vs ${usd(burst.modeled.uncontendedUsdPerDeployment)}); polling every 15 s was ${burst.modeled.ratioPolling}× (${usd(burst.modeled.usdPerDeploymentPolling)})`,
+      target: '≤ 1.3×',
+      met: burst.modeled.ratio <= 1.3,
+    });
+    rows.push({
+      measurement: `4. Burst: overlapping deploys / order inversions`,
+      result: `${burst.overlaps} / ${burst.orderInversions}`,
+      target: '0 / 0',
+      met: burst.overlaps === 0 && burst.orderInversions === 0,
+    });
+  }
+  if (costExtras) {
+    const e = costExtras.perDeployment;
+    const m = costExtras.monthlyFixed;
+    rows.push({
+      measurement:
+        '4. USD per deployment with what the figure above leaves out (modeled: every Lambda cold, X-Ray, logs)',
+      result: `${usd(e.withExtras)} (init ${usd(e.lambdaInit)}, X-Ray ${usd(e.xray)}, logs ${usd(e.logs)})`,
+      target: '—',
+      met: undefined,
+    });
+    rows.push({
+      measurement: '4. Fixed cost per month, nothing deployed (the two sweeps; modeled)',
+      result: `${usd(m.total)} (Lambda ${usd(m.lambda)}, X-Ray ${usd(m.xray)}, logs ${usd(m.logs)}, DynamoDB ${usd(m.dynamo)})`,
+      target: '—',
+      met: undefined,
+    });
+  }
+  if (watch) {
+    rows.push({
+      measurement: `4. A ${watch.deploymentSeconds / 60}-minute deployment watched with --wait: API requests in AWS (computed from the CLI's back-off)`,
+      result: `${watch.requests} (${usd(watch.usd)}; was ${watch.requestsBefore}, ${usd(watch.usdBefore)}; the orchestration itself ${usd(watch.usdOrchestration)})`,
+      target: '≤ 100',
+      met: watch.requests <= 100,
+    });
+  }
   if (scale) {
     rows.push({
       measurement: `5. Scale: ${scale.deployments} deployments, ${scale.pairs} pairs, concurrency ${scale.concurrency}`,
-      result: `${scale.totalSeconds} s (${scale.perSecond}/s); ${scale.lockWaits.deployments} waited for the lock (${scale.lockWaits.polls} polls)`,
+      result: `${scale.totalSeconds} s (${scale.perSecond}/s); ${scale.lockWaits.deployments} waited for the lock (${scale.lockWaits.parks} parks)`,
       target: '≤ 60 s',
       met: scale.totalSeconds <= 60,
     });
     rows.push({
-      measurement: '5. Lost records / overlapping deploys',
-      result: `${scale.lost} / ${scale.overlaps}`,
-      target: '0 / 0',
-      met: scale.lost === 0 && scale.overlaps === 0,
+      measurement: '5. Lost records / overlapping deploys / overlapping lock holds',
+      result: `${scale.lost} / ${scale.overlaps} / ${scale.lockOverlaps}`,
+      target: '0 / 0 / 0',
+      met: scale.lost === 0 && scale.overlaps === 0 && scale.lockOverlaps === 0,
     });
   }
   if (history) {

@@ -43,14 +43,29 @@ const PLAN = {
   ack: { clients: 50, seconds: quick ? 3 : 10 },
   scale: { deployments: quick ? 100 : 1000, pairs: quick ? 10 : 100, concurrency: 50, seed: 8 },
   history: { big: quick ? 5_000 : 100_000, small: 100, samples: 30 },
-  /** Wait For Lock polls every 15 s in AWS; local mode shortens Wait states (2 s by default). */
+  /** Wait states (settling) last 250 ms here; a waiting deployment parks (Wait For Lock) instead of polling. */
   lockPollMs: 250,
+  /** The 10-waiter burst, modeled for 5-minute deploys; the old protocol polled every 15 s. */
+  burst: { requests: 10, deployMinutes: 5, pollSeconds: 15 },
+  /** A watched deployment: 7 minutes, 3 of them building. */
+  watch: { deploymentSeconds: 420, buildSeconds: 180 },
 };
 
 const { measureColdStart } = await import('./cold-start.ts');
 const { measureOverhead } = await import('./overhead.ts');
 const { measureAck } = await import('./ack.ts');
-const { measureCost, PRICES, ASSUMPTIONS, WHAT_IF_PROJECTIONS } = await import('./cost.ts');
+const {
+  costExtras,
+  EXTRA_ASSUMPTIONS,
+  EXTRA_PRICES,
+  measureBurst,
+  measureCost,
+  PRICES,
+  ASSUMPTIONS,
+  WHAT_IF_PROJECTIONS,
+} = await import('./cost.ts');
+const { RECHECK_SECONDS } = await import('../functions/acquire-lock/core.ts');
+const { measureWatch } = await import('./watch.ts');
 const { measureScale } = await import('./scale.ts');
 const { measureHistory } = await import('./history.ts');
 const { benchPairs, startStack } = await import('./harness.ts');
@@ -92,7 +107,15 @@ try {
   if (want('overhead') || want('cost')) {
     const stack = await startStack({ pairs: benchPairs(100), waitMs: PLAN.lockPollMs });
     try {
-      if (want('cost')) results.cost = await timed('cost', () => measureCost(stack));
+      if (want('cost')) {
+        const cost = await timed('cost', () => measureCost(stack));
+        results.cost = cost;
+        results.costExtras = costExtras(cost);
+        results.burst = await timed('burst', () =>
+          measureBurst(stack, cost, { ...PLAN.burst, recheckSeconds: RECHECK_SECONDS }),
+        );
+        results.watch = measureWatch(PLAN.watch, cost.usd.total);
+      }
       if (want('overhead')) {
         results.overhead = await timed('overhead', () =>
           measureOverhead(stack, PLAN.overhead.count, PLAN.overhead.warmup),
@@ -138,6 +161,15 @@ const rows = summarize(results);
 const violations = [
   ...(results.scale && results.scale.lost > 0 ? [`${results.scale.lost} lost record(s)`] : []),
   ...(results.scale && results.scale.overlaps > 0 ? [`${results.scale.overlaps} overlapping deploy(s)`] : []),
+  ...(results.scale && results.scale.lockOverlaps > 0
+    ? [`${results.scale.lockOverlaps} overlapping lock hold(s)`]
+    : []),
+  ...(results.burst && results.burst.overlaps > 0
+    ? [`${results.burst.overlaps} overlapping deploy(s) in the burst`]
+    : []),
+  ...(results.burst && results.burst.orderInversions > 0
+    ? [`${results.burst.orderInversions} order inversion(s) in the burst`]
+    : []),
 ];
 writeFileSync(
   resultsFile,
@@ -147,6 +179,8 @@ writeFileSync(
       plan: { ...PLAN, quick, sections: [...only] },
       prices: PRICES,
       assumptions: ASSUMPTIONS,
+      extraPrices: EXTRA_PRICES,
+      extraAssumptions: EXTRA_ASSUMPTIONS,
       whatIfProjections: WHAT_IF_PROJECTIONS,
       summary: rows,
       violations,

@@ -6,8 +6,8 @@ import { nowMs, percentile, pool, round, seededRandom, shuffle } from './stats.t
  * Scale: `deployments` requests spread evenly over `pairs` application+environment pairs, in a seeded random
  * order, by `concurrency` clients that each send one and wait for it to end. Then the checks that make the
  * bench fail: every accepted deployment is in the store and in its environment's history (none lost), and in
- * no environment did two deployments hold it at once (from the deploy job's start to Release Lock, the span
- * the lock protects, by the clock of this one process).
+ * no environment did two deployments hold it at once (from the deploy job's start to Record Result, the span
+ * the lock protects, both by Date.now(), the clock of the engine's event timestamps).
  */
 
 export interface ScaleResult {
@@ -22,10 +22,12 @@ export interface ScaleResult {
   lost: number;
   notSucceeded: Record<string, number>;
   overlaps: number;
+  /** The same check on the lock itself: LOCK_ACQUIRED to LOCK_RELEASED, by the store's audit times. */
+  lockOverlaps: number;
   /** Deploys that ran before an older request of the same environment (ticket order). */
   orderInversions: number;
-  /** Deployments that waited for their environment at least once, and the polls (Wait For Lock) in all. */
-  lockWaits: { deployments: number; polls: number };
+  /** Deployments that waited for their environment at least once, and how often they parked (Wait For Lock). */
+  lockWaits: { deployments: number; parks: number };
   postToTerminalMs: { p50: number; p99: number };
 }
 
@@ -87,8 +89,10 @@ export async function measureScale(
       lockPolls += polls;
     }
     const deployStart = stack.jobStarts.find((j) => j.deploymentId === id && j.job === 'deploy');
+    // Record Result releases the lock (and hands it on) before the Release Lock state: a span ends when
+    // it is entered, by which time the deploy job is over and the lock is still held.
     const release = execution?.events.find(
-      (e) => e.type === 'StateEntered' && e.state?.name === 'Release Lock',
+      (e) => e.type === 'StateEntered' && e.state?.name === 'Record Result',
     );
     const record = records.get(id);
     if (!deployStart || !release || !record) continue;
@@ -96,7 +100,7 @@ export async function measureScale(
     const list = spans.get(key) ?? [];
     list.push({
       id,
-      start: deployStart.at,
+      start: deployStart.wallAt,
       end: Number(release.timestamp),
       ticket: `${record.requestedAt}#${id}`,
     });
@@ -108,11 +112,26 @@ export async function measureScale(
     list.sort((a, b) => a.start - b.start);
     let heldUntil = Number.NEGATIVE_INFINITY;
     for (const span of list) {
-      // Release Lock is entered after the deploy job's span; the next holder can only start after it.
+      // Record Result is entered after the deploy job's span; the next holder can only start after it.
       if (span.start < heldUntil) overlaps++;
       heldUntil = Math.max(heldUntil, span.end);
     }
     for (let i = 1; i < list.length; i++) if (list[i]!.ticket < list[i - 1]!.ticket) orderInversions++;
+  }
+
+  let lockOverlaps = 0;
+  const held = new Map<string, { acquired: string; released: string }[]>();
+  for (const [id, pair] of accepted) {
+    const events = await stack.store.listEvents(id);
+    const acquired = events.find((e) => e.type === 'LOCK_ACQUIRED' || e.type === 'LOCK_TAKEN_OVER')?.at;
+    const released = events.find((e) => e.type === 'LOCK_RELEASED')?.at;
+    if (!acquired || !released) continue;
+    const key = `${pair.application}/${pair.environment}`;
+    held.set(key, [...(held.get(key) ?? []), { acquired, released }]);
+  }
+  for (const list of held.values()) {
+    list.sort((a, b) => a.acquired.localeCompare(b.acquired));
+    for (let i = 1; i < list.length; i++) if (list[i]!.acquired < list[i - 1]!.released) lockOverlaps++;
   }
 
   return {
@@ -127,8 +146,9 @@ export async function measureScale(
     lost,
     notSucceeded,
     overlaps,
+    lockOverlaps,
     orderInversions,
-    lockWaits: { deployments: lockWaitDeployments, polls: lockPolls },
+    lockWaits: { deployments: lockWaitDeployments, parks: lockPolls },
     postToTerminalMs: { p50: round(percentile(durations, 50)), p99: round(percentile(durations, 99)) },
   };
 }

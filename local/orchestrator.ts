@@ -98,6 +98,7 @@ export function createOrchestrator(options: OrchestratorOptions) {
     store: settleStore,
     clock,
     tokens,
+    leaseSeconds: LOCK_LEASE_SECONDS,
     ...settleDeps,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   };
@@ -129,6 +130,7 @@ export function createOrchestrator(options: OrchestratorOptions) {
       clock,
       registry,
       leaseSeconds: LOCK_LEASE_SECONDS,
+      tokens,
     })) as never,
     AssumeTargetRoleFunctionArn: assumeTargetRoleHandler(() => ({
       store,
@@ -139,9 +141,16 @@ export function createOrchestrator(options: OrchestratorOptions) {
     RecordResultFunctionArn: recordResultHandler(() => ({
       store: settleStore,
       clock,
+      tokens,
+      leaseSeconds: LOCK_LEASE_SECONDS,
       ...settleDeps,
     })) as never,
-    ReleaseLockFunctionArn: releaseLockHandler(() => ({ store, clock })) as never,
+    ReleaseLockFunctionArn: releaseLockHandler(() => ({
+      store,
+      clock,
+      tokens,
+      leaseSeconds: LOCK_LEASE_SECONDS,
+    })) as never,
   };
   const engine = new WorkflowEngine({
     functions,

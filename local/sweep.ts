@@ -1,5 +1,5 @@
 import { logger } from '#shared/logger.ts';
-import { type ReconcileDeps, sweepLostJobEvents } from '../functions/reconcile/core.ts';
+import { type ReconcileDeps, sweepLostJobEvents, sweepParkedWaiters } from '../functions/reconcile/core.ts';
 
 /** How often local mode looks for lost job ends (the deployed sweep runs every 5 minutes). */
 export const SWEEP_INTERVAL_MS = 60_000;
@@ -8,6 +8,8 @@ export const SWEEP_INTERVAL_MS = 60_000;
  * Local mode's lost-event sweep: the deployed reconciler's own core (sweepLostJobEvents) on a timer. A job
  * whose end could not be reported (the store down for longer than the report's retries) is found complete
  * here and its result delivered, so its deployment and the queue behind it do not wait for a restart.
+ * The same timer is the safety net under the lock hand-over (sweepParkedWaiters), as the deployed sweep is:
+ * the local engine cannot give a parked Task its lock-wait deadline as timeout.
  */
 export class LostEventSweep {
   private readonly deps: ReconcileDeps;
@@ -28,8 +30,11 @@ export class LostEventSweep {
   /** One sweep (never two at once); a store that fails it is logged and tried again next time. */
   runOnce(): Promise<number> {
     this.current ??= sweepLostJobEvents(this.deps)
-      .then((delivered) => {
+      .then(async (delivered) => {
         if (delivered > 0) logger.info('lost job ends delivered', { delivered });
+        const waiters = await sweepParkedWaiters(this.deps);
+        if (waiters.handedOver.length + waiters.woken.length > 0)
+          logger.info('parked waiters moved', waiters);
         return delivered;
       })
       .catch((error: unknown) => {

@@ -156,7 +156,12 @@ export class WorkflowEngine {
       const task = state as TaskState;
       const fn = byArn.get(task.Parameters?.FunctionName ?? '');
       if (!fn) throw new Error(`state "${stateName}" invokes a function the local engine does not have`);
-      taskHandlers[stateName] = this.integration(task.Resource, fn, stateName);
+      taskHandlers[stateName] = this.integration(
+        task.Resource,
+        fn,
+        stateName,
+        (state as { TimeoutSeconds?: number }).TimeoutSeconds,
+      );
     }
     this.overrides = {
       taskResourceLocalHandlers: taskHandlers as never,
@@ -165,7 +170,7 @@ export class WorkflowEngine {
     };
   }
 
-  private integration(resource: string, fn: LambdaFunction, stateName: string) {
+  private integration(resource: string, fn: LambdaFunction, stateName: string, timeoutSeconds?: number) {
     if (resource === 'arn:aws:states:::lambda:invoke') {
       return async (input: unknown) => {
         const { Payload } = input as { Payload: unknown };
@@ -186,6 +191,15 @@ export class WorkflowEngine {
       return async (input: unknown) => {
         const { Payload } = input as { Payload: Record<string, unknown> };
         const { token, result } = this.options.tokens.issue();
+        // A Task that timed out no longer listens: as in AWS, its token is then gone (a hand-over to a
+        // waiter that timed out must see `gone`, and a long-waiting server must not keep every old token).
+        // Set before the engine's own Task timer (which starts once this handler returns its promise), so
+        // the token is gone by the time the engine reports States.Timeout.
+        if (timeoutSeconds !== undefined) {
+          const timer = setTimeout(() => this.options.tokens.discard(token), timeoutSeconds * 1000);
+          timer.unref();
+          void result.finally(() => clearTimeout(timer)).catch(() => {});
+        }
         try {
           await fn({ ...structuredClone(Payload), taskToken: token });
         } catch (error) {

@@ -1,7 +1,8 @@
 import { auditFreezeOverride, hasFreezeOverride } from '#shared/deployments/freeze-override.ts';
 import { finish, recordEvent } from '#shared/deployments/record.ts';
 import { JobStartError, TransientError } from '#shared/errors.ts';
-import type { Clock, DeploymentStore } from '#shared/ports.ts';
+import type { Clock, DeploymentStore, TaskTokens } from '#shared/ports.ts';
+import { handOffLock, wakeParked } from '#shared/queue/handoff.ts';
 import { releaseHeldLock } from '#shared/queue/lock.ts';
 import { activeFreeze } from '#shared/registry/calendar.ts';
 import { findTarget, type Registry } from '#shared/registry/registry.ts';
@@ -13,11 +14,14 @@ export interface AcquireLockDeps {
   registry: Registry;
   /** At least the deploy job's queued + build timeout plus a margin, so a live deploy never loses its lease. */
   leaseSeconds: number;
+  /** Completes parked waiters' tokens (the hand-over, and a park whose re-check finds it may go on). */
+  tokens: TaskTokens;
 }
 
 export type AcquireLockOutput =
   | { outcome: 'ACQUIRED'; leaseExpiresAt: string }
-  | { outcome: 'WAITING'; behind: string }
+  /** `recheckSeconds` is the parked Task's timeout: the safety net against a lost hand-over, and the lock-wait deadline. */
+  | { outcome: 'WAITING'; behind: string; recheckSeconds: number }
   /** `message` (code: text) is the Cause of a FAILED execution. */
   | { outcome: 'ENDED'; status: string; message: string };
 
@@ -25,13 +29,19 @@ export type AcquireLockOutput =
 const QUEUE_PAGE = 25;
 /** Conditional puts per attempt: the lock can be released between a failed put and the read of its holder. */
 const LOCK_ATTEMPTS = 5;
+/**
+ * The longest a parked waiter sleeps before it runs Acquire Lock again by itself: only a safety net (a
+ * hand-over lost to a crash between the lock write and the token), since every release hands the lock
+ * on and the scheduled sweep re-checks waiters too. Each re-check costs 3 state transitions.
+ */
+export const RECHECK_SECONDS = 3600;
 
 /**
  * One deploy per application+environment. The environment's mode decides what a busy environment means:
  * - `queued`: requests run one at a time in request order. Each accepted request holds a ticket (written by
  *   Validate Request, before the build), and only the oldest live ticket may take the lock. A deployment
- *   that may not run yet answers WAITING and the state machine calls again after a Wait state: polling
- *   cannot lose a wake-up, and a newcomer can never jump ahead of an older ticket.
+ *   that may not run yet answers WAITING and parks at "Wait For Lock" (`parkForLock`) until a release hands
+ *   it the lock (#shared/queue/handoff.ts); a newcomer can never jump ahead of an older ticket.
  * - `superseded`: like queued, but a request that would wait ends SUPERSEDED when a newer request is
  *   itself waiting here. One that may run never is, and a newer request still building (which may fail)
  *   replaces nothing.
@@ -60,7 +70,13 @@ export async function acquireLock(
 
   if (mode !== 'reject') {
     const head = await headOfQueue(store, ticket);
-    if (head.deploymentId !== ticket.deploymentId) {
+    // A lock handed over to this deployment stays its own even when an older ticket appeared since (a
+    // ticket written late, or put back by headOfQueue): waiting behind it while holding the lock would
+    // block both until the lease ran out.
+    const mine =
+      head.deploymentId !== ticket.deploymentId &&
+      (await store.getLock(ticket.application, ticket.environment))?.owner === ticket.deploymentId;
+    if (head.deploymentId !== ticket.deploymentId && !mine) {
       if (mode === 'superseded') {
         const replaced = await supersede(deps, ticket);
         if (replaced) return replaced;
@@ -81,6 +97,7 @@ export async function acquireLock(
       errorCode: 'ENVIRONMENT_FROZEN',
       errorMessage,
     });
+    await handOffLock(deployment, deps);
     return ended('REJECTED', 'ENVIRONMENT_FROZEN', errorMessage);
   }
 
@@ -142,6 +159,7 @@ async function supersede(deps: AcquireLockDeps, mine: Ticket): Promise<AcquireLo
   if (!replacement) return undefined;
   const errorMessage = `replaced by the newer request ${replacement}`;
   await finish(store, clock, mine.deploymentId, 'SUPERSEDED', { supersededBy: replacement, errorMessage });
+  await handOffLock(mine, deps);
   return ended('SUPERSEDED', 'SUPERSEDED', errorMessage);
 }
 
@@ -187,6 +205,7 @@ async function wait(
       errorCode: 'LOCK_WAIT_TIMEOUT',
       errorMessage,
     });
+    await handOffLock(deployment, deps);
     return ended('FAILED', 'LOCK_WAIT_TIMEOUT', errorMessage);
   }
   if (!deployment.waitStartedAt) {
@@ -202,7 +221,59 @@ async function wait(
       updatedAt: now.toISOString(),
     });
   }
-  return { outcome: 'WAITING', behind };
+  const left =
+    timeoutSeconds === undefined
+      ? RECHECK_SECONDS
+      : timeoutSeconds - (now.getTime() - Date.parse(since)) / 1000;
+  return {
+    outcome: 'WAITING',
+    behind,
+    recheckSeconds: Math.max(1, Math.min(RECHECK_SECONDS, Math.ceil(left))),
+  };
+}
+
+/**
+ * The "Wait For Lock" Task (waitForTaskToken): stores the token on the deployment's ticket, then looks
+ * again, so that a release between Acquire Lock's failed put and this park is not missed: the hand-over
+ * it runs gives a free lock to the head of the queue, which may be this deployment. Whatever this cannot
+ * park (an ended deployment, a ticket gone, a lock-wait deadline passed) completes its own token, and
+ * Acquire Lock decides. The Task's output is ignored; SFN resumes only when the token is completed.
+ */
+export async function parkForLock(
+  input: { deploymentId: string; taskToken: string },
+  deps: AcquireLockDeps,
+): Promise<{ parked: boolean }> {
+  const { store, clock, tokens } = deps;
+  const goOn = async () => {
+    await tokens.succeed(input.taskToken, { handedOver: false });
+    return { parked: false };
+  };
+  const deployment = await store.getDeployment(input.deploymentId);
+  if (!deployment || isTerminal(deployment.status)) return goOn();
+  const ticket: Ticket = {
+    application: deployment.application,
+    environment: deployment.environment,
+    deploymentId: deployment.deploymentId,
+    requestedAt: deployment.requestedAt,
+  };
+  if (!(await store.parkTicket(ticket, input.taskToken))) return goOn();
+  const env = findTarget(deps.registry, deployment.application, deployment.environment)?.env;
+  const timeout = env?.lockWaitTimeoutSeconds;
+  const since = deployment.waitStartedAt ? Date.parse(deployment.waitStartedAt) : clock.now().getTime();
+  if (timeout !== undefined && clock.now().getTime() - since > timeout * 1000) return goOn();
+  if (env?.mode === 'superseded') {
+    // A newer request that started waiting before this token was stored did not see it: look for it here
+    // (each side writes first and reads second, so at least one of them sees the other).
+    if (await newestWaitingAfter(store, ticket)) return goOn();
+    // Older waiters are replaced by this one: each is woken to find that out at Acquire Lock.
+    const tickets = await store.listTickets(ticket.application, ticket.environment, { limit: QUEUE_PAGE });
+    for (const older of tickets) {
+      if (queuePosition(older) >= queuePosition(ticket)) break;
+      await wakeParked(older, tokens);
+    }
+  }
+  await handOffLock(deployment, deps);
+  return { parked: true };
 }
 
 /** The oldest ticket of a deployment that has not ended. Tickets of ended deployments are cleared. */

@@ -78,6 +78,7 @@ export function createApi(deps: ApiDeps): Api {
     'GET /deployments': (ctx) => getHistory(ctx),
     'GET /deployments/{id}': (ctx, id) => getDeployment(ctx, id),
     'GET /deployments/{id}/events': (ctx, id) => getEvents(ctx, id),
+    'GET /deployments/{id}/follow': (ctx, id) => getFollow(ctx, id),
     'GET /deployments/{id}/logs': (ctx, id) => getLogs(ctx, id),
     'GET /applications': async () => json(200, describeRegistry(registry)),
   };
@@ -282,6 +283,28 @@ export function createApi(deps: ApiDeps): Api {
     return json(200, { items: events.map(({ type, at, detail }) => ({ type, at, detail })) });
   }
 
+  /**
+   * Following a deployment in one request: the record and its events from the cursor on. The cursor holds
+   * the time of the newest event the client has; events from FOLLOW_OVERLAP_MS before it are sent again
+   * (the client keeps each once), so an event written late by a function whose clock runs behind is not
+   * skipped.
+   */
+  async function getFollow(ctx: RequestContext, id: string) {
+    const cursor = cursorParam(ctx.event);
+    const after = cursor === undefined ? undefined : followCursorTime(cursor);
+    const deployment = await readableDeployment(ctx, id);
+    const events = await store.listEvents(id);
+    const items = events
+      .filter((e) => after === undefined || Date.parse(e.at) >= after - FOLLOW_OVERLAP_MS)
+      .map(({ type, at, detail }) => ({ type, at, detail }));
+    const newest = events.reduce<string | undefined>(
+      (max, e) => (max === undefined || e.at > max ? e.at : max),
+      undefined,
+    );
+    const nextCursor = newest ? Buffer.from(newest).toString('base64url') : cursor;
+    return json(200, { deployment, items, ...(nextCursor ? { nextCursor } : {}) });
+  }
+
   async function getLogs(ctx: RequestContext, id: string) {
     const deployment = await readableDeployment(ctx, id);
     const limit = limitParam(ctx.event, LOGS_LIMIT);
@@ -442,6 +465,17 @@ function limitParam(
 }
 
 const badCursor = () => new RequestRejectedError('BAD_CURSOR', 400, 'the cursor is not one this API issued');
+
+/** How far before its cursor a follow request looks again: more than any clock skew between functions. */
+export const FOLLOW_OVERLAP_MS = 5_000;
+
+/** A follow cursor is the base64url of an event's ISO time; anything else is not one this API issued. */
+function followCursorTime(cursor: string): number {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const time = Date.parse(text);
+  if (!/^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(text) || Number.isNaN(time)) throw badCursor();
+  return time;
+}
 
 function cursorParam(event: APIGatewayProxyEventV2): string | undefined {
   const cursor = query(event, 'cursor');

@@ -3,11 +3,13 @@ import { type SettleDeps, settle } from '#shared/deployments/settle.ts';
 import { type ErrorCode, NotSettledError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore, ExecutionStatuses, TaskTokens } from '#shared/ports.ts';
+import { type HandOffDeps, handOffLock, wakeParked } from '#shared/queue/handoff.ts';
 import { releaseHeldLock } from '#shared/queue/lock.ts';
+import { findTarget } from '#shared/registry/registry.ts';
 import { isTerminal, type JobKind } from '#shared/types.ts';
 import { deliverJobResult } from '../job-events/core.ts';
 
-export interface ReconcileDeps extends SettleDeps {
+export interface ReconcileDeps extends SettleDeps, HandOffDeps {
   store: DeploymentStore;
   clock: Clock;
   tokens: TaskTokens;
@@ -73,7 +75,41 @@ export async function reconcileDeployment(
         errorCode: ending.code,
         errorMessage: ending.message,
       });
+  // A takeover of the queue: the next waiter gets the lock (also when the dead one only held a ticket).
+  await handOffLock(deployment, deps);
   return { ended, released };
+}
+
+/**
+ * The safety net under the hand-over, run by the scheduled sweep at no state-transition cost: for each
+ * environment with a deployment parked for its lock, hand a free lock to the head of the queue (a
+ * hand-over lost between the lock write and the token, or a queue moved by a path that does not hand
+ * over), and wake each waiter whose lock-wait deadline has passed, so Acquire Lock ends it LOCK_WAIT_TIMEOUT.
+ */
+export async function sweepParkedWaiters(
+  deps: ReconcileDeps,
+): Promise<{ handedOver: string[]; woken: string[] }> {
+  const handedOver: string[] = [];
+  const woken: string[] = [];
+  const waiting = (await deps.store.listActive()).filter((d) => d.phase === 'WAITING_FOR_LOCK');
+  const environments = new Map(waiting.map((d) => [`${d.application}#${d.environment}`, d]));
+  for (const d of environments.values()) {
+    const result = await handOffLock(d, deps);
+    if (result.outcome === 'HANDED_OVER') handedOver.push(result.to);
+    if (result.outcome === 'WOKEN') woken.push(result.to);
+  }
+  const now = deps.clock.now().getTime();
+  for (const d of waiting) {
+    const timeout = findTarget(deps.registry, d.application, d.environment)?.env.lockWaitTimeoutSeconds;
+    if (timeout === undefined || !d.waitStartedAt || now - Date.parse(d.waitStartedAt) <= timeout * 1000)
+      continue;
+    const tickets = await deps.store.listTickets(d.application, d.environment, { limit: 100 });
+    const ticket = tickets.find((t) => t.deploymentId === d.deploymentId);
+    if (ticket && !woken.includes(d.deploymentId) && (await wakeParked(ticket, deps.tokens))) {
+      woken.push(d.deploymentId);
+    }
+  }
+  return { handedOver, woken };
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   reconcileDeployment,
   sweepDeadExecutions,
   sweepLostJobEvents,
+  sweepParkedWaiters,
 } from './core.ts';
 
 /** "Step Functions Execution Status Change" for FAILED, TIMED_OUT and ABORTED executions. */
@@ -53,8 +54,9 @@ export const createHandler =
       budgetMs: budgetOf(context),
       pollMs: POLL_MS,
     });
-    logger.info('sweep done', { delivered, reconciled, pending });
-    return { delivered, reconciled, pending };
+    const waiters = await sweepParkedWaiters(deps());
+    logger.info('sweep done', { delivered, reconciled, pending, ...waiters });
+    return { delivered, reconciled, pending, ...waiters };
   };
 
 const executions = (() => {
@@ -75,6 +77,7 @@ export const handler = createHandler(() => ({
   runner: aws.runner(),
   stacks: aws.targetAccess(),
   registry: aws.registry(),
+  leaseSeconds: aws.lockLeaseSeconds(),
   executions: executions(),
   sleep: (ms: number) => new Promise((resolve) => setTimeout(resolve, ms)),
 }));

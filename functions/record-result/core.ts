@@ -3,6 +3,7 @@ import { assignRelease } from '#shared/deployments/releases.ts';
 import { type SettleDeps, settle } from '#shared/deployments/settle.ts';
 import { describeWorkflowError, REJECTION_ERROR_NAMES } from '#shared/errors.ts';
 import type { Clock, DeploymentStore } from '#shared/ports.ts';
+import { type HandOffDeps, handOffLock } from '#shared/queue/handoff.ts';
 import { releaseHeldLock } from '#shared/queue/lock.ts';
 
 export type RecordInput =
@@ -13,7 +14,7 @@ export type RecordOutput =
   | { settled: true; status: string; message: string }
   | { settled: false; message: string };
 
-export interface RecordDeps extends SettleDeps {
+export interface RecordDeps extends SettleDeps, HandOffDeps {
   store: DeploymentStore;
   clock: Clock;
 }
@@ -44,6 +45,8 @@ export async function recordResult(input: RecordInput, deps: RecordDeps): Promis
       ...(deployment.changeSet ? { changeSet: deployment.changeSet } : {}),
       ...(release !== undefined ? { release } : {}),
     });
+    // After the terminal write, which removed its ticket: the next in the queue gets the lock and wakes.
+    await handOffLock(deployment, deps);
     // "No changes to deploy" is a success too (a rollback to what already runs still completed), and a
     // release like any other: the environment runs that build output with those parameters from now on.
     const unchanged = deployment.noChanges ? ' (no changes: the stack was already up to date)' : '';
@@ -71,6 +74,8 @@ export async function recordResult(input: RecordInput, deps: RecordDeps): Promis
     errorCode: failure.code,
     errorMessage: failure.message,
   });
+  // Also when it never held the lock: a failed build at the head of the queue lets the next one go.
+  await handOffLock(deployment, deps);
   const final = await store.getDeployment(deployment.deploymentId);
   return {
     settled: true,

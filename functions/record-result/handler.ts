@@ -13,4 +13,6 @@ export const handler = createHandler(() => ({
   runner: aws.runner(),
   stacks: aws.targetAccess(),
   registry: aws.registry(),
+  tokens: aws.tokens(),
+  leaseSeconds: aws.lockLeaseSeconds(),
 }));

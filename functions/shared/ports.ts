@@ -81,6 +81,8 @@ export interface DeploymentStore {
     options: { limit: number; newestFirst?: boolean },
   ): Promise<Ticket[]>;
   deleteTicket(ticket: Ticket): Promise<void>;
+  /** Stores the parked waiter's task token on its ticket; false when the ticket is gone (it ended). */
+  parkTicket(ticket: Ticket, taskToken: string): Promise<boolean>;
 
   putTaskToken(deploymentId: string, job: JobKind, taskToken: string): Promise<void>;
   getTaskToken(deploymentId: string, job: JobKind): Promise<string | undefined>;

@@ -164,6 +164,8 @@ export interface Ticket {
   environment: string;
   deploymentId: string;
   requestedAt: string;
+  /** Set while its deployment is parked at "Wait For Lock": the token a hand-over completes. */
+  taskToken?: string;
 }
 
 export interface Lock {

@@ -21,6 +21,7 @@ import {
   deploymentSchema,
   type EventView,
   eventListSchema,
+  followSchema,
   historySchema,
   logPageSchema,
 } from './schemas.ts';
@@ -30,8 +31,26 @@ import { indent, renderApplications, renderHistory, renderLogLine, renderStatus 
 
 export type { Context } from './context.ts';
 
-/** Often enough to feel live, rarely enough to be nothing for the API (two small GETs per poll). */
+/** The retry interval while the server cannot be reached, and the step of the final polls. */
 export const POLL_INTERVAL_MS = 500;
+
+/**
+ * How long `--wait` waits before its next follow request (one GET per poll): 1 s for the first 10 s of
+ * following; after that 1 s, doubling with each poll that brings no change, up to 5 s; a change starts
+ * again at 1 s. A change shows within the current interval; a deployment that stands still (a build, a
+ * deploy job) costs one request per 5 s. bench/watch.ts prices a watched deployment with this same policy.
+ */
+export function createFollowBackoff(startedAt: number) {
+  let quietPolls = 0;
+  return {
+    /** The wait after a poll at `now` that did (or did not) bring a change. */
+    next(now: number, changed: boolean): number {
+      if (now - startedAt < 10_000) return 1_000;
+      quietPolls = changed ? 0 : quietPolls + 1;
+      return Math.min(5_000, 1_000 * 2 ** Math.max(0, quietPolls - 1));
+    },
+  };
+}
 const LOG_POLL_INTERVAL_MS = 1000;
 /** How long `--wait` rides out an unreachable or failing server (a restart, a network blip). */
 const POLL_GRACE_MS = 30_000;
@@ -192,9 +211,15 @@ async function waitFor(ctx: Context, id: string, title: string): Promise<ExitCod
   };
   try {
     let lastContact = ctx.now();
+    const follower = createFollower(ctx, id);
+    const backoff = createFollowBackoff(ctx.now());
+    let changed = false;
     for (;;) {
       try {
-        last = await fetchState(ctx, id);
+        const before = follower.size();
+        last = await follower.poll();
+        changed = follower.size() !== before || last.deployment.status !== follower.lastStatus;
+        follower.lastStatus = last.deployment.status;
         lastContact = ctx.now();
         view.note(undefined);
       } catch (error) {
@@ -206,9 +231,9 @@ async function waitFor(ctx: Context, id: string, title: string): Promise<ExitCod
       }
       view.update(last.deployment, last.events, ctx.now());
       if (isFinal(last.deployment.status)) break;
-      await ctx.sleep(POLL_INTERVAL_MS);
+      await ctx.sleep(backoff.next(ctx.now(), changed));
     }
-    last = await awaitFinalEvents(ctx, id, last, view);
+    last = await awaitFinalEvents(ctx, id, last, view, () => follower.poll());
   } finally {
     if (ticker) clearInterval(ticker);
     stopListening();
@@ -258,11 +283,47 @@ async function fetchState(ctx: Context, id: string) {
   return { deployment, events, raw: { deployment: deploymentResponse.body, events: rawEvents } };
 }
 
+/**
+ * Follows a deployment with one request per poll (GET /deployments/{id}/follow): the events arrive from
+ * the cursor on, some again (the API's overlap), and are kept once each, in time order.
+ */
+function createFollower(ctx: Context, id: string) {
+  let cursor: string | undefined;
+  const seen = new Map<string, { view: EventView; raw: unknown }>();
+  const follower = {
+    lastStatus: undefined as string | undefined,
+    size: () => seen.size,
+    async poll(): Promise<Awaited<ReturnType<typeof fetchState>>> {
+      const response = await ctx.client.get(`${deploymentPath(id)}/follow`, { cursor });
+      const body = parse(followSchema, response.body, `GET /deployments/${id}/follow`);
+      const rawItems = (response.body as { items: unknown[] }).items;
+      body.items.forEach((event, i) => {
+        seen.set(`${event.type}\n${event.at}\n${JSON.stringify(event.detail)}`, {
+          view: event,
+          raw: rawItems[i],
+        });
+      });
+      if (body.nextCursor) cursor = body.nextCursor;
+      const ordered = [...seen.values()].sort((a, b) => a.view.at.localeCompare(b.view.at));
+      return {
+        deployment: body.deployment,
+        events: ordered.map((e) => e.view),
+        raw: {
+          deployment: (response.body as { deployment: unknown }).deployment,
+          events: ordered.map((e) => e.raw),
+        },
+      };
+    },
+  };
+  return follower;
+}
+
 async function awaitFinalEvents(
   ctx: Context,
   id: string,
   state: Awaited<ReturnType<typeof fetchState>>,
   view: ProgressView,
+  read: () => Promise<Awaited<ReturnType<typeof fetchState>>> = () => fetchState(ctx, id),
 ): Promise<Awaited<ReturnType<typeof fetchState>>> {
   const holdsLock = (events: readonly EventView[]) =>
     events.some((e) => e.type === 'LOCK_ACQUIRED' || e.type === 'LOCK_TAKEN_OVER') &&
@@ -279,7 +340,7 @@ async function awaitFinalEvents(
     if (ctx.now() >= deadline) break;
     await ctx.sleep(POLL_INTERVAL_MS / 2);
     try {
-      current = await fetchState(ctx, id);
+      current = await read();
     } catch {
       // The result is already known; a missing "lock released" line is not worth failing for.
       break;

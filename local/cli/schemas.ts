@@ -78,6 +78,13 @@ export const eventSchema = z.looseObject({
 export type EventView = z.infer<typeof eventSchema>;
 export const eventListSchema = z.looseObject({ items: z.array(eventSchema) });
 
+/** GET /deployments/{id}/follow: the record and the events since the cursor. */
+export const followSchema = z.looseObject({
+  deployment: deploymentSchema,
+  items: z.array(eventSchema),
+  nextCursor: z.string().optional(),
+});
+
 export const historySchema = z.looseObject({
   items: z.array(deploymentSchema),
   nextCursor: z.string().optional(),

@@ -423,6 +423,19 @@ class FakeApi {
       d.polls++;
       return this.reply(res, method, template, 200, deploymentAt(d, Math.min(d.polls, FINAL_STAGE)));
     }
+    if (parts[2] === 'follow') {
+      // One poll of --wait: the record moves a stage on, as with GET /deployments/{id}. Every event is sent
+      // (as the real API does within its overlap): the client keeps each once.
+      d.polls++;
+      const now = Math.min(d.polls, FINAL_STAGE);
+      const items = eventsAt(d, now);
+      const last = items.at(-1);
+      return this.reply(res, method, template, 200, {
+        deployment: deploymentAt(d, now),
+        items,
+        ...(last ? { nextCursor: Buffer.from(last.at).toString('base64url') } : {}),
+      });
+    }
     const stage = Math.min(d.polls, FINAL_STAGE);
     if (parts[2] === 'events') return this.reply(res, method, template, 200, { items: eventsAt(d, stage) });
     if (parts[2] === 'logs') {

@@ -76,6 +76,7 @@ describe('recovery of a deployment whose job an earlier server was running', () 
       runner,
       stacks: { stackStatus: async () => undefined },
       tokens: new LocalTaskTokens(),
+      leaseSeconds: 600,
       sleep: async () => {},
     };
     const report = await recoverOnStart({

@@ -18,6 +18,7 @@ function deps(onList: () => void, fail = false): ReconcileDeps {
     registry: { applications: {} } as never,
     runner: { describe: async () => [] } as never,
     stacks: { stackStatus: async () => undefined },
+    leaseSeconds: 600,
     tokens: { succeed: async () => 'gone' as const, fail: async () => 'gone' as const },
     sleep: async () => {},
   };

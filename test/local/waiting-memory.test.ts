@@ -11,13 +11,13 @@ afterEach(async () => {
 });
 
 /**
- * Memory of a deployment waiting for its environment: its execution loops through Acquire Lock and Wait For
- * Lock for as long as it waits. The count of engine events the server retains for it must not grow per round
- * (they used to be kept for the whole execution: about 1.5 kB of heap per round here, measured with gc).
+ * Memory and work of a deployment waiting for its environment: it used to loop through Acquire Lock and a
+ * Wait state for as long as it waited (and each round's engine events were kept). Now it parks at "Wait For
+ * Lock" with its token on its ticket: no rounds at all until the release hands it the lock.
  */
 
 describe('a deployment waiting for its environment in local mode', () => {
-  it('retains no more of its execution with each round of waiting', async () => {
+  it('parks: no Acquire Lock rounds and no new engine events while the holder deploys', async () => {
     let releaseDeploy: () => void = () => {};
     let deploys = 0;
     // The first deployment's deploy job holds the environment until the test releases it.
@@ -30,7 +30,6 @@ describe('a deployment waiting for its environment in local mode', () => {
               releaseDeploy = () => resolve({ status: 'SUCCEEDED' });
             });
     let acquireCalls = 0;
-    const rounds: (() => void)[] = [];
     const countAcquires = (store: DeploymentStore): DeploymentStore =>
       new Proxy(store, {
         get(target, property, receiver) {
@@ -38,14 +37,13 @@ describe('a deployment waiting for its environment in local mode', () => {
           if (property !== 'acquireLock') return value;
           return async (...args: unknown[]) => {
             acquireCalls++;
-            for (const round of rounds.splice(0)) round();
             return value.apply(target, args);
           };
         },
       });
     mode = await startLocalMode({ executeJob: execute, wrapStore: countAcquires });
     const executions = new Map<string, RunningExecution>();
-    const { engine } = mode.orchestrator;
+    const { engine, store } = mode.orchestrator;
     const start = engine.start.bind(engine);
     engine.start = (name, input) => {
       const running = start(name, input);
@@ -55,20 +53,19 @@ describe('a deployment waiting for its environment in local mode', () => {
     const holder = await mode.deploy();
     await mode.waitUntil(holder, (d) => d.phase === 'DEPLOYING');
     const waiter = await mode.deploy();
-    const atRound = (n: number) =>
-      new Promise<void>((resolve) => {
-        const check = () => (acquireCalls >= n ? resolve() : rounds.push(check));
-        check();
-      });
-    const base = acquireCalls;
-    await atRound(base + 10);
-    const earlyCount = executions.get(waiter)?.events.length;
-    await atRound(base + 50);
-    const lateCount = executions.get(waiter)?.events.length;
+    await mode.waitUntil(waiter, (d) => d.phase === 'WAITING_FOR_LOCK');
+    for (;;) {
+      const tickets = await store.listTickets('hello-world', 'staging', { limit: 5 });
+      if (tickets.some((t) => t.deploymentId === waiter && t.taskToken)) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const callsAtPark = acquireCalls;
+    const eventsAtPark = executions.get(waiter)?.events.length;
+    // Local Wait states last 10 ms here: the old loop would have run dozens of rounds in this time.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(acquireCalls).toBe(callsAtPark);
+    expect(executions.get(waiter)?.events.length).toBe(eventsAtPark);
     releaseDeploy();
-    // Forty more rounds of Acquire Lock and Wait For Lock, and not one more event held.
-    expect(earlyCount).toBeDefined();
-    expect(lateCount).toBe(earlyCount);
     await mode.waitUntil(waiter, (d) => d.status === 'SUCCEEDED');
   });
 });

@@ -268,7 +268,8 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
     region: 'eu-west-1',
   });
   const targetAccess = new StsTargetAccess({ sts: new STSClient({ region: 'eu-west-1' }) });
-  const settleDeps = { runner, stacks: targetAccess, registry };
+  // leaseSeconds rides along for the reconciler's hand-over (tests spread these into its deps).
+  const settleDeps = { runner, stacks: targetAccess, registry, leaseSeconds: 5400 };
   const jobEvents = jobEventsHandler(() => ({ store, runner, tokens, clock }));
   codebuild.onFinished = (event) => jobEvents(event);
   codebuild.beforeFinish = async (deploymentId, job, buildId) => {
@@ -292,6 +293,7 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
       clock,
       registry,
       leaseSeconds: 5400,
+      tokens,
     })) as never,
     AssumeTargetRoleFunctionArn: assumeTargetRoleHandler(() => ({
       store,
@@ -299,8 +301,13 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
       assumer: targetAccess,
       clock,
     })) as never,
-    RecordResultFunctionArn: recordResultHandler(() => ({ store, clock, ...settleDeps })) as never,
-    ReleaseLockFunctionArn: releaseLockHandler(() => ({ store, clock })) as never,
+    RecordResultFunctionArn: recordResultHandler(() => ({
+      store,
+      clock,
+      tokens,
+      ...settleDeps,
+    })) as never,
+    ReleaseLockFunctionArn: releaseLockHandler(() => ({ store, clock, tokens, leaseSeconds: 5400 })) as never,
   };
   const functions = options.wrapFunctions ? options.wrapFunctions(handlers) : handlers;
   // Waits (queue polls, settle polls) shortened to 20 ms; retries to 0.

@@ -292,13 +292,24 @@ describe('IAM', () => {
     expect(granted).toEqual(registryGrants(registry).connectionArns);
   });
 
-  it('only the API, Slack and the scheduler start executions, and only JobEvents and the deployer complete task tokens', () => {
+  it('only the API, Slack and the scheduler start executions, and only JobEvents, the deployer and the lock steps (hand-over) complete task tokens', () => {
     expect(
       [...new Set(allows.filter((s) => grants(s, 'states:StartExecution')).map((s) => s.role))].sort(),
     ).toEqual(['ApiFunctionRole', 'SchedulerRole', 'SlackFunctionRole']);
     expect(
       [...new Set(allows.filter((s) => grants(s, 'states:SendTaskSuccess')).map((s) => s.role))].sort(),
-    ).toEqual(['DeployerRole', 'JobEventsFunctionRole']);
+    ).toEqual([
+      'AcquireLockFunctionRole',
+      'DeployerRole',
+      'JobEventsFunctionRole',
+      'ReleaseLockFunctionRole',
+    ]);
+    // The lock steps only complete a waiter's token: they may not fail one or send heartbeats.
+    for (const action of ['states:SendTaskFailure', 'states:SendTaskHeartbeat']) {
+      expect([...new Set(allows.filter((s) => grants(s, action)).map((s) => s.role))].sort(), action).toEqual(
+        ['DeployerRole', 'JobEventsFunctionRole'],
+      );
+    }
   });
 
   it('only StartJob starts builds; nothing may change the projects', () => {

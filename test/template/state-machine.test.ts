@@ -140,9 +140,10 @@ describe('definition substitutions', () => {
 });
 
 describe('waits', () => {
-  it('has the two waiting Tasks, Build and Deploy', () => {
+  it('has the three waiting Tasks: Build and Deploy, and Wait For Lock (the parked waiter, no job)', () => {
     const jobs = waitingTasks.map(([, state]) => (state.Parameters?.Payload as Record<string, unknown>)?.job);
-    expect(jobs.sort()).toEqual(['build', 'deploy']);
+    expect(jobs.sort()).toEqual(['build', 'deploy', undefined]);
+    expect(waitingTasks.map(([name]) => name).sort()).toEqual(['Build', 'Deploy', 'Wait For Lock']);
   });
 
   describe.each([
@@ -201,6 +202,36 @@ describe('waits', () => {
       longest('BuildWaitSeconds', 'BuildTimeoutMinutes') +
         longest('DeployWaitSeconds', 'DeployTimeoutMinutes'),
     );
+  });
+});
+
+describe('Wait For Lock (the parked waiter)', () => {
+  const park = raw.States['Wait For Lock'] as unknown as {
+    Type: string;
+    Resource: string;
+    TimeoutSecondsPath?: string;
+    Catch: { ErrorEquals: string[]; ResultPath: string; Next: string }[];
+    Next: string;
+  };
+
+  it("parks on the Acquire Lock function with a task token, timed out by Acquire Lock's recheckSeconds", () => {
+    expect(park).toMatchObject({
+      Type: 'Task',
+      Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+      TimeoutSecondsPath: '$.lock.value.recheckSeconds',
+      Next: 'Acquire Lock',
+    });
+  });
+
+  it('goes back to Acquire Lock on its safety-net timeout without marking the deployment failed', () => {
+    const [first, rest] = [park.Catch[0], park.Catch.slice(1)];
+    expect(first).toEqual({
+      ErrorEquals: ['States.Timeout'],
+      ResultPath: '$.lockRecheck',
+      Next: 'Acquire Lock',
+    });
+    // Did It Fail? reads $.error: a timeout must not write it. Anything else does fail, as from every Task.
+    expect(rest).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Record Failure' }]);
   });
 });
 

@@ -292,6 +292,7 @@ describe('HTTP API', () => {
         'GET /deployments',
         'GET /deployments/{id}',
         'GET /deployments/{id}/events',
+        'GET /deployments/{id}/follow',
         'GET /deployments/{id}/logs',
         'POST /deployments',
         'POST /promotions',

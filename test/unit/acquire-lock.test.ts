@@ -9,12 +9,20 @@ import { MAX_LOCK_WAIT_SECONDS, parseRegistry } from '#shared/registry/schema.ts
 import { createTestStore } from '#test/support/store.ts';
 import { testRegistry } from '#test/support/workflow.ts';
 import { acquireLock } from '../../functions/acquire-lock/core.ts';
+import { LocalTaskTokens } from '../../local/workflow-engine.ts';
 import { loadTemplate } from '../../scripts/cfn-yaml.ts';
 
 const registry = testRegistry();
 let now = new Date('2026-11-28T10:00:00.000Z');
 const clock = { now: () => new Date(now) };
-const deps = (store: DeploymentStore, leaseSeconds = 600) => ({ store, clock, registry, leaseSeconds });
+const tokens = new LocalTaskTokens();
+const deps = (store: DeploymentStore, leaseSeconds = 600) => ({
+  store,
+  clock,
+  registry,
+  leaseSeconds,
+  tokens,
+});
 
 /** A validated request with its ticket, as Validate Request leaves it; `n` orders the request times. */
 async function request(store: DeploymentStore, id: string, environment: string, n: number) {
@@ -110,10 +118,12 @@ describe('Acquire Lock', () => {
       expect(await acquireLock({ deploymentId: 'b' }, deps(store))).toEqual({
         outcome: 'WAITING',
         behind: 'a',
+        recheckSeconds: 3600,
       });
       expect(await acquireLock({ deploymentId: 'b' }, deps(store))).toEqual({
         outcome: 'WAITING',
         behind: 'a',
+        recheckSeconds: 3600,
       });
       expect(await store.getDeployment('b')).toMatchObject({
         status: 'RUNNING',
@@ -134,6 +144,7 @@ describe('Acquire Lock', () => {
       expect(await acquireLock({ deploymentId: 'second' }, deps(store))).toEqual({
         outcome: 'WAITING',
         behind: 'first',
+        recheckSeconds: 3600,
       });
       expect((await store.getDeployment('second'))?.waitingBehind).toEqual({
         deploymentId: 'first',
@@ -213,10 +224,13 @@ describe('Acquire Lock', () => {
       expect(await acquireLock({ deploymentId: 'second' }, deps(store))).toEqual({
         outcome: 'WAITING',
         behind: 'first',
+        // preview waits at most 600 s: the parked Task wakes at that deadline.
+        recheckSeconds: 600,
       });
       expect(await acquireLock({ deploymentId: 'third' }, deps(store))).toEqual({
         outcome: 'WAITING',
         behind: 'second',
+        recheckSeconds: 600,
       });
       expect(await acquireLock({ deploymentId: 'second' }, deps(store))).toEqual({
         outcome: 'ENDED',
@@ -231,6 +245,7 @@ describe('Acquire Lock', () => {
       expect(await acquireLock({ deploymentId: 'third' }, deps(store))).toEqual({
         outcome: 'WAITING',
         behind: 'first',
+        recheckSeconds: 600,
       });
       expect((await store.getLock('hello-world', 'preview'))?.owner).toBe('first');
     });
@@ -353,6 +368,7 @@ describe('Acquire Lock', () => {
       expect(await acquireLock({ deploymentId: 'b' }, deps(racing))).toEqual({
         outcome: 'WAITING',
         behind: 'a',
+        recheckSeconds: 3600,
       });
       expect(released).toBe(true);
       expect(await store.getLock('hello-world', 'staging')).toBeUndefined();
@@ -375,11 +391,11 @@ describe('Acquire Lock', () => {
       ).toBe(MAX_LOCK_WAIT_SECONDS);
     });
 
-    it('lets the longest build wait, lock wait, poll and deploy wait end before the execution times out', () => {
+    it('lets the longest build wait, lock wait and deploy wait end before the execution times out', () => {
       const template = loadTemplate(fileURLToPath(new URL('../../template.yaml', import.meta.url)));
       const asl = JSON.parse(
         readFileSync(new URL('../../statemachine/deploy.asl.json', import.meta.url), 'utf8'),
-      ) as { TimeoutSeconds: number; States: Record<string, { Seconds?: number }> };
+      ) as { TimeoutSeconds: number; States: Record<string, Record<string, unknown>> };
       const waits = template.Mappings?.WaitSeconds as Record<string, Record<string, number>>;
       const allowed = (name: string) => {
         const values = template.Parameters?.[name]?.AllowedValues as number[] | undefined;
@@ -388,9 +404,12 @@ describe('Acquire Lock', () => {
       };
       const longest = (job: string) =>
         Math.max(...allowed('QueuedTimeoutMinutes').flatMap((q) => allowed(job).map((j) => waits[q]![j]!)));
-      const poll = asl.States['Wait For Lock']?.Seconds ?? 0;
-      const worst =
-        longest('BuildTimeoutMinutes') + MAX_LOCK_WAIT_SECONDS + poll + longest('DeployTimeoutMinutes');
+      // A parked waiter's Task times out at its lock-wait deadline at the latest (recheckSeconds), so the
+      // lock wait adds nothing beyond MAX_LOCK_WAIT_SECONDS.
+      expect(asl.States['Wait For Lock']).toMatchObject({
+        TimeoutSecondsPath: '$.lock.value.recheckSeconds',
+      });
+      const worst = longest('BuildTimeoutMinutes') + MAX_LOCK_WAIT_SECONDS + longest('DeployTimeoutMinutes');
       // The rest (Lambda steps with their retries, settling) needs room too: at least half an hour.
       expect(asl.TimeoutSeconds - worst).toBeGreaterThanOrEqual(1800);
     });

@@ -869,14 +869,16 @@ describe('GET routes', () => {
     expect(body).toMatchObject({ deploymentId: id, status: 'QUEUED', reason: 'why', requestedAt: START });
   });
 
-  it.each(['/deployments/{id}', '/deployments/{id}/events', '/deployments/{id}/logs'])(
-    '%s answers 404 NOT_FOUND for an unknown id',
-    async (template) => {
-      const { status, body } = await call(h, 'GET', template, get(template, { id: 'does-not-exist-123' }));
-      expect(status).toBe(404);
-      expect(body.code).toBe('NOT_FOUND');
-    },
-  );
+  it.each([
+    '/deployments/{id}',
+    '/deployments/{id}/events',
+    '/deployments/{id}/follow',
+    '/deployments/{id}/logs',
+  ])('%s answers 404 NOT_FOUND for an unknown id', async (template) => {
+    const { status, body } = await call(h, 'GET', template, get(template, { id: 'does-not-exist-123' }));
+    expect(status).toBe(404);
+    expect(body.code).toBe('NOT_FOUND');
+  });
 
   it('answers 404 for an id no deployment can have', async () => {
     const { status } = await call(
@@ -924,6 +926,86 @@ describe('GET routes', () => {
     expect((body.items as { detail: Record<string, unknown> }[])[1]?.detail).toMatchObject({
       code: 'INVALID_REF',
     });
+  });
+
+  it('GET /deployments/{id}/follow returns the record and the events since the cursor, in one request', async () => {
+    const created = await deploy(h, staging);
+    const id = created.body.deploymentId as string;
+    const first = await call(h, 'GET', '/deployments/{id}/follow', get('/deployments/{id}/follow', { id }));
+    expect(first.status).toBe(200);
+    expect(first.body.deployment).toMatchObject({ deploymentId: id, status: 'QUEUED' });
+    expect((first.body.items as { type: string }[]).map((e) => e.type)).toEqual(['REQUESTED']);
+    const cursor = first.body.nextCursor as string;
+    expect(typeof cursor).toBe('string');
+    // Ten seconds later a new event: sent, with REQUESTED again (it lies within 5 s of the cursor).
+    await h.store.appendEvent({
+      deploymentId: id,
+      step: 'VALIDATED',
+      type: 'VALIDATED',
+      at: new Date(Date.parse(START) + 10_000).toISOString(),
+      detail: {},
+    });
+    const next = await call(
+      h,
+      'GET',
+      '/deployments/{id}/follow',
+      get('/deployments/{id}/follow', { id, query: { cursor } }),
+    );
+    expect((next.body.items as { type: string }[]).map((e) => e.type)).toEqual(['REQUESTED', 'VALIDATED']);
+    expect(next.body.nextCursor).not.toBe(cursor);
+    // Nothing new: REQUESTED (10 s before the cursor) is not sent again, and the cursor stays.
+    const idle = await call(
+      h,
+      'GET',
+      '/deployments/{id}/follow',
+      get('/deployments/{id}/follow', { id, query: { cursor: next.body.nextCursor as string } }),
+    );
+    expect((idle.body.items as { type: string }[]).map((e) => e.type)).toEqual(['VALIDATED']);
+    expect(idle.body.nextCursor).toBe(next.body.nextCursor);
+  });
+
+  it('GET /deployments/{id}/follow sends again an event written late, up to 5 s before the cursor', async () => {
+    const created = await deploy(h, staging);
+    const id = created.body.deploymentId as string;
+    await h.store.appendEvent({
+      deploymentId: id,
+      step: 'VALIDATED',
+      type: 'VALIDATED',
+      at: new Date(Date.parse(START) + 10_000).toISOString(),
+      detail: {},
+    });
+    const first = await call(h, 'GET', '/deployments/{id}/follow', get('/deployments/{id}/follow', { id }));
+    // A function whose clock runs 2 s behind writes its event after the client read the newer one.
+    await h.store.appendEvent({
+      deploymentId: id,
+      step: 'BUILD_STARTED',
+      type: 'BUILD_STARTED',
+      at: new Date(Date.parse(START) + 8_000).toISOString(),
+      detail: {},
+    });
+    const next = await call(
+      h,
+      'GET',
+      '/deployments/{id}/follow',
+      get('/deployments/{id}/follow', { id, query: { cursor: first.body.nextCursor as string } }),
+    );
+    expect((next.body.items as { type: string }[]).map((e) => e.type)).toContain('BUILD_STARTED');
+  });
+
+  it.each([
+    ['not base64url', '%%%'],
+    ['base64url of something other than a time', Buffer.from('{"PK":"DEP#x"}').toString('base64url')],
+  ])('GET /deployments/{id}/follow refuses a cursor that is %s: 400 BAD_CURSOR', async (_, cursor) => {
+    const created = await deploy(h, staging);
+    const id = created.body.deploymentId as string;
+    const { status, body } = await call(
+      h,
+      'GET',
+      '/deployments/{id}/follow',
+      get('/deployments/{id}/follow', { id, query: { cursor } }),
+    );
+    expect(status).toBe(400);
+    expect(body.code).toBe('BAD_CURSOR');
   });
 
   it('GET /deployments/{id}/logs pages through the log lines', async () => {
@@ -1099,7 +1181,12 @@ describe('read authorization', () => {
     return deployment.deploymentId;
   }
 
-  const reads = ['/deployments/{id}', '/deployments/{id}/events', '/deployments/{id}/logs'];
+  const reads = [
+    '/deployments/{id}',
+    '/deployments/{id}/events',
+    '/deployments/{id}/follow',
+    '/deployments/{id}/logs',
+  ];
 
   it.each(reads)(
     '%s refuses a caller the registry does not let read the environment: 403, logged',

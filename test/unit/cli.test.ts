@@ -802,13 +802,61 @@ describe('exit codes', () => {
         if (request.method === 'POST') {
           return jsonResponse(202, { deploymentId: '01JDEP', status: 'QUEUED', ref: 'main' });
         }
-        if (path.endsWith('/events'))
-          return jsonResponse(200, { items: eventReads++ === 0 ? before : after });
-        return jsonResponse(200, deployment({ status: 'SUCCEEDED', release: 7 }));
+        if (path.endsWith('/follow'))
+          return jsonResponse(200, {
+            deployment: deployment({ status: 'SUCCEEDED', release: 7 }),
+            items: eventReads++ === 0 ? before : after,
+          });
+        throw new Error(`--wait reads only the follow route, not ${path}`);
       },
     });
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('succeeded in 1m42s, release 7\n');
     expect(result.stdout).not.toMatch(/^succeeded$/m);
+  });
+
+  it('follows with one GET per poll, 1 s apart for the first 10 s, then backing off to 5 s while nothing changes', async () => {
+    let clock = 0;
+    const sleeps: number[] = [];
+    const paths: string[] = [];
+    const changes = new Map([
+      [0, [SUCCESS_EVENTS[0]!]],
+      [30_000, SUCCESS_EVENTS.slice(0, 3)],
+    ]);
+    const result = await runCli(['deploy', 'hello', 'dev', '--wait'], {
+      now: () => clock,
+      sleep: async (ms) => {
+        sleeps.push(ms);
+        clock += ms;
+      },
+      fetch: async (input, init) => {
+        const request = new Request(input, init);
+        const url = new URL(request.url);
+        if (request.method === 'POST') {
+          return jsonResponse(202, { deploymentId: '01JDEP', status: 'QUEUED', ref: 'main' });
+        }
+        paths.push(`${url.pathname}${url.search ? '?cursor' : ''}`);
+        const done = clock >= 60_000;
+        const at = [...changes.keys()].filter((t) => t <= clock).pop() ?? 0;
+        const items = done ? SUCCESS_EVENTS : changes.get(at)!;
+        return jsonResponse(200, {
+          deployment: done
+            ? deployment({ status: 'SUCCEEDED', release: 7 })
+            : deployment({ status: 'RUNNING' }),
+          items,
+          nextCursor: Buffer.from(items.at(-1)!.at).toString('base64url'),
+        });
+      },
+    });
+    expect(result.code).toBe(0);
+    expect(new Set(paths)).toEqual(
+      new Set(['/deployments/01JDEP/follow', '/deployments/01JDEP/follow?cursor']),
+    );
+    // 1 s for the first 10 s; then 1, 2, 4, 5, 5 s... while nothing changes; back to 1 s after the change at 30 s.
+    expect(sleeps.slice(0, 10)).toEqual(Array(10).fill(1_000));
+    expect(sleeps.slice(10, 15)).toEqual([1_000, 2_000, 4_000, 5_000, 5_000]);
+    const afterChange = sleeps.findIndex((_, i) => sleeps.slice(0, i).reduce((a, b) => a + b, 0) >= 30_000);
+    expect(sleeps[afterChange]).toBe(1_000);
+    expect(Math.max(...sleeps)).toBe(5_000);
   });
 });

@@ -157,6 +157,7 @@ describe('job state changes', () => {
       runner: runnerWith([buildInfo({ job: 'deploy' })]),
       stacks: { stackStatus: async () => undefined },
       registry: testRegistry(),
+      leaseSeconds: 600,
       sleep: async () => {},
     };
     expect(await sweepLostJobEvents(deps)).toBe(1);
@@ -191,6 +192,7 @@ describe('job state changes', () => {
       runner: runnerWith([]),
       stacks: { stackStatus: async () => undefined },
       registry: testRegistry(),
+      leaseSeconds: 600,
       sleep: async () => {},
       executions: {
         status: async (id: string) => {

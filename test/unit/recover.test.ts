@@ -52,6 +52,7 @@ async function leftover(trigger: Trigger) {
     runner: { start: async () => ({ buildId: 'x' }), describe: async () => [], stop: async () => {} },
     stacks: { stackStatus: async () => undefined },
     tokens: { succeed: async () => 'gone' as const, fail: async () => 'gone' as const },
+    leaseSeconds: 600,
     sleep: async () => {},
   };
   return {
@@ -144,6 +145,7 @@ describe('recovery on a table other local servers share', () => {
           runner: { start: async () => ({ buildId: 'x' }), describe: async () => [], stop: async () => {} },
           stacks: { stackStatus: async () => undefined },
           tokens: { succeed: async () => 'gone' as const, fail: async () => 'gone' as const },
+          leaseSeconds: 600,
           sleep: async () => {},
         },
         ownsStore: false,

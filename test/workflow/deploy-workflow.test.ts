@@ -272,6 +272,7 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
       clock: h.clock,
       registry: h.registry,
       leaseSeconds: 60,
+      tokens: h.tokens,
     }));
     const first = await acquire({ deploymentId: 'd-dup' });
     const second = await acquire({ deploymentId: 'd-dup' });
@@ -380,8 +381,31 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
       async () => (await types(h, waiter.deploymentId)).includes('LOCK_WAITING'),
       'the second to wait',
     );
-    // staging waits at most the default 21,600 s: the next poll is past it.
+    await waitUntil(
+      async () =>
+        (await h.store.listTickets('hello-world', 'staging', { limit: 5 })).some(
+          (t) => t.deploymentId === waiter.deploymentId && t.taskToken !== undefined,
+        ),
+      'the second to park',
+    );
+    // staging waits at most the default 21,600 s. In AWS the parked Task's timeout (the deadline) or the
+    // scheduled sweep wakes it; the local engine cannot shorten a Task timeout, so the sweep runs here.
     offset = 21_601_000;
+    const sweep = reconcileHandler(() => ({
+      store: h.store,
+      clock: h.clock,
+      tokens: h.tokens,
+      ...h.settleDeps,
+      executions: h.executions,
+      sleep: async () => {},
+    }));
+    // Woken by the sweep, or by its own park if that was still running when the clock moved: either way
+    // Acquire Lock runs again past the deadline (test/unit/lock-handoff.test.ts covers the sweep alone).
+    await sweep(
+      JSON.parse(
+        readFileSync(new URL('../events/eventbridge/scheduled-event.json', import.meta.url), 'utf8'),
+      ),
+    );
     const outcome = await waiter.settled;
     expect(outcome.ok).toBe(false);
     // The Fail state's Error and Cause, as the engine reports them (ExecutionError wraps them).
@@ -520,6 +544,9 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
       delivered: 0,
       reconciled: [dead.deploymentId],
       pending: [],
+      // The reconciler's own hand-over gave the lock to the parked one: nothing left for the safety net.
+      handedOver: [],
+      woken: [],
     });
     expect(await h.store.getDeployment(dead.deploymentId)).toMatchObject({
       status: 'CANCELLED',
@@ -529,7 +556,13 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
 
     expect(await next.settled).toMatchObject({ ok: true });
     expect((await h.store.getDeployment(next.deploymentId))?.status).toBe('SUCCEEDED');
-    expect(await reconcile(sweep)).toEqual({ delivered: 0, reconciled: [], pending: [] });
+    expect(await reconcile(sweep)).toEqual({
+      delivered: 0,
+      reconciled: [],
+      pending: [],
+      handedOver: [],
+      woken: [],
+    });
   });
 
   it('the sweep leaves a deployment it cannot settle within the function’s time for the next sweep', async () => {
@@ -563,6 +596,8 @@ describe('deploy workflow (statemachine/deploy.asl.json on aws-local-stepfunctio
       delivered: 0,
       reconciled: [],
       pending: [dead.deploymentId],
+      handedOver: [],
+      woken: [],
     });
     // The stack was looked at, and it is what held the deployment back.
     expect(h.cfn).toReceiveCommandWith(DescribeStacksCommand, { StackName: 'hello-world-staging' });

@@ -52,6 +52,23 @@ describe('local ASL engine integrations', () => {
     expect(await tokens.fail(token, 'E', 'c')).toBe('gone');
   });
 
+  it('reports the token of a Task that timed out as gone, as SendTaskSuccess would (TaskTimedOut)', async () => {
+    const tokens = new LocalTaskTokens();
+    let issued = '';
+    const engine = new WorkflowEngine({
+      definitionPath: fileURLToPath(new URL('../fixtures/asl/token-timeout.asl.json', import.meta.url)),
+      tokens,
+      functions: {
+        TokenFunctionArn: async (payload) => {
+          issued = (payload as { taskToken: string }).taskToken;
+        },
+      },
+    });
+    const output = (await engine.start('exec-timeout', {}).result) as { timedOut?: { Error: string } };
+    expect(output.timedOut?.Error).toBe('States.Timeout');
+    expect(await tokens.succeed(issued, { handedOver: true })).toBe('gone');
+  });
+
   it('refuses a definition placeholder without a value', () => {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: an ASL placeholder, not JavaScript
     expect(() => substitute('{"a":"${Missing}"}', {})).toThrow('${Missing}');

@@ -482,6 +482,25 @@ export class DynamoDeploymentStore implements DeploymentStore {
     await this.client.send(new DeleteCommand({ TableName: this.table, Key: ticketKey(ticket) }));
   }
 
+  async parkTicket(ticket: Ticket, taskToken: string) {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: ticketKey(ticket),
+          UpdateExpression: 'SET taskToken = :token',
+          // Never recreates a ticket that its deployment's end (or its lock) removed.
+          ConditionExpression: 'attribute_exists(PK)',
+          ExpressionAttributeValues: { ':token': taskToken },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
   async putTaskToken(deploymentId: string, job: JobKind, taskToken: string) {
     await this.client.send(
       new PutCommand({
