@@ -416,7 +416,7 @@ export class LocalJobRunner implements JobRunner {
     );
     if (type !== 'tree') {
       throw new Error(
-        `${prefix} is not in commit ${commit} (${ref}): builds use committed files only; commit it first`,
+        `${prefix || "the repository's top directory"} is not in commit ${commit} (${ref}): builds use committed files only; commit it first`,
       );
     }
     this.log(

@@ -45,6 +45,10 @@ export interface LocalJobOptions {
   scenario: Scenario;
   /** Build: writes the committed files into the repository. */
   writeSource?: (repo: string) => void;
+  /** Build: the application's `source.localPath`, given the repository (default: the repository itself). */
+  localPath?: (repo: string) => string;
+  /** Build: the registry file's directory, which relative localPath values start from (default: the root). */
+  registryDir?: (repo: string) => string;
   /** Deploy: the build output's entries. */
   files?: Record<string, ZipEntry>;
   /** Deploy: what the deployment recorded, given the stored artifact's digest. */
@@ -80,7 +84,7 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
   const runner = new LocalJobRunner({
     dataDir,
     registry: fixtureRegistry,
-    registryDir: root,
+    registryDir: options.registryDir?.(join(root, 'repo')) ?? root,
     logs: new LocalLogWriter(join(dataDir, 'logs')),
     simulateBin: join(root, 'no-simulate'),
     env: {
@@ -116,7 +120,7 @@ export async function runLocalJob(options: LocalJobOptions): Promise<LocalJobRes
         type: 'GITHUB',
         location: 'https://example.com/x.git',
         version: 'release/1.2',
-        localPath: repo,
+        localPath: options.localPath?.(repo) ?? repo,
       },
     });
   } else {
