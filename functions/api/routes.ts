@@ -188,8 +188,8 @@ export function createApi(deps: ApiDeps): Api {
           }),
         );
       case 'unattributed': {
-        const { error } = intake;
-        return refuseUnattributed(ctx, error.code, error.httpStatus, error.message, {}, error);
+        const { error, named } = intake;
+        return refuseUnattributed(ctx, error.code, error.httpStatus, error.message, { ...named }, error);
       }
       case 'rejected': {
         const { error, deployment, recorded } = intake;

@@ -11,6 +11,7 @@ import {
 import { type DeploymentKind, type ValidRequest, validateByKind } from '#shared/deployments/validation.ts';
 import { logger } from '#shared/logger.ts';
 import { findTarget, type Registry } from '#shared/registry/registry.ts';
+import { describeRequester } from '#shared/registry/requester.ts';
 import type { Deployment, Requester } from '#shared/types.ts';
 import { problem, problemResponse } from '../api/problem.ts';
 import { type ChatCommand, parseCommand } from './commands.ts';
@@ -231,7 +232,19 @@ export function createSlackCommands(deps: SlackCommandDeps): SlackCommandHandler
     } catch (error) {
       const context = { requestId: call.requestId };
       const attribution = attributeRequest(asked.kind, asked.body);
-      return answer(await refuseRequest(error, attribution, call.requester, deps, context, deploymentId));
+      const intake = await refuseRequest(error, attribution, call.requester, deps, context, deploymentId);
+      // Nothing is recorded for a target the registry lacks: this line is the refusal's audit.
+      if (intake.outcome === 'unattributed') {
+        logger.warn('slack request refused', {
+          audit: 'refused',
+          code: intake.error.code,
+          status: intake.error.httpStatus,
+          requester: describeRequester(call.requester),
+          requestId: call.requestId,
+          ...intake.named,
+        });
+      }
+      return answer(intake);
     }
 
     const responseUrl = acceptableResponseUrl(call.form.get('response_url'));

@@ -399,17 +399,6 @@ describe('POST /deployments', () => {
       expect(h.workflow.starts).toEqual([]);
     });
 
-    it.each([
-      ['application', { application: 'no-such-app', environment: 'staging' }, 'UNKNOWN_APPLICATION'],
-      ['environment', { application: 'hello-world', environment: 'no-such-env' }, 'UNKNOWN_ENVIRONMENT'],
-    ])('404 for an unknown %s', async (_what, body, code) => {
-      const { status, body: problem } = await deploy(h, body);
-      expect(status).toBe(404);
-      expect(problem.code).toBe(code);
-      await expectRejectedRecord(h, problem.deploymentId, code);
-      expect(h.workflow.starts).toEqual([]);
-    });
-
     it('409 when another deployment holds an unexpired lock on the environment', async () => {
       await h.store.acquireLock({
         ...staging,
@@ -475,6 +464,21 @@ describe('POST /deployments', () => {
       // The audit line never carries the body.
       expect(JSON.stringify(warn.mock.calls)).not.toContain('secret-marker');
     }
+
+    it.each([
+      ['application', { application: 'no-such-app', environment: 'staging' }, 'UNKNOWN_APPLICATION'],
+      ['environment', { application: 'hello-world', environment: 'no-such-env' }, 'UNKNOWN_ENVIRONMENT'],
+    ])(
+      '404 for an unknown %s: no REJECTED record (nobody could read it), an audit line naming it',
+      async (_what, body, code) => {
+        await expectUnrecorded(404, code, await deploy(h, body));
+        expect(await historyOf(h, body.application, body.environment)).toEqual([]);
+        expect(warn).toHaveBeenCalledWith(
+          'request refused',
+          expect.objectContaining({ application: body.application, environment: body.environment }),
+        );
+      },
+    );
 
     it('400 for malformed JSON', async () => {
       await expectUnrecorded(400, 'MALFORMED_REQUEST', await deploy(h, '{"application":"secret-marker'));

@@ -414,6 +414,20 @@ describe('POST /slack/commands: deploy', () => {
     expect(h.workflow.starts).toEqual([]);
   });
 
+  it.each([
+    ['an unknown application', 'no-such-app staging', 'UNKNOWN_APPLICATION'],
+    ['an unknown environment', 'hello-world nowhere', 'UNKNOWN_ENVIRONMENT'],
+  ])('writes no record for %s (nobody could read it), only an audit line', async (_what, text, code) => {
+    const logs = captureLogs();
+    const answer = await command(h, text);
+    expect(answer.message.response_type).toBe('ephemeral');
+    expect(answer.text).not.toMatch(/`01JNSLACK/);
+    // Only the replay claim that makes Slack's own retries answer alike; no deployment, no event.
+    const items = await h.scanTable();
+    expect(items.filter((item) => !String(item.PK).startsWith('SLACKREQ#'))).toEqual([]);
+    expect(logs()).toContain(`"audit":"refused","code":"${code}"`);
+  });
+
   it('refuses while a reject-mode environment is busy, and keeps no response_url', async () => {
     await h.store.acquireLock({
       application: 'hello-world',

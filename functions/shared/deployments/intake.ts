@@ -43,8 +43,11 @@ export type Intake =
   | { outcome: 'accepted'; deployment: Deployment; replayed: boolean }
   /** Refused; `recorded` says whether the REJECTED record with this id was written. */
   | { outcome: 'rejected'; error: CrossdeployError; deployment: Deployment; recorded: boolean }
-  /** Refused without naming a target: nothing recorded, the caller writes the audit line. */
-  | { outcome: 'unattributed'; error: CrossdeployError }
+  /**
+   * Refused without naming a target the registry has: nothing recorded, the caller writes the audit line.
+   * `named` is the application and environment asked for, when the request named ones the registry lacks.
+   */
+  | { outcome: 'unattributed'; error: CrossdeployError; named?: { application: string; environment: string } }
   /** Recorded as FAILED because the workflow could not be started. */
   | { outcome: 'start-failed'; deploymentId: string };
 
@@ -191,6 +194,8 @@ export async function acceptRequest(
  * (under `deploymentId` when the caller already chose one, e.g. for replay protection). Errors that are not
  * the requester's fault are thrown on.
  */
+const UNREGISTERED = new Set<string>(['UNKNOWN_APPLICATION', 'UNKNOWN_ENVIRONMENT']);
+
 export async function refuseRequest(
   error: unknown,
   attribution: Attribution | undefined,
@@ -201,6 +206,12 @@ export async function refuseRequest(
 ): Promise<Intake> {
   if (!(error instanceof CrossdeployError) || error.httpStatus >= 500) throw error;
   if (!attribution) return { outcome: 'unattributed', error };
+  // History is read per registry target, and a target the registry lacks has no readers: a REJECTED record
+  // there could never be read, and would let any caller write records under names of its choosing.
+  if (UNREGISTERED.has(error.code)) {
+    const { application, environment } = attribution;
+    return { outcome: 'unattributed', error, named: { application, environment } };
+  }
   const deployment = newDeployment({
     deploymentId: deploymentId ?? deps.newId(),
     ...attribution,
