@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, parseCli } from './cli/args.ts';
 import { type Context, run } from './cli/commands.ts';
@@ -26,7 +27,11 @@ export interface CliIo {
   onInterrupt: (onStop: () => void) => () => void;
 }
 
-const USER_AGENT = 'crossdeploy-cli/0.1.0';
+/** The package's own version: what `--version` prints and the User-Agent carries. */
+export const VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+const USER_AGENT = `crossdeploy-cli/${VERSION}`;
 
 function processIo(): CliIo {
   return {
@@ -56,6 +61,10 @@ export async function main(argv: readonly string[], overrides: Partial<CliIo> = 
     const parsed = parseCli(argv, io.env);
     command = parsed.command.name;
     if (!('globals' in parsed)) {
+      if (parsed.command.name === 'version') {
+        io.stdout.write(`crossdeploy ${VERSION}\n`);
+        return EXIT.ok;
+      }
       const { topic } = parsed.command;
       io.stdout.write(`${topic ? COMMAND_HELP[topic] : GLOBAL_HELP}\n`);
       return EXIT.ok;
@@ -112,6 +121,7 @@ function report(error: unknown, io: CliIo, json: boolean, command: string | unde
     const lines = [`${paint('red', '✗')} ${title} (${clean(label)}): ${clean(error.message)}`];
     if (problem.field) lines.push(`  field: ${clean(problem.field)}`);
     if (problem.deploymentId) lines.push(`  recorded as deployment ${clean(problem.deploymentId)}`);
+    if (error.hint) lines.push(`  ${clean(error.hint)}`);
     io.stderr.write(`${lines.join('\n')}\n`);
     // A refusal is an answer (1), and so is a server error that recorded the deployment as failed; any
     // other server error leaves the outcome unknown, like an unreachable server (2).

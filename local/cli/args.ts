@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { closestMatch } from 'leven';
 import { UsageError } from './errors.ts';
 import type { CommandName } from './help.ts';
 
@@ -10,7 +11,7 @@ export interface Globals {
   token?: string;
 }
 
-export type HelpCommand = { name: 'help'; topic?: CommandName };
+export type HelpCommand = { name: 'help'; topic?: CommandName } | { name: 'version' };
 /** What every way of asking for a deployment (deploy, promote, rollback) takes besides its target. */
 export interface RequestOptions {
   reason?: string;
@@ -47,6 +48,7 @@ const OPTIONS = {
   json: { type: 'boolean' },
   token: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
   ref: { type: 'string' },
   reason: { type: 'string' },
   'dry-run': { type: 'boolean' },
@@ -62,7 +64,7 @@ const OPTIONS = {
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
-const GLOBAL_OPTIONS: OptionName[] = ['url', 'json', 'token', 'help'];
+const GLOBAL_OPTIONS: OptionName[] = ['url', 'json', 'token', 'help', 'version'];
 
 const REQUEST_OPTIONS: OptionName[] = ['reason', 'dry-run', 'override-freeze', 'wait'];
 
@@ -83,8 +85,22 @@ const COMMANDS: Record<CommandName, { positionals: string[]; options: OptionName
 const isCommand = (name: string | undefined): name is CommandName =>
   name !== undefined && Object.hasOwn(COMMANDS, name);
 
-/** The API's ids are ULIDs; anything else (a path, `..`) would not name a deployment and could bend the URL. */
-const DEPLOYMENT_ID = /^[A-Za-z0-9_-]{1,128}$/;
+/**
+ * The API's ids are ULIDs (26 characters of Crockford base32, case-insensitive): anything else names no
+ * deployment, and a path or `..` could bend the URL. A typo is a usage error, not a 404 from the server.
+ */
+const DEPLOYMENT_ID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
+
+/** The closest of `candidates` to a misspelt `name`, close enough to be the likely intent. */
+export function suggest(name: string, candidates: readonly string[]): string | undefined {
+  // Two edits, or a third of the name for longer ones: a transposition is two, and "xyzzy" matches nothing.
+  return closestMatch(name, candidates, { maxDistance: Math.max(2, Math.floor(name.length / 3)) });
+}
+
+export const didYouMean = (name: string, candidates: readonly string[]) => {
+  const match = suggest(name, candidates);
+  return match === undefined ? '' : `; did you mean ${JSON.stringify(match)}?`;
+};
 export const HISTORY_LIMIT = { min: 1, max: 100 } as const;
 
 export function defaultUrl(env: NodeJS.ProcessEnv): string {
@@ -109,6 +125,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): Parse
   }
 
   const [first, ...args] = positionals;
+  if (values.version) return { command: { name: 'version' } };
   if (first === 'help') {
     if (args.length > 1 || (args[0] !== undefined && !isCommand(args[0]))) {
       throw new UsageError(`no help for ${JSON.stringify(args.join(' '))}`);
@@ -119,7 +136,11 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): Parse
     if (values.help) return { command: { name: 'help' } };
     throw new UsageError('no command given');
   }
-  if (!isCommand(first)) throw new UsageError(`unknown command ${JSON.stringify(first)}`);
+  if (!isCommand(first)) {
+    throw new UsageError(
+      `unknown command ${JSON.stringify(first)}${didYouMean(first, [...Object.keys(COMMANDS), 'help'])}`,
+    );
+  }
   const name = first;
   if (values.help) return { command: { name: 'help', topic: name } };
 
@@ -175,7 +196,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): Parse
         };
       case 'status':
       case 'logs': {
-        const id = args[0] as string;
+        const id = (args[0] as string).toUpperCase();
         if (!DEPLOYMENT_ID.test(id)) {
           throw new UsageError(`${JSON.stringify(id)} is not a deployment id`, name);
         }

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { RequestCommand, RunCommand } from './args.ts';
+import { didYouMean, type RequestCommand, type RunCommand } from './args.ts';
 import type { Context } from './context.ts';
 import { doctor } from './doctor.ts';
 import { ApiError, ConnectionError, EXIT, type ExitCode } from './errors.ts';
@@ -62,6 +62,15 @@ const TICK_MS = 100;
 const LOG_PAGE_LIMIT = 500;
 
 export async function run(ctx: Context, command: RunCommand): Promise<ExitCode> {
+  try {
+    return await dispatch(ctx, command);
+  } catch (error) {
+    if (error instanceof ApiError) error.hint = await hintFor(ctx, command, error);
+    throw error;
+  }
+}
+
+function dispatch(ctx: Context, command: RunCommand): Promise<ExitCode> {
   switch (command.name) {
     case 'deploy':
     case 'promote':
@@ -78,6 +87,42 @@ export async function run(ctx: Context, command: RunCommand): Promise<ExitCode> 
     case 'doctor':
       return doctor(ctx, command);
   }
+}
+
+/**
+ * What to try after a refusal: the closest registered name for one the API does not know (from
+ * GET /applications, the list the caller may read anyway), or `promote` for an environment that takes no ref.
+ */
+async function hintFor(ctx: Context, command: RunCommand, error: ApiError): Promise<string | undefined> {
+  const { code } = error.problem;
+  if (code === 'REF_NOT_ALLOWED' && command.name === 'deploy') {
+    const { application, environment } = command;
+    return `${environment} takes builds by promotion: crossdeploy promote ${application} <from> ${environment} (the registry's promoteFrom names <from>)`;
+  }
+  if (code !== 'UNKNOWN_APPLICATION' && code !== 'UNKNOWN_ENVIRONMENT') return undefined;
+  if (!('application' in command)) return undefined;
+  let list: z.infer<typeof applicationsSchema>;
+  try {
+    list = applicationsSchema.parse((await ctx.client.get('/applications')).body);
+  } catch {
+    return undefined;
+  }
+  const app = list.items.find((item) => item.name === command.application);
+  if (!app) {
+    const hint = didYouMean(
+      command.application,
+      list.items.map((item) => item.name),
+    );
+    return hint ? `no application ${JSON.stringify(command.application)}${hint}` : undefined;
+  }
+  const environments = app.environments.map((env) => env.name);
+  const asked = command.name === 'promote' ? [command.from, command.to] : [command.environment];
+  for (const name of asked) {
+    if (environments.includes(name)) continue;
+    const hint = didYouMean(name, environments);
+    if (hint) return `no environment ${JSON.stringify(name)}${hint}`;
+  }
+  return undefined;
 }
 
 function parse<S extends z.ZodType>(schema: S, body: unknown, what: string): z.infer<S> {

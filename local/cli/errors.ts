@@ -44,6 +44,8 @@ export class ApiError extends Error {
   readonly problem: Problem;
   /** The body exactly as received, so `--json` can print what the server said. */
   readonly body: unknown;
+  /** What to try instead (a close name, the command that does what was asked), added by the command. */
+  hint?: string;
   constructor(problem: Problem, body: unknown) {
     super(problem.detail ?? problem.title ?? `HTTP ${problem.status}`);
     this.problem = problem;

@@ -80,10 +80,11 @@ export function renderHistory(items: readonly DeploymentView[], options: ViewOpt
       formatTime(d.requestedAt, options.timeZone),
       duration(d, options.now),
       outcomeCell(d),
+      truncate(clean(d.reason ?? ''), 40),
     ];
   });
   return table(
-    ['ID', 'STATUS', 'RELEASE', 'KIND', 'REF', 'REQUESTER', 'REQUESTED', 'DURATION', 'ERROR'],
+    ['ID', 'STATUS', 'RELEASE', 'KIND', 'REF', 'REQUESTER', 'REQUESTED', 'DURATION', 'ERROR', 'REASON'],
     rows,
     paint,
   );
@@ -98,11 +99,8 @@ export function renderStatus(
   const field = (label: string, value: string | undefined) =>
     value === undefined || value === '' ? [] : [`${paint('dim', label.padEnd(12))}${value}`];
   const phase = d.phase && !isFinal(d.status) ? ` (${d.phase.toLowerCase().replaceAll('_', ' ')})` : '';
-  const target = [
-    d.targetAccount && `account ${d.targetAccount}`,
-    d.targetRegion,
-    d.stackName && `stack ${d.stackName}`,
-  ].filter(Boolean);
+  // Under the label `account`: the number itself, not "account account 1111…".
+  const target = [d.targetAccount, d.targetRegion, d.stackName && `stack ${d.stackName}`].filter(Boolean);
   const job = (kind: 'build' | 'deploy') => {
     const record = d.jobs?.[kind];
     return record ? [record.buildId, record.logUrl].filter(Boolean).join('  ') : undefined;

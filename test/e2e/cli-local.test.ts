@@ -244,7 +244,7 @@ describe('the CLI against the real local server', () => {
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
     const { port } = probe.address() as AddressInfo;
     await new Promise((resolve) => probe.close(resolve));
-    const run = await cli(['status', '01JNOSUCHDEPLOYMENT0000000', '--url', `http://127.0.0.1:${port}`], {});
+    const run = await cli(['status', '01JNZZZZZZZZZZZZZZZZZZZZZZ', '--url', `http://127.0.0.1:${port}`], {});
     expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(run.stderr).toContain(`cannot reach crossdeploy at http://127.0.0.1:${port} (ECONNREFUSED)`);

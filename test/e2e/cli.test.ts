@@ -649,10 +649,10 @@ describe('crossdeploy CLI against a fake API', () => {
   });
 
   it('exits 1 with the problem for an unknown deployment', async () => {
-    const run = await runCli(['status', '01JNOSUCHDEPLOYMENT'], { url: api.url });
+    const run = await runCli(['status', '01JNZZZZZZZZZZZZZZZZZZZZZZ'], { url: api.url });
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('✗ Not found (404 NOT_FOUND): no deployment "01JNOSUCHDEPLOYMENT"');
-    const json = await runCli(['status', '01JNOSUCHDEPLOYMENT', '--json'], { url: api.url });
+    expect(run.stderr).toContain('✗ Not found (404 NOT_FOUND): no deployment "01JNZZZZZZZZZZZZZZZZZZZZZZ"');
+    const json = await runCli(['status', '01JNZZZZZZZZZZZZZZZZZZZZZZ', '--json'], { url: api.url });
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout)).toMatchObject({ status: 404, code: 'NOT_FOUND' });
   });
@@ -663,7 +663,7 @@ describe('crossdeploy CLI against a fake API', () => {
     expect(table.code).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(
-      /^ID\s+STATUS\s+RELEASE\s+KIND\s+REF\s+REQUESTER\s+REQUESTED\s+DURATION\s+ERROR$/,
+      /^ID\s+STATUS\s+RELEASE\s+KIND\s+REF\s+REQUESTER\s+REQUESTED\s+DURATION\s+ERROR\s+REASON$/,
     );
     expect(lines).toHaveLength(3);
     expect(lines[1]).toMatch(

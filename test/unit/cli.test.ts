@@ -484,7 +484,7 @@ describe('history table', () => {
     ];
     const lines = renderHistory(items, { paint: plain, now: Date.parse(t(645)), timeZone: 'UTC' });
     expect(lines).toEqual([
-      'ID    STATUS               RELEASE  KIND    REF           REQUESTER     REQUESTED            DURATION  ERROR',
+      'ID    STATUS               RELEASE  KIND    REF           REQUESTER     REQUESTED            DURATION  ERROR          REASON',
       '01JC  RUNNING              -        deploy  main          role/Release  2025-01-31 14:10:00  45s…',
       '01JB  FAILED               -        deploy  main@1a2b3c4  local:alice   2025-01-31 14:00:00  1m35s     DEPLOY_FAILED',
       '01JA  SUCCEEDED (dry run)  -        deploy  1a2b3c4       local:alice   2025-01-31 14:00:00  1h02m',
@@ -702,7 +702,7 @@ describe('request signing', () => {
 describe('exit codes', () => {
   it('exits 0 for a skipped promotion: the target already runs what was asked for', async () => {
     const skipped = deployment({ status: 'SKIPPED', kind: 'promotion', errorCode: 'ALREADY_DEPLOYED' });
-    const result = await runCli(['status', '01JDEP'], {
+    const result = await runCli(['status', '01JDQ2Z7R4K8V9XG3N5T6W1YBC'], {
       fetch: async (input) =>
         String(input).endsWith('/events')
           ? jsonResponse(200, { items: [ev('SKIPPED', t(2), { code: 'ALREADY_DEPLOYED' })] })
@@ -737,10 +737,10 @@ describe('exit codes', () => {
       type: 'https://crossdeploy.dev/problems/not-found',
       title: 'Not found',
       status: 404,
-      detail: 'no deployment "01JX"',
+      detail: 'no deployment "01JDQ2Z7R4K8V9XG3N5T6W1YBC"',
       code: 'NOT_FOUND',
     };
-    const result = await runCli(['status', '01JX', '--json'], {
+    const result = await runCli(['status', '01JDQ2Z7R4K8V9XG3N5T6W1YBC', '--json'], {
       fetch: async () => jsonResponse(404, problem, 'application/problem+json'),
     });
     expect(result.code).toBe(1);
