@@ -10,6 +10,13 @@ if (major < 24) {
   process.exit(2);
 }
 
+// A reader that stops early (`crossdeploy logs --json | head`) closes the pipe: stop quietly, as Unix
+// filters do, rather than die on EPIPE with a stack trace.
+process.stdout.on('error', (error) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 const { main } = await import('../local/cli.ts');
 // exitCode, not exit(): stdout may still be draining into a pipe.
 process.exitCode = await main(process.argv.slice(2));

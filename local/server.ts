@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { userInfo } from 'node:os';
+import { ConfigError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import { loadRegistryFile } from '#shared/registry/file.ts';
 import type { Registry } from '#shared/registry/registry.ts';
@@ -101,7 +102,17 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
     loopbackOnly: isLoopback(config.host),
     ...(config.apiToken ? { apiToken: config.apiToken } : {}),
   });
-  await listen(server, config.port, config.host);
+  try {
+    await listen(server, config.port, config.host, 'PORT', 'npm start');
+  } catch (error) {
+    // Port taken: leave nothing held behind (the lease, the store, the data directory's claim).
+    stopping = true;
+    await orchestrator.runner.stopAll();
+    await ownership.stop().catch(() => undefined);
+    await local.close();
+    releaseDataDir();
+    throw error;
+  }
   const { port } = server.address() as AddressInfo;
   const url = `http://${host}:${port}`;
   // Slack's own listener: the only port a tunnel should expose (docs/slack.md).
@@ -114,7 +125,7 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
         });
   if (slackServer) {
     try {
-      await listen(slackServer, config.slackPort ?? 0, config.host);
+      await listen(slackServer, config.slackPort ?? 0, config.host, 'CROSSDEPLOY_SLACK_PORT', 'npm start');
     } catch (error) {
       server.close();
       throw error;
@@ -177,9 +188,36 @@ export async function startLocalServer(config: LocalConfig): Promise<RunningServ
   };
 }
 
-function listen(server: Server, port: number, host: string): Promise<void> {
+/** Listens, or says in one line why not and which variable picks another port (not a stack trace). */
+function listen(
+  server: Server,
+  port: number,
+  host: string,
+  variable: string,
+  command: string,
+): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE') {
+        reject(
+          new ConfigError(
+            `port ${port} on ${host} is already in use (another crossdeploy, or another program): stop it, or pick another port, e.g. ${variable}=${port + 1} ${command}`,
+            { cause: error },
+          ),
+        );
+      } else if (error.code === 'EACCES') {
+        reject(
+          new ConfigError(
+            `port ${port} on ${host} needs privileges this user lacks: set ${variable} to 1024 or above`,
+            {
+              cause: error,
+            },
+          ),
+        );
+      } else {
+        reject(error);
+      }
+    });
     server.listen(port, host, () => resolve());
   });
 }

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,6 +71,25 @@ describe('local mode at start', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(join(root, '..', 'no-such-app'));
     expect(result.stderr).toContain('demo');
+  });
+
+  it('says the port is in use, and how to pick another, when something already listens there', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'crossdeploy-start-'));
+    dirs.push(root);
+    const other = createServer();
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const { port } = other.address() as import('node:net').AddressInfo;
+    try {
+      const result = await start({ PORT: String(port), CROSSDEPLOY_DATA_DIR: join(root, 'data') });
+      expect(result.started).toBe(false);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
+      expect(result.stderr).toContain(`PORT=${port + 1} npm start`);
+      // A message, not a stack trace.
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      other.close();
+    }
   });
 
   it('accepts a registry whose localPath values exist (the sample registry)', () => {
