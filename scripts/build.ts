@@ -75,6 +75,14 @@ export function bundleFor(
 
   const codeUri = typeof properties.CodeUri === 'string' ? properties.CodeUri : '.';
   const workingDir = resolve(root, codeUri);
+  // With a package.json in CodeUri, aws-lambda-builders copies the folder and runs `npm install` in the copy
+  // (at the repository root: the whole repository and every dev dependency, with install scripts, once per
+  // function). Without one it bundles in place, as this script does: only then are the two builds the same.
+  if (existsSync(join(workingDir, 'package.json'))) {
+    throw new BuildConfigError(
+      `${logicalId}.CodeUri ${codeUri} holds a package.json: sam build would copy it and npm install there; point CodeUri at the function's own folder`,
+    );
+  }
   const entryPoints = stringList(props.EntryPoints, `${at}.EntryPoints`);
   if (entryPoints.length !== 1) throw new BuildConfigError(`${at}.EntryPoints must name exactly one file`);
   const [entry] = entryPoints as [string];

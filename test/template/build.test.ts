@@ -14,7 +14,7 @@ const metadata = (properties: Record<string, unknown>) => ({
   BuildMethod: 'esbuild',
   BuildProperties: properties,
 });
-const fn = { CodeUri: './', Handler: 'functions/api/handler.handler' };
+const fn = { CodeUri: 'functions/api/', Handler: 'handler.handler' };
 
 describe('npm run build', () => {
   const bundles = functionBundles(template, root);
@@ -88,12 +88,7 @@ describe('bundle externals', () => {
 
 describe('bundleFor', () => {
   it('applies sam build defaults where the Metadata is silent', () => {
-    const { options, handlerFile } = bundleFor(
-      'F',
-      fn,
-      metadata({ EntryPoints: ['functions/api/handler.ts'] }),
-      root,
-    );
+    const { options, handlerFile } = bundleFor('F', fn, metadata({ EntryPoints: ['handler.ts'] }), root);
     expect(options).toMatchObject({ format: 'cjs', target: 'es2020', minify: true, sourcemap: false });
     expect(handlerFile).toBe(join(root, 'dist', 'F', 'handler.js'));
   });
@@ -103,7 +98,7 @@ describe('bundleFor', () => {
       'F',
       fn,
       metadata({
-        EntryPoints: ['functions/api/handler.ts'],
+        EntryPoints: ['handler.ts'],
         Loader: ['.yaml=text'],
         External: ['@aws-sdk/*'],
         Banner: ['js=const a = "x=y";'],
@@ -119,7 +114,7 @@ describe('bundleFor', () => {
 
   it('refuses a property sam build would not apply', () => {
     expect(() =>
-      bundleFor('F', fn, metadata({ EntryPoints: ['functions/api/handler.ts'], KeepNames: true }), root),
+      bundleFor('F', fn, metadata({ EntryPoints: ['handler.ts'], KeepNames: true }), root),
     ).toThrow(BuildConfigError);
   });
 
@@ -128,7 +123,7 @@ describe('bundleFor', () => {
       bundleFor(
         'F',
         { ...fn, Handler: 'functions/api/index.handler' },
-        metadata({ EntryPoints: ['functions/api/handler.ts'] }),
+        metadata({ EntryPoints: ['handler.ts'] }),
         root,
       ),
     ).toThrow(/would not find it/);
@@ -136,6 +131,19 @@ describe('bundleFor', () => {
 
   it('refuses zero or several entry points', () => {
     expect(() => bundleFor('F', fn, metadata({ EntryPoints: [] }), root)).toThrow(/exactly one/);
+  });
+});
+
+describe('CodeUri', () => {
+  it('refuses a CodeUri holding a package.json (the repository root): sam build would copy it and npm install', () => {
+    expect(() =>
+      bundleFor(
+        'F',
+        { CodeUri: './', Handler: 'functions/api/handler.handler' },
+        metadata({ EntryPoints: ['functions/api/handler.ts'] }),
+        root,
+      ),
+    ).toThrow(/holds a package\.json/);
   });
 });
 

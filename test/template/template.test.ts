@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TABLE_DEFINITION } from '#shared/aws/store.ts';
 import { envShapes } from '#shared/config.ts';
@@ -81,17 +81,22 @@ describe('functions', () => {
         OutExtension: ['.js=.mjs'],
         Target: 'node24',
         MainFields: 'module,main',
-        EntryPoints: [entry],
       });
       expect(String((buildProperties.Banner as string[])[0])).toMatch(
         /^js=.*createRequire\(import\.meta\.url\)/,
       );
       expect(existsSync(join(root, entry)), `${entry} exists`).toBe(true);
+      expect(buildProperties.EntryPoints).toHaveLength(1);
     });
 
-    it('uses the repository root as CodeUri (handlers import #shared/*) and its entry as Handler', () => {
-      expect(fn.Properties?.CodeUri).toBe('./');
-      expect(fn.Properties?.Handler).toBe(entry.replace(/\.ts$/, '.handler'));
+    it("packs only its own folder: CodeUri is the entry's folder, with no package.json in it", () => {
+      // Without a package.json in CodeUri, aws-lambda-builders' esbuild workflow bundles in place: no copy
+      // of the folder, no `npm install` (the repository's own `npm ci` provides node_modules and #shared/*).
+      // At the repository root it would copy the whole repository and install every dev dependency.
+      expect(fn.Properties?.CodeUri).toBe(`${dirname(entry)}/`);
+      expect(existsSync(join(root, dirname(entry), 'package.json'))).toBe(false);
+      expect(buildProperties.EntryPoints).toEqual([basename(entry)]);
+      expect(fn.Properties?.Handler).toBe(basename(entry).replace(/\.ts$/, '.handler'));
     });
 
     it('logs to its own log group with the retention parameter', () => {
