@@ -28,13 +28,16 @@ const LIMITS: Record<string, Record<string, number>> = {
   'AWS::S3::Bucket': { BucketName: 63 },
 };
 
+// A CloudFormation Fn::Sub variable, not a JavaScript template.
+const STACK_NAME = ['$', '{AWS::StackName}'].join('');
+
 /** The characters a name adds to the stack name, when it is the stack name plus fixed text. */
 function fixedLength(value: unknown): number | undefined {
   if (isRecord(value) && value.Ref === 'AWS::StackName') return 0;
   const sub = isRecord(value) ? value['Fn::Sub'] : undefined;
-  if (typeof sub !== 'string' || !sub.includes('${AWS::StackName}')) return undefined;
+  if (typeof sub !== 'string' || !sub.includes(STACK_NAME)) return undefined;
   // Other variables (region, account) are counted at their longest.
-  const others = sub.replaceAll('${AWS::StackName}', '').replace(/\$\{AWS::Region\}/g, 'x'.repeat(14));
+  const others = sub.replaceAll(STACK_NAME, '').replace(/\$\{AWS::Region\}/g, 'x'.repeat(14));
   return others
     .replace(/\$\{AWS::AccountId\}/g, 'x'.repeat(12))
     .replace(/\$\{AWS::Partition\}/g, 'aws-us-gov').length;
