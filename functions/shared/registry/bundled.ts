@@ -101,9 +101,7 @@ export const BUNDLED_REGISTRY: Registry = {
           "promoteFrom": [
             "staging"
           ],
-          "allowedRefs": [
-            "*"
-          ],
+          "allowedRefs": [],
           "freezeWindows": [],
           "approvers": {
             "iam": [],
