@@ -59,7 +59,7 @@ describe('the orchestrator stack name', () => {
   it('has the length limit docs/aws.md states, computed from the names the template builds from it', () => {
     const { limit, by } = stackNameLimit();
     const doc = readFileSync(join(root, 'docs/aws.md'), 'utf8');
-    const stated = /stack name of at most (\d+) characters/.exec(doc)?.[1];
+    const stated = /stack name\s+of at most (\d+) characters/.exec(doc)?.[1];
     expect({ stated: Number(stated), by }).toEqual({ stated: limit, by });
   });
 });
