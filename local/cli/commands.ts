@@ -99,7 +99,9 @@ async function hintFor(ctx: Context, command: RunCommand, error: ApiError): Prom
     const { application, environment } = command;
     return `${environment} takes builds by promotion: crossdeploy promote ${application} <from> ${environment} (the registry's promoteFrom names <from>)`;
   }
-  if (code !== 'UNKNOWN_APPLICATION' && code !== 'UNKNOWN_ENVIRONMENT') return undefined;
+  // Reads of a target the registry lacks are refused as FORBIDDEN (it has no readers): a typo looks the same.
+  const unknownRead = code === 'FORBIDDEN' && command.name === 'history';
+  if (code !== 'UNKNOWN_APPLICATION' && code !== 'UNKNOWN_ENVIRONMENT' && !unknownRead) return undefined;
   if (!('application' in command)) return undefined;
   let list: z.infer<typeof applicationsSchema>;
   try {

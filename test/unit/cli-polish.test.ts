@@ -127,6 +127,15 @@ describe('did you mean', () => {
     expect(run.stderr).toContain('did you mean "staging"?');
   });
 
+  it('history of a misspelt application (which reads as forbidden) suggests the closest one', async () => {
+    const run = await runCli(['history', 'hello-wrld', 'staging'], {
+      'GET /deployments': problem(403, 'FORBIDDEN', 'you may not read hello-wrld/staging'),
+      'GET /applications': APPLICATIONS,
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('did you mean "hello-world"?');
+  });
+
   it('still reports the refusal when the list cannot be read', async () => {
     const run = await runCli(['deploy', 'hello-wrld', 'staging'], {
       'POST /deployments': problem(404, 'UNKNOWN_APPLICATION', 'no application "hello-wrld" in the registry'),
