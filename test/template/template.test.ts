@@ -38,6 +38,16 @@ const globalEnv = isRecord(globals.Environment)
   ? (globals.Environment.Variables as Record<string, unknown>)
   : {};
 
+describe('samconfig.toml', () => {
+  it('never builds from cache: a function folder holds only its handler, so its hash misses #shared changes', () => {
+    // `sam build --cached` reuses a function's bundle while the hash of its CodeUri folder is unchanged; the
+    // shared code it bundles lives outside that folder, so a cached build could deploy a stale bundle.
+    const config = readFileSync(join(root, 'samconfig.toml'), 'utf8');
+    expect(config).not.toMatch(/^\s*cached\s*=\s*true/m);
+    expect(config).toMatch(/^\s*cached\s*=\s*false/m);
+  });
+});
+
 describe('functions', () => {
   it('declares every function of docs/design.md, and no other', () => {
     expect(functions.length).toBeGreaterThanOrEqual(9);
