@@ -93,6 +93,7 @@ Global options:
                   (default: $CROSSDEPLOY_API_TOKEN)
   --json          machine-readable output (see docs/cli.md)
   -h, --help      show help (also: crossdeploy <command> --help)
+  --version       print crossdeploy's version
 
 Exit codes: 0 success, 1 deployment failed or rejected (or the API refused the request),
 2 usage error or crossdeploy unreachable.`;

@@ -87,6 +87,11 @@ describe('crossdeploy --version', () => {
     expect(run.stdout).toBe(`crossdeploy ${VERSION}\n`);
     expect(run.sent).toEqual([]);
   });
+
+  it('is listed in the help', async () => {
+    const run = await runCli(['--help']);
+    expect(run.stdout).toMatch(/^\s+--version\s/m);
+  });
 });
 
 describe('did you mean', () => {
