@@ -43,7 +43,12 @@ function environmentOf(logicalId: string): Record<string, string> {
 
 /** Which factories each function's handler calls (read from the handler's source). */
 async function factoriesOf(logicalId: string): Promise<string[]> {
-  const handler = String(template.Resources[logicalId]?.Properties?.Handler).replace(/\.handler$/, '.ts');
+  // Handler is relative to CodeUri (the function's own folder).
+  const properties = template.Resources[logicalId]?.Properties;
+  const handler = join(
+    String(properties?.CodeUri ?? ''),
+    String(properties?.Handler).replace(/\.handler$/, '.ts'),
+  );
   const { readFileSync } = await import('node:fs');
   const source = readFileSync(join(root, handler), 'utf8');
   return [...new Set([...source.matchAll(/\baws\.(\w+)\(\)/g)].map((m) => m[1] ?? ''))];
