@@ -5,8 +5,8 @@
  * in, and upload builds to, an account that may belong to anyone. Exits 1 naming each value and where it is.
  */
 import { relative, resolve } from 'node:path';
-import type { Registry } from '#shared/registry.ts';
-import { loadRegistryFile } from '#shared/registry-file.ts';
+import { loadRegistryFile } from '#shared/registry/file.ts';
+import type { Registry } from '#shared/registry/registry.ts';
 
 /** Account ids used as examples here and in AWS's own documentation: never a real target. */
 const EXAMPLE_ACCOUNTS = [

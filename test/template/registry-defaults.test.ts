@@ -3,9 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { validateRequest } from '#shared/deployments/validation.ts';
 import { RequestRejectedError } from '#shared/errors.ts';
-import { loadRegistryFile } from '#shared/registry-file.ts';
-import { validateRequest } from '#shared/validation.ts';
+import { loadRegistryFile } from '#shared/registry/file.ts';
 import { placeholdersIn } from '../../scripts/check-registry.ts';
 
 /**
