@@ -42,7 +42,7 @@ export function placeholdersIn(registry: Registry): Placeholder[] {
       const hit = PATTERNS.find(({ pattern }) => pattern.test(value));
       if (hit) found.push({ path: path.join('.'), value, what: hit.what });
     } else if (Array.isArray(value)) {
-      value.forEach((item, i) => walk(item, [...path, String(i)]));
+      for (const [i, item] of value.entries()) walk(item, [...path, String(i)]);
     } else if (typeof value === 'object' && value !== null) {
       for (const [key, item] of Object.entries(value)) walk(item, [...path, key]);
     }
