@@ -59,12 +59,17 @@ describe('a deployment waiting for its environment in local mode', () => {
       if (tickets.some((t) => t.deploymentId === waiter && t.taskToken)) break;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    // The token is stored before the waiter's one re-check of the lock (so that a release in between is not
+    // missed): that re-check may still be on its way when the token shows.
     const callsAtPark = acquireCalls;
-    const eventsAtPark = executions.get(waiter)?.events.length;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(acquireCalls - callsAtPark).toBeLessThanOrEqual(1);
+    const callsParked = acquireCalls;
+    const eventsParked = executions.get(waiter)?.events.length;
     // Local Wait states last 10 ms here: the old loop would have run dozens of rounds in this time.
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(acquireCalls).toBe(callsAtPark);
-    expect(executions.get(waiter)?.events.length).toBe(eventsAtPark);
+    expect(acquireCalls).toBe(callsParked);
+    expect(executions.get(waiter)?.events.length).toBe(eventsParked);
     releaseDeploy();
     await mode.waitUntil(waiter, (d) => d.status === 'SUCCEEDED');
   });

@@ -167,6 +167,13 @@ describe('CLI commands on a simulated deployment', () => {
         const request = new Request(input, init);
         if (request.method === 'POST') return json(202, accepted);
         if (request.url.endsWith('/events')) return json(200, { items: simulatedEvents(simulated) });
+        // --wait follows with one GET per poll (GET /deployments/{id}/follow).
+        if (new URL(request.url).pathname.endsWith('/follow')) {
+          return json(200, {
+            deployment: JSON.parse(JSON.stringify(done)),
+            items: simulatedEvents(simulated),
+          });
+        }
         return json(200, JSON.parse(JSON.stringify(done)));
       },
       sleep: async () => {},
