@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { JobStart } from '#shared/ports.ts';
 import { JOB_MARKER } from './processes.ts';
-import type { LocalRunner } from './targets.ts';
+import { type LocalRunner, simulatedChangeSetsDir } from './targets.ts';
 
 /**
  * What a local job's process gets in its environment, and nothing more: what tools need on this machine,
@@ -124,6 +124,7 @@ export function jobEnvironment(
     env.PATH = `${paths.simulateBin}:${env.PATH ?? '/usr/bin:/bin'}`;
     env.CROSSDEPLOY_SIMULATE_NODE = process.execPath;
     env.CROSSDEPLOY_SIMULATE_TEMPLATE_JSON = TEMPLATE_JSON;
+    env.CROSSDEPLOY_SIMULATE_CHANGE_SETS = simulatedChangeSetsDir(paths.dataDir);
   }
   return {
     ...paths.defaults,

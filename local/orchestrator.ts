@@ -8,6 +8,7 @@ import type { Registry, Target } from '#shared/registry/registry.ts';
 import { isTerminal, type JobKind } from '#shared/types.ts';
 import { createHandler as acquireLockHandler } from '../functions/acquire-lock/handler.ts';
 import { createApi } from '../functions/api/routes.ts';
+import { createHandler as approvalHandler } from '../functions/approval/handler.ts';
 import { createHandler as assumeTargetRoleHandler } from '../functions/assume-target-role/handler.ts';
 import { createHandler as jobEventsHandler } from '../functions/job-events/handler.ts';
 import type { ReconcileDeps } from '../functions/reconcile/core.ts';
@@ -90,7 +91,7 @@ export function createOrchestrator(options: OrchestratorOptions) {
     ...(options.env ? { env: options.env } : {}),
     ...(options.executeJob ? { execute: options.executeJob } : {}),
   });
-  const targets = new LocalTargetAccess({ store, registry });
+  const targets = new LocalTargetAccess({ store, registry, dataDir });
   const settleDeps = { runner, stacks: targets, registry };
   // What settles a deployment also sees a job whose start could not be recorded (local/unrecorded-jobs.ts).
   const settleStore = withUnrecordedJobs(store, runner);
@@ -151,6 +152,13 @@ export function createOrchestrator(options: OrchestratorOptions) {
       tokens,
       leaseSeconds: LOCK_LEASE_SECONDS,
     })) as never,
+    ApprovalFunctionArn: approvalHandler(() => ({
+      store,
+      registry,
+      changeSets: targets,
+      stacks: targets,
+      clock,
+    })) as never,
   };
   const engine = new WorkflowEngine({
     functions,
@@ -160,7 +168,7 @@ export function createOrchestrator(options: OrchestratorOptions) {
     keepEvents: options.keepEngineEvents ?? false,
   });
   const workflow = new LocalWorkflowStarter({ engine, store, reconcileDeps });
-  const rest = createApi({ store, workflow, logs, registry, clock, newId: ulid, isSimulated });
+  const rest = createApi({ store, workflow, logs, registry, clock, newId: ulid, isSimulated, tokens });
   const api = chat.serve(rest, { store, workflow });
 
   return { store, registry, clock, tokens, runner, targets, reconcileDeps, engine, workflow, api, logs };

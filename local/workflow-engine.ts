@@ -25,6 +25,9 @@ export const DEFAULT_SUBSTITUTIONS: Record<string, string> = {
   DeployWaitSeconds: '5100',
 };
 
+/** Where the engine carries a TimeoutSecondsPath value through a Task's Parameters (see the constructor). */
+const LOCAL_TIMEOUT_FIELD = 'localTimeoutSeconds';
+
 export type LambdaFunction = (payload: unknown) => Promise<unknown>;
 
 interface TaskState {
@@ -135,13 +138,14 @@ export class WorkflowEngine {
     const substitutions = { ...DEFAULT_SUBSTITUTIONS, ...options.substitutions };
     const definition = JSON.parse(substitute(raw, { ...substitutions, ...arns }));
     // aws-local-stepfunctions 3.0.0 evaluates TimeoutSecondsPath against the Task's Parameters output
-    // instead of the state input (AWS uses the state input), so the path never resolves locally. Give
-    // those Tasks the longest job wait the template would substitute; template tests check the path itself.
-    const longestWait = Math.max(...Object.values(substitutions).map(Number).filter(Number.isFinite));
+    // instead of the state input (AWS uses the state input). Carry the value the path names in the state
+    // input through Parameters, so the Task times out after what AWS would read (the integrations read
+    // only `Payload`, so the extra field goes nowhere); template tests check the path itself.
     for (const state of Object.values(definition.States as Record<string, Record<string, unknown>>)) {
-      if (state.TimeoutSecondsPath) {
-        delete state.TimeoutSecondsPath;
-        state.TimeoutSeconds = longestWait;
+      if (typeof state.TimeoutSecondsPath === 'string') {
+        const parameters = (state.Parameters ?? {}) as Record<string, unknown>;
+        state.Parameters = { ...parameters, [`${LOCAL_TIMEOUT_FIELD}.$`]: state.TimeoutSecondsPath };
+        state.TimeoutSecondsPath = `$.${LOCAL_TIMEOUT_FIELD}`;
       }
     }
     this.machine = new StateMachine(definition);

@@ -9,7 +9,7 @@ import type {
 import { ulid } from 'ulid';
 import { IamRolePaths } from '#shared/aws/iam.ts';
 import { CloudWatchLogReader } from '#shared/aws/logs.ts';
-import { clock, orchestratorAccount, registry, store } from '#shared/aws/runtime.ts';
+import { clock, orchestratorAccount, registry, store, tokens } from '#shared/aws/runtime.ts';
 import { SfnWorkflowStarter } from '#shared/aws/workflow.ts';
 import { envShapes, readEnv } from '#shared/config.ts';
 import { RequestRejectedError } from '#shared/errors.ts';
@@ -37,6 +37,7 @@ function realApi(): { api: Api; rolePaths: RolePaths } {
       clock,
       newId: ulid,
       orchestratorAccount: account,
+      tokens: tokens(),
     });
     api = { api: rest, rolePaths: new IamRolePaths({ client: new IAMClient({}), account }) };
   }

@@ -57,6 +57,14 @@ const TITLES: Record<ErrorCode, string> = {
   EXECUTION_ABORTED: 'Execution aborted',
   EXECUTION_NOT_FOUND: 'Execution never started',
   ORCHESTRATOR_RESTARTED: 'Orchestrator restarted',
+  APPROVAL_REJECTED: 'Change set rejected',
+  APPROVAL_TIMEOUT: 'No approval in time',
+  SELF_APPROVAL: 'Self-approval not allowed',
+  NOT_AN_APPROVER: 'Not an approver',
+  NOT_AWAITING_APPROVAL: 'Not awaiting approval',
+  CHANGE_SET_STALE: 'Change set stale',
+  CHANGE_SET_FAILED: 'Change set failed',
+  STACK_UPDATE_FAILED: 'Stack update failed',
   INTERNAL: 'Internal error',
 };
 

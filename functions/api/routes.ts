@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { decide, MAX_DECISION_REASON } from '#shared/deployments/approval.ts';
 import {
   type Attribution,
   acceptRequest,
@@ -17,7 +18,7 @@ import {
   RequestRejectedError,
 } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
-import type { Clock, DeploymentStore, LogReader, WorkflowStarter } from '#shared/ports.ts';
+import type { Clock, DeploymentStore, LogReader, TaskTokens, WorkflowStarter } from '#shared/ports.ts';
 import { describeRegistry, findTarget, type Registry } from '#shared/registry/registry.ts';
 import { describeRequester, mayRead, type RuleScope } from '#shared/registry/requester.ts';
 import type { Deployment, Requester } from '#shared/types.ts';
@@ -40,6 +41,11 @@ export interface ApiDeps {
   orchestratorAccount?: string;
   /** Local mode only: `runner: simulate` requests are recorded as simulated. */
   isSimulated?: SimulationCheck;
+  /**
+   * Completes a deployment's "Wait For Approval" task (POST /deployments/{id}/approval). The Lambda handler
+   * and local mode pass it; an API built without it answers that route with a generic 500.
+   */
+  tokens?: TaskTokens;
 }
 
 export type Api = (
@@ -80,6 +86,7 @@ export function createApi(deps: ApiDeps): Api {
     'GET /deployments/{id}/events': (ctx, id) => getEvents(ctx, id),
     'GET /deployments/{id}/follow': (ctx, id) => getFollow(ctx, id),
     'GET /deployments/{id}/logs': (ctx, id) => getLogs(ctx, id),
+    'POST /deployments/{id}/approval': (ctx, id) => postApproval(ctx, id),
     'GET /applications': async () => json(200, describeRegistry(registry)),
   };
 
@@ -231,6 +238,65 @@ export function createApi(deps: ApiDeps): Api {
     return problemResponse(error ? withField(doc, error) : doc);
   }
 
+  // POST /deployments/{id}/approval ---------------------------------------------------------------------
+
+  /**
+   * An approver's decision on a deployment waiting for approval. Every refusal (not an approver, their own
+   * deployment, nothing waiting) is a problem document and an APPROVAL_REFUSED event on the deployment.
+   */
+  async function postApproval(ctx: RequestContext, id: string): Promise<Result> {
+    const { event } = ctx;
+    if (!DEPLOYMENT_ID.test(id))
+      throw new RequestRejectedError('NOT_FOUND', 404, `no deployment ${JSON.stringify(id)}`);
+    const contentType = header(event, 'content-type');
+    if (!isJsonContentType(contentType)) {
+      return refuseUnattributed(ctx, 'UNSUPPORTED_MEDIA_TYPE', 415, 'the body must be application/json', {
+        contentType: contentType?.slice(0, 100),
+      });
+    }
+    const raw = rawBody(event);
+    if (raw.byteLength > maxBodyBytes) {
+      const detail = `the body may be at most ${maxBodyBytes} bytes`;
+      return refuseUnattributed(ctx, 'PAYLOAD_TOO_LARGE', 413, detail, { bodyBytes: raw.byteLength });
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
+    } catch {
+      return refuseUnattributed(ctx, 'MALFORMED_REQUEST', 400, 'the body is not valid UTF-8 JSON', {
+        bodyBytes: raw.byteLength,
+      });
+    }
+    const { decision, reason } = (body ?? {}) as { decision?: unknown; reason?: unknown };
+    if (decision !== 'approve' && decision !== 'reject') {
+      return refuseUnattributed(
+        ctx,
+        'INVALID_FIELD',
+        400,
+        'decision must be "approve" or "reject"',
+        {},
+        fieldError('decision'),
+      );
+    }
+    if (reason !== undefined && typeof reason !== 'string') {
+      return refuseUnattributed(
+        ctx,
+        'INVALID_FIELD',
+        400,
+        `reason must be a string of at most ${MAX_DECISION_REASON} characters`,
+        {},
+        fieldError('reason'),
+      );
+    }
+    if (!deps.tokens) throw new Error('this API was built without task tokens: it cannot take decisions');
+    const decided = await decide(
+      { deploymentId: id, decision, ...(reason !== undefined ? { reason } : {}) },
+      ctx.requester,
+      { store, registry, tokens: deps.tokens, clock, scope },
+    );
+    return json(202, { ...decided, links: links(id) });
+  }
+
   // GET routes -----------------------------------------------------------------------------------------
 
   async function findDeployment(id: string): Promise<Deployment> {
@@ -367,6 +433,10 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
     headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
     body: JSON.stringify(body),
   };
+}
+
+function fieldError(field: string): CrossdeployError {
+  return new RequestRejectedError('INVALID_FIELD', 400, '', { details: { field } });
 }
 
 function withField<T extends { field?: string }>(doc: T, error: CrossdeployError): T {

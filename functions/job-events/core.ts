@@ -113,6 +113,9 @@ export async function deliverJobResult(info: JobInfo, deps: JobEventsDeps): Prom
     });
   }
   const changeSet = info.exportedVariables.CHANGE_SET_SUMMARY;
+  // A reviewed environment's job created the change set without executing it: the workflow reviews it next.
+  const changeSetArn =
+    job === 'deploy' && succeeded ? readChangeSetArn(info.exportedVariables.CHANGE_SET_ARN) : undefined;
   // sam deploy found nothing to change: a success all the same, recorded as such.
   const noChanges = succeeded && info.exportedVariables.NO_CHANGES === 'true';
   if (!isTerminal(deployment.status)) {
@@ -121,6 +124,7 @@ export async function deliverJobResult(info: JobInfo, deps: JobEventsDeps): Prom
       updatedAt: finishedAt,
       ...(succeeded && changeSet ? { changeSet } : {}),
       ...(noChanges ? { noChanges } : {}),
+      ...(changeSetArn ? { changeSetArn } : {}),
     });
   }
   await recordEvent(store, clock, deploymentId, finishedType, {
@@ -128,12 +132,26 @@ export async function deliverJobResult(info: JobInfo, deps: JobEventsDeps): Prom
     status: info.status,
     ...(succeeded && changeSet ? { changeSet } : {}),
     ...(noChanges ? { noChanges } : {}),
+    ...(changeSetArn ? { changeSetArn } : {}),
   });
   if (!token) {
     logger.warn('no task token stored for a finished job', { deploymentId, job });
     return 'delivered';
   }
-  if (succeeded) {
+  if (
+    succeeded &&
+    job === 'deploy' &&
+    info.environmentVariables.CHANGE_SET_ONLY === 'true' &&
+    !noChanges &&
+    !changeSetArn
+  ) {
+    // The job was told not to execute: without the ARN there is nothing to review, and nothing ran.
+    await tokens.fail(
+      token,
+      'JobFailedError',
+      causeOf('DEPLOY_FAILED', 'the deploy job created no change set to review (no CHANGE_SET_ARN)'),
+    );
+  } else if (succeeded) {
     await tokens.succeed(token, {
       buildId: info.buildId,
       status: info.status,
@@ -153,6 +171,17 @@ export async function deliverJobResult(info: JobInfo, deps: JobEventsDeps): Prom
     await tokens.fail(token, 'JobFailedError', causeOf(code, `the ${job} job ended ${info.status}${why}`));
   }
   return 'delivered';
+}
+
+/** Only a CloudFormation change set ARN is kept: the value is later handed to ExecuteChangeSet. */
+const CHANGE_SET_ARN =
+  /^arn:aws[a-z-]*:cloudformation:[a-z0-9-]+:\d{12}:changeSet\/[A-Za-z0-9-]{1,128}\/[A-Za-z0-9-]{1,128}$/;
+
+function readChangeSetArn(text: string | undefined): string | undefined {
+  if (!text) return undefined;
+  if (CHANGE_SET_ARN.test(text)) return text;
+  logger.warn('the deploy job exported an unreadable CHANGE_SET_ARN');
+  return undefined;
 }
 
 const policyExceptions = z

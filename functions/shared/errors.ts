@@ -42,6 +42,14 @@ export type ErrorCode =
   | 'EXECUTION_ABORTED'
   | 'EXECUTION_NOT_FOUND'
   | 'ORCHESTRATOR_RESTARTED'
+  | 'APPROVAL_REJECTED'
+  | 'APPROVAL_TIMEOUT'
+  | 'SELF_APPROVAL'
+  | 'NOT_AN_APPROVER'
+  | 'NOT_AWAITING_APPROVAL'
+  | 'CHANGE_SET_STALE'
+  | 'CHANGE_SET_FAILED'
+  | 'STACK_UPDATE_FAILED'
   | 'INTERNAL';
 
 /**
@@ -147,8 +155,45 @@ export class ConflictError extends CrossdeployError {
   readonly code = 'INTERNAL' as const;
 }
 
+/** An approver rejected the change set (SendTaskFailure with this name): the deployment ends REJECTED. */
+export class ApprovalRejectedError extends CrossdeployError {
+  override readonly name = 'ApprovalRejectedError';
+  readonly code = 'APPROVAL_REJECTED' as const;
+}
+
+/** Nobody decided within the environment's approvalTimeoutMinutes: the deployment ends FAILED. */
+export class ApprovalTimeoutError extends CrossdeployError {
+  override readonly name = 'ApprovalTimeoutError';
+  readonly code = 'APPROVAL_TIMEOUT' as const;
+}
+
+/**
+ * CloudFormation refused to execute the approved change set because the stack changed after it was created
+ * (status OBSOLETE, or InvalidChangeSetStatus): what was approved can no longer run as approved.
+ */
+export class ChangeSetStaleError extends CrossdeployError {
+  override readonly name = 'ChangeSetStaleError';
+  readonly code = 'CHANGE_SET_STALE' as const;
+}
+
+/** The change set could not be read, executed or was not there (not stale: missing, failed, denied). */
+export class ChangeSetError extends CrossdeployError {
+  override readonly name = 'ChangeSetError';
+  readonly code = 'CHANGE_SET_FAILED' as const;
+}
+
+/** The executed change set ended the stack in a failed or rolled-back status. */
+export class StackUpdateFailedError extends CrossdeployError {
+  override readonly name = 'StackUpdateFailedError';
+  readonly code = 'STACK_UPDATE_FAILED' as const;
+}
+
 /** Error names the state machine treats as the requester's problem: the deployment ends REJECTED. */
-export const REJECTION_ERROR_NAMES = ['RequestRejectedError', 'EnvironmentBusyError'] as const;
+export const REJECTION_ERROR_NAMES = [
+  'RequestRejectedError',
+  'EnvironmentBusyError',
+  'ApprovalRejectedError',
+] as const;
 
 /**
  * Reads the `{ Error, Cause }` a Catch puts at `$.error` back into a code and a message. Lambda puts its
@@ -182,6 +227,16 @@ function codeForErrorName(name: string): ErrorCode {
       return 'WRONG_TARGET_ACCOUNT';
     case 'JobStartError':
       return 'JOB_START_FAILED';
+    case 'ApprovalRejectedError':
+      return 'APPROVAL_REJECTED';
+    case 'ApprovalTimeoutError':
+      return 'APPROVAL_TIMEOUT';
+    case 'ChangeSetStaleError':
+      return 'CHANGE_SET_STALE';
+    case 'ChangeSetError':
+      return 'CHANGE_SET_FAILED';
+    case 'StackUpdateFailedError':
+      return 'STACK_UPDATE_FAILED';
     case 'States.Timeout':
     case 'States.HeartbeatTimeout':
       return 'JOB_TIMED_OUT';

@@ -9,8 +9,10 @@ import type {
   JobStatus,
   Lock,
   Release,
+  ResourceChangeSummary,
   TerminalStatus,
   Ticket,
+  TokenKind,
 } from './types.ts';
 
 export interface Clock {
@@ -84,8 +86,8 @@ export interface DeploymentStore {
   /** Stores the parked waiter's task token on its ticket; false when the ticket is gone (it ended). */
   parkTicket(ticket: Ticket, taskToken: string): Promise<boolean>;
 
-  putTaskToken(deploymentId: string, job: JobKind, taskToken: string): Promise<void>;
-  getTaskToken(deploymentId: string, job: JobKind): Promise<string | undefined>;
+  putTaskToken(deploymentId: string, job: TokenKind, taskToken: string): Promise<void>;
+  getTaskToken(deploymentId: string, job: TokenKind): Promise<string | undefined>;
 
   /** Claims an Idempotency-Key for a request body hash; returns the earlier claim when there is one. */
   claimIdempotencyKey(
@@ -155,6 +157,29 @@ export interface RoleAssumer {
 export interface StackInspector {
   /** The target stack's status through the deploy role, or undefined when the stack does not exist. */
   stackStatus(params: AssumeRoleParams & { stackName: string }): Promise<string | undefined>;
+}
+
+/** A change set as DescribeChangeSet reports it (reduced; no template, no parameters). */
+export interface ChangeSetInfo {
+  changeSetArn: string;
+  changeSetId: string;
+  /** CREATE_COMPLETE, FAILED, ... */
+  status: string;
+  /** AVAILABLE, OBSOLETE, EXECUTE_IN_PROGRESS, EXECUTE_COMPLETE, EXECUTE_FAILED, UNAVAILABLE */
+  executionStatus: string;
+  statusReason?: string;
+  changes: ResourceChangeSummary[];
+}
+
+/**
+ * The deploy job's change set in the target account, each call under a fresh session of the deploy role
+ * (the job's session is long gone by the time an approver decides).
+ */
+export interface ChangeSets {
+  describeChangeSet(params: AssumeRoleParams & { changeSetArn: string }): Promise<ChangeSetInfo>;
+  /** Executes exactly this change set by ARN; throws ChangeSetStaleError when CloudFormation refuses it as stale. */
+  executeChangeSet(params: AssumeRoleParams & { changeSetArn: string }): Promise<void>;
+  deleteChangeSet(params: AssumeRoleParams & { changeSetArn: string }): Promise<void>;
 }
 
 export interface WorkflowStarter {

@@ -12,7 +12,14 @@ export const STATUSES = ['QUEUED', 'RUNNING', ...TERMINAL_STATUSES] as const;
 export type DeploymentStatus = (typeof STATUSES)[number];
 export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
 
-export const PHASES = ['VALIDATING', 'BUILDING', 'WAITING_FOR_LOCK', 'DEPLOYING', 'SETTLING'] as const;
+export const PHASES = [
+  'VALIDATING',
+  'BUILDING',
+  'WAITING_FOR_LOCK',
+  'DEPLOYING',
+  'AWAITING_APPROVAL',
+  'SETTLING',
+] as const;
 export type Phase = (typeof PHASES)[number];
 
 export const isTerminal = (status: DeploymentStatus): status is TerminalStatus =>
@@ -41,6 +48,9 @@ export interface BuildOutput {
 }
 
 export type JobKind = 'build' | 'deploy';
+
+/** What a stored task token completes: a job, or the wait for an approval decision. */
+export type TokenKind = JobKind | 'approval';
 
 export interface JobRecord {
   buildId: string;
@@ -105,6 +115,43 @@ export interface Deployment {
    * Set once, when the record is created; absent on real deployments.
    */
   simulated?: boolean;
+  /** The deploy job created this change set without executing it (environments with `approval` set). */
+  changeSetArn?: string;
+  /** What the change set does (DescribeChangeSet, or the simulate runner's stand-in) and whether it broadens. */
+  changeSetSummary?: ChangeSetSummary;
+  /** The environment's approval step for this deployment: why it was asked for, and its decision. */
+  approval?: ApprovalRecord;
+}
+
+/** One resource change of a change set (DescribeChangeSet's ResourceChange, reduced). */
+export interface ResourceChangeSummary {
+  action: 'Add' | 'Modify' | 'Remove' | 'Import' | 'Dynamic';
+  logicalId: string;
+  resourceType: string;
+  /** CloudFormation's Replacement: True, Conditional or False (absent for Add/Remove). */
+  replacement?: 'True' | 'False' | 'Conditional';
+}
+
+export interface ChangeSetSummary {
+  changeSetArn: string;
+  changeSetId: string;
+  added: ResourceChangeSummary[];
+  modified: ResourceChangeSummary[];
+  removed: ResourceChangeSummary[];
+  /** IAM-relevant changes: roles, policies, resource policies and permissions added or modified. */
+  iam: ResourceChangeSummary[];
+  /** Why `on-broadening` asks for approval (empty when the change set does not broaden anything). */
+  broadening: string[];
+}
+
+export interface ApprovalRecord {
+  mode: 'required' | 'on-broadening';
+  state: 'PENDING' | 'APPROVED' | 'REJECTED' | 'TIMED_OUT' | 'NOT_REQUIRED';
+  requestedAt?: string;
+  expiresAt?: string;
+  decidedBy?: Requester;
+  decidedAt?: string;
+  reason?: string;
 }
 
 /** One use of a registry exception by the deploy job's template policy check (audit). */
@@ -128,6 +175,16 @@ export const EVENT_TYPES = [
   'DEPLOY_STARTED',
   'TEMPLATE_POLICY_EXCEPTIONS_USED',
   'DEPLOY_FINISHED',
+  'CHANGE_SET_CREATED',
+  'APPROVAL_NOT_REQUIRED',
+  'APPROVAL_REQUESTED',
+  // A refused decision (self-approval, not an approver, too late): repeatable, one per attempt.
+  'APPROVAL_REFUSED',
+  'APPROVED',
+  'APPROVAL_REJECTED',
+  'APPROVAL_TIMED_OUT',
+  'CHANGE_SET_EXECUTED',
+  'CHANGE_SET_DELETED',
   'SETTLED',
   // Written before the terminal event: an environment is free before its deployment reads as ended.
   'LOCK_RELEASED',

@@ -28,6 +28,7 @@ export type RunCommand =
   | { name: 'status'; id: string }
   | { name: 'history'; application: string; environment: string; limit?: number; cursor?: string }
   | { name: 'logs'; id: string; follow: boolean }
+  | { name: 'approve' | 'reject'; id: string; reason?: string }
   | { name: 'apps' }
   | {
       name: 'doctor';
@@ -75,6 +76,8 @@ const COMMANDS: Record<CommandName, { positionals: string[]; options: OptionName
   status: { positionals: ['deployment-id'], options: [] },
   history: { positionals: ['application', 'environment'], options: ['limit', 'cursor'] },
   logs: { positionals: ['deployment-id'], options: ['follow'] },
+  approve: { positionals: ['deployment-id'], options: ['reason'] },
+  reject: { positionals: ['deployment-id'], options: ['reason'] },
   apps: { positionals: [], options: [] },
   doctor: {
     positionals: ['application', 'environment'],
@@ -201,6 +204,14 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): Parse
           throw new UsageError(`${JSON.stringify(id)} is not a deployment id`, name);
         }
         return name === 'status' ? { name, id } : { name, id, follow: flag('follow') };
+      }
+      case 'approve':
+      case 'reject': {
+        const id = args[0] as string;
+        if (!DEPLOYMENT_ID.test(id)) {
+          throw new UsageError(`${JSON.stringify(id)} is not a deployment id`, name);
+        }
+        return { name, id, ...(str('reason') !== undefined ? { reason: str('reason') } : {}) };
       }
       case 'history': {
         const limit = str('limit');

@@ -18,6 +18,7 @@ import {
   acceptedSchema,
   applicationsSchema,
   type DeploymentView,
+  decisionSchema,
   deploymentSchema,
   type EventView,
   eventListSchema,
@@ -82,6 +83,9 @@ function dispatch(ctx: Context, command: RunCommand): Promise<ExitCode> {
       return history(ctx, command);
     case 'logs':
       return logs(ctx, command.id, command.follow);
+    case 'approve':
+    case 'reject':
+      return decideApproval(ctx, command);
     case 'apps':
       return apps(ctx);
     case 'doctor':
@@ -430,6 +434,34 @@ async function status(ctx: Context, id: string): Promise<ExitCode> {
     );
   }
   return !isFinal(deployment.status) || isSuccess(deployment.status) ? EXIT.ok : EXIT.failed;
+}
+
+// approve / reject -----------------------------------------------------------------------------------------
+
+/** An approver's decision; a refusal (problem+json) is an ApiError, which the CLI prints and exits 1 on. */
+async function decideApproval(
+  ctx: Context,
+  command: Extract<RunCommand, { name: 'approve' | 'reject' }>,
+): Promise<ExitCode> {
+  const path = `${deploymentPath(command.id)}/approval`;
+  const response = await ctx.client.post(path, {
+    decision: command.name,
+    ...(command.reason !== undefined ? { reason: command.reason } : {}),
+  });
+  const decided = parse(decisionSchema, response.body, `POST ${path}`);
+  if (ctx.globals.json) {
+    writeJson(ctx.stdout, response.body);
+  } else {
+    const what =
+      decided.decision === 'APPROVED'
+        ? 'approved: its change set runs next'
+        : 'rejected: its change set is deleted, nothing applied';
+    writeLines(ctx.stdout, [
+      clean(`deployment ${decided.deploymentId} ${what}`),
+      `status: ${ctx.client.urlOf(deploymentPath(decided.deploymentId))}`,
+    ]);
+  }
+  return EXIT.ok;
 }
 
 // history ------------------------------------------------------------------------------------------------

@@ -48,6 +48,22 @@ Prints the build and deploy jobs' output.
 
 Options:
   --follow      keep printing new lines until the deployment ends`,
+  approve: `Usage: crossdeploy approve <deployment-id> [--reason T]
+
+Approves the change set a deployment waits on (environments with approval set in the registry): the
+workflow then executes exactly that change set. Refused (exit 1) unless you are one of the environment's
+approvers, the deployment is awaiting approval, and (unless the environment allows it) you did not request
+it yourself. Every decision and refusal is on the deployment's record.
+
+Options:
+  --reason T    why, recorded with the decision`,
+  reject: `Usage: crossdeploy reject <deployment-id> [--reason T]
+
+Rejects the change set a deployment waits on: it is deleted, nothing is applied, and the deployment ends
+REJECTED (APPROVAL_REJECTED). Same rules as approve.
+
+Options:
+  --reason T    why, recorded with the decision`,
   apps: `Usage: crossdeploy apps
 
 Lists the registry's applications and their environments.`,
@@ -83,6 +99,8 @@ Commands:
   status <id>           show a deployment and its steps
   history <app> <env>   list an environment's deployments and their release numbers
   logs <id>             print the build and deploy output (--follow)
+  approve <id>          approve the change set a deployment waits on (--reason)
+  reject <id>           reject it: nothing is applied (--reason)
   apps                  list applications and environments
   doctor <app> <env>    check an environment's cross-account setup (--local: with your credentials)
 

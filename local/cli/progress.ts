@@ -184,6 +184,28 @@ function describeStep(events: readonly EventView[], index: number, live: boolean
       };
     case 'CANCELLED':
       return { mark: 'warn', text: `cancelled${str(detail.message) ? `: ${str(detail.message)}` : ''}` };
+    case 'CHANGE_SET_CREATED':
+      return { mark: 'info', text: `change set: ${str(detail.summary) ?? 'created'}${broadening(detail)}` };
+    case 'APPROVAL_REQUESTED':
+      return {
+        mark: 'warn',
+        text: `awaiting approval until ${str(detail.expiresAt) ?? '?'}: crossdeploy approve ${str(detail.deploymentId) ?? '<id>'} (or reject)`,
+      };
+    case 'APPROVAL_NOT_REQUIRED':
+      return { mark: 'info', text: 'no approval needed: the change set broadens nothing' };
+    case 'APPROVED':
+    case 'APPROVAL_REJECTED': {
+      const who = isRecord(detail.decidedBy) ? describeWho(detail.decidedBy) : undefined;
+      const why = str(detail.reason) ? `: ${str(detail.reason)}` : '';
+      const verb = event.type === 'APPROVED' ? 'approved' : 'rejected';
+      return { mark: event.type === 'APPROVED' ? 'ok' : 'fail', text: `${verb} by ${who ?? '?'}${why}` };
+    }
+    case 'APPROVAL_REFUSED': {
+      const who = isRecord(detail.decidedBy) ? describeWho(detail.decidedBy) : undefined;
+      return { mark: 'warn', text: `decision by ${who ?? '?'} refused: ${str(detail.code) ?? '?'}` };
+    }
+    case 'APPROVAL_TIMED_OUT':
+      return { mark: 'fail', text: `no decision within ${String(detail.minutes ?? '?')} minutes` };
     case 'LOCK_RELEASED':
       return {
         mark: 'info',
@@ -192,6 +214,16 @@ function describeStep(events: readonly EventView[], index: number, live: boolean
     default:
       return { mark: 'info', text: clean(event.type).toLowerCase().replaceAll('_', ' ') };
   }
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function broadening(detail: Record<string, unknown>): string {
+  const reasons = Array.isArray(detail.broadening)
+    ? detail.broadening.filter((r) => typeof r === 'string')
+    : [];
+  return reasons.length > 0 ? ` — ${reasons.slice(0, 5).join('; ')}${reasons.length > 5 ? '; …' : ''}` : '';
 }
 
 /** Whom a waiting deployment waits behind, e.g. `deployment 01J… is deploying`. */

@@ -69,6 +69,13 @@ export const acceptedSchema = z.looseObject({
 });
 export type AcceptedView = z.infer<typeof acceptedSchema>;
 
+/** POST /deployments/{id}/approval: the decision the workflow now acts on. */
+export const decisionSchema = z.looseObject({
+  deploymentId: z.string(),
+  decision: z.enum(['APPROVED', 'REJECTED']),
+  decidedAt: z.string(),
+});
+
 export const eventSchema = z.looseObject({
   // A type this CLI does not know yet is still shown, as its raw name.
   type: z.string(),

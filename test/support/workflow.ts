@@ -21,6 +21,7 @@ import { parseRegistryText } from '#shared/registry/file.ts';
 import type { JobKind, JobStatus } from '#shared/types.ts';
 import { PUBLISHED_BUILDSPECS } from '#test/support/job-specs.ts';
 import { createHandler as acquireLockHandler } from '../../functions/acquire-lock/handler.ts';
+import { createHandler as approvalHandler } from '../../functions/approval/handler.ts';
 import { createHandler as assumeTargetRoleHandler } from '../../functions/assume-target-role/handler.ts';
 import {
   type BuildStateChange,
@@ -209,12 +210,14 @@ export interface HarnessOptions {
   executionTimeoutSeconds?: number;
   /** Wraps the Lambda handlers by substitution name, e.g. to make one of them fail. */
   wrapFunctions?: (functions: Record<string, LambdaFunction>) => Record<string, LambdaFunction>;
+  /** Another registry than test/fixtures/registry.yaml (e.g. environments with approval set). */
+  registry?: ReturnType<typeof testRegistry>;
 }
 
 /** The real ASL, the real handlers, the real store on dynalite; mocks only at STS, CodeBuild, CloudFormation. */
 export async function createWorkflowHarness(options: HarnessOptions = {}) {
   const { store, doc, tableName } = await createTestStore();
-  const registry = testRegistry();
+  const registry = options.registry ?? testRegistry();
   const clock = options.clock ?? { now: () => new Date() };
   const terminalWhileLocked = watchTerminalWrites(store);
   const tokens = new LocalTaskTokens();
@@ -308,6 +311,13 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
       ...settleDeps,
     })) as never,
     ReleaseLockFunctionArn: releaseLockHandler(() => ({ store, clock, tokens, leaseSeconds: 5400 })) as never,
+    ApprovalFunctionArn: approvalHandler(() => ({
+      store,
+      registry,
+      changeSets: targetAccess,
+      stacks: targetAccess,
+      clock,
+    })) as never,
   };
   const functions = options.wrapFunctions ? options.wrapFunctions(handlers) : handlers;
   // Waits (queue polls, settle polls) shortened to 20 ms; retries to 0.

@@ -253,7 +253,7 @@ describe('IAM', () => {
           (r) => r.Type === 'AWS::Serverless::Function' && getAtt(r.Properties?.Role)?.[0] === 'DeployerRole',
         )
         .map((r) => String((r.Properties?.FunctionName as Record<string, unknown>)?.['Fn::Sub']));
-      expect(asDeployer.length).toBe(4);
+      expect(asDeployer.length).toBe(5);
       expect(trusted.sort()).toEqual(asDeployer.sort());
       const [job, ...moreJob] = trust('DeployJobRole') as Record<string, unknown>[];
       expect(moreJob).toEqual([]);
@@ -292,7 +292,7 @@ describe('IAM', () => {
     expect(granted).toEqual(registryGrants(registry).connectionArns);
   });
 
-  it('only the API, Slack and the scheduler start executions, and only JobEvents, the deployer and the lock steps (hand-over) complete task tokens', () => {
+  it('only the API, Slack and the scheduler start executions; only JobEvents, the deployer, the lock steps (hand-over) and the API (approval decisions) complete task tokens', () => {
     expect(
       [...new Set(allows.filter((s) => grants(s, 'states:StartExecution')).map((s) => s.role))].sort(),
     ).toEqual(['ApiFunctionRole', 'SchedulerRole', 'SlackFunctionRole']);
@@ -300,16 +300,19 @@ describe('IAM', () => {
       [...new Set(allows.filter((s) => grants(s, 'states:SendTaskSuccess')).map((s) => s.role))].sort(),
     ).toEqual([
       'AcquireLockFunctionRole',
+      'ApiFunctionRole',
       'DeployerRole',
       'JobEventsFunctionRole',
       'ReleaseLockFunctionRole',
     ]);
-    // The lock steps only complete a waiter's token: they may not fail one or send heartbeats.
-    for (const action of ['states:SendTaskFailure', 'states:SendTaskHeartbeat']) {
-      expect([...new Set(allows.filter((s) => grants(s, action)).map((s) => s.role))].sort(), action).toEqual(
-        ['DeployerRole', 'JobEventsFunctionRole'],
-      );
-    }
+    // The lock steps only complete a waiter's token: they may not fail one or send heartbeats. The API fails
+    // an approval wait when an approver rejects; it sends no heartbeats.
+    expect(
+      [...new Set(allows.filter((s) => grants(s, 'states:SendTaskFailure')).map((s) => s.role))].sort(),
+    ).toEqual(['ApiFunctionRole', 'DeployerRole', 'JobEventsFunctionRole']);
+    expect(
+      [...new Set(allows.filter((s) => grants(s, 'states:SendTaskHeartbeat')).map((s) => s.role))].sort(),
+    ).toEqual(['DeployerRole', 'JobEventsFunctionRole']);
   });
 
   it('only StartJob starts builds; nothing may change the projects', () => {
@@ -330,7 +333,7 @@ describe('IAM', () => {
     ).toEqual([]);
   });
 
-  it('the state machine may invoke exactly its six task functions', () => {
+  it('the state machine may invoke exactly its seven task functions', () => {
     const invokes = allows.filter(
       (s) => s.role === 'DeployStateMachineRole' && grants(s, 'lambda:InvokeFunction'),
     );
@@ -340,6 +343,7 @@ describe('IAM', () => {
     expect(targets.sort()).toEqual(
       [
         'AcquireLockFunction',
+        'ApprovalFunction',
         'AssumeTargetRoleFunction',
         'RecordResultFunction',
         'ReleaseLockFunction',

@@ -101,6 +101,7 @@ describe('definition substitutions', () => {
     expect(Object.keys(substitutions).sort()).toEqual(
       [
         'AcquireLockFunctionArn',
+        'ApprovalFunctionArn',
         'AssumeTargetRoleFunctionArn',
         'BuildWaitSeconds',
         'DeployWaitSeconds',
@@ -140,10 +141,23 @@ describe('definition substitutions', () => {
 });
 
 describe('waits', () => {
-  it('has the three waiting Tasks: Build and Deploy, and Wait For Lock (the parked waiter, no job)', () => {
+  it('has the four waiting Tasks: Build and Deploy, Wait For Lock (the parked waiter, no job) and Wait For Approval', () => {
+    expect(waitingTasks.map(([name]) => name).sort()).toEqual([
+      'Build',
+      'Deploy',
+      'Wait For Approval',
+      'Wait For Lock',
+    ]);
     const jobs = waitingTasks.map(([, state]) => (state.Parameters?.Payload as Record<string, unknown>)?.job);
-    expect(jobs.sort()).toEqual(['build', 'deploy', undefined]);
-    expect(waitingTasks.map(([name]) => name).sort()).toEqual(['Build', 'Deploy', 'Wait For Lock']);
+    expect(jobs.sort()).toEqual(['build', 'deploy', undefined, undefined]);
+  });
+
+  it("times the approval wait out after the environment's approvalTimeoutMinutes (the review's answer)", () => {
+    const entry = waitingTasks.find(
+      ([, s]) => (s.Parameters?.Payload as Record<string, unknown>)?.action === 'wait',
+    );
+    expect(entry?.[0]).toBe('Wait For Approval');
+    expect(entry?.[1].TimeoutSecondsPath).toBe('$.review.value.timeoutSeconds');
   });
 
   describe.each([

@@ -310,6 +310,7 @@ describe('HTTP API', () => {
         'GET /deployments/{id}/follow',
         'GET /deployments/{id}/logs',
         'POST /deployments',
+        'POST /deployments/{id}/approval',
         'POST /promotions',
         'POST /rollbacks',
       ]

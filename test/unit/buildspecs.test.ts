@@ -83,6 +83,7 @@ describe('the buildspec texts', () => {
     ]);
     expect(parseBuildspec(readBuildspec('deploy')).env?.['exported-variables']).toEqual([
       'CHANGE_SET_SUMMARY',
+      'CHANGE_SET_ARN',
       'NO_CHANGES',
       'CROSSDEPLOY_FAILURE',
       'TEMPLATE_POLICY_REFUSED',
@@ -407,7 +408,7 @@ describe('buildspecs/deploy.yml', () => {
       ],
     ]);
     expect(readFileSync(join(work, 'crossdeploy-samconfig.toml'), 'utf8')).toBe('version = 0.1\n');
-    expect(exported).toEqual({ CHANGE_SET_SUMMARY: '', NO_CHANGES: 'false' });
+    expect(exported).toEqual({ CHANGE_SET_SUMMARY: '', CHANGE_SET_ARN: '', NO_CHANGES: 'false' });
   });
 
   it('succeeds a real deploy that finds nothing to change, and exports that it changed nothing', async () => {
@@ -425,6 +426,7 @@ describe('buildspecs/deploy.yml', () => {
     expect(commands(calls, 'aws', 'cloudformation')).toEqual([]);
     expect(exported).toEqual({
       NO_CHANGES: 'true',
+      CHANGE_SET_ARN: '',
       CHANGE_SET_SUMMARY: 'no changes: stack hello-world-prod is up to date',
     });
     expect(stdout).toContain('crossdeploy: no changes: stack hello-world-prod is up to date');
@@ -439,7 +441,7 @@ describe('buildspecs/deploy.yml', () => {
       },
     });
     expect(code).toBe(0);
-    expect(exported).toEqual({ CHANGE_SET_SUMMARY: '', NO_CHANGES: 'false' });
+    expect(exported).toEqual({ CHANGE_SET_SUMMARY: '', CHANGE_SET_ARN: '', NO_CHANGES: 'false' });
   });
 
   it('gives sam and the CLI the job config, and the helper its own source credentials', async () => {
@@ -510,6 +512,36 @@ describe('buildspecs/deploy.yml', () => {
     );
   });
 
+  it('in a reviewed environment (CHANGE_SET_ONLY) creates the change set without executing it and exports its ARN', async () => {
+    const { code, stderr, calls, exported } = await runDeploy({
+      env: { CHANGE_SET_ONLY: 'true' },
+      scenario: { samDeployOutput: `Changeset created successfully. ${CHANGE_SET_ARN}\n` },
+    });
+    expect(code, stderr).toBe(0);
+    expect(commands(calls, 'sam', 'deploy')[0]!.argv.slice(-3)).toEqual([
+      '--no-confirm-changeset',
+      '--no-fail-on-empty-changeset',
+      '--no-execute-changeset',
+    ]);
+    expect(exported).toMatchObject({ CHANGE_SET_ARN, NO_CHANGES: 'false' });
+  });
+
+  it('in a reviewed environment exports no ARN when nothing changed', async () => {
+    const { code, exported } = await runDeploy({
+      env: { CHANGE_SET_ONLY: 'true' },
+      scenario: { samDeployOutput: 'No changes to deploy. Stack hello-world-prod is up to date\n' },
+    });
+    expect(code).toBe(0);
+    expect(exported).toMatchObject({ CHANGE_SET_ARN: '', NO_CHANGES: 'true' });
+  });
+
+  it.each(['yes', 'true; touch pwned'])('refuses CHANGE_SET_ONLY=%j (only true or false)', async (value) => {
+    const { code, stderr, calls } = await runDeploy({ env: { CHANGE_SET_ONLY: value } });
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('CHANGE_SET_ONLY must be true or false');
+    expect(commands(calls, 'sam', 'deploy')).toEqual([]);
+  });
+
   it('still succeeds a dry run whose change set cannot be described', async () => {
     const { code, exported } = await runDeploy({
       dryRun: true,
@@ -527,6 +559,7 @@ describe('buildspecs/deploy.yml', () => {
     expect(code).toBe(0);
     expect(exported).toEqual({
       CHANGE_SET_SUMMARY: 'no changes: no change set was created',
+      CHANGE_SET_ARN: '',
       NO_CHANGES: 'true',
     });
   });

@@ -96,6 +96,7 @@ describe('deployJobEnvironment', () => {
       CAPABILITIES: 'CAPABILITY_IAM CAPABILITY_AUTO_EXPAND',
       PARAMETER_OVERRIDES_JSON: '{"LogLevel":"info","Stage":"prod"}',
       DRY_RUN: 'false',
+      CHANGE_SET_ONLY: 'false',
       TEMPLATE_POLICY_EXCEPTIONS_JSON: '{"allowedTrustPrincipals":[],"allowedManagedPolicies":[]}',
     });
     const { common, deploy } = contract();
@@ -105,6 +106,19 @@ describe('deployJobEnvironment', () => {
   it('passes an empty ExternalId, no capabilities and no overrides as empty values', () => {
     const env = deployJobEnvironment(deployment({ environment: 'staging' }), target('staging'));
     expect(env).toMatchObject({ EXTERNAL_ID: '', CAPABILITIES: '', PARAMETER_OVERRIDES_JSON: '{}' });
+  });
+
+  it("asks a reviewed environment's job for the change set only, but never a dry run's", () => {
+    const reviewed = (approval: 'required' | 'on-broadening' | 'none') => {
+      const t = target();
+      return { ...t, env: { ...t.env, approval } };
+    };
+    expect(deployJobEnvironment(deployment(), reviewed('required')).CHANGE_SET_ONLY).toBe('true');
+    expect(deployJobEnvironment(deployment(), reviewed('on-broadening')).CHANGE_SET_ONLY).toBe('true');
+    expect(deployJobEnvironment(deployment(), reviewed('none')).CHANGE_SET_ONLY).toBe('false');
+    expect(deployJobEnvironment(deployment({ dryRun: true }), reviewed('required')).CHANGE_SET_ONLY).toBe(
+      'false',
+    );
   });
 
   it('marks a dry run', () => {

@@ -15,12 +15,12 @@ import {
   type AuditEvent,
   type Deployment,
   EVENT_TYPES,
-  type JobKind,
   type Lock,
   type Release,
   TERMINAL_STATUSES,
   type TerminalStatus,
   type Ticket,
+  type TokenKind,
 } from '../types.ts';
 
 /**
@@ -501,7 +501,7 @@ export class DynamoDeploymentStore implements DeploymentStore {
     }
   }
 
-  async putTaskToken(deploymentId: string, job: JobKind, taskToken: string) {
+  async putTaskToken(deploymentId: string, job: TokenKind, taskToken: string) {
     await this.client.send(
       new PutCommand({
         TableName: this.table,
@@ -510,7 +510,7 @@ export class DynamoDeploymentStore implements DeploymentStore {
     );
   }
 
-  async getTaskToken(deploymentId: string, job: JobKind) {
+  async getTaskToken(deploymentId: string, job: TokenKind) {
     const { Item } = await this.client.send(
       new GetCommand({
         TableName: this.table,

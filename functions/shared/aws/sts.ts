@@ -1,11 +1,26 @@
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import {
+  CloudFormationClient,
+  DeleteChangeSetCommand,
+  DescribeChangeSetCommand,
+  type DescribeChangeSetCommandOutput,
+  DescribeStacksCommand,
+  ExecuteChangeSetCommand,
+} from '@aws-sdk/client-cloudformation';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { classifyAwsError, type FaultKind } from '../diagnosis/aws-fault.ts';
 import { diagnoseAssumeRole, formatDiagnosis } from '../diagnosis/diagnose.ts';
 import { gatherAssumeRoleEvidence } from '../diagnosis/evidence.ts';
 import { parseRoleArn } from '../diagnosis/statements.ts';
-import { RoleAssumptionError, TransientError } from '../errors.ts';
-import type { AssumedIdentity, AssumeRoleParams, RoleAssumer, StackInspector } from '../ports.ts';
+import { ChangeSetError, ChangeSetStaleError, RoleAssumptionError, TransientError } from '../errors.ts';
+import type {
+  AssumedIdentity,
+  AssumeRoleParams,
+  ChangeSetInfo,
+  ChangeSets,
+  RoleAssumer,
+  StackInspector,
+} from '../ports.ts';
+import type { ResourceChangeSummary } from '../types.ts';
 
 const contextOf = (params: AssumeRoleParams) => ({
   attempt: params,
@@ -53,7 +68,7 @@ type Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken:
  * STS behind the RoleAssumer and StackInspector ports. Assumed credentials live only in local variables of
  * these methods: nothing returned, logged or thrown carries them.
  */
-export class StsTargetAccess implements RoleAssumer, StackInspector {
+export class StsTargetAccess implements RoleAssumer, StackInspector, ChangeSets {
   private readonly sts: STSClient;
   private readonly clientFor: (
     region: string,
@@ -147,5 +162,88 @@ export class StsTargetAccess implements RoleAssumer, StackInspector {
         return undefined;
       throw error;
     }
+  }
+
+  async describeChangeSet(params: AssumeRoleParams & { changeSetArn: string }): Promise<ChangeSetInfo> {
+    const { cfn } = this.clientFor(params.region, await this.assume(params));
+    const changes: ResourceChangeSummary[] = [];
+    let first: DescribeChangeSetCommandOutput | undefined;
+    let next: string | undefined;
+    // A change set lists its changes in pages; every page counts for the review.
+    for (let page = 0; page < 100; page++) {
+      const out = await sendChangeSetCall(() =>
+        cfn.send(
+          new DescribeChangeSetCommand({
+            ChangeSetName: params.changeSetArn,
+            ...(next ? { NextToken: next } : {}),
+          }),
+        ),
+      );
+      first ??= out;
+      for (const change of out.Changes ?? []) {
+        const rc = change.ResourceChange;
+        if (!rc?.Action || !rc.LogicalResourceId) continue;
+        changes.push({
+          action: rc.Action as ResourceChangeSummary['action'],
+          logicalId: rc.LogicalResourceId,
+          resourceType: rc.ResourceType ?? 'unknown',
+          ...(rc.Replacement ? { replacement: rc.Replacement as 'True' | 'False' | 'Conditional' } : {}),
+        });
+      }
+      next = out.NextToken;
+      if (!next) break;
+    }
+    return {
+      changeSetArn: first?.ChangeSetId ?? params.changeSetArn,
+      changeSetId: first?.ChangeSetName ?? '',
+      status: first?.Status ?? 'UNKNOWN',
+      executionStatus: first?.ExecutionStatus ?? 'UNAVAILABLE',
+      ...(first?.StatusReason ? { statusReason: first.StatusReason.slice(0, 500) } : {}),
+      changes,
+    };
+  }
+
+  async executeChangeSet(params: AssumeRoleParams & { changeSetArn: string }): Promise<void> {
+    const { cfn } = this.clientFor(params.region, await this.assume(params));
+    await sendChangeSetCall(() =>
+      cfn.send(new ExecuteChangeSetCommand({ ChangeSetName: params.changeSetArn })),
+    );
+  }
+
+  async deleteChangeSet(params: AssumeRoleParams & { changeSetArn: string }): Promise<void> {
+    const { cfn } = this.clientFor(params.region, await this.assume(params));
+    try {
+      await sendChangeSetCall(() =>
+        cfn.send(new DeleteChangeSetCommand({ ChangeSetName: params.changeSetArn })),
+      );
+    } catch (error) {
+      // Already gone (a retried delete, or CloudFormation removed it): what deleting it was for.
+      if (!(error instanceof ChangeSetError && error.message.includes('no longer exists'))) throw error;
+    }
+  }
+}
+
+/**
+ * CloudFormation's change set errors by name: a change set the stack moved past (InvalidChangeSetStatus:
+ * OBSOLETE, or already executed) is stale; throttling is retried; anything else is a plain failure whose
+ * raw message is not passed on.
+ */
+async function sendChangeSetCall<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    const name = (error as { name?: string }).name ?? '';
+    if (name === 'InvalidChangeSetStatusException' || name === 'InvalidChangeSetStatus') {
+      throw new ChangeSetStaleError(
+        'CloudFormation refused the approved change set: the stack changed after it was created, so it no longer applies as reviewed. Deploy again to review a fresh change set.',
+      );
+    }
+    if (name === 'Throttling' || name === 'ThrottlingException') {
+      throw new TransientError('CloudFormation throttled a change set call');
+    }
+    if (name === 'ChangeSetNotFoundException' || name === 'ChangeSetNotFound') {
+      throw new ChangeSetError('the change set no longer exists in the target account');
+    }
+    throw new ChangeSetError(`CloudFormation change set call failed (${name || 'unknown error'})`);
   }
 }

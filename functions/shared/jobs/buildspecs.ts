@@ -266,6 +266,7 @@ env:
   shell: bash
   exported-variables:
     - CHANGE_SET_SUMMARY
+    - CHANGE_SET_ARN
     - NO_CHANGES
     - CROSSDEPLOY_FAILURE
     - TEMPLATE_POLICY_REFUSED
@@ -309,6 +310,10 @@ phases:
           fi
           if [ "$DRY_RUN" != true ] && [ "$DRY_RUN" != false ]; then
             echo "crossdeploy: DRY_RUN must be true or false" >&2
+            exit 1
+          fi
+          if [ "\${CHANGE_SET_ONLY:-false}" != true ] && [ "\${CHANGE_SET_ONLY:-false}" != false ]; then
+            echo "crossdeploy: CHANGE_SET_ONLY must be true or false" >&2
             exit 1
           fi
           # Split on spaces only: anything else (a newline, a \`;\`) is refused rather than half-read.
@@ -903,7 +908,9 @@ phases:
             args+=(--parameter-overrides "\${overrides[@]}")
           fi
           args+=(--no-confirm-changeset --no-fail-on-empty-changeset)
-          if [ "$DRY_RUN" = true ]; then
+          # A reviewed environment (approval set): create the change set only; the workflow executes exactly
+          # that one, by ARN, once an approver says so.
+          if [ "$DRY_RUN" = true ] || [ "\${CHANGE_SET_ONLY:-false}" = true ]; then
             args+=(--no-execute-changeset)
           fi
           cd "$CROSSDEPLOY_WORK"
@@ -941,6 +948,19 @@ phases:
             fi
           ) || true
         fi
+        # The change set a reviewed environment's approver decides on: the last ARN SAM CLI printed. None when
+        # nothing changed; the orchestrator fails a change-set-only job that reports neither.
+        (
+          set -euo pipefail
+          if [ "$DRY_RUN" != true ] && [ "\${CHANGE_SET_ONLY:-false}" = true ] && [ "$NO_CHANGES" != true ]; then
+            arn="$(grep -Eo 'arn:aws[a-z-]*:cloudformation:[a-z0-9-]+:[0-9]{12}:changeSet/[A-Za-z0-9-]+/[A-Za-z0-9-]+' \\
+              "$CROSSDEPLOY_WORK/sam-deploy.log" | tail -n 1 || true)"
+            printf '%s' "$arn" > "$CROSSDEPLOY_WORK/change-set-arn"
+            if [ -n "$arn" ]; then echo "crossdeploy: change set $arn awaits review"; fi
+          fi
+        )
+        CHANGE_SET_ARN="$(cat "$CROSSDEPLOY_WORK/change-set-arn" 2> /dev/null || true)"
+        export CHANGE_SET_ARN
         CHANGE_SET_SUMMARY="$(cat "$CROSSDEPLOY_WORK/change-set-summary" 2> /dev/null || true)"
         export CHANGE_SET_SUMMARY
         if [ -n "$CHANGE_SET_SUMMARY" ]; then echo "crossdeploy: $CHANGE_SET_SUMMARY"; fi

@@ -167,6 +167,8 @@ export function deployJobEnvironment(deployment: Deployment, target: Target): Re
     CAPABILITIES: settings.capabilities.join(' '),
     PARAMETER_OVERRIDES_JSON: JSON.stringify(overrides),
     DRY_RUN: deployment.dryRun ? 'true' : 'false',
+    // Reviewed environments: the job creates the change set and stops; the workflow executes it once approved.
+    CHANGE_SET_ONLY: env.approval !== 'none' && !deployment.dryRun ? 'true' : 'false',
     // The template policy's registry exceptions for this environment (the current registry's, rollbacks too).
     TEMPLATE_POLICY_EXCEPTIONS_JSON: JSON.stringify({
       allowedTrustPrincipals: env.allowedTrustPrincipals ?? [],

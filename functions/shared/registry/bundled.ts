@@ -62,6 +62,10 @@ export const BUNDLED_REGISTRY: Registry = {
             "schedule": [],
             "local": []
           },
+          "approval": "none",
+          "approvalTimeoutMinutes": 60,
+          "allowSelfApproval": false,
+          "protectedResources": [],
           "runner": "codebuild"
         },
         "prod": {
@@ -109,6 +113,10 @@ export const BUNDLED_REGISTRY: Registry = {
             "schedule": [],
             "local": []
           },
+          "approval": "none",
+          "approvalTimeoutMinutes": 60,
+          "allowSelfApproval": false,
+          "protectedResources": [],
           "runner": "codebuild"
         }
       }

@@ -41,6 +41,11 @@ export const RUNNERS = ['codebuild', 'local', 'simulate'] as const;
  * keeps a waiter's end a LOCK_WAIT_TIMEOUT, never an execution timeout.
  */
 export const MAX_LOCK_WAIT_SECONDS = 36_000;
+/**
+ * With the longest lock wait (10 h), build and deploy waits and the stack wait after an approval (under 4 h
+ * together), 8 h of waiting for a decision still ends before the execution's 24 h timeout.
+ */
+export const MAX_APPROVAL_MINUTES = 480;
 
 const slackRule = strictObject({
   team: string().regex(/^T[A-Z0-9]+$/),
@@ -133,6 +138,18 @@ const environment = strictObject({
    * allowedRequesters or approvers.
    */
   readers: allowedRequesters.optional(),
+  /**
+   * Reviewed changes (docs/approvals.md): `required` waits for an approver's decision on every change set,
+   * `on-broadening` only when it adds or widens IAM, deletes or replaces a resource, or touches a
+   * protectedResources entry; `none` deploys as before.
+   */
+  approval: zEnum(['none', 'required', 'on-broadening']).default('none'),
+  /** Nobody decided in time: the change set is deleted and the deployment ends FAILED/APPROVAL_TIMEOUT. */
+  approvalTimeoutMinutes: number().int().min(1).max(MAX_APPROVAL_MINUTES).default(60),
+  /** Whether the requester may approve their own deployment (an approver still; off by default). */
+  allowSelfApproval: boolean().default(false),
+  /** Logical ids whose change (any action) makes `on-broadening` ask for approval. */
+  protectedResources: array(string().regex(/^[A-Za-z0-9]{1,255}$/, 'a logical id')).default([]),
   /**
    * Template policy exceptions (README "Guard rails"): exact trust principals, and AWS managed admin policies
    * (name or ARN), this environment's templates may use. No wildcards; every use is recorded on the deployment.

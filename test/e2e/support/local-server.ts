@@ -143,6 +143,8 @@ ${environment('sim', '333333333333', `${anyone}        runner: simulate\n`)}
 ${environment('guarded', '444444444444', '        allowedRequesters:\n          local: ["release-manager-only"]\n        readers:\n          local: ["*"]\n        runner: local\n')}
 ${environment('sealed', '777777777777', '        allowedRequesters:\n          local: ["release-manager-only"]\n        runner: simulate\n')}
 ${environment('sim-prod', '666666666666', `${anyone}        runner: simulate\n        promoteFrom: [sim]\n        allowedRefs: []\n`)}
+${environment('reviewed', '888888888888', `${anyone}        approvers:\n          local: ["*"]\n        approval: required\n        allowSelfApproval: true\n        runner: simulate\n`, 'queued')}
+${environment('reviewed-strict', '999999999999', `${anyone}        approvers:\n          local: ["*"]\n        approval: required\n        runner: simulate\n`)}
 `;
 }
 

@@ -1,0 +1,170 @@
+import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  call,
+  createFixture,
+  deployment,
+  eventTypes,
+  type Fixture,
+  ROOT,
+  type ServerProcess,
+  startServer,
+  waitFor,
+  waitForTerminal,
+} from './support/local-server.ts';
+
+/**
+ * Reviewed changes end to end in local mode: the real CLI (bin/crossdeploy.mjs) and HTTP API against the
+ * real local server (`node local/main.ts`, the real ASL), environments with `runner: simulate`, whose change
+ * sets the simulate runner derives from the built template (docs/approvals.md).
+ */
+
+const BIN = fileURLToPath(new URL('../../bin/crossdeploy.mjs', import.meta.url));
+
+let fixture: Fixture;
+let server: ServerProcess;
+
+beforeAll(async () => {
+  fixture = await createFixture();
+  server = await startServer(fixture, join(fixture.root, 'data'));
+}, 60_000);
+
+afterAll(async () => {
+  await server?.stop('SIGKILL');
+  await fixture?.sts.close();
+  if (fixture) rmSync(fixture.root, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', CROSSDEPLOY_URL: server.url },
+        timeout: 90_000,
+      },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** Requests a deployment with the CLI and waits (through the API) until it waits for a decision. */
+async function deployAndAwaitApproval(environment: string): Promise<string> {
+  const run = await cli(['deploy', 'demo', environment, '--json']);
+  expect(run.code, run.stderr).toBe(0);
+  const id = String((JSON.parse(run.stdout) as { deploymentId: string }).deploymentId);
+  try {
+    await waitFor(`deployment ${id} to await approval`, async () => {
+      const d = await deployment(server.url, id);
+      return d.phase === 'AWAITING_APPROVAL' || (d.status !== 'RUNNING' && d.status !== 'QUEUED')
+        ? d
+        : undefined;
+    });
+  } catch (error) {
+    throw new Error(`${(error as Error).message}: ${JSON.stringify(await deployment(server.url, id))}`);
+  }
+  const d = await deployment(server.url, id);
+  expect(d.phase, JSON.stringify({ d, events: await eventTypes(server.url, id) })).toBe('AWAITING_APPROVAL');
+  return id;
+}
+
+describe('approvals in local mode (CLI + API round trip)', () => {
+  it('shows the change set, holds the lock, and runs it once approved with `crossdeploy approve`', async () => {
+    const id = await deployAndAwaitApproval('reviewed');
+    const waiting = await deployment(server.url, id);
+    expect(waiting).toMatchObject({
+      status: 'RUNNING',
+      approval: { mode: 'required', state: 'PENDING' },
+      changeSetSummary: { added: [{ action: 'Add', logicalId: 'Fn' }], removed: [] },
+    });
+    // A second request for the environment queues behind the pending approval rather than overtaking it.
+    const queued = await cli(['deploy', 'demo', 'reviewed', '--json']);
+    expect(queued.code).toBe(0);
+    const queuedId = String((JSON.parse(queued.stdout) as { deploymentId: string }).deploymentId);
+
+    const approved = await cli(['approve', id, '--reason', 'looked at the diff']);
+    expect(approved.stderr).toBe('');
+    expect(approved.code).toBe(0);
+    expect(approved.stdout).toContain(`deployment ${id} approved`);
+
+    const done = await waitForTerminal(server.url, id);
+    expect(done).toMatchObject({
+      status: 'SUCCEEDED',
+      approval: { state: 'APPROVED', reason: 'looked at the diff', decidedBy: { type: 'local' } },
+    });
+    const types = await eventTypes(server.url, id);
+    expect(types.indexOf('APPROVED')).toBeGreaterThan(types.indexOf('APPROVAL_REQUESTED'));
+    expect(types.indexOf('CHANGE_SET_EXECUTED')).toBeGreaterThan(types.indexOf('APPROVED'));
+
+    // The queued one then reviews its own change set: the template was executed, so nothing differs.
+    await waitFor(`deployment ${queuedId} to await approval`, async () => {
+      const d = await deployment(server.url, queuedId);
+      return d.phase === 'AWAITING_APPROVAL' ? d : undefined;
+    });
+    expect((await deployment(server.url, queuedId)).changeSetSummary).toMatchObject({
+      added: [],
+      modified: [],
+      removed: [],
+    });
+    const status = await cli(['status', queuedId]);
+    expect(status.stdout).toMatch(
+      new RegExp(`awaiting approval until \\S+: crossdeploy approve ${queuedId}`),
+    );
+    const rejected = await cli(['reject', queuedId, '--reason', 'nothing to ship']);
+    expect(rejected.code).toBe(0);
+    expect(await waitForTerminal(server.url, queuedId)).toMatchObject({
+      status: 'REJECTED',
+      errorCode: 'APPROVAL_REJECTED',
+    });
+  }, 180_000);
+
+  it('refuses self-approval with a problem (exit 1) and an audit event; the requester may still reject', async () => {
+    const id = await deployAndAwaitApproval('reviewed-strict');
+    // A pending approval holds the environment: a `reject`-mode environment refuses the next request as busy.
+    const busy = await cli(['deploy', 'demo', 'reviewed-strict']);
+    expect(busy.code).toBe(1);
+    expect(busy.stderr).toContain(id);
+
+    const refused = await cli(['approve', id]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/may not decide on it/);
+
+    const raw = await call(server.url, 'POST', `/deployments/${id}/approval`, {
+      body: { decision: 'approve' },
+    });
+    expect(raw.status).toBe(403);
+    expect(raw.contentType).toContain('application/problem+json');
+    expect(raw.body).toMatchObject({ code: 'SELF_APPROVAL', status: 403 });
+
+    const bad = await call(server.url, 'POST', `/deployments/${id}/approval`, { body: { decision: 'yes' } });
+    expect(bad.status).toBe(400);
+    expect(bad.contentType).toContain('application/problem+json');
+    expect(bad.body).toMatchObject({ code: 'INVALID_FIELD', field: 'decision' });
+
+    expect((await eventTypes(server.url, id)).filter((t) => t === 'APPROVAL_REFUSED')).toHaveLength(2);
+    expect((await deployment(server.url, id)).phase).toBe('AWAITING_APPROVAL');
+
+    expect((await cli(['reject', id])).code).toBe(0);
+    expect(await waitForTerminal(server.url, id)).toMatchObject({ status: 'REJECTED' });
+
+    // After the end: refused as 409, audited, exit 1.
+    const late = await cli(['approve', id]);
+    expect(late.code).toBe(1);
+    expect(late.stderr).toMatch(/not awaiting approval/);
+    expect((await eventTypes(server.url, id)).filter((t) => t === 'APPROVAL_REFUSED')).toHaveLength(3);
+  }, 180_000);
+});
