@@ -1,4 +1,4 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { newDeployment } from '#shared/deployments/record.ts';
 import type { Deployment } from '#shared/types.ts';
@@ -93,6 +93,86 @@ describe('DynamoDeploymentStore', () => {
       'VALIDATED',
       'LOCK_RELEASED',
       'SUCCEEDED',
+    ]);
+  });
+
+  it('keys events so that a plain Query returns them in time order, whatever their step names', async () => {
+    const { store, doc, tableName } = await createTestStore();
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+    // Alphabetical step order (the old key) would put BUILD_FINISHED before BUILD_STARTED and LOCK_* first.
+    for (const [type, step, s] of [
+      ['REQUESTED', 'REQUESTED', 1],
+      ['VALIDATED', 'VALIDATED', 2],
+      ['BUILD_STARTED', 'BUILD_STARTED', 3],
+      ['BUILD_FINISHED', 'BUILD_FINISHED', 4],
+      ['LOCK_WAITING', 'LOCK_WAITING#2', 5],
+      ['LOCK_WAITING', 'LOCK_WAITING#10', 6],
+      ['LOCK_RELEASED', 'LOCK_RELEASED', 7],
+      ['SUCCEEDED', 'SUCCEEDED', 7],
+    ] as const) {
+      await store.appendEvent({ deploymentId: 'd1', type, step, at: at(s), detail: {} });
+    }
+    const { Items = [] } = await doc.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :ev)',
+        ExpressionAttributeValues: { ':pk': 'DEP#d1', ':ev': 'EV#' },
+      }),
+    );
+    expect(Items.map((item) => item.step)).toEqual([
+      'REQUESTED',
+      'VALIDATED',
+      'BUILD_STARTED',
+      'BUILD_FINISHED',
+      'LOCK_WAITING#2',
+      'LOCK_WAITING#10',
+      'LOCK_RELEASED',
+      'SUCCEEDED',
+    ]);
+  });
+
+  it('keeps the first time of a step written twice: a retry later in time adds no second event', async () => {
+    const { store } = await createTestStore();
+    const event = {
+      deploymentId: 'd1',
+      type: 'LOCK_ACQUIRED' as const,
+      step: 'LOCK_ACQUIRED',
+      at: '2026-01-01T00:00:01.000Z',
+      detail: { owner: 'd1' },
+    };
+    expect(await store.appendEvent(event)).toEqual({ written: true });
+    expect(await store.appendEvent({ ...event, at: '2026-01-01T00:05:00.000Z' })).toEqual({ written: false });
+    await expect(
+      store.appendEvent({ ...event, at: '2026-01-01T00:06:00.000Z', detail: { owner: 'other' } }),
+    ).rejects.toThrow(/already exists/);
+    expect(await store.listEvents('d1')).toEqual([event]);
+  });
+
+  it('still reads events stored under the old step-name key, merged in time order with new ones', async () => {
+    const { store, doc, tableName } = await createTestStore();
+    // Written by the previous release: SK EV#<step>, no time in the key.
+    for (const [type, at] of [
+      ['VALIDATED', '2026-01-01T00:00:02.000Z'],
+      ['REQUESTED', '2026-01-01T00:00:01.000Z'],
+    ] as const) {
+      await doc.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: { PK: 'DEP#d1', SK: `EV#${type}`, deploymentId: 'd1', type, step: type, at, detail: {} },
+        }),
+      );
+    }
+    await store.appendEvent({
+      deploymentId: 'd1',
+      type: 'BUILD_STARTED',
+      step: 'BUILD_STARTED',
+      at: '2026-01-01T00:00:03.000Z',
+      detail: {},
+    });
+    expect((await store.listEvents('d1')).map((e) => e.type)).toEqual([
+      'REQUESTED',
+      'VALIDATED',
+      'BUILD_STARTED',
     ]);
   });
 

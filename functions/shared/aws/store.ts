@@ -44,6 +44,19 @@ const ticketKey = (t: Ticket) => ({
   PK: `QUEUE#${t.application}#${t.environment}`,
   SK: `${t.requestedAt}#${t.deploymentId}`,
 });
+/**
+ * An event's sort key: its time, then the workflow's order of event types (two events in one millisecond,
+ * such as LOCK_RELEASED and SUCCEEDED), then the step.
+ */
+const eventKey = (event: AuditEvent) => ({
+  PK: `DEP#${event.deploymentId}`,
+  SK: `EV#${event.at}#${String(typeOrder(event.type)).padStart(2, '0')}#${event.step}`,
+});
+const typeOrder = (type: string) => EVENT_TYPES.indexOf(type as AuditEvent['type']);
+/** The previous release keyed events `EV#<step>`: a step starts with a letter, a time with a digit. */
+const isLegacyEventKey = (sk: string) => !/^EV#\d/.test(sk);
+const compareEvents = (a: AuditEvent, b: AuditEvent) =>
+  a.at.localeCompare(b.at) || typeOrder(a.type) - typeOrder(b.type) || a.step.localeCompare(b.step);
 const TERMINAL_VALUES = Object.fromEntries(TERMINAL_STATUSES.map((s, i) => [`:t${i}`, s]));
 const NOT_TERMINAL = `NOT #status IN (${Object.keys(TERMINAL_VALUES).join(', ')})`;
 
@@ -241,34 +254,49 @@ export class DynamoDeploymentStore implements DeploymentStore {
     );
   }
 
+  /**
+   * Two items per event, because the event's key now holds its time and a retried step carries a later time:
+   * a claim under the step (`STEP#<step>`, conditional put, keeps the first time and the content to compare)
+   * and the event under `EV#<at>#<type order>#<step>`, so that a Query returns a deployment's events in the
+   * order they happened. A retry re-puts the event from the claim, which also completes a write that stopped
+   * between the two puts.
+   */
   async appendEvent(event: AuditEvent) {
-    const key = { PK: `DEP#${event.deploymentId}`, SK: `EV#${event.step}` };
+    const claimKey = { PK: `DEP#${event.deploymentId}`, SK: `STEP#${event.step}` };
+    let stored = event;
+    let written = true;
     try {
       await this.client.send(
         new PutCommand({
           TableName: this.table,
-          Item: { ...key, ...event },
+          Item: { ...claimKey, ...event },
           ConditionExpression: 'attribute_not_exists(PK)',
         }),
       );
-      return { written: true };
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
       const { Item } = await this.client.send(
-        new GetCommand({ TableName: this.table, Key: key, ConsistentRead: true }),
+        new GetCommand({ TableName: this.table, Key: claimKey, ConsistentRead: true }),
       );
-      if (Item && Item.type === event.type && canonical(Item.detail) === canonical(event.detail)) {
-        return { written: false };
+      if (!Item || Item.type !== event.type || canonical(Item.detail) !== canonical(event.detail)) {
+        throw new ConflictError(
+          `audit event ${event.step} of ${event.deploymentId} already exists with other content`,
+          { cause: error },
+        );
       }
-      throw new ConflictError(
-        `audit event ${event.step} of ${event.deploymentId} already exists with other content`,
-        {
-          cause: error,
-        },
-      );
+      stored = strip<AuditEvent>(Item);
+      written = false;
     }
+    await this.client.send(
+      new PutCommand({ TableName: this.table, Item: { ...eventKey(stored), ...stored } }),
+    );
+    return { written };
   }
 
+  /**
+   * One Query, in time order. Items the previous release wrote (`EV#<step>`, no time in the key) sort after
+   * the time-keyed ones, so the page is merged by time here; docs/console.md has the migration note.
+   */
   async listEvents(deploymentId: string) {
     const items = await this.queryAll({
       TableName: this.table,
@@ -276,12 +304,9 @@ export class DynamoDeploymentStore implements DeploymentStore {
       ExpressionAttributeValues: { ':pk': `DEP#${deploymentId}`, ':ev': 'EV#' },
       ConsistentRead: true,
     });
-    const order = (type: string) => EVENT_TYPES.indexOf(type as AuditEvent['type']);
-    return items
-      .map((item) => strip<AuditEvent>(item))
-      .sort(
-        (a, b) => a.at.localeCompare(b.at) || order(a.type) - order(b.type) || a.step.localeCompare(b.step),
-      );
+    const events = items.map((item) => strip<AuditEvent>(item));
+    if (items.every((item) => !isLegacyEventKey(String(item.SK)))) return events;
+    return events.sort(compareEvents);
   }
 
   async listHistory(
