@@ -18,10 +18,19 @@ import {
   RequestRejectedError,
 } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
-import type { Clock, DeploymentStore, LogReader, TaskTokens, WorkflowStarter } from '#shared/ports.ts';
+import type {
+  Clock,
+  CommitTimes,
+  DeploymentStore,
+  LogReader,
+  TaskTokens,
+  WorkflowStarter,
+} from '#shared/ports.ts';
 import { describeRegistry, findTarget, type Registry } from '#shared/registry/registry.ts';
 import { describeRequester, mayRead, type RuleScope } from '#shared/registry/requester.ts';
 import type { Deployment, Requester } from '#shared/types.ts';
+import { EXPORT_MEDIA_TYPES, type ExportFormat, exportRows, renderExport } from './export.ts';
+import { computeMetrics } from './metrics.ts';
 import { errorResponse, internalDetail, type ProblemContext, problem, problemResponse } from './problem.ts';
 
 /**
@@ -46,6 +55,8 @@ export interface ApiDeps {
    * and local mode pass it; an API built without it answers that route with a generic 500.
    */
   tokens?: TaskTokens;
+  /** Commit times for lead time; without it GET /metrics says lead time is unavailable. */
+  commitTimes?: CommitTimes;
 }
 
 export type Api = (
@@ -56,6 +67,11 @@ export type Api = (
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 export const HISTORY_LIMIT = { min: 1, max: 100, default: 20 } as const;
 export const LOGS_LIMIT = { min: 1, max: 1000, default: 200 } as const;
+/** Metrics and export windows: 30 days unless asked, at most a year (a Query per page, never a Scan). */
+export const WINDOW = { defaultDays: 30, maxDays: 366 } as const;
+/** More deployments than this in a window is a 400 that asks for a narrower window, never a cut-off answer. */
+export const METRICS_MAX_DEPLOYMENTS = 5000;
+export const EXPORT_MAX_DEPLOYMENTS = 500;
 
 /** Ids we issue are ULIDs; anything far from that cannot name a deployment, so it is a plain 404. */
 const DEPLOYMENT_ID = /^[A-Za-z0-9_-]{1,128}$/;
@@ -88,6 +104,7 @@ export function createApi(deps: ApiDeps): Api {
     'GET /deployments/{id}/logs': (ctx, id) => getLogs(ctx, id),
     'POST /deployments/{id}/approval': (ctx, id) => postApproval(ctx, id),
     'GET /applications': async () => json(200, describeRegistry(registry)),
+    'GET /metrics': (ctx) => getMetrics(ctx),
   };
 
   return async (event, requester) => {
@@ -388,6 +405,8 @@ export function createApi(deps: ApiDeps): Api {
     const application = nameParam(ctx.event, 'application');
     const environment = nameParam(ctx.event, 'environment');
     checkReader(ctx, application, environment);
+    const format = exportFormat(ctx.event);
+    if (format) return getExport(ctx.event, application, environment, format);
     const limit = limitParam(ctx.event, HISTORY_LIMIT);
     const cursor = cursorParam(ctx.event);
     const page = await withCursor(cursor, () =>
@@ -398,9 +417,149 @@ export function createApi(deps: ApiDeps): Api {
       page.nextCursor ? { items: page.items, nextCursor: page.nextCursor } : { items: page.items },
     );
   }
+
+  /** The audit export (GET /deployments asked for CSV or NDJSON): every event of the window, in time order. */
+  async function getExport(
+    event: APIGatewayProxyEventV2,
+    application: string,
+    environment: string,
+    format: ExportFormat,
+  ) {
+    const window = windowParams(event, clock.now());
+    const found = await store.listRequestedBetween(application, environment, window, {
+      limit: EXPORT_MAX_DEPLOYMENTS,
+    });
+    if (found.more) throw tooManyInWindow(EXPORT_MAX_DEPLOYMENTS);
+    const withEvents = [];
+    for (const deployment of found.items) {
+      withEvents.push({ deployment, events: await store.listEvents(deployment.deploymentId) });
+    }
+    const file = `${application}-${environment}-${window.from.slice(0, 10)}-${window.to.slice(0, 10)}`;
+    return {
+      statusCode: 200,
+      headers: {
+        'content-type': EXPORT_MEDIA_TYPES[format],
+        'cache-control': 'no-store',
+        'content-disposition': `attachment; filename="${file.replace(/[^A-Za-z0-9._-]/g, '_')}.${format}"`,
+        vary: 'accept',
+      },
+      body: renderExport(format, exportRows(withEvents)),
+    };
+  }
+
+  async function getMetrics(ctx: RequestContext) {
+    const application = nameParam(ctx.event, 'application');
+    const environment = nameParam(ctx.event, 'environment');
+    checkReader(ctx, application, environment);
+    const window = windowParams(ctx.event, clock.now());
+    const inWindow = await store.listRequestedBetween(application, environment, window, {
+      limit: METRICS_MAX_DEPLOYMENTS,
+    });
+    if (inWindow.more) throw tooManyInWindow(METRICS_MAX_DEPLOYMENTS);
+    // A failure near the window's end is restored by a later success: read on until one (a bounded read).
+    const failedLast = inWindow.items.filter((d) => !d.dryRun).at(-1)?.status === 'FAILED';
+    const after = failedLast
+      ? await store.listRequestedBetween(
+          application,
+          environment,
+          { from: window.to, to: clock.now().toISOString() },
+          { limit: 200 },
+        )
+      : { items: [] };
+    const commits = [
+      ...new Set(
+        inWindow.items.flatMap((d) => {
+          const commit = d.buildOutput?.resolvedCommit ?? d.resolvedCommit;
+          return d.status === 'SUCCEEDED' && commit ? [commit] : [];
+        }),
+      ),
+    ];
+    const commitTimes = deps.commitTimes
+      ? await deps.commitTimes.lookup(application, commits)
+      : new Map<string, string>();
+    return json(
+      200,
+      computeMetrics({
+        application,
+        environment,
+        window,
+        inWindow: inWindow.items,
+        after: after.items,
+        commitTimes,
+        ...(deps.commitTimes
+          ? {}
+          : { leadTimeUnavailable: 'this orchestrator records no commit times (docs/metrics.md)' }),
+      }),
+    );
+  }
 }
 
 // Helpers --------------------------------------------------------------------------------------------
+
+/** CSV or NDJSON when the client asks for it (Accept, or `format=` for a plain link); otherwise JSON history. */
+function exportFormat(event: APIGatewayProxyEventV2): ExportFormat | undefined {
+  const format = query(event, 'format');
+  if (format !== undefined) {
+    if (format === 'csv' || format === 'ndjson') return format;
+    throw new RequestRejectedError('INVALID_FIELD', 400, 'format must be csv or ndjson', {
+      details: { field: 'format' },
+    });
+  }
+  const accept = (header(event, 'accept') ?? '').toLowerCase();
+  const types = accept.split(',').map((part) => part.split(';')[0]?.trim());
+  if (types.includes('application/json') || types.includes('*/*') || accept === '') return undefined;
+  if (types.includes('text/csv')) return 'csv';
+  if (types.includes('application/x-ndjson')) return 'ndjson';
+  return undefined;
+}
+
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/;
+
+function timeParam(event: APIGatewayProxyEventV2, name: string): Date | undefined {
+  const value = query(event, name);
+  if (value === undefined) return undefined;
+  const time = DATE_TIME.test(value) ? new Date(value) : new Date(Number.NaN);
+  if (Number.isNaN(time.getTime())) {
+    throw new RequestRejectedError(
+      'INVALID_FIELD',
+      400,
+      `${name} must be a date (2026-12-01) or an RFC 3339 date-time with a zone`,
+      { details: { field: name } },
+    );
+  }
+  return time;
+}
+
+/** [from, to): `to` defaults to now, `from` to 30 days before `to`. */
+function windowParams(event: APIGatewayProxyEventV2, now: Date): { from: string; to: string } {
+  const to = timeParam(event, 'to') ?? now;
+  const from = timeParam(event, 'from') ?? new Date(to.getTime() - WINDOW.defaultDays * 86_400_000);
+  if (from >= to) {
+    throw new RequestRejectedError('INVALID_FIELD', 400, 'from must be before to', {
+      details: { field: 'from' },
+    });
+  }
+  if (to.getTime() - from.getTime() > WINDOW.maxDays * 86_400_000) {
+    throw new RequestRejectedError(
+      'INVALID_FIELD',
+      400,
+      `the window may span at most ${WINDOW.maxDays} days`,
+      {
+        details: { field: 'from' },
+      },
+    );
+  }
+  return { from: from.toISOString(), to: to.toISOString() };
+}
+
+function tooManyInWindow(max: number) {
+  return new RequestRejectedError(
+    'INVALID_FIELD',
+    400,
+    `the window holds more than ${max} deployments: narrow it with from and to`,
+    { details: { field: 'from' } },
+  );
+}
 
 function links(deploymentId: string) {
   const self = `/deployments/${deploymentId}`;

@@ -19,6 +19,14 @@ export interface Clock {
   now(): Date;
 }
 
+/**
+ * When commits were made (lead time, GET /metrics). Local mode asks the registry's source repositories; the
+ * deployed orchestrator has no such source, so it passes none. Commits it cannot date are left out.
+ */
+export interface CommitTimes {
+  lookup(application: string, commits: string[]): Promise<Map<string, string>>;
+}
+
 export interface Page<T> {
   items: T[];
   nextCursor?: string;
@@ -53,6 +61,13 @@ export interface DeploymentStore {
     environment: string,
     options: { limit: number; cursor?: string },
   ): Promise<Page<Deployment>>;
+  /** Deployments requested in [from, to), oldest first, by Query on an index (metrics, audit export). */
+  listRequestedBetween(
+    application: string,
+    environment: string,
+    window: { from: string; to: string },
+    options: { limit: number },
+  ): Promise<{ items: Deployment[]; more: boolean }>;
   lastSuccessful(application: string, environment: string): Promise<Deployment | undefined>;
   /** Deployments that are not terminal (the reconciler and local start-up settle these). */
   listActive(): Promise<Deployment[]>;

@@ -309,6 +309,7 @@ describe('HTTP API', () => {
         'GET /deployments/{id}/events',
         'GET /deployments/{id}/follow',
         'GET /deployments/{id}/logs',
+        'GET /metrics',
         'POST /deployments',
         'POST /deployments/{id}/approval',
         'POST /promotions',

@@ -345,6 +345,43 @@ export class DynamoDeploymentStore implements DeploymentStore {
     };
   }
 
+  /**
+   * Deployments requested in [from, to), oldest first: a Query on GSI1, whose sort key starts with the request
+   * time (`<from>` sorts before `<from>#id`, `<to>#id` after `<to>`). At most `limit` records; `more` says
+   * whether the window holds others.
+   */
+  async listRequestedBetween(
+    application: string,
+    environment: string,
+    window: { from: string; to: string },
+    options: { limit: number },
+  ) {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: 'GSI1',
+          KeyConditionExpression: 'GSI1PK = :pk AND GSI1SK BETWEEN :from AND :to',
+          ExpressionAttributeValues: {
+            ':pk': envKey(application, environment),
+            ':from': window.from,
+            ':to': window.to,
+          },
+          Limit: options.limit + 1 - items.length,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start && items.length <= options.limit);
+    return {
+      items: items.slice(0, options.limit).map((item) => strip<Deployment>(item)),
+      more: items.length > options.limit,
+    };
+  }
+
   async lastSuccessful(application: string, environment: string) {
     const { Items = [] } = await this.client.send(
       new QueryCommand({
