@@ -17,6 +17,7 @@ import { createHandler as releaseLockHandler } from '../functions/release-lock/h
 import { createLocalChat } from '../functions/slack/local.ts';
 import { createHandler as startJobHandler } from '../functions/start-job/handler.ts';
 import { createHandler as validateRequestHandler } from '../functions/validate-request/handler.ts';
+import { GitCommitTimes } from './commit-times.ts';
 import { type JobExecutor, LocalJobRunner } from './job-runner.ts';
 import { LocalLogReader, LocalLogWriter } from './logs.ts';
 import { type InstanceOwnership, owningStore } from './ownership.ts';
@@ -168,7 +169,18 @@ export function createOrchestrator(options: OrchestratorOptions) {
     keepEvents: options.keepEngineEvents ?? false,
   });
   const workflow = new LocalWorkflowStarter({ engine, store, reconcileDeps });
-  const rest = createApi({ store, workflow, logs, registry, clock, newId: ulid, isSimulated, tokens });
+  const commitTimes = new GitCommitTimes({ registry, registryPath: options.registryPath });
+  const rest = createApi({
+    store,
+    workflow,
+    logs,
+    registry,
+    clock,
+    newId: ulid,
+    isSimulated,
+    tokens,
+    commitTimes,
+  });
   const api = chat.serve(rest, { store, workflow });
 
   return { store, registry, clock, tokens, runner, targets, reconcileDeps, engine, workflow, api, logs };
