@@ -30,6 +30,7 @@ export type RunCommand =
   | { name: 'logs'; id: string; follow: boolean }
   | { name: 'approve' | 'reject'; id: string; reason?: string }
   | { name: 'apps' }
+  | { name: 'metrics'; application: string; environment: string; from?: string; to?: string }
   | {
       name: 'doctor';
       application: string;
@@ -62,6 +63,8 @@ const OPTIONS = {
   drift: { type: 'boolean' },
   registry: { type: 'string' },
   template: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -79,6 +82,7 @@ const COMMANDS: Record<CommandName, { positionals: string[]; options: OptionName
   approve: { positionals: ['deployment-id'], options: ['reason'] },
   reject: { positionals: ['deployment-id'], options: ['reason'] },
   apps: { positionals: [], options: [] },
+  metrics: { positionals: ['application', 'environment'], options: ['from', 'to'] },
   doctor: {
     positionals: ['application', 'environment'],
     options: ['local', 'drift', 'registry', 'template'],
@@ -225,6 +229,18 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): Parse
       }
       case 'apps':
         return { name };
+      case 'metrics': {
+        // The API checks the dates (and answers a problem the CLI prints); here they only travel.
+        const from = str('from');
+        const to = str('to');
+        return {
+          name,
+          application: args[0] as string,
+          environment: args[1] as string,
+          ...(from !== undefined ? { from } : {}),
+          ...(to !== undefined ? { to } : {}),
+        };
+      }
       case 'doctor': {
         const registry = str('registry');
         if (registry !== undefined && !flag('local')) {

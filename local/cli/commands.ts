@@ -25,8 +25,16 @@ import {
   followSchema,
   historySchema,
   logPageSchema,
+  metricsSchema,
 } from './schemas.ts';
-import { indent, renderApplications, renderHistory, renderLogLine, renderStatus } from './views.ts';
+import {
+  indent,
+  renderApplications,
+  renderHistory,
+  renderLogLine,
+  renderMetrics,
+  renderStatus,
+} from './views.ts';
 
 /** One function per command: talk to the API through `Client`, print through the context's streams. */
 
@@ -86,6 +94,8 @@ function dispatch(ctx: Context, command: RunCommand): Promise<ExitCode> {
     case 'approve':
     case 'reject':
       return decideApproval(ctx, command);
+    case 'metrics':
+      return metrics(ctx, command);
     case 'apps':
       return apps(ctx);
     case 'doctor':
@@ -535,6 +545,21 @@ async function logs(ctx: Context, id: string, follow: boolean): Promise<ExitCode
     if (isFinal(deployment.status)) drained = true;
     else await ctx.sleep(LOG_POLL_INTERVAL_MS);
   }
+}
+
+// metrics ------------------------------------------------------------------------------------------------
+
+async function metrics(ctx: Context, command: Extract<RunCommand, { name: 'metrics' }>): Promise<ExitCode> {
+  const response = await ctx.client.get('/metrics', {
+    application: command.application,
+    environment: command.environment,
+    from: command.from,
+    to: command.to,
+  });
+  const body = parse(metricsSchema, response.body, 'GET /metrics');
+  if (ctx.globals.json) writeJson(ctx.stdout, response.body);
+  else writeLines(ctx.stdout, renderMetrics(body));
+  return EXIT.ok;
 }
 
 // apps ---------------------------------------------------------------------------------------------------

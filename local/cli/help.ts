@@ -67,6 +67,15 @@ Options:
   apps: `Usage: crossdeploy apps
 
 Lists the registry's applications and their environments.`,
+  metrics: `Usage: crossdeploy metrics <application> <environment> [--from D] [--to D]
+
+Shows the environment's delivery metrics over a window (default: the last 30 days): deployment
+frequency, lead time (commit to SUCCEEDED), change failure rate and time to restore (FAILED to the
+next SUCCEEDED). Definitions: docs/metrics.md.
+
+Options:
+  --from D      start of the window (a date such as 2026-11-01, or a date-time with a zone)
+  --to D        end of the window, exclusive (default: now)`,
   doctor: `Usage: crossdeploy doctor <application> <environment> [--drift] [--local [--registry FILE] [--template FILE]]
 
 Checks the environment's cross-account setup in order and says, for each check that fails, the fix and
@@ -102,6 +111,7 @@ Commands:
   approve <id>          approve the change set a deployment waits on (--reason)
   reject <id>           reject it: nothing is applied (--reason)
   apps                  list applications and environments
+  metrics <app> <env>   delivery metrics (DORA four) over a window (--from, --to)
   doctor <app> <env>    check an environment's cross-account setup (--local: with your credentials)
 
 Global options:

@@ -121,3 +121,27 @@ export const applicationsSchema = z.looseObject({
   ),
 });
 export type ApplicationsView = z.infer<typeof applicationsSchema>;
+
+const nullableSeconds = z.number().nullable();
+export const metricsSchema = z.looseObject({
+  application: z.string(),
+  environment: z.string(),
+  from: z.string(),
+  to: z.string(),
+  deployments: z.number(),
+  deploymentFrequency: z.looseObject({ succeeded: z.number(), days: z.number(), perDay: z.number() }),
+  leadTime: z.looseObject({
+    samples: z.number(),
+    medianSeconds: nullableSeconds,
+    meanSeconds: nullableSeconds,
+    unavailable: z.string().optional(),
+  }),
+  changeFailureRate: z.looseObject({ failed: z.number(), total: z.number(), rate: z.number().nullable() }),
+  timeToRestore: z.looseObject({
+    restored: z.number(),
+    unrestored: z.number(),
+    medianSeconds: nullableSeconds,
+    meanSeconds: nullableSeconds,
+  }),
+});
+export type MetricsView = z.infer<typeof metricsSchema>;

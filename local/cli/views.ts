@@ -20,7 +20,7 @@ import {
   isSuccess,
   SIMULATED,
 } from './progress.ts';
-import type { ApplicationsView, DeploymentView, EventView, LogLine } from './schemas.ts';
+import type { ApplicationsView, DeploymentView, EventView, LogLine, MetricsView } from './schemas.ts';
 
 /** Pure renderers for `history`, `status`, `apps` and `logs`: data in, lines out. */
 
@@ -210,4 +210,28 @@ export function renderLogLine(line: LogLine, paint: Paint, timeZone?: string): s
   const time = stamp === line.at ? stamp : stamp.slice(11);
   const job = clean(line.job).padEnd(6);
   return `${paint('dim', time)} ${paint(JOB_FORMAT[line.job] ?? 'reset', job)} ${clean(line.message)}`;
+}
+
+/** `crossdeploy metrics`: the DORA four, one per line, with what each figure is made of. */
+export function renderMetrics(m: MetricsView): string[] {
+  const span = (seconds: number | null) => (seconds === null ? 'n/a' : humanSeconds(seconds));
+  const lead = m.leadTime.unavailable
+    ? `n/a (${m.leadTime.unavailable})`
+    : `median ${span(m.leadTime.medianSeconds)}, mean ${span(m.leadTime.meanSeconds)} (${m.leadTime.samples} deployments with a known commit time)`;
+  const rate =
+    m.changeFailureRate.rate === null ? 'n/a' : `${Math.round(m.changeFailureRate.rate * 1000) / 10}%`;
+  return [
+    `${m.application}/${m.environment}  ${m.from} .. ${m.to}  (${m.deployments} deployments counted)`,
+    `deployment frequency  ${m.deploymentFrequency.perDay}/day (${m.deploymentFrequency.succeeded} succeeded in ${m.deploymentFrequency.days} days)`,
+    `lead time             ${lead}`,
+    `change failure rate   ${rate} (${m.changeFailureRate.failed} of ${m.changeFailureRate.total} failed)`,
+    `time to restore       median ${span(m.timeToRestore.medianSeconds)}, mean ${span(m.timeToRestore.meanSeconds)} (${m.timeToRestore.restored} restored, ${m.timeToRestore.unrestored} not yet)`,
+  ];
+}
+
+function humanSeconds(seconds: number): string {
+  if (seconds < 90) return `${Math.round(seconds)}s`;
+  if (seconds < 90 * 60) return `${Math.round(seconds / 60)}m`;
+  if (seconds < 48 * 3600) return `${Math.round((seconds / 3600) * 10) / 10}h`;
+  return `${Math.round((seconds / 86400) * 10) / 10}d`;
 }
