@@ -9,6 +9,7 @@ import { errorResponse, problem, problemResponse } from '../functions/api/proble
 import { type Api, DEFAULT_MAX_BODY_BYTES } from '../functions/api/routes.ts';
 import { SLACK_ROUTE } from '../functions/slack/local.ts';
 import { isLoopback } from './config.ts';
+import { type ApiCall, createConsole, isConsolePath } from './console/routes.ts';
 
 /**
  * Serves the API core over HTTP on this machine: each request becomes the API Gateway HTTP API (payload 2.0)
@@ -106,6 +107,8 @@ export function createLocalHttpServer(options: LocalHttpOptions): Server {
   const routes = loadRoutes();
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const tokenDigest = options.apiToken ? digest(options.apiToken) : undefined;
+  // The console reads through the API core with this server's requester: what the API refuses, it shows not.
+  const webConsole = createConsole({ call: inProcessCall(options.api, options.requester, routes) });
 
   const server = createServer((req, res) => {
     handle(req, res).catch((error) => {
@@ -122,6 +125,16 @@ export function createLocalHttpServer(options: LocalHttpOptions): Server {
     }
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = (req.method ?? 'GET').toUpperCase();
+    if (isConsolePath(url.pathname)) {
+      const headers = Object.fromEntries(
+        Object.entries(req.headers).map(([name, value]) => [
+          name,
+          Array.isArray(value) ? value.join(',') : value,
+        ]),
+      );
+      send(res, await webConsole(method, url, headers));
+      return drain(req, MAX_DRAIN_BYTES, MAX_DRAIN_MS);
+    }
     const match = matchRoute(routes, method, url.pathname);
     if (isSlackRequest(method, url, match)) {
       send(
@@ -296,6 +309,57 @@ function readCapped(req: IncomingMessage, limit: number): Promise<{ bytes: Buffe
     req.once('end', () => resolve({ bytes: Buffer.concat(chunks), truncated: false }));
     req.once('error', reject);
   });
+}
+
+/** The console's API calls, made in-process: the same event shape as a request on the wire, GET only. */
+function inProcessCall(api: Api, requester: Requester, routes: Route[]): ApiCall {
+  return async (path, query = {}, headers = {}) => {
+    const url = new URL(path, 'http://localhost');
+    for (const [name, value] of Object.entries(query))
+      if (value !== undefined) url.searchParams.set(name, value);
+    const match = matchRoute(routes, 'GET', url.pathname);
+    const queryStringParameters = Object.fromEntries(url.searchParams);
+    const now = new Date();
+    const event: APIGatewayProxyEventV2 = {
+      version: '2.0',
+      routeKey: match?.routeKey ?? '$default',
+      rawPath: url.pathname,
+      rawQueryString: url.search.slice(1),
+      headers: { host: 'localhost', ...headers },
+      ...(Object.keys(queryStringParameters).length > 0 ? { queryStringParameters } : {}),
+      ...(match && Object.keys(match.pathParameters).length > 0
+        ? { pathParameters: match.pathParameters }
+        : {}),
+      isBase64Encoded: false,
+      requestContext: {
+        accountId: 'local',
+        apiId: 'local',
+        domainName: 'localhost',
+        domainPrefix: 'localhost',
+        http: {
+          method: 'GET',
+          path: url.pathname,
+          protocol: 'HTTP/1.1',
+          sourceIp: '127.0.0.1',
+          userAgent: 'console',
+        },
+        requestId: randomUUID(),
+        routeKey: match?.routeKey ?? '$default',
+        stage: '$default',
+        time: now.toUTCString(),
+        timeEpoch: now.getTime(),
+      },
+    };
+    const result = await api(event, requester);
+    const body = result.body ?? '';
+    return {
+      statusCode: result.statusCode ?? 200,
+      headers: Object.fromEntries(
+        Object.entries(result.headers ?? {}).map(([n, v]) => [n.toLowerCase(), String(v)]),
+      ),
+      body: result.isBase64Encoded ? Buffer.from(body, 'base64').toString('utf8') : body,
+    };
+  };
 }
 
 /** The API Gateway HTTP API payload 2.0 event for a request. */
