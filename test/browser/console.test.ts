@@ -136,6 +136,12 @@ describe('console in Chromium', () => {
     await shot(page, 'grid-running');
     // A marker on the window survives only if the page is never reloaded or navigated.
     await page.evaluate(() => Object.assign(window, { notReloaded: true }));
+    // Past the script's one extra refresh of a page that is not live: only a live page refreshes on.
+    await expect
+      .poll(async () => Number(await page.locator('html').getAttribute('data-refreshes')), {
+        timeout: 10_000,
+      })
+      .toBeGreaterThanOrEqual(2);
 
     jobs.release(id);
     await expect

@@ -9,6 +9,8 @@
   // One refresh more after a page turns final: its last events and log lines land just after the status.
   let extra = 1;
   let last = main.innerHTML;
+  // How many refreshes this page has had (on <html>, which is never replaced): tests and curious users read it.
+  let refreshes = 0;
 
   async function tick() {
     if (!live && extra-- <= 0) return;
@@ -22,6 +24,8 @@
         const text = await response.text();
         if (text !== last) replace(text);
         live = response.headers.get('x-console-live') === 'true';
+        refreshes++;
+        document.documentElement.dataset.refreshes = String(refreshes);
       }
     } catch {
       // The server restarts or the network blinks: try again at the next tick.
