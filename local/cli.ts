@@ -9,6 +9,8 @@ import { COMMAND_HELP, GLOBAL_HELP } from './cli/help.ts';
 import { createClient } from './cli/http.ts';
 import { clean } from './cli/progress.ts';
 import { authFor, defaultCredentials, isLoopback } from './cli/signing.ts';
+import { serveConsole } from './console/command.ts';
+import { signedApiCall } from './console/proxy.ts';
 
 /**
  * `crossdeploy`, the command-line client of the crossdeploy HTTP API (bin/crossdeploy.mjs runs `main`).
@@ -74,6 +76,21 @@ export async function main(argv: readonly string[], overrides: Partial<CliIo> = 
     const auth = authFor(globals.url, globals.token, io.env);
     if (auth.kind === 'bearer' && globals.url.protocol === 'http:' && !isLoopback(globals.url)) {
       io.stderr.write(`warning: sending the API token to ${globals.url.host} over plain http\n`);
+    }
+    if (parsed.command.name === 'console') {
+      return await serveConsole({
+        port: parsed.command.port,
+        call: signedApiCall({
+          baseUrl: globals.url,
+          auth,
+          fetch: io.fetch,
+          credentials: lazily(defaultCredentials),
+          userAgent: USER_AGENT,
+        }),
+        apiUrl: globals.url,
+        stdout: io.stdout,
+        onInterrupt: io.onInterrupt,
+      });
     }
     const client = createClient({
       baseUrl: globals.url,

@@ -31,6 +31,7 @@ export type RunCommand =
   | { name: 'approve' | 'reject'; id: string; reason?: string }
   | { name: 'apps' }
   | { name: 'metrics'; application: string; environment: string; from?: string; to?: string }
+  | { name: 'console'; port: number }
   | {
       name: 'doctor';
       application: string;
@@ -65,6 +66,7 @@ const OPTIONS = {
   template: { type: 'string' },
   from: { type: 'string' },
   to: { type: 'string' },
+  port: { type: 'string' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -83,6 +85,7 @@ const COMMANDS: Record<CommandName, { positionals: string[]; options: OptionName
   reject: { positionals: ['deployment-id'], options: ['reason'] },
   apps: { positionals: [], options: [] },
   metrics: { positionals: ['application', 'environment'], options: ['from', 'to'] },
+  console: { positionals: [], options: ['port'] },
   doctor: {
     positionals: ['application', 'environment'],
     options: ['local', 'drift', 'registry', 'template'],
@@ -229,6 +232,13 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): Parse
       }
       case 'apps':
         return { name };
+      case 'console': {
+        const port = str('port') ?? '8001';
+        if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) {
+          throw new UsageError('--port must be a port number (0 picks a free one)', name);
+        }
+        return { name, port: Number(port) };
+      }
       case 'metrics': {
         // The API checks the dates (and answers a problem the CLI prints); here they only travel.
         const from = str('from');

@@ -96,6 +96,9 @@ function dispatch(ctx: Context, command: RunCommand): Promise<ExitCode> {
       return decideApproval(ctx, command);
     case 'metrics':
       return metrics(ctx, command);
+    case 'console':
+      // Served by main (it needs the signing setup, not the JSON client): never reaches here.
+      throw new Error('crossdeploy console is served by main');
     case 'apps':
       return apps(ctx);
     case 'doctor':

@@ -76,6 +76,15 @@ next SUCCEEDED). Definitions: docs/metrics.md.
 Options:
   --from D      start of the window (a date such as 2026-11-01, or a date-time with a zone)
   --to D        end of the window, exclusive (default: now)`,
+  console: `Usage: crossdeploy console [--port N]
+
+Serves the read-only web console on http://127.0.0.1:N/console (default 8001) for the API at --url, like
+\`kubectl proxy\`: the browser talks to this process only, which calls the API signed with your AWS
+credentials (SigV4), so no browser holds AWS keys. Runs until Ctrl-C. Local mode serves the same console
+on its own port (npm start, then /console).
+
+Options:
+  --port N      loopback port to listen on (0 picks a free one)`,
   doctor: `Usage: crossdeploy doctor <application> <environment> [--drift] [--local [--registry FILE] [--template FILE]]
 
 Checks the environment's cross-account setup in order and says, for each check that fails, the fix and
@@ -112,6 +121,7 @@ Commands:
   reject <id>           reject it: nothing is applied (--reason)
   apps                  list applications and environments
   metrics <app> <env>   delivery metrics (DORA four) over a window (--from, --to)
+  console               read-only web console on loopback for a deployed API (signed calls)
   doctor <app> <env>    check an environment's cross-account setup (--local: with your credentials)
 
 Global options:

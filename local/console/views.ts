@@ -254,9 +254,7 @@ export function environmentView(input: {
       </form>
       ${input.metrics ? metricsView(input.metrics) : html`<p role="status">${input.metricsError ?? ''}</p>`}
       <p>
-        Audit export of this window:
-        <a href=${`/console/export?${windowQuery}&format=csv`}>CSV</a> ·
-        <a href=${`/console/export?${windowQuery}&format=ndjson`}>NDJSON</a>
+        Audit export of this window:${' '}<a href=${`/console/export?${windowQuery}&format=csv`}>CSV</a>${' · '}<a href=${`/console/export?${windowQuery}&format=ndjson`}>NDJSON</a>
       </p>
     </section>
     <section aria-labelledby="history-h">

@@ -84,3 +84,13 @@ describe('crossdeploy metrics', () => {
     expect(result.stderr).toContain('from must be a date');
   });
 });
+
+describe('crossdeploy console arguments', () => {
+  it('takes a loopback port (default 8001) and refuses anything else', async () => {
+    const { parseCli } = await import('#local/cli/args.ts');
+    expect(parseCli(['console'], {}).command).toEqual({ name: 'console', port: 8001 });
+    expect(parseCli(['console', '--port', '0'], {}).command).toEqual({ name: 'console', port: 0 });
+    expect(() => parseCli(['console', '--port', '70000'], {})).toThrow(/--port must be a port number/);
+    expect(() => parseCli(['console', '--port', '80; rm -rf /'], {})).toThrow(/--port must be a port number/);
+  });
+});
