@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { logger } from '#shared/logger.ts';
 import type { CommitTimes } from '#shared/ports.ts';
-import type { Registry } from '#shared/registry.ts';
+import type { Registry } from '#shared/registry/registry.ts';
 
 const run = promisify(execFile);
 /** Only full object names reach git, as separate arguments: never a ref, an option or a shell word. */

@@ -26,9 +26,10 @@ import type {
   TaskTokens,
   WorkflowStarter,
 } from '#shared/ports.ts';
-import { describeRegistry, findTarget, type Registry } from '#shared/registry/registry.ts';
+import { findTarget, type Registry } from '#shared/registry/registry.ts';
 import { describeRequester, mayRead, type RuleScope } from '#shared/registry/requester.ts';
 import type { Deployment, Requester } from '#shared/types.ts';
+import { describeApplications } from './applications.ts';
 import { EXPORT_MEDIA_TYPES, type ExportFormat, exportRows, renderExport } from './export.ts';
 import { computeMetrics } from './metrics.ts';
 import { errorResponse, internalDetail, type ProblemContext, problem, problemResponse } from './problem.ts';
@@ -103,7 +104,7 @@ export function createApi(deps: ApiDeps): Api {
     'GET /deployments/{id}/follow': (ctx, id) => getFollow(ctx, id),
     'GET /deployments/{id}/logs': (ctx, id) => getLogs(ctx, id),
     'POST /deployments/{id}/approval': (ctx, id) => postApproval(ctx, id),
-    'GET /applications': async () => json(200, describeRegistry(registry)),
+    'GET /applications': async () => json(200, describeApplications(registry, clock.now())),
     'GET /metrics': (ctx) => getMetrics(ctx),
   };
 

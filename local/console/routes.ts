@@ -126,11 +126,21 @@ export function createConsole(options: { call: ApiCall; now?: () => number }) {
     };
   };
 
-  async function apps(): Promise<{ name: string; environments: string[] }[]> {
+  interface EnvironmentInfo {
+    name: string;
+    frozen?: Cell['frozen'];
+    nextPromotion?: Cell['nextPromotion'];
+  }
+
+  async function apps(): Promise<{ name: string; environments: string[]; info: EnvironmentInfo[] }[]> {
     const answer = await call('/applications');
     if (answer.statusCode !== 200) throw new ConsoleApiError(answer);
-    const body = JSON.parse(answer.body) as { items: { name: string; environments: { name: string }[] }[] };
-    return body.items.map((a) => ({ name: a.name, environments: a.environments.map((e) => e.name) }));
+    const body = JSON.parse(answer.body) as { items: { name: string; environments: EnvironmentInfo[] }[] };
+    return body.items.map((a) => ({
+      name: a.name,
+      environments: a.environments.map((e) => e.name),
+      info: a.environments,
+    }));
   }
 
   async function cellOf(application: string, environment: string): Promise<Cell> {
@@ -148,7 +158,13 @@ export function createConsole(options: { call: ApiCall; now?: () => number }) {
   async function allCells() {
     const list = await apps();
     const cells = await Promise.all(
-      list.flatMap((app) => app.environments.map((env) => cellOf(app.name, env))),
+      list.flatMap((app) =>
+        app.info.map(async (env) => ({
+          ...(await cellOf(app.name, env.name)),
+          ...(env.frozen ? { frozen: env.frozen } : {}),
+          ...(env.nextPromotion ? { nextPromotion: env.nextPromotion } : {}),
+        })),
+      ),
     );
     return { list, cells };
   }

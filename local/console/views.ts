@@ -55,6 +55,8 @@ export interface Cell {
   queue: DeploymentRecord[];
   /** Set when the requester may not read this environment (the API said 403). */
   refused?: string;
+  frozen?: { window: string; endsAt: string };
+  nextPromotion?: { schedule: string; from: string; at: string };
 }
 
 export interface MetricsRecord {
@@ -212,6 +214,18 @@ function gridCell(cell: Cell, now: number) {
       <dd>${cell.lockHolder ? deploymentLink(cell.lockHolder) : 'free'}</dd>
       <dt>Queue</dt>
       <dd data-queue-length=${String(cell.queue.length)}>${cell.queue.length}</dd>
+      <dt>Frozen</dt>
+      <dd data-frozen=${cell.frozen ? 'true' : 'false'}>
+        ${cell.frozen ? html`yes, ${cell.frozen.window} until ${time(cell.frozen.endsAt)}` : 'no'}
+      </dd>
+      <dt>Next promotion</dt>
+      <dd>
+        ${
+          cell.nextPromotion
+            ? html`${time(cell.nextPromotion.at)} from ${cell.nextPromotion.from} (${cell.nextPromotion.schedule})`
+            : '—'
+        }
+      </dd>
     </dl>`;
 }
 

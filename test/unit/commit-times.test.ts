@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { GitCommitTimes } from '#local/commit-times.ts';
-import { parseRegistry } from '#shared/registry.ts';
+import { parseRegistry } from '#shared/registry/registry.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 

@@ -307,3 +307,65 @@ describe('GET /deployments as an audit export', () => {
     expect(String(response.body)).not.toContain('HYPERLINK');
   });
 });
+
+describe('GET /applications (what the console grid needs)', () => {
+  const env = (account: string, extra: Record<string, unknown> = {}) => ({
+    accountId: account,
+    region: 'eu-west-1',
+    deployRoleArn: `arn:aws:iam::${account}:role/crossdeploy/deploy`,
+    executionRoleArn: `arn:aws:iam::${account}:role/crossdeploy/cfn-exec`,
+    stackName: `hello-${account}`,
+    artifactsBucket: `artifacts-${account}-eu-west-1`,
+    allowedRequesters: { local: ['alice'] },
+    ...extra,
+  });
+  const withCalendar = parseRegistry({
+    applications: {
+      'hello-world': {
+        source: { type: 'GITHUB', location: 'https://github.com/example-org/hello-world.git' },
+        schedules: [
+          {
+            name: 'weekday-promotion',
+            from: 'staging',
+            to: 'prod',
+            schedule: 'cron(0 10 ? * MON-FRI *)',
+            timezone: 'Europe/Berlin',
+          },
+        ],
+        environments: {
+          staging: env('111111111111'),
+          prod: env('222222222222', {
+            promoteFrom: ['staging'],
+            freezeWindows: [{ name: 'november', start: '2026-11-09T00:00:00Z', end: '2026-11-11T00:00:00Z' }],
+          }),
+        },
+      },
+    },
+  });
+
+  it('says which environment is frozen now and when its next scheduled promotion runs', async () => {
+    const { store } = await createTestStore();
+    const api = createApi({
+      store,
+      workflow: { start: async () => {} },
+      logs: { read: async () => ({ items: [] }) },
+      registry: withCalendar,
+      clock: { now: () => NOW },
+      newId: () => 'unused',
+    });
+    const body = expectValidResponse('GET', '/applications', await api(get('/applications', {}), alice)) as {
+      items: { environments: Record<string, unknown>[] }[];
+    };
+    const [staging, prod] = body.items[0]?.environments ?? [];
+    expect(staging).not.toHaveProperty('frozen');
+    expect(staging).not.toHaveProperty('nextPromotion');
+    expect(prod?.frozen).toEqual({ window: 'november', endsAt: '2026-11-11T00:00:00.000Z' });
+    // Tuesday 2026-11-10, 10:00 in Berlin (UTC+1 in November).
+    expect(prod?.nextPromotion).toEqual({
+      schedule: 'weekday-promotion',
+      from: 'staging',
+      at: '2026-11-10T09:00:00.000Z',
+    });
+    expect(JSON.stringify(body)).not.toContain('role/crossdeploy');
+  });
+});
