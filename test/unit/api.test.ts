@@ -1145,6 +1145,8 @@ describe('GET routes', () => {
               region: 'eu-west-1',
               stackName: 'hello-world-frozen',
               mode: 'queued',
+              // START falls in March's freeze window (the console's grid shows it).
+              frozen: { window: 'march-freeze', endsAt: '2026-03-08T00:00:00.000Z' },
             },
           ],
         },
