@@ -91,6 +91,7 @@ export function kindOf(key: Item | undefined): string {
   if (pk.startsWith('DEP#')) {
     if (sk === 'META') return 'deployment';
     if (sk.startsWith('EV#')) return 'audit event';
+    if (sk.startsWith('STEP#')) return 'audit step claim';
     if (sk.startsWith('TOKEN#')) return 'task token';
     return `deployment ${sk.split('#')[0]}`;
   }
