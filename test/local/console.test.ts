@@ -77,6 +77,24 @@ describe('console (local mode)', () => {
     expect(await status({})).toBe(200);
   });
 
+  it("links the environment's audit export, served as a file through the same API call", async () => {
+    local = await startLocalMode();
+    const id = await deployWithReason(local, '=cmd|calc');
+    await local.waitUntil(id, (d) => d.status === 'SUCCEEDED');
+    const page = await (await fetch(`${local.url}/console/environments/hello-world/staging`)).text();
+    const link = /href="(\/console\/export\?[^"]*format=csv)"/.exec(page)?.[1]?.replaceAll('&amp;', '&');
+    expect(link).toBeDefined();
+    const response = await fetch(`${local.url}${link}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(response.headers.get('content-disposition')).toMatch(
+      /^attachment; filename="hello-world-staging-/,
+    );
+    const csv = await response.text();
+    expect(csv).toContain(id);
+    expect(csv).toContain(`"'=cmd|calc"`);
+  });
+
   it('answers a 404 page for an unknown deployment and for a path outside the console', async () => {
     local = await startLocalMode();
     const missing = await fetch(`${local.url}/console/deployments/NOPE`);
