@@ -459,14 +459,17 @@ export function createApi(deps: ApiDeps): Api {
     if (inWindow.more) throw tooManyInWindow(METRICS_MAX_DEPLOYMENTS);
     // A failure near the window's end is restored by a later success: read on until one (a bounded read).
     const failedLast = inWindow.items.filter((d) => !d.dryRun).at(-1)?.status === 'FAILED';
-    const after = failedLast
-      ? await store.listRequestedBetween(
-          application,
-          environment,
-          { from: window.to, to: clock.now().toISOString() },
-          { limit: 200 },
-        )
-      : { items: [] };
+    const now = clock.now().toISOString();
+    // Nothing was requested after now: a window that ends in the future has nothing later to read.
+    const after =
+      failedLast && window.to < now
+        ? await store.listRequestedBetween(
+            application,
+            environment,
+            { from: window.to, to: now },
+            { limit: 200 },
+          )
+        : { items: [] };
     const commits = [
       ...new Set(
         inWindow.items.flatMap((d) => {

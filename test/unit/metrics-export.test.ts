@@ -199,6 +199,14 @@ describe('GET /metrics', () => {
     expect(body.changeFailureRate).toEqual({ failed: 1, total: 1, rate: 1 });
   });
 
+  it('answers a window that ends in the future, with a failure last, without reading past now', async () => {
+    const { store, api } = await harness(COMMITS);
+    await put(store, 'x1', '2026-11-07T22:00:00.000Z', 'FAILED', { finishedAt: '2026-11-07T22:10:00.000Z' });
+    const response = await api(get('/metrics', { ...WINDOW, to: '2026-12-31' }), alice);
+    expect(response.statusCode).toBe(200);
+    expect(JSON.parse(String(response.body)).timeToRestore.unrestored).toBe(1);
+  });
+
   it('says lead time is unavailable where no commit times are known (the deployed orchestrator)', async () => {
     const { store, api } = await harness();
     await fixture(store);
