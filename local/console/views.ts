@@ -337,7 +337,7 @@ function queueList(cell: Cell) {
     ${cell.queue.map(
       (d) => html`<li data-waiter=${d.deploymentId}>
         ${deploymentLink(d)} ${status(d)} ${requesterText(d.requester)} <span class="reason">${d.reason ?? ''}</span>
-        ${d.deploymentId === cell.lockHolder?.deploymentId ? html`<strong>holds the lock</strong>` : null}
+        ${d.deploymentId === cell.lockHolder?.deploymentId ? html` <strong>holds the lock</strong>` : null}
       </li>`,
     )}
   </ol>`;
