@@ -95,6 +95,15 @@ describe('console (local mode)', () => {
     expect(csv).toContain(`"'=cmd|calc"`);
   });
 
+  it('escapes a hostile application name from the URL in the refusal it shows', async () => {
+    local = await startLocalMode();
+    const response = await fetch(`${local.url}/console/environments/${encodeURIComponent(HOSTILE)}/staging`);
+    const text = await response.text();
+    expect(response.status).toBe(403);
+    expect(text).toContain('&lt;img src=x onerror=alert(1)>');
+    expect(text).not.toContain(HOSTILE);
+  });
+
   it('answers a 404 page for an unknown deployment and for a path outside the console', async () => {
     local = await startLocalMode();
     const missing = await fetch(`${local.url}/console/deployments/NOPE`);
