@@ -91,7 +91,16 @@ export async function startLocalMode(
   const settled = async (id: string) => {
     for (let i = 0; i < 400; i++) {
       const body = await call('GET', '/deployments/{id}', getEvent('/deployments/{id}', id));
-      if (typeof body.status === 'string' && !['QUEUED', 'RUNNING'].includes(body.status)) return body;
+      // The outcome's event is written just after the final status (an audit event is two puts, the step
+      // claim and the time-keyed item): wait for it too, as `crossdeploy --wait` does.
+      if (typeof body.status === 'string' && !['QUEUED', 'RUNNING'].includes(body.status)) {
+        const events = await call(
+          'GET',
+          '/deployments/{id}/events',
+          getEvent('/deployments/{id}/events', id),
+        );
+        if ((events.items as { type: string }[]).some((e) => e.type === body.status)) return body;
+      }
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     throw new Error(`deployment ${id} did not finish`);
