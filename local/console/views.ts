@@ -1,6 +1,7 @@
 import { html } from 'htm/preact';
 import type { VNode } from 'preact';
 import { render } from 'preact-render-to-string';
+import type { Metrics } from '../../functions/api/metrics.ts';
 
 /**
  * The console's pages, rendered on the server with preact + htm: every value lands in a text node or an
@@ -59,26 +60,8 @@ export interface Cell {
   nextPromotion?: { schedule: string; from: string; at: string };
 }
 
-export interface MetricsRecord {
-  from: string;
-  to: string;
-  deployments: number;
-  deploymentFrequency: { succeeded: number; days: number; perDay: number };
-  leadTime: {
-    samples: number;
-    medianSeconds: number | null;
-    meanSeconds: number | null;
-    unavailable?: string;
-  };
-  changeFailureRate: { failed: number; total: number; rate: number | null };
-  timeToRestore: {
-    restored: number;
-    unrestored: number;
-    medianSeconds: number | null;
-    meanSeconds: number | null;
-  };
-  daily: { day: string; succeeded: number; failed: number }[];
-}
+/** What GET /metrics answers (functions/api/metrics.ts), as the console reads it. */
+export type MetricsRecord = Omit<Metrics, 'application' | 'environment'>;
 
 const enc = encodeURIComponent;
 export const deploymentHref = (id: string) => `/console/deployments/${enc(id)}`;
