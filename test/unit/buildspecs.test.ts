@@ -79,6 +79,7 @@ describe('the buildspec texts', () => {
       'BUILD_OUTPUT_VERSION_ID',
       'BUILD_OUTPUT_SHA256',
       'RESOLVED_COMMIT',
+      'BUILD_COMMIT_TIME',
       'CROSSDEPLOY_FAILURE',
     ]);
     expect(parseBuildspec(readBuildspec('deploy')).env?.['exported-variables']).toEqual([
@@ -201,11 +202,17 @@ describe('buildspecs/build.yml', () => {
     expect(code, stderr).toBe(0);
     const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: sandbox.cwd, encoding: 'utf8' }).trim();
     const stored = join(artifacts, KEY);
+    const committed = execFileSync('git', ['log', '-1', '--format=%cI', 'HEAD'], {
+      cwd: sandbox.cwd,
+      encoding: 'utf8',
+    }).trim();
     expect(exported).toEqual({
       BUILD_OUTPUT_VERSION_ID: sha256(stored),
       BUILD_OUTPUT_SHA256: sha256(stored),
       RESOLVED_COMMIT: head,
+      BUILD_COMMIT_TIME: committed,
     });
+    expect(exported.BUILD_COMMIT_TIME).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}([+-]\d{2}:\d{2}|Z)$/);
     expect(commands(calls, 'aws')).toEqual([]);
   });
 

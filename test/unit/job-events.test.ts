@@ -96,6 +96,33 @@ describe('job state changes', () => {
     ]);
   });
 
+  it('records the commit time the build exported, as UTC ISO-8601', async () => {
+    const store = await seeded('BUILDING');
+    const { tokens } = recordingTokens();
+    const info = buildInfo({ exportedVariables: { ...EXPORTED, BUILD_COMMIT_TIME: '2026-11-28T10:30:00+02:00' } });
+    await onJobStateChange('proj:1', { store, runner: runnerWith([info]), tokens, clock });
+    expect((await store.getDeployment('d1'))?.buildOutput?.commitTime).toBe('2026-11-28T08:30:00.000Z');
+  });
+
+  it.each([
+    '2026-01-01T00:00:00Z; rm -rf /',
+    '2026-01-01T00:00:00',
+    '2026-02-30T00:00:00Z',
+    '2099-01-01T00:00:00Z',
+    'yesterday',
+    '<script>alert(1)</script>',
+    '2026-13-01T00:00:00Z',
+  ])('ignores a hostile or malformed BUILD_COMMIT_TIME (%s) and still records the build', async (value) => {
+    const store = await seeded('BUILDING');
+    const { tokens, calls } = recordingTokens();
+    const info = buildInfo({ exportedVariables: { ...EXPORTED, BUILD_COMMIT_TIME: value } });
+    await onJobStateChange('proj:1', { store, runner: runnerWith([info]), tokens, clock });
+    const recorded = await store.getDeployment('d1');
+    expect(recorded?.buildOutput?.sha256).toBe('c'.repeat(64));
+    expect(recorded?.buildOutput).not.toHaveProperty('commitTime');
+    expect(calls[0]?.[0]).toBe('succeed');
+  });
+
   it('fails the token with BUILD_FAILED when the build exported no digest', async () => {
     const store = await seeded('BUILDING');
     const { tokens, calls } = recordingTokens();

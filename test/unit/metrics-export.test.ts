@@ -76,7 +76,13 @@ async function put(
   id: string,
   requestedAt: string,
   status: DeploymentStatus,
-  options: { finishedAt?: string; commit?: string; dryRun?: boolean; reason?: string } = {},
+  options: {
+    finishedAt?: string;
+    commit?: string;
+    commitTime?: string;
+    dryRun?: boolean;
+    reason?: string;
+  } = {},
 ): Promise<Deployment> {
   const deployment: Deployment = {
     ...newDeployment({
@@ -99,6 +105,7 @@ async function put(
             versionId: 'v1',
             sha256: 'a'.repeat(64),
             resolvedCommit: options.commit,
+            ...(options.commitTime ? { commitTime: options.commitTime } : {}),
           },
         }
       : {}),
@@ -214,6 +221,21 @@ describe('GET /metrics', () => {
     expect(body.leadTime).toMatchObject({ samples: 0, medianSeconds: null });
     expect(body.leadTime.unavailable).toMatch(/no commit times/);
     expect(body.deploymentFrequency.succeeded).toBe(3);
+  });
+
+  it('computes lead time from the commit time the build recorded, with no git lookup (the deployed orchestrator)', async () => {
+    const { store, api } = await harness();
+    await put(store, 'r1', '2026-11-01T10:00:00.000Z', 'SUCCEEDED', {
+      finishedAt: '2026-11-01T10:10:00.000Z',
+      commit: 'c1',
+      commitTime: '2026-11-01T09:00:00.000Z',
+    });
+    await put(store, 'r2', '2026-11-03T09:00:00.000Z', 'SUCCEEDED', {
+      finishedAt: '2026-11-03T09:20:00.000Z',
+      commit: 'c2',
+    });
+    const body = JSON.parse(String((await api(get('/metrics', WINDOW), alice)).body));
+    expect(body.leadTime).toEqual({ samples: 1, medianSeconds: 4200, meanSeconds: 4200 });
   });
 
   it('refuses a window that is not a date, is reversed or spans more than a year, as problem+json', async () => {
