@@ -61,7 +61,8 @@ export function computeMetrics(input: {
   const leadTimes: number[] = [];
   for (const d of succeeded) {
     const commit = d.buildOutput?.resolvedCommit ?? d.resolvedCommit;
-    const committedAt = commit ? input.commitTimes.get(commit) : undefined;
+    // The commit time the build job recorded; else the local git lookup (deployments from before it did).
+    const committedAt = d.buildOutput?.commitTime ?? (commit ? input.commitTimes.get(commit) : undefined);
     if (committedAt && d.finishedAt) leadTimes.push(seconds(committedAt, d.finishedAt));
   }
 

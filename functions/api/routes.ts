@@ -484,7 +484,7 @@ export function createApi(deps: ApiDeps): Api {
       ...new Set(
         inWindow.items.flatMap((d) => {
           const commit = d.buildOutput?.resolvedCommit ?? d.resolvedCommit;
-          return d.status === 'SUCCEEDED' && commit ? [commit] : [];
+          return d.status === 'SUCCEEDED' && commit && !d.buildOutput?.commitTime ? [commit] : [];
         }),
       ),
     ];
@@ -502,7 +502,10 @@ export function createApi(deps: ApiDeps): Api {
         commitTimes,
         ...(deps.commitTimes
           ? {}
-          : { leadTimeUnavailable: 'this orchestrator records no commit times (docs/metrics.md)' }),
+          : {
+              leadTimeUnavailable:
+                'no commit times recorded for the successful deployments in the window (built before the build job exported them; docs/metrics.md)',
+            }),
       }),
     );
   }

@@ -60,6 +60,8 @@ export async function deliverJobResult(info: JobInfo, deps: JobEventsDeps): Prom
         info.environmentVariables.OUTPUT_BUCKET ?? '',
         info.environmentVariables.OUTPUT_KEY ?? '',
       );
+      const commitTime = readCommitTime(info.exportedVariables.BUILD_COMMIT_TIME, clock.now());
+      if (commitTime) buildOutput = { ...buildOutput, commitTime };
     } catch (error) {
       await recordEvent(store, clock, deploymentId, finishedType, {
         buildId: info.buildId,
@@ -171,6 +173,40 @@ export async function deliverJobResult(info: JobInfo, deps: JobEventsDeps): Prom
     await tokens.fail(token, 'JobFailedError', causeOf(code, `the ${job} job ended ${info.status}${why}`));
   }
   return 'delivered';
+}
+
+/** Strict ISO-8601 with seconds and an offset (the output of git's %cI), nothing before or after it. */
+const COMMIT_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(Z|[+-](\d{2}):(\d{2}))$/;
+/** A committer clock a little ahead is tolerated; a commit from the far future is not believed. */
+const COMMIT_TIME_SKEW_MS = 3_600_000;
+
+/**
+ * The build job's BUILD_COMMIT_TIME, normalised to UTC, or undefined. The job runs repository code, so the
+ * value is untrusted: anything but a real calendar time with an offset, not after now, is ignored (lead time
+ * then has no sample for this deployment; the build itself is fine).
+ */
+export function readCommitTime(text: string | undefined, now: Date): string | undefined {
+  if (!text) return undefined;
+  const match = COMMIT_TIME.exec(text);
+  if (!match) {
+    logger.warn('the build job exported an unreadable BUILD_COMMIT_TIME');
+    return undefined;
+  }
+  const [, year, month, day, hour, minute, second, , offsetHours, offsetMinutes] = match.map(Number);
+  const calendar = new Date(Date.UTC(year!, month! - 1, day!, hour!, minute!, second!));
+  const real =
+    calendar.getUTCMonth() === month! - 1 &&
+    calendar.getUTCDate() === day! &&
+    hour! < 24 &&
+    minute! < 60 &&
+    second! < 60 &&
+    (offsetHours === undefined || Number.isNaN(offsetHours) || (offsetHours < 24 && offsetMinutes! < 60));
+  const time = Date.parse(text);
+  if (!real || !Number.isFinite(time) || time > now.getTime() + COMMIT_TIME_SKEW_MS || year! < 1970) {
+    logger.warn('the build job exported an implausible BUILD_COMMIT_TIME');
+    return undefined;
+  }
+  return new Date(time).toISOString();
 }
 
 /** Only a CloudFormation change set ARN is kept: the value is later handed to ExecuteChangeSet. */

@@ -45,6 +45,8 @@ export interface BuildOutput {
   versionId: string;
   sha256: string;
   resolvedCommit: string;
+  /** The commit's committer time (UTC ISO-8601) as the build job read it; absent on builds before it did. */
+  commitTime?: string;
 }
 
 export type JobKind = 'build' | 'deploy';

@@ -173,6 +173,8 @@ describe('buildspecs/build.yml', () => {
       BUILD_OUTPUT_VERSION_ID: 'standin-version-1',
       BUILD_OUTPUT_SHA256: sha256(join(sandbox.logs, 'put-object-body')),
       RESOLVED_COMMIT: COMMIT,
+      // This checkout is no git repository: no commit time, and the build goes on without one.
+      BUILD_COMMIT_TIME: '',
     });
   });
 

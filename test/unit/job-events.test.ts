@@ -99,7 +99,9 @@ describe('job state changes', () => {
   it('records the commit time the build exported, as UTC ISO-8601', async () => {
     const store = await seeded('BUILDING');
     const { tokens } = recordingTokens();
-    const info = buildInfo({ exportedVariables: { ...EXPORTED, BUILD_COMMIT_TIME: '2026-11-28T10:30:00+02:00' } });
+    const info = buildInfo({
+      exportedVariables: { ...EXPORTED, BUILD_COMMIT_TIME: '2026-11-28T10:30:00+02:00' },
+    });
     await onJobStateChange('proj:1', { store, runner: runnerWith([info]), tokens, clock });
     expect((await store.getDeployment('d1'))?.buildOutput?.commitTime).toBe('2026-11-28T08:30:00.000Z');
   });

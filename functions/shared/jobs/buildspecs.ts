@@ -22,6 +22,7 @@ env:
     - BUILD_OUTPUT_VERSION_ID
     - BUILD_OUTPUT_SHA256
     - RESOLVED_COMMIT
+    - BUILD_COMMIT_TIME
     - CROSSDEPLOY_FAILURE
 
 phases:
@@ -89,6 +90,12 @@ phases:
           fi
           echo "crossdeploy: commit $RESOLVED_COMMIT"
         )
+      - |
+        # The committer time of the checked-out commit, for the lead time metric (docs/metrics.md). A shallow
+        # clone (gitCloneDepth 1) still has the commit itself. Optional: without git it stays empty, and the
+        # orchestrator keeps only a strict ISO-8601 time that is not in the future.
+        BUILD_COMMIT_TIME="$(git log -1 --format=%cI HEAD 2> /dev/null || true)"
+        export BUILD_COMMIT_TIME
       - CROSSDEPLOY_WORK="$(mktemp -d "\${TMPDIR:-/tmp}/crossdeploy-build.XXXXXX")" && export CROSSDEPLOY_WORK
 
   build:
