@@ -19,6 +19,7 @@ const buildOf = (n: number): JobScript => ({
     BUILD_OUTPUT_VERSION_ID: `v-${n}`,
     BUILD_OUTPUT_SHA256: String(n).repeat(64),
     RESOLVED_COMMIT: String(n).repeat(40),
+    BUILD_COMMIT_TIME: `2020-01-0${n}T12:00:00+01:00`,
   },
 });
 
@@ -87,6 +88,8 @@ describe('promotion', () => {
       targetAccount: '222222222222',
       release: 1,
     });
+    // The lead time of a promotion runs from the commit time its source build recorded.
+    expect(prod?.buildOutput?.commitTime).toBe('2020-01-07T11:00:00.000Z');
     expect(projects(h)).toEqual(['crossdeploy-deploy']);
     const deployJob = h.codebuild.starts[0]!;
     const env = Object.fromEntries(
