@@ -126,28 +126,51 @@ export function createApi(deps: ApiDeps): Api {
 
   // POST /deployments, /promotions, /rollbacks --------------------------------------------------------------
 
-  /** The three ways to ask for a deployment share one path: body checks, validation, idempotency, intake. */
-  async function postRequest(ctx: RequestContext, kind: DeploymentKind): Promise<Result> {
+  /** The request's JSON body, or the recorded refusal of a body that is not one (type, size, encoding). */
+  async function readJsonBody(ctx: RequestContext): Promise<{ body: unknown } | { refused: Result }> {
     const { event } = ctx;
     const contentType = header(event, 'content-type');
     if (!isJsonContentType(contentType)) {
-      return refuseUnattributed(ctx, 'UNSUPPORTED_MEDIA_TYPE', 415, 'the body must be application/json', {
-        contentType: contentType?.slice(0, 100),
-      });
+      return {
+        refused: await refuseUnattributed(
+          ctx,
+          'UNSUPPORTED_MEDIA_TYPE',
+          415,
+          'the body must be application/json',
+          {
+            contentType: contentType?.slice(0, 100),
+          },
+        ),
+      };
     }
     const raw = rawBody(event);
     if (raw.byteLength > maxBodyBytes) {
       const detail = `the body may be at most ${maxBodyBytes} bytes`;
-      return refuseUnattributed(ctx, 'PAYLOAD_TOO_LARGE', 413, detail, { bodyBytes: raw.byteLength });
+      return {
+        refused: await refuseUnattributed(ctx, 'PAYLOAD_TOO_LARGE', 413, detail, {
+          bodyBytes: raw.byteLength,
+        }),
+      };
     }
     let body: unknown;
     try {
       body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
     } catch {
-      return refuseUnattributed(ctx, 'MALFORMED_REQUEST', 400, 'the body is not valid UTF-8 JSON', {
-        bodyBytes: raw.byteLength,
-      });
+      return {
+        refused: await refuseUnattributed(ctx, 'MALFORMED_REQUEST', 400, 'the body is not valid UTF-8 JSON', {
+          bodyBytes: raw.byteLength,
+        }),
+      };
     }
+    return { body };
+  }
+
+  /** The three ways to ask for a deployment share one path: body checks, validation, idempotency, intake. */
+  async function postRequest(ctx: RequestContext, kind: DeploymentKind): Promise<Result> {
+    const { event } = ctx;
+    const read = await readJsonBody(ctx);
+    if ('refused' in read) return read.refused;
+    const { body } = read;
 
     // From here on the body is readable: a refusal that names an application and environment is recorded.
     const attribution = attributeRequest(kind, body);
@@ -264,28 +287,11 @@ export function createApi(deps: ApiDeps): Api {
    * deployment, nothing waiting) is a problem document and an APPROVAL_REFUSED event on the deployment.
    */
   async function postApproval(ctx: RequestContext, id: string): Promise<Result> {
-    const { event } = ctx;
     if (!DEPLOYMENT_ID.test(id))
       throw new RequestRejectedError('NOT_FOUND', 404, `no deployment ${JSON.stringify(id)}`);
-    const contentType = header(event, 'content-type');
-    if (!isJsonContentType(contentType)) {
-      return refuseUnattributed(ctx, 'UNSUPPORTED_MEDIA_TYPE', 415, 'the body must be application/json', {
-        contentType: contentType?.slice(0, 100),
-      });
-    }
-    const raw = rawBody(event);
-    if (raw.byteLength > maxBodyBytes) {
-      const detail = `the body may be at most ${maxBodyBytes} bytes`;
-      return refuseUnattributed(ctx, 'PAYLOAD_TOO_LARGE', 413, detail, { bodyBytes: raw.byteLength });
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
-    } catch {
-      return refuseUnattributed(ctx, 'MALFORMED_REQUEST', 400, 'the body is not valid UTF-8 JSON', {
-        bodyBytes: raw.byteLength,
-      });
-    }
+    const read = await readJsonBody(ctx);
+    if ('refused' in read) return read.refused;
+    const { body } = read;
     const { decision, reason } = (body ?? {}) as { decision?: unknown; reason?: unknown };
     if (decision !== 'approve' && decision !== 'reject') {
       return refuseUnattributed(
