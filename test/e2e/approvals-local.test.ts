@@ -1,15 +1,14 @@
-import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type CliRun,
   call,
   createFixture,
   deployment,
   eventTypes,
   type Fixture,
-  ROOT,
+  runCli,
   type ServerProcess,
   startServer,
   waitFor,
@@ -21,8 +20,6 @@ import {
  * real local server (`node local/main.ts`, the real ASL), environments with `runner: simulate`, whose change
  * sets the simulate runner derives from the built template (docs/approvals.md).
  */
-
-const BIN = fileURLToPath(new URL('../../bin/crossdeploy.mjs', import.meta.url));
 
 let fixture: Fixture;
 let server: ServerProcess;
@@ -38,28 +35,10 @@ afterAll(async () => {
   if (fixture) rmSync(fixture.root, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      {
-        cwd: ROOT,
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', CROSSDEPLOY_URL: server.url },
-        timeout: 90_000,
-      },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+  return runCli(args, { CROSSDEPLOY_URL: server.url });
 }
 
 /** Requests a deployment with the CLI and waits (through the API) until it waits for a decision. */

@@ -1,15 +1,14 @@
-import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectValidResponse } from '#test/support/openapi.ts';
 import {
+  type CliRun,
   createFixture,
   type Fixture,
-  ROOT,
+  runCli,
   type ServerProcess,
   startServer,
   waitForTerminal,
@@ -20,8 +19,6 @@ import {
  * (`node local/main.ts`): the real handlers and statemachine/deploy.asl.json, `runner: simulate` for `sim`.
  * Its output is piped, so it prints the plain lines CI logs get.
  */
-
-const BIN = fileURLToPath(new URL('../../bin/crossdeploy.mjs', import.meta.url));
 
 let fixture: Fixture;
 let server: ServerProcess;
@@ -37,29 +34,11 @@ afterAll(async () => {
   if (fixture) rmSync(fixture.root, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 /** `crossdeploy <args>` with the node running the tests (Node 24), talking to the server unless told otherwise. */
 function cli(args: string[], env: NodeJS.ProcessEnv = { CROSSDEPLOY_URL: server.url }): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      {
-        cwd: ROOT,
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', ...env },
-        timeout: 90_000,
-      },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+  return runCli(args, env);
 }
 
 /** The deployment id the first line of `deploy --wait` names. */
