@@ -1,7 +1,30 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { DynamoChatStore } from '#shared/aws/slack-store.ts';
+import { sweepDeadExecutions, sweepLostJobEvents, sweepParkedWaiters } from '../functions/reconcile/core.ts';
+import { sweepExpiredReplies } from '../functions/slack/notifier.ts';
+import type { EventLog } from '../local/workflow-engine.ts';
+import { loadTemplate } from '../scripts/cfn-yaml.ts';
+import {
+  ASSUMPTIONS,
+  type InitSource,
+  type Invocation,
+  initOf,
+  type MonthlyRow,
+  monthlyFixed,
+  PRICES,
+  priceRun,
+  type RunUsd,
+  stateMachineLogBytes,
+  type TemplateCostSettings,
+  templateCostSettings,
+  tracesOf,
+} from './cost-model.ts';
 import type { DynamoMeter, Projections } from './dynamo-meter.ts';
-import { executionOf, postDeployment, type Stack } from './harness.ts';
+import { executionOf, postDeployment, type Stack, TABLE } from './harness.ts';
 import { round, sleep } from './stats.ts';
+
+export { ASSUMPTIONS, PRICE_SOURCES, PRICES } from './cost-model.ts';
 
 /**
  * Cost per deployment: one happy-path deployment (build, lock, assume role, deploy, record, release) after a
@@ -12,38 +35,6 @@ import { round, sleep } from './stats.ts';
  * job (one read per job, since the stand-in ends only once it is recorded). What the execution does after it
  * ended (local mode's own reconcile check) is not counted: in AWS only a failed execution triggers that.
  */
-
-/** us-east-1 list prices, as published on the AWS pricing pages on PRICES.date. */
-export const PRICES = {
-  date: '2026-11-28',
-  stepFunctionsPerTransition: 0.025 / 1_000,
-  dynamoPerWriteUnit: 0.625 / 1_000_000,
-  dynamoPerReadUnit: 0.125 / 1_000_000,
-  lambdaPerRequest: 0.2 / 1_000_000,
-  lambdaPerGbSecondArm: 0.0000133334,
-  httpApiPerRequest: 1.0 / 1_000_000,
-  codePipelineV2PerActionMinute: 0.002,
-} as const;
-
-/** Assumptions that no local run can measure. */
-export const ASSUMPTIONS = {
-  /** template.yaml Globals MemorySize. */
-  lambdaMemoryGb: 0.5,
-  /** Billed duration per invocation: a few single-digit-ms DynamoDB calls, rounded up generously. */
-  lambdaBilledSeconds: 0.1,
-  /**
-   * SlackFunction runs on every execution's RUNNING and terminal status and on each job's IN_PROGRESS event
-   * (template.yaml rules), chat-started or not; each looks up the reply item (a consistent GetItem). Local
-   * mode keeps chat in memory, so these are added here rather than measured.
-   */
-  slackInvocations: 4,
-  slackReadUnits: 4,
-  /** A CodePipeline V2 pipeline doing the same: Source (connection), Build and Deploy (CodeBuild) actions. */
-  pipelineScenarios: [
-    { name: 'short jobs', sourceMin: 1, buildMin: 2, deployMin: 3 },
-    { name: 'typical SAM app', sourceMin: 1, buildMin: 4, deployMin: 6 },
-  ],
-};
 
 /**
  * The write target's what-if: the same writes with GSI1 (history) projecting the fields a history page shows
@@ -79,6 +70,112 @@ export const WHAT_IF_PROJECTIONS: Projections = {
   GSI2: [],
 };
 
+/** What the model reads from the repository: template.yaml's settings, the ASL's Task states, init per function. */
+export interface CostContext {
+  settings: TemplateCostSettings;
+  init: InitSource;
+  /** Task state -> the function it invokes (its `${XArn}` substitution). */
+  stateFunctions: Record<string, string>;
+  /** Task states that hand out a task token (their Lambda returns at once; the wait is not billed). */
+  tokenTasks: Set<string>;
+}
+
+export function costContext(
+  root: URL,
+  coldStart: readonly { function: string; bundleMs: number; bundleSourceMapsMs?: number }[] | undefined,
+): CostContext {
+  const settings = templateCostSettings(loadTemplate(new URL('template.yaml', root).pathname));
+  const asl = JSON.parse(readFileSync(new URL('statemachine/deploy.asl.json', root), 'utf8')) as AslStates;
+  const stateFunctions: Record<string, string> = {};
+  const tokenTasks = new Set<string>();
+  const walk = (states: AslStates) => {
+    for (const [name, state] of Object.entries(states.States)) {
+      const fn = /^\$\{(\w+)Arn\}$/.exec(String(state.Parameters?.FunctionName ?? state.Resource ?? ''))?.[1];
+      if (state.Type === 'Task' && fn) stateFunctions[name] = fn;
+      if (state.Type === 'Task' && String(state.Resource).endsWith('.waitForTaskToken')) tokenTasks.add(name);
+      for (const branch of state.Branches ?? []) walk(branch);
+    }
+  };
+  walk(asl);
+  return { settings, init: initOf(coldStart, settings), stateFunctions, tokenTasks };
+}
+
+interface AslStates {
+  States: Record<
+    string,
+    { Type: string; Resource?: string; Parameters?: { FunctionName?: string }; Branches?: AslStates[] }
+  >;
+}
+
+/**
+ * The Lambda invocations of executions, from the engine's events: one per Task entry and retry. A Task that
+ * returns its result is timed from its StateEntered to its StateExited (the local engine and dynalite included:
+ * an over-estimate); a task-token Task's Lambda returns at once and the wait is the job, so it gets
+ * ASSUMPTIONS.handlerMs.
+ */
+export function taskInvocations(
+  executions: readonly { events: EventLog[] }[],
+  context: CostContext,
+): Invocation[] {
+  const byKey = new Map<string, { function: string; count: number; totalMs: number; measured: boolean }>();
+  for (const { events } of executions) {
+    const entered = new Map<string, number>();
+    for (const e of events) {
+      const name = e.state?.name;
+      if (!name) continue;
+      const fn = context.stateFunctions[name];
+      if (!fn) continue;
+      const measured = !context.tokenTasks.has(name);
+      const key = `${fn}:${measured}`;
+      const row = byKey.get(key) ?? { function: fn, count: 0, totalMs: 0, measured };
+      byKey.set(key, row);
+      if (e.type === 'StateEntered' || e.type === 'StateRetried') {
+        row.count++;
+        entered.set(name, Number(e.timestamp));
+        if (!measured) row.totalMs += ASSUMPTIONS.handlerMs;
+      } else if (e.type === 'StateExited' && measured) {
+        row.totalMs += Number(e.timestamp) - (entered.get(name) ?? Number(e.timestamp));
+      }
+    }
+  }
+  return [...byKey.values()].map((r) => ({
+    function: r.function,
+    count: r.count,
+    handlerMs: r.count === 0 ? 0 : round(r.totalMs / r.count, 1),
+    measured: r.measured,
+  }));
+}
+
+/** The invocations events start (not the workflow): the API request, job events, Slack progress. Not timed. */
+const eventInvocations = (deployments: number, jobEvents: number): Invocation[] => [
+  { function: 'ApiFunction', count: deployments, handlerMs: ASSUMPTIONS.handlerMs, measured: false },
+  { function: 'JobEventsFunction', count: jobEvents, handlerMs: ASSUMPTIONS.handlerMs, measured: false },
+  {
+    function: 'SlackFunction',
+    count: deployments * ASSUMPTIONS.slackInvocations,
+    handlerMs: ASSUMPTIONS.handlerMs,
+    measured: false,
+  },
+];
+
+const logBytesOf = (
+  executions: readonly { events: EventLog[] }[],
+  context: CostContext,
+  invocations: number,
+) =>
+  executions.reduce(
+    (sum, x) =>
+      sum +
+      stateMachineLogBytes(
+        x.events,
+        context.settings.stateMachine.logLevel,
+        context.settings.stateMachine.includeExecutionData,
+        context.tokenTasks,
+      ),
+    0,
+  ) +
+  invocations * ASSUMPTIONS.lambdaLogBytesPerInvocation;
+
 export interface WriteRow {
   item: string;
   writes: number;
@@ -104,18 +201,16 @@ export interface CostResult {
   writeUnitsWhatIf: number;
   readUnits: number;
   lambda: { tasks: number; jobEvents: number; api: number; slack: number; total: number };
-  usd: {
-    stepFunctions: number;
-    dynamoWrites: number;
-    dynamoReads: number;
-    lambda: number;
-    httpApi: number;
-    total: number;
-  };
+  /** Per function: invocations and handler ms (measured, or ASSUMPTIONS.handlerMs). */
+  invocations: Invocation[];
+  traces: number;
+  /** CloudWatch Logs bytes: the state machine's records at its configured level, plus the functions' lines. */
+  logBytes: { stateMachine: number; lambda: number };
+  usd: RunUsd;
   pipeline: { name: string; actionMinutes: number; usd: number; ratio: number }[];
 }
 
-export async function measureCost(stack: Stack): Promise<CostResult> {
+export async function measureCost(stack: Stack, context: CostContext): Promise<CostResult> {
   const pair = { application: 'app-01', environment: 'dev' };
   const warm = await postDeployment(stack.url, pair, 'bench: cost warm-up');
   await executionOf(stack, warm.body.deploymentId ?? '');
@@ -169,18 +264,26 @@ export async function measureCost(stack: Stack): Promise<CostResult> {
   const lambda = { tasks, jobEvents, api: 1, slack: ASSUMPTIONS.slackInvocations, total: 0 };
   lambda.total = lambda.tasks + lambda.jobEvents + lambda.api + lambda.slack;
   const transitions = entered.length + retries;
-  const usd = {
-    stepFunctions: transitions * PRICES.stepFunctionsPerTransition,
-    dynamoWrites: writeUnits * PRICES.dynamoPerWriteUnit,
-    dynamoReads: readUnits * PRICES.dynamoPerReadUnit,
-    lambda:
-      lambda.total *
-      (PRICES.lambdaPerRequest +
-        ASSUMPTIONS.lambdaMemoryGb * ASSUMPTIONS.lambdaBilledSeconds * PRICES.lambdaPerGbSecondArm),
-    httpApi: PRICES.httpApiPerRequest,
-    total: 0,
-  };
-  usd.total = usd.stepFunctions + usd.dynamoWrites + usd.dynamoReads + usd.lambda + usd.httpApi;
+  const fromTasks = taskInvocations([execution], context);
+  const fromEvents = eventInvocations(1, jobEvents);
+  const invocations = [...fromTasks, ...fromEvents];
+  const traces = tracesOf(context.settings, fromTasks, fromEvents);
+  const stateMachineBytes = logBytesOf([execution], context, 0);
+  const lambdaLogBytes = lambda.total * ASSUMPTIONS.lambdaLogBytesPerInvocation;
+  const usd = priceRun(
+    {
+      transitions,
+      writeUnits,
+      readUnits,
+      invocations,
+      apiRequests: 1,
+      traces,
+      logBytes: stateMachineBytes + lambdaLogBytes,
+    },
+    context.settings,
+    context.init,
+    ASSUMPTIONS.coldShare.deployment,
+  );
   const pipeline = ASSUMPTIONS.pipelineScenarios.map((s) => {
     const actionMinutes = s.sourceMin + s.buildMin + s.deployMin;
     const cost = actionMinutes * PRICES.codePipelineV2PerActionMinute;
@@ -200,7 +303,10 @@ export async function measureCost(stack: Stack): Promise<CostResult> {
     writeUnitsWhatIf,
     readUnits,
     lambda,
-    usd: Object.fromEntries(Object.entries(usd).map(([k, v]) => [k, round(v, 8)])) as CostResult['usd'],
+    invocations,
+    traces,
+    logBytes: { stateMachine: stateMachineBytes, lambda: lambdaLogBytes },
+    usd,
     pipeline,
   };
 }
@@ -265,6 +371,7 @@ export interface BurstResult {
 export async function measureBurst(
   stack: Stack,
   uncontended: CostResult,
+  context: CostContext,
   options: { requests: number; deployMinutes: number; recheckSeconds: number; pollSeconds: number },
 ): Promise<BurstResult> {
   const pair = { application: 'app-02', environment: 'dev' };
@@ -335,30 +442,52 @@ export async function measureBurst(
   }
 
   const lambdaInvocations = tasks + jobEvents + ids.length * (1 + ASSUMPTIONS.slackInvocations);
-  const perInvocation =
-    PRICES.lambdaPerRequest +
-    ASSUMPTIONS.lambdaMemoryGb * ASSUMPTIONS.lambdaBilledSeconds * PRICES.lambdaPerGbSecondArm;
   const waits = ids.map((_, i) => i * options.deployMinutes * 60);
   const recheckTransitions = waits.reduce((sum, w) => sum + 3 * Math.floor(w / options.recheckSeconds), 0);
   const recheckInvocations = (recheckTransitions / 3) * 2;
   // The Wait loop: per poll a Wait, Acquire Lock and its Choice; the first answer WAITING is measured above.
   const polls = waits.reduce((sum, w) => sum + Math.ceil(w / options.pollSeconds), 0);
-  const base =
-    writeUnits * PRICES.dynamoPerWriteUnit +
-    readUnits * PRICES.dynamoPerReadUnit +
-    ids.length * PRICES.httpApiPerRequest;
-  const total =
-    base +
-    (transitions + recheckTransitions) * PRICES.stepFunctionsPerTransition +
-    (lambdaInvocations + recheckInvocations) * perInvocation;
+  const acquire = (count: number): Invocation => ({
+    function: context.stateFunctions['Acquire Lock'] ?? 'AcquireLockFunction',
+    count,
+    handlerMs: ASSUMPTIONS.handlerMs,
+    measured: false,
+  });
+  const fromTasks = taskInvocations(executions, context);
+  const fromEvents = eventInvocations(ids.length, jobEvents);
+  const traces = tracesOf(context.settings, fromTasks, fromEvents);
+  const logBytes = logBytesOf(executions, context, lambdaInvocations);
+  // Same cold share as the uncontended figure, so that the ratio measures the waiting protocol only.
+  const price = (extra: { transitions: number; invocations: Invocation[]; readUnits: number }) =>
+    priceRun(
+      {
+        transitions: transitions + extra.transitions,
+        writeUnits,
+        readUnits: readUnits + extra.readUnits,
+        invocations: [...fromTasks, ...fromEvents, ...extra.invocations],
+        apiRequests: ids.length,
+        traces,
+        logBytes:
+          logBytes +
+          (extra.transitions / Math.max(1, transitions)) *
+            (logBytes - lambdaInvocations * ASSUMPTIONS.lambdaLogBytesPerInvocation),
+      },
+      context.settings,
+      context.init,
+      ASSUMPTIONS.coldShare.deployment,
+    ).total;
+  const total = price({
+    transitions: recheckTransitions,
+    invocations: [acquire(recheckInvocations)],
+    readUnits: 0,
+  });
   // Polling instead of parking: the park and the hand-over's Acquire Lock round are replaced by polls.
   const pollingTransitions = transitions - 3 * parks + 3 * polls;
-  const pollingInvocations = lambdaInvocations - 2 * parks + polls;
-  const totalPolling =
-    base +
-    pollingTransitions * PRICES.stepFunctionsPerTransition +
-    pollingInvocations * perInvocation +
-    polls * 2 * PRICES.dynamoPerReadUnit;
+  const totalPolling = price({
+    transitions: pollingTransitions - transitions,
+    invocations: [acquire(polls - 2 * parks)],
+    readUnits: polls * 2,
+  });
   const perDeployment = total / ids.length;
   const perDeploymentPolling = totalPolling / ids.length;
   return {
@@ -386,74 +515,71 @@ export async function measureBurst(
 }
 
 /**
- * What the per-deployment figure above leaves out, modeled from template.yaml's settings (no local run can
- * measure these): Lambda INIT billed on cold starts (every invocation cold: an upper bound for an idle
- * orchestrator), X-Ray (Tracing: Active on every function, Enabled on the state machine), CloudWatch Logs
- * ingestion (the state machine logs at Level ALL without execution data; each function logs JSON), and the
- * fixed monthly cost of the two schedules (the reconcile sweep every 5 minutes, the Slack reply sweep every
- * 10 minutes), which run whether anything deploys or not.
+ * The reads each scheduled function makes on every run with nothing deployed, measured on the bench's table
+ * after the cost section (no deployment active, no chat reply stored): the reconcile handler's three sweeps
+ * (lost job events, dead executions, parked waiters) and the Slack reply sweep, run through their own cores.
+ * Anything else they would touch fails the measurement rather than going uncounted.
  */
-export const EXTRA_PRICES = {
-  date: '2026-11-28',
-  xrayPerTraceRecorded: 5.0 / 1_000_000,
-  logsPerGbIngested: 0.5,
-} as const;
-
-export const EXTRA_ASSUMPTIONS = {
-  /** Bundle init with --enable-source-maps, rounded up (bench cold start: 76–107 ms on 2026-12-03). */
-  lambdaInitSeconds: 0.11,
-  /** History events a transition logs at Level ALL (entered/exited, scheduled/started/succeeded for Tasks). */
-  stateMachineLogEventsPerTransition: 3,
-  stateMachineLogEventBytes: 400,
-  /** Powertools lines plus START/END/REPORT per invocation. */
-  lambdaLogBytesPerInvocation: 1500,
-  scheduledRunsPerMonth: { reconcileSweep: (30 * 24 * 60) / 5, slackSweep: (30 * 24 * 60) / 10 },
-  /** Each sweep run: one Query of GSI2 plus the reads of what it finds (none on an idle orchestrator). */
-  readUnitsPerSweepRun: 1,
-};
-
-export interface CostExtras {
-  perDeployment: { lambdaInit: number; xray: number; logs: number; total: number; withExtras: number };
-  monthlyFixed: { lambda: number; dynamo: number; xray: number; logs: number; total: number };
+export async function measureIdleSweeps(stack: Stack): Promise<Record<string, number>> {
+  const untouched = new Proxy(
+    {},
+    {
+      get: (_, key) => {
+        if (key === 'then') return undefined;
+        throw new Error(`an idle sweep used ${String(key)}, which the cost model does not price`);
+      },
+    },
+  );
+  const clock = { now: () => new Date() };
+  const deps = new Proxy({ store: stack.store, clock } as Record<string, unknown>, {
+    get: (target, key) =>
+      key in target ? target[key as string] : (untouched as Record<string, unknown>)[key as string],
+  }) as unknown as Parameters<typeof sweepDeadExecutions>[0];
+  const chat = new DynamoChatStore({ client: stack.doc, tableName: TABLE });
+  const { meter } = stack;
+  const measure = async (run: () => Promise<unknown>) => {
+    meter.reset();
+    meter.detailed = true;
+    meter.paused = false;
+    await run();
+    meter.detailed = false;
+    return meter.reads.reduce((sum, r) => sum + r.units, 0);
+  };
+  return {
+    ReconcileFunction: await measure(async () => {
+      await sweepLostJobEvents(deps);
+      await sweepDeadExecutions(deps, { budgetMs: 60_000, pollMs: 1_000 });
+      await sweepParkedWaiters(deps);
+    }),
+    SlackFunction: await measure(() => sweepExpiredReplies({ chat, clock })),
+  };
 }
 
-export function costExtras(cost: CostResult): CostExtras {
-  const a = EXTRA_ASSUMPTIONS;
-  const gbSecond = ASSUMPTIONS.lambdaMemoryGb * PRICES.lambdaPerGbSecondArm;
-  const lambdaInit = cost.lambda.total * a.lambdaInitSeconds * gbSecond;
-  // The execution's trace, the API request's, and one per EventBridge-started invocation (job events, Slack).
-  const traces = 1 + cost.lambda.api + cost.lambda.jobEvents + cost.lambda.slack;
-  const xray = traces * EXTRA_PRICES.xrayPerTraceRecorded;
-  const logBytes =
-    cost.transitions * a.stateMachineLogEventsPerTransition * a.stateMachineLogEventBytes +
-    cost.lambda.total * a.lambdaLogBytesPerInvocation;
-  const logs = (logBytes / 2 ** 30) * EXTRA_PRICES.logsPerGbIngested;
-  const total = lambdaInit + xray + logs;
-  const runs = a.scheduledRunsPerMonth.reconcileSweep + a.scheduledRunsPerMonth.slackSweep;
-  const monthly = {
-    lambda:
-      runs * (PRICES.lambdaPerRequest + (ASSUMPTIONS.lambdaBilledSeconds + a.lambdaInitSeconds) * gbSecond),
-    dynamo: runs * a.readUnitsPerSweepRun * PRICES.dynamoPerReadUnit,
-    xray: runs * EXTRA_PRICES.xrayPerTraceRecorded,
-    logs: ((runs * a.lambdaLogBytesPerInvocation) / 2 ** 30) * EXTRA_PRICES.logsPerGbIngested,
-    total: 0,
-  };
-  monthly.total = monthly.lambda + monthly.dynamo + monthly.xray + monthly.logs;
-  const r = (v: number) => round(v, 8);
+export interface MonthlyResult {
+  rows: MonthlyRow[];
+  total: number;
+  /** What one scheduled promotion's run is priced at: one uncontended deployment. */
+  deploymentUsd: number;
+  coldStartRows: boolean;
+  initAssumed: string[];
+}
+
+export function measureMonthly(
+  context: CostContext,
+  readUnitsPerRun: Record<string, number>,
+  uncontended: CostResult,
+): MonthlyResult {
+  const { rows, total } = monthlyFixed(
+    context.settings,
+    context.init,
+    readUnitsPerRun,
+    uncontended.usd.total,
+  );
   return {
-    perDeployment: {
-      lambdaInit: r(lambdaInit),
-      xray: r(xray),
-      logs: r(logs),
-      total: r(total),
-      withExtras: r(cost.usd.total + total),
-    },
-    monthlyFixed: {
-      lambda: r(monthly.lambda),
-      dynamo: r(monthly.dynamo),
-      xray: r(monthly.xray),
-      logs: r(monthly.logs),
-      total: r(monthly.total),
-    },
+    rows,
+    total,
+    deploymentUsd: uncontended.usd.total,
+    coldStartRows: context.init.assumed.length < Object.keys(context.settings.functions).length,
+    initAssumed: context.init.assumed,
   };
 }

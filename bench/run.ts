@@ -55,13 +55,14 @@ const { measureColdStart } = await import('./cold-start.ts');
 const { measureOverhead } = await import('./overhead.ts');
 const { measureAck } = await import('./ack.ts');
 const {
-  costExtras,
-  EXTRA_ASSUMPTIONS,
-  EXTRA_PRICES,
+  ASSUMPTIONS,
+  costContext,
   measureBurst,
   measureCost,
+  measureIdleSweeps,
+  measureMonthly,
+  PRICE_SOURCES,
   PRICES,
-  ASSUMPTIONS,
   WHAT_IF_PROJECTIONS,
 } = await import('./cost.ts');
 const { RECHECK_SECONDS } = await import('../functions/acquire-lock/core.ts');
@@ -76,6 +77,13 @@ const cpuModel = (() => {
     return /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? 'unknown';
   } catch {
     return 'unknown';
+  }
+})();
+const previous = (() => {
+  try {
+    return JSON.parse(readFileSync(RESULTS, 'utf8')) as Results & Record<string, unknown>;
+  } catch {
+    return undefined;
   }
 })();
 const load = () => loadavg().map((n) => Math.round(n * 100) / 100);
@@ -108,13 +116,16 @@ try {
     const stack = await startStack({ pairs: benchPairs(100), waitMs: PLAN.lockPollMs });
     try {
       if (want('cost')) {
-        const cost = await timed('cost', () => measureCost(stack));
+        // Init per function from this run's cold-start rows, else from the committed full run's.
+        const context = costContext(new URL(`file://${ROOT}`), results.coldStart ?? previous?.coldStart);
+        const cost = await timed('cost', () => measureCost(stack, context));
         results.cost = cost;
-        results.costExtras = costExtras(cost);
+        const sweeps = await timed('idle sweeps', () => measureIdleSweeps(stack));
+        results.monthly = measureMonthly(context, sweeps, cost);
         results.burst = await timed('burst', () =>
-          measureBurst(stack, cost, { ...PLAN.burst, recheckSeconds: RECHECK_SECONDS }),
+          measureBurst(stack, cost, context, { ...PLAN.burst, recheckSeconds: RECHECK_SECONDS }),
         );
-        results.watch = measureWatch(PLAN.watch, cost.usd.total);
+        results.watch = measureWatch(PLAN.watch, cost.usd.total, context);
       }
       if (want('overhead')) {
         results.overhead = await timed('overhead', () =>
@@ -178,9 +189,8 @@ writeFileSync(
       ...results,
       plan: { ...PLAN, quick, sections: [...only] },
       prices: PRICES,
+      priceSources: PRICE_SOURCES,
       assumptions: ASSUMPTIONS,
-      extraPrices: EXTRA_PRICES,
-      extraAssumptions: EXTRA_ASSUMPTIONS,
       whatIfProjections: WHAT_IF_PROJECTIONS,
       summary: rows,
       violations,

@@ -1,5 +1,6 @@
 import { createFollowBackoff } from '../local/cli/commands.ts';
-import { ASSUMPTIONS, PRICES } from './cost.ts';
+import type { CostContext } from './cost.ts';
+import { ASSUMPTIONS, PRICES, priceRun } from './cost-model.ts';
 import { round } from './stats.ts';
 
 /**
@@ -31,6 +32,7 @@ const READ_UNITS_PER_OLD_POLL = 3;
 export function measureWatch(
   options: { deploymentSeconds: number; buildSeconds: number },
   usdOrchestration: number,
+  context: CostContext,
 ): WatchResult {
   const end = options.deploymentSeconds * 1000;
   const changes = [0, options.buildSeconds * 1000, end];
@@ -48,13 +50,27 @@ export function measureWatch(
   // The POST that started it, and the polls.
   const requests = 1 + polls;
   const requestsBefore = 1 + 2 * (Math.floor(end / 500) + 1);
-  const perInvocation =
-    PRICES.httpApiPerRequest +
-    PRICES.lambdaPerRequest +
-    ASSUMPTIONS.lambdaMemoryGb * ASSUMPTIONS.lambdaBilledSeconds * PRICES.lambdaPerGbSecondArm;
-  const usd = polls * (perInvocation + READ_UNITS_PER_FOLLOW * PRICES.dynamoPerReadUnit);
+  // Each request: the HTTP API, the API function (the first cold, the rest warm: polls 1–5 s apart), its
+  // reads, its trace when the function is traced, and its log lines.
+  const api = context.settings.functions.ApiFunction;
+  const priceRequests = (count: number, readUnitsEach: number) =>
+    priceRun(
+      {
+        transitions: 0,
+        writeUnits: 0,
+        readUnits: count * readUnitsEach,
+        invocations: [{ function: 'ApiFunction', count, handlerMs: ASSUMPTIONS.handlerMs, measured: false }],
+        apiRequests: count,
+        traces: api?.tracing ? count : 0,
+        logBytes: count * ASSUMPTIONS.lambdaLogBytesPerInvocation,
+      },
+      context.settings,
+      context.init,
+      1 / count,
+    ).total;
+  const usd = priceRequests(polls, READ_UNITS_PER_FOLLOW);
   const oldPolls = (requestsBefore - 1) / 2;
-  const usdBefore = oldPolls * (2 * perInvocation + READ_UNITS_PER_OLD_POLL * PRICES.dynamoPerReadUnit);
+  const usdBefore = priceRequests(2 * oldPolls, READ_UNITS_PER_OLD_POLL / 2);
   return {
     ...options,
     requests,
