@@ -109,7 +109,7 @@ export interface TemplateCostSettings {
 /** Average runs in a month: a year from a fixed Monday in the given time zone, divided by 12. */
 export function runsPerMonth(expression: string, timezone: string): number {
   const start = new Date('2027-01-04T00:00:00Z');
-  const end = new Date('2028-01-03T00:00:00Z');
+  const end = new Date(start.getTime() + 365 * 86_400_000);
   let runs = 0;
   for (
     let at = nextRun(expression, timezone, start, start);
@@ -487,8 +487,10 @@ export interface MonthlyRow {
   expression: string;
   timezone: string;
   target: string;
+  /** It starts the deploy workflow: each run is priced as a deployment. */
+  workflow: boolean;
   runsPerMonth: number;
-  /** DynamoDB read units per run: measured on an idle table, or (readsAssumed) 1. */
+  /** DynamoDB read units per run: measured on an idle table, or (readsAssumed) 1; 0 for a workflow run (priced as a deployment). */
   readUnitsPerRun: number;
   readsAssumed: boolean;
   usd: number;
@@ -508,10 +510,11 @@ export function monthlyFixed(
 ): { rows: MonthlyRow[]; total: number } {
   const rows = settings.schedules.map((s): MonthlyRow => {
     const scheduler = s.kind === 'scheduler' ? s.runsPerMonth * PRICES.schedulerPerInvocation : 0;
-    const measured = readUnitsPerRun[s.target];
+    const workflow = s.target === settings.stateMachine.name;
+    const measured = workflow ? 0 : readUnitsPerRun[s.target];
     const reads = measured ?? 1;
     let usd: number;
-    if (s.target === settings.stateMachine.name) {
+    if (workflow) {
       usd = s.runsPerMonth * deploymentUsd + scheduler;
     } else {
       const fn = settings.functions[s.target];
@@ -541,6 +544,7 @@ export function monthlyFixed(
       expression: s.expression,
       timezone: s.timezone,
       target: s.target,
+      workflow,
       runsPerMonth: s.runsPerMonth,
       readUnitsPerRun: reads,
       readsAssumed: measured === undefined,

@@ -17,6 +17,8 @@ export interface Machine {
   memoryGb: number;
   loadAverage: { start: number[]; end: number[] };
   date: string;
+  /** Wall time of the whole run. */
+  durationSeconds?: number;
 }
 
 export interface Results {
@@ -214,99 +216,249 @@ const table = (header: string[], rows: (string | number)[][]) =>
     ...rows.map((row) => `| ${row.join(' | ')} |`),
   ].join('\n');
 
-export function renderMarkdown(results: Results, rows: SummaryRow[]): string {
-  const m = results.machine;
+/** What results.json records beside the measurements (the prices and assumptions the run used). */
+export interface ResultsFile extends Results {
+  plan?: Record<string, unknown>;
+  prices?: Record<string, number | string>;
+  priceSources?: Record<string, string>;
+  assumptions?: Record<string, unknown>;
+  runs?: { sections: string[]; command: string; machine: Machine }[];
+}
+
+const missing = (what: string) => `_Not in bench/results.json: ${what} (run \`npm run bench\`)._`;
+
+export function machineLine(m: Machine): string {
+  const took = m.durationSeconds === undefined ? '' : `; the run took ${Math.round(m.durationSeconds)} s`;
+  return `Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGb} GB, ${m.os}, Node ${m.node}; load average ${m.loadAverage.start.join(' ')} at start, ${m.loadAverage.end.join(' ')} at end; ${m.date}${took}.`;
+}
+
+/** The machine of the full run, and of each section re-run on top of it (`npm run bench -- --only=... --merge`). */
+export function machineBlock(results: ResultsFile): string {
+  const lines = [machineLine(results.machine)];
+  for (const run of results.runs ?? []) {
+    lines.push(
+      '',
+      `Sections ${run.sections.join(', ')} re-run with \`${run.command}\`: ${machineLine(run.machine)}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function summaryTable(rows: SummaryRow[]): string {
+  return table(
+    ['Measurement', 'Result', 'Target', 'Met'],
+    rows.map((r) => [
+      r.measurement,
+      r.result,
+      r.target,
+      r.met === undefined ? '—' : r.met ? 'yes' : '**no**',
+    ]),
+  );
+}
+
+export function coldStartTable(results: Results): string {
+  const rows = results.coldStart;
+  if (!rows || rows.length === 0) return missing('cold start');
   const parts = [
-    `Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGb} GB, ${m.os}, Node ${m.node}; load average ${m.loadAverage.start.join(' ')} at start, ${m.loadAverage.end.join(' ')} at end; ${m.date}.`,
-    '',
     table(
-      ['Measurement', 'Result', 'Target', 'Met'],
+      [
+        'Function',
+        'Bundle',
+        'gzip',
+        'Init, source maps on (as template.yaml runs)',
+        'Init, no source maps',
+        `Init, ${coldBaseline(rows[0]!).label}`,
+        `Ratio (${coldBaseline(rows[0]!).ratioOf})`,
+        'Largest parts',
+      ],
       rows.map((r) => [
-        r.measurement,
-        r.result,
-        r.target,
-        r.met === undefined ? '—' : r.met ? 'yes' : '**no**',
+        r.function,
+        kB(r.bytes),
+        kB(r.gzipBytes),
+        ms(r.bundleSourceMapsMs),
+        ms(r.bundleMs),
+        ms(coldBaseline(r).ms),
+        r.ratio.toFixed(2),
+        Object.entries(r.composition)
+          .slice(0, 3)
+          .map(([name, bytes]) => `${name} ${kB(bytes)}`)
+          .join(', '),
       ]),
     ),
   ];
-  if (results.coldStart) {
-    parts.push(
-      '',
-      table(
-        [
-          'Function',
-          'Bundle',
-          'gzip',
-          'Init, source maps on (as template.yaml runs)',
-          'Init, no source maps',
-          `Init, ${coldBaseline(results.coldStart[0]!).label}`,
-          `Ratio (${coldBaseline(results.coldStart[0]!).ratioOf})`,
-          'Largest parts',
-        ],
-        results.coldStart.map((r) => [
-          r.function,
-          kB(r.bytes),
-          kB(r.gzipBytes),
-          ms(r.bundleSourceMapsMs),
-          ms(r.bundleMs),
-          ms(coldBaseline(r).ms),
-          r.ratio.toFixed(2),
-          Object.entries(r.composition)
-            .slice(0, 3)
-            .map(([name, bytes]) => `${name} ${kB(bytes)}`)
-            .join(', '),
-        ]),
-      ),
-    );
-  }
-  const probeErrors = (results.coldStart ?? []).flatMap((r) => r.errors.map((e) => `${r.function}: ${e}`));
+  const probeErrors = rows.flatMap((r) => (r.errors ?? []).map((e) => `${r.function}: ${e}`));
   if (probeErrors.length > 0) parts.push('', `Imports that failed: ${probeErrors.join('; ')}`);
-  const { cost } = results;
+  return parts.join('\n');
+}
+
+export function writesTable(cost: CostResult): string {
+  return table(
+    ['Item', 'Writes', 'Failed conditions', 'Table WRU', 'GSI1 WRU', 'GSI2 WRU', 'Total WRU', 'What-if WRU'],
+    [
+      ...cost.writes.map((w) => [
+        w.item,
+        w.writes,
+        w.conditionFailed,
+        w.tableUnits,
+        w.gsi1Units,
+        w.gsi2Units,
+        w.totalUnits,
+        w.whatIfUnits,
+      ]),
+      [
+        '**total**',
+        cost.writes.reduce((s, w) => s + w.writes, 0),
+        cost.writes.reduce((s, w) => s + w.conditionFailed, 0),
+        cost.writeUnitsTableOnly,
+        cost.writes.reduce((s, w) => s + w.gsi1Units, 0),
+        cost.writes.reduce((s, w) => s + w.gsi2Units, 0),
+        cost.writeUnits,
+        cost.writeUnitsWhatIf,
+      ],
+    ],
+  );
+}
+
+/** One deployment's counts and its bill by service (older results have no init, X-Ray or logs lines). */
+export function perDeploymentLine(cost: CostResult, pricesDate: string): string {
+  const u = cost.usd as Partial<CostResult['usd']> & { total: number };
+  const extras = [
+    u.lambdaInit === undefined ? '' : ` (of which init ${usd(u.lambdaInit)})`,
+    u.xray === undefined ? '' : `, X-Ray ${usd(u.xray)}`,
+    u.logs === undefined ? '' : `, CloudWatch Logs ${usd(u.logs)}`,
+  ];
+  const invocations = (cost.invocations ?? [])
+    .map((i) => `${i.function} ${i.count}× ${i.handlerMs} ms${i.measured ? '' : ' (assumed)'}`)
+    .join(', ');
+  return (
+    `Per deployment: ${cost.transitions} state transitions, ${cost.lambda.total} Lambda invocations (${cost.lambda.tasks} Task states, ${cost.lambda.jobEvents} job events, ${cost.lambda.api} API, ${cost.lambda.slack} Slack progress rules), DynamoDB calls ${Object.entries(
+      cost.dynamoCalls,
+    )
+      .map(([op, n]) => `${op} ${n}`)
+      .join(', ')} (${cost.localOnlyReads} local-mode-only GetItems left out), ${cost.readUnits} RRU` +
+    (cost.traces === undefined ? '' : `, ${cost.traces} X-Ray traces`) +
+    (cost.logBytes === undefined
+      ? ''
+      : `, ${cost.logBytes.stateMachine} bytes of Step Functions log records and ${cost.logBytes.lambda} of function logs`) +
+    '. ' +
+    (invocations ? `Handler time per invocation: ${invocations}. ` : '') +
+    `USD: Step Functions ${usd(u.stepFunctions ?? 0)}, DynamoDB ${usd((u.dynamoWrites ?? 0) + (u.dynamoReads ?? 0))}, Lambda ${usd(u.lambda ?? 0)}${extras[0]}, HTTP API ${usd(u.httpApi ?? 0)}${extras[1]}${extras[2]} = ${usd(u.total)} (us-east-1 list prices of ${pricesDate}).`
+  );
+}
+
+/** The four cost scenarios side by side, and what a CodePipeline V2 pipeline would cost for the same deployment. */
+export function scenarioTable(results: Results): string {
+  const { cost, burst, watch, monthly } = results;
+  const rows: (string | number)[][] = [];
   if (cost) {
-    parts.push(
-      '',
-      table(
-        [
-          'Item',
-          'Writes',
-          'Failed conditions',
-          'Table WRU',
-          'GSI1 WRU',
-          'GSI2 WRU',
-          'Total WRU',
-          'What-if WRU',
-        ],
-        [
-          ...cost.writes.map((w) => [
-            w.item,
-            w.writes,
-            w.conditionFailed,
-            w.tableUnits,
-            w.gsi1Units,
-            w.gsi2Units,
-            w.totalUnits,
-            w.whatIfUnits,
-          ]),
-          [
-            '**total**',
-            cost.writes.reduce((s, w) => s + w.writes, 0),
-            cost.writes.reduce((s, w) => s + w.conditionFailed, 0),
-            cost.writeUnitsTableOnly,
-            cost.writes.reduce((s, w) => s + w.gsi1Units, 0),
-            cost.writes.reduce((s, w) => s + w.gsi2Units, 0),
-            cost.writeUnits,
-            cost.writeUnitsWhatIf,
-          ],
-        ],
-      ),
-      '',
-      `Per deployment: ${cost.transitions} state transitions, ${cost.lambda.total} Lambda invocations (${cost.lambda.tasks} Task states, ${cost.lambda.jobEvents} job events, ${cost.lambda.api} API, ${cost.lambda.slack} Slack progress rules), DynamoDB calls ${Object.entries(
-        cost.dynamoCalls,
-      )
-        .map(([op, n]) => `${op} ${n}`)
-        .join(', ')} (${cost.localOnlyReads} local-mode-only GetItems left out), ${cost.readUnits} RRU. ` +
-        `USD: Step Functions ${usd(cost.usd.stepFunctions)}, DynamoDB ${usd(cost.usd.dynamoWrites + cost.usd.dynamoReads)}, Lambda ${usd(cost.usd.lambda)}, HTTP API ${usd(cost.usd.httpApi)} = ${usd(cost.usd.total)} (us-east-1 list prices of ${PRICES.date}).`,
-    );
+    rows.push([
+      'Uncontended deployment',
+      usd(cost.usd.total),
+      `measured: one deployment; CodePipeline V2 ${cost.pipeline.map((p) => `${usd(p.usd)} for ${p.actionMinutes} action-min (${p.ratio}×)`).join(', ')}`,
+    ]);
+  } else rows.push(['Uncontended deployment', '—', missing('cost')]);
+  if (burst) {
+    rows.push([
+      `${burst.requests} requests at once, ${burst.deployMinutes}-minute deploys`,
+      `${usd(burst.modeled.usdPerDeployment)} per deployment (${burst.modeled.ratio}× uncontended)`,
+      `measured: the ${burst.requests} executions (${burst.parks} parks); modeled: ${burst.modeled.recheckTransitions} safety-net re-check transitions for the waits; polling every 15 s was ${usd(burst.modeled.usdPerDeploymentPolling)} (${burst.modeled.ratioPolling}×)`,
+    ]);
+  } else rows.push(['10 requests at once', '—', missing('burst')]);
+  if (watch) {
+    rows.push([
+      `A ${watch.deploymentSeconds / 60}-minute deployment watched with \`--wait\``,
+      `${usd(watch.usd)} on top of the deployment`,
+      `computed: ${watch.requests} API requests from the CLI's back-off (was ${watch.requestsBefore}, ${usd(watch.usdBefore)}); the orchestration itself ${usd(watch.usdOrchestration)}`,
+    ]);
+  } else rows.push(['A watched deployment', '—', missing('watch')]);
+  if (monthly) {
+    rows.push([
+      'Fixed cost per month, nothing deployed',
+      usd(monthly.total),
+      `modeled from template.yaml's ${monthly.rows.length} schedules, reads measured on an idle table (below)`,
+    ]);
+  } else rows.push(['Fixed cost per month', '—', missing('monthly')]);
+  return table(['Scenario', 'USD', 'How'], rows);
+}
+
+export function monthlyTable(monthly: MonthlyResult | undefined): string {
+  if (!monthly) return missing('monthly');
+  return table(
+    ['Schedule', 'Kind', 'Expression', 'Starts', 'Runs / month', 'RRU / run', 'USD / month'],
+    monthly.rows.map((r) => [
+      r.schedule,
+      r.kind === 'rule' ? 'EventBridge rule' : 'EventBridge Scheduler',
+      `\`${r.expression}\`${r.timezone === 'UTC' ? '' : ` (${r.timezone})`}`,
+      r.target,
+      r.runsPerMonth,
+      r.readsAssumed
+        ? `${r.readUnitsPerRun} (assumed)`
+        : r.kind === 'scheduler' && r.readUnitsPerRun === 0
+          ? 'a deployment per run'
+          : r.readUnitsPerRun,
+      usd(r.usd),
+    ]),
+  );
+}
+
+export function costBlock(results: ResultsFile): string {
+  const pricesDate = String(results.prices?.date ?? PRICES.date);
+  const parts = [scenarioTable(results)];
+  if (results.cost)
+    parts.push('', writesTable(results.cost), '', perDeploymentLine(results.cost, pricesDate));
+  parts.push('', monthlyTable(results.monthly));
+  if (results.monthly && results.monthly.initAssumed.length > 0) {
+    parts.push('', `Init assumed (no cold-start row): ${results.monthly.initAssumed.join(', ')}.`);
   }
   return parts.join('\n');
+}
+
+/** The prices and assumptions the run used, as results.json recorded them. */
+export function pricesBlock(results: ResultsFile): string {
+  const prices = results.prices ?? {};
+  const lines = Object.entries(prices)
+    .filter(([name]) => name !== 'date')
+    .map(
+      ([name, value]) =>
+        `- \`${name}\`: ${typeof value === 'number' ? `$${Number(value.toPrecision(6))}` : value}`,
+    );
+  const sources = Object.entries(results.priceSources ?? {}).map(([name, url]) => `- ${name}: <${url}>`);
+  const assumptions = Object.entries(results.assumptions ?? {}).map(
+    ([name, value]) => `- \`${name}\`: \`${JSON.stringify(value)}\``,
+  );
+  return [
+    `Prices (us-east-1, dated ${String(prices.date ?? '—')}, free tiers ignored):`,
+    '',
+    ...lines,
+    '',
+    sources.length > 0 ? 'Sources:' : 'Sources: not recorded by this run.',
+    ...(sources.length > 0 ? ['', ...sources] : []),
+    '',
+    'Assumptions (bench/cost-model.ts says why for each):',
+    '',
+    ...assumptions,
+  ].join('\n');
+}
+
+/** The plan the run followed (sample sizes, clients, records). */
+export function planBlock(results: ResultsFile): string {
+  const plan = results.plan;
+  if (!plan) return missing('plan');
+  return Object.entries(plan)
+    .filter(([name]) => name !== 'sections' && name !== 'quick')
+    .map(([name, value]) => `- \`${name}\`: \`${JSON.stringify(value)}\``)
+    .join('\n');
+}
+
+/** What `npm run bench` prints. */
+export function renderMarkdown(results: ResultsFile, rows: SummaryRow[]): string {
+  return [
+    machineBlock(results),
+    '',
+    summaryTable(rows),
+    '',
+    results.coldStart ? coldStartTable(results) : '',
+    '',
+    costBlock(results),
+  ].join('\n');
 }

@@ -15,15 +15,15 @@ import { availableParallelism, loadavg, release, tmpdir, totalmem, type } from '
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { Results } from './report.ts';
+import type { Section } from './merge.ts';
+import type { Results, ResultsFile } from './report.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const RESULTS = fileURLToPath(new URL('./results.json', import.meta.url));
 const SECTIONS = ['cold', 'overhead', 'ack', 'cost', 'scale', 'history'] as const;
-type Section = (typeof SECTIONS)[number];
 
 const { values } = parseArgs({
-  options: { only: { type: 'string' }, quick: { type: 'boolean' } },
+  options: { only: { type: 'string' }, quick: { type: 'boolean' }, merge: { type: 'boolean' } },
 });
 const only = new Set((values.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()));
 const unknown = [...only].filter((s) => !(SECTIONS as readonly string[]).includes(s));
@@ -33,8 +33,15 @@ if (unknown.length > 0) {
 }
 const quick = values.quick === true;
 const partial = quick || values.only !== undefined;
-const resultsFile = partial ? join(tmpdir(), 'crossdeploy-bench-results.json') : RESULTS;
-const want = (section: Section) => only.has(section);
+// --merge: the sections of --only replace theirs in bench/results.json, the rest of the full run stays.
+const merge = values.merge === true;
+if (merge && (quick || values.only === undefined)) {
+  console.error('bench: --merge needs --only=<sections> and no --quick');
+  process.exit(2);
+}
+const resultsFile = partial && !merge ? join(tmpdir(), 'crossdeploy-bench-results.json') : RESULTS;
+const startedAt = Date.now();
+const want = (section: (typeof SECTIONS)[number]) => only.has(section);
 
 /** The numbers of the issue; --quick shrinks them. */
 const PLAN = {
@@ -81,7 +88,7 @@ const cpuModel = (() => {
 })();
 const previous = (() => {
   try {
-    return JSON.parse(readFileSync(RESULTS, 'utf8')) as Results & Record<string, unknown>;
+    return JSON.parse(readFileSync(RESULTS, 'utf8')) as ResultsFile & { complete?: boolean };
   } catch {
     return undefined;
   }
@@ -167,40 +174,57 @@ try {
   failed = true;
 }
 results.machine.loadAverage.end = load();
+results.machine.durationSeconds = Math.round((Date.now() - startedAt) / 100) / 10;
 
-const rows = summarize(results);
+if (merge && previous?.complete !== true) {
+  console.error('bench: --merge: bench/results.json holds no complete full run to merge into');
+  process.exit(2);
+}
+const { mergeResults } = await import('./merge.ts');
+const final: ResultsFile & { complete?: boolean } =
+  merge && previous
+    ? mergeResults(
+        previous,
+        results,
+        [...only] as Section[],
+        `npm run bench -- --only=${[...only].join(',')} --merge`,
+        !failed,
+      )
+    : results;
+
+const rows = summarize(final);
 const violations = [
-  ...(results.scale && results.scale.lost > 0 ? [`${results.scale.lost} lost record(s)`] : []),
-  ...(results.scale && results.scale.overlaps > 0 ? [`${results.scale.overlaps} overlapping deploy(s)`] : []),
-  ...(results.scale && results.scale.lockOverlaps > 0
-    ? [`${results.scale.lockOverlaps} overlapping lock hold(s)`]
+  ...(final.scale && final.scale.lost > 0 ? [`${final.scale.lost} lost record(s)`] : []),
+  ...(final.scale && final.scale.overlaps > 0 ? [`${final.scale.overlaps} overlapping deploy(s)`] : []),
+  ...(final.scale && final.scale.lockOverlaps > 0
+    ? [`${final.scale.lockOverlaps} overlapping lock hold(s)`]
     : []),
-  ...(results.burst && results.burst.overlaps > 0
-    ? [`${results.burst.overlaps} overlapping deploy(s) in the burst`]
+  ...(final.burst && final.burst.overlaps > 0
+    ? [`${final.burst.overlaps} overlapping deploy(s) in the burst`]
     : []),
-  ...(results.burst && results.burst.orderInversions > 0
-    ? [`${results.burst.orderInversions} order inversion(s) in the burst`]
+  ...(final.burst && final.burst.orderInversions > 0
+    ? [`${final.burst.orderInversions} order inversion(s) in the burst`]
     : []),
 ];
 writeFileSync(
   resultsFile,
   `${JSON.stringify(
     {
-      ...results,
-      plan: { ...PLAN, quick, sections: [...only] },
+      ...final,
+      plan: merge ? previous?.plan : { ...PLAN, quick, sections: [...only] },
       prices: PRICES,
       priceSources: PRICE_SOURCES,
       assumptions: ASSUMPTIONS,
       whatIfProjections: WHAT_IF_PROJECTIONS,
       summary: rows,
       violations,
-      complete: !failed,
+      complete: merge ? final.complete === true : !failed,
     },
     null,
     2,
   )}\n`,
 );
-console.log(renderMarkdown(results, rows));
+console.log(renderMarkdown(final, rows));
 log(`results written to ${resultsFile}`);
 if (violations.length > 0) console.error(`bench: correctness violated: ${violations.join(', ')}`);
 process.exitCode = failed ? 2 : violations.length > 0 ? 1 : 0;

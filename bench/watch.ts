@@ -1,6 +1,6 @@
 import { createFollowBackoff } from '../local/cli/commands.ts';
 import type { CostContext } from './cost.ts';
-import { ASSUMPTIONS, PRICES, priceRun } from './cost-model.ts';
+import { ASSUMPTIONS, priceRun } from './cost-model.ts';
 import { round } from './stats.ts';
 
 /**
