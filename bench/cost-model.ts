@@ -106,14 +106,14 @@ export interface TemplateCostSettings {
   schedules: ScheduleSetting[];
 }
 
-/** Average runs in a month: a year from a fixed Monday in the given time zone, divided by 12. */
+/** Average runs in a month: the runs in the 365 days after a fixed Monday (start excluded, end included), ÷ 12. */
 export function runsPerMonth(expression: string, timezone: string): number {
   const start = new Date('2027-01-04T00:00:00Z');
   const end = new Date(start.getTime() + 365 * 86_400_000);
   let runs = 0;
   for (
     let at = nextRun(expression, timezone, start, start);
-    at < end;
+    at <= end;
     at = nextRun(expression, timezone, at, start)
   ) {
     runs++;
