@@ -74,7 +74,8 @@ describe('docs rendered from bench/results.json (npm run bench:docs)', () => {
       composition: { 'AWS SDK': 200_000 },
       errors: [],
     };
-    const block = renderBlocks({ ...clone(results), coldStart: [row] })['cold-start'];
+    const coldStart = [row] as unknown as NonNullable<typeof results.coldStart>;
+    const block = renderBlocks({ ...clone(results), coldStart })['cold-start'];
     expect(block).toContain('Init, unbundled JS');
     expect(block).toContain('source maps on ÷ unbundled JS');
     expect(block).toContain('| ApiFunction | 293 kB | 98 kB | 77 ms | 61 ms | 210 ms | 0.37 |');
