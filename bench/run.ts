@@ -211,7 +211,8 @@ writeFileSync(
   `${JSON.stringify(
     {
       ...final,
-      plan: merge ? previous?.plan : { ...PLAN, quick, sections: [...only] },
+      // A merge keeps the full run's sections; --merge refuses --quick, so PLAN is the full plan.
+      plan: { ...PLAN, quick, sections: merge ? (previous?.plan?.sections ?? [...only]) : [...only] },
       prices: PRICES,
       priceSources: PRICE_SOURCES,
       assumptions: ASSUMPTIONS,
