@@ -182,3 +182,46 @@ describe('Lambda billed duration with init, X-Ray', () => {
     expect(tracesOf(noLambdaTracing, tasks, started)).toBe(0);
   });
 });
+
+describe('a watched deployment', () => {
+  it("prices each request's X-Ray trace only while the API function is traced", async () => {
+    const { measureWatch } = await import('../../bench/watch.ts');
+    const s = settingsOf(template());
+    const context = {
+      settings: s,
+      init: initOf(undefined, s),
+      stateFunctions: {},
+      tokenTasks: new Set<string>(),
+    };
+    const plan = { deploymentSeconds: 420, buildSeconds: 180 };
+    const traced = measureWatch(plan, 0, context);
+    const untracedSettings = {
+      ...s,
+      functions: { ...s.functions, ApiFunction: { ...s.functions.ApiFunction!, tracing: false } },
+    };
+    const untraced = measureWatch(plan, 0, { ...context, settings: untracedSettings });
+    expect(untraced.requests).toBe(traced.requests);
+    // The POST is not part of the watch's price: the polls are.
+    expect(traced.usd - untraced.usd).toBeCloseTo((traced.requests - 1) * PRICES.xrayPerTraceRecorded, 8);
+  });
+});
+
+describe('SAM ScheduleV2 events', () => {
+  it('counts a ScheduleV2 event on a function as an EventBridge Scheduler schedule in its time zone', () => {
+    const t = template();
+    const events = t.Resources.DoctorFunction!.Properties as { Events?: Record<string, unknown> };
+    events.Events = {
+      ...(events.Events ?? {}),
+      Nightly: {
+        Type: 'ScheduleV2',
+        Properties: { ScheduleExpression: 'cron(0 3 * * ? *)', ScheduleExpressionTimezone: 'Europe/Berlin' },
+      },
+    };
+    expect(settingsOf(t).schedules.find((x) => x.name === 'DoctorFunction/Nightly')).toMatchObject({
+      kind: 'scheduler',
+      target: 'DoctorFunction',
+      timezone: 'Europe/Berlin',
+      runsPerMonth: 30.42,
+    });
+  });
+});
