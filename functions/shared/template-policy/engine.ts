@@ -327,17 +327,22 @@ function checkTransforms(
  * SAM `Policies`: a managed policy name or ARN, an inline policy document (`Statement`), a SAM policy
  * template (`{ DynamoDBCrudPolicy: {...} }`), or a list of them; `Fn::If` branches both count.
  */
-function samPolicies(node: unknown, documents: unknown[], managedArns: unknown[]): void {
+export function samPolicies(
+  node: unknown,
+  documents: unknown[],
+  managedArns: unknown[],
+  policyTemplates: string[] = [],
+): void {
   if (node === undefined) return;
   if (Array.isArray(node)) {
-    for (const item of node) samPolicies(item, documents, managedArns);
+    for (const item of node) samPolicies(item, documents, managedArns, policyTemplates);
     return;
   }
   const intrinsic = intrinsicOf(node);
   if (intrinsic?.[0] === 'Fn::If') {
     const [, whenTrue, whenFalse] = Array.isArray(intrinsic[1]) ? intrinsic[1] : [];
-    samPolicies(whenTrue, documents, managedArns);
-    samPolicies(whenFalse, documents, managedArns);
+    samPolicies(whenTrue, documents, managedArns, policyTemplates);
+    samPolicies(whenFalse, documents, managedArns, policyTemplates);
     return;
   }
   if (typeof node === 'string' || intrinsic) {
@@ -351,6 +356,7 @@ function samPolicies(node: unknown, documents: unknown[], managedArns: unknown[]
   // A SAM policy template: SAM's own statements, scoped to the resource named in its parameters. None of
   // them grants `*` on `*` (test/unit/template-policy.test.ts holds that against aws-sam-translator's list
   // when it is installed).
+  if (isRecord(node)) policyTemplates.push(...Object.keys(node));
 }
 
 /** The admin policy an ARN or SAM name attaches, if it is one (an unresolvable one counts as one). */

@@ -23,6 +23,11 @@ export interface ResolveContext {
   region: string;
   partition: string;
   stackName: string;
+  /**
+   * For showing a value (the IAM inventory), not judging it: a resource of this template inside a string is
+   * written `<LogicalId>` and the string stays known. The rules never set it: to them such a string is unknown.
+   */
+  showResources?: boolean;
 }
 
 /**
@@ -111,6 +116,7 @@ export function roleArnOf(logicalId: string, ctx: ResolveContext): Value[] {
   return combine(
     [paths, names],
     ([path, name]) => `arn:${ctx.partition}:iam::${ctx.accountId}:role${path}${name}`,
+    ctx,
   );
 }
 
@@ -129,7 +135,7 @@ function getAtt(args: unknown, ctx: ResolveContext): Value[] {
 }
 
 /** Every combination of the parts' alternatives, joined; unknown or resource parts make the result unknown. */
-function combine(parts: Value[][], join: (strings: string[]) => string): Value[] {
+function combine(parts: Value[][], join: (strings: string[]) => string, ctx?: ResolveContext): Value[] {
   let results: (string[] | Value)[] = [[]];
   for (const alternatives of parts) {
     const next: (string[] | Value)[] = [];
@@ -140,6 +146,7 @@ function combine(parts: Value[][], join: (strings: string[]) => string): Value[]
       }
       for (const value of alternatives) {
         if ('known' in value) next.push([...partial, value.known]);
+        else if ('resource' in value && ctx?.showResources) next.push([...partial, `<${value.resource}>`]);
         else if ('resource' in value) next.push({ unknown: `it is built from resource ${value.resource}` });
         else next.push(value);
       }
@@ -186,7 +193,7 @@ function sub(args: unknown, ctx: ResolveContext): Value[] {
     if (dot > 0 && !name.startsWith('AWS::')) return getAtt([name.slice(0, dot), name.slice(dot + 1)], ctx);
     return ref(name, ctx);
   });
-  return combine(parts, (strings) => strings.join(''));
+  return combine(parts, (strings) => strings.join(''), ctx);
 }
 
 function join(args: unknown, ctx: ResolveContext): Value[] {
@@ -197,6 +204,7 @@ function join(args: unknown, ctx: ResolveContext): Value[] {
   return combine(
     list.map((item) => resolve(item, ctx)),
     (strings) => strings.join(delimiter),
+    ctx,
   );
 }
 
