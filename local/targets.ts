@@ -37,6 +37,8 @@ interface SimulatedChangeSet {
   changeSetArn: string;
   stackName: string;
   resources: Resources;
+  /** The whole built template (older simulated change sets hold only its resources). */
+  template?: Record<string, unknown>;
   /** The simulated stack's template digest when the change set was described first (staleness). */
   baseline?: string;
 }
@@ -94,7 +96,27 @@ export class SimulatedTargetAccess implements RoleAssumer, StackInspector, Chang
     }
     mkdirSync(join(this.dir ?? '', 'stacks'), { recursive: true });
     writeFileSync(this.stackFile(changeSet.stackName), JSON.stringify(changeSet.resources));
+    writeFileSync(
+      this.stackFile(changeSet.stackName, '.template'),
+      JSON.stringify(changeSet.template ?? { Resources: changeSet.resources }),
+    );
     rmSync(this.file(params.changeSetArn), { force: true });
+  }
+
+  /** The built template stands for the processed one: the review reads SAM shorthand as SAM will expand it. */
+  async getTemplate(
+    params: AssumeRoleParams & ({ changeSetArn: string } | { stackName: string }),
+  ): Promise<string | undefined> {
+    if ('changeSetArn' in params) {
+      const changeSet = this.read(params.changeSetArn);
+      return JSON.stringify(changeSet.template ?? { Resources: changeSet.resources });
+    }
+    if (!this.dir || !existsSync(this.stackFile(params.stackName))) return undefined;
+    try {
+      return readFileSync(this.stackFile(params.stackName, '.template'), 'utf8');
+    } catch {
+      return JSON.stringify({ Resources: this.stack(params.stackName) });
+    }
   }
 
   async deleteChangeSet(params: AssumeRoleParams & { changeSetArn: string }): Promise<void> {
@@ -108,8 +130,8 @@ export class SimulatedTargetAccess implements RoleAssumer, StackInspector, Chang
     return join(this.dir, `${name}.json`);
   }
 
-  private stackFile(stackName: string): string {
-    return join(this.dir ?? '', 'stacks', `${stackName.replace(/[^A-Za-z0-9-]/g, '_')}.json`);
+  private stackFile(stackName: string, suffix = ''): string {
+    return join(this.dir ?? '', 'stacks', `${stackName.replace(/[^A-Za-z0-9-]/g, '_')}${suffix}.json`);
   }
 
   private read(arn: string): SimulatedChangeSet {
@@ -179,6 +201,12 @@ export class LocalTargetAccess implements RoleAssumer, StackInspector, ChangeSet
 
   async deleteChangeSet(params: AssumeRoleParams & { changeSetArn: string }): Promise<void> {
     return (await this.pick(params)).deleteChangeSet(params);
+  }
+
+  async getTemplate(
+    params: AssumeRoleParams & ({ changeSetArn: string } | { stackName: string }),
+  ): Promise<string | undefined> {
+    return (await this.pick(params)).getTemplate(params);
   }
 
   async preflight(params: AssumeRoleParams): Promise<AssumedIdentity> {

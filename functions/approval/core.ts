@@ -2,6 +2,7 @@ import {
   approvalNeeded,
   type DecisionOutput,
   describeChangeSet,
+  type IamReview,
   summariseChangeSet,
 } from '#shared/deployments/approval.ts';
 import { recordEvent } from '#shared/deployments/record.ts';
@@ -16,6 +17,14 @@ import { assumeParams, PREFLIGHT_DURATION_SECONDS } from '#shared/jobs/target-se
 import { logger } from '#shared/logger.ts';
 import type { ChangeSets, Clock, DeploymentStore, StackInspector } from '#shared/ports.ts';
 import { findTarget, type Registry, type Target } from '#shared/registry/registry.ts';
+import { parseTemplateText } from '#shared/template-policy/cfn-yaml.ts';
+import {
+  compactInventory,
+  type FullIamInventory,
+  type InventoryTarget,
+  inventoryTemplate,
+  inventoryWidening,
+} from '#shared/template-policy/inventory.ts';
 import type { Deployment } from '#shared/types.ts';
 
 /**
@@ -77,7 +86,11 @@ export async function review(deploymentId: string, deps: ApprovalDeps): Promise<
       `the change set is ${info.status}/${info.executionStatus}${info.statusReason ? `: ${info.statusReason}` : ''}`,
     );
   }
-  const summary = summariseChangeSet(info, target.env.protectedResources);
+  const summary = summariseChangeSet(
+    info,
+    target.env.protectedResources,
+    await reviewIam(deployment, target, arn, deps),
+  );
   const needed = approvalNeeded(target.env, summary);
   const at = deps.clock.now().toISOString();
   await deps.store.updateDeployment(deploymentId, {
@@ -97,6 +110,7 @@ export async function review(deploymentId: string, deps: ApprovalDeps): Promise<
     removed: summary.removed,
     iam: summary.iam,
     broadening: summary.broadening,
+    ...(summary.iamInventory ? { iamInventory: summary.iamInventory } : {}),
   });
   if (!needed) {
     await recordEvent(deps.store, deps.clock, deploymentId, 'APPROVAL_NOT_REQUIRED', {
@@ -105,6 +119,48 @@ export async function review(deploymentId: string, deps: ApprovalDeps): Promise<
     return { next: 'EXECUTE' };
   }
   return { next: 'WAIT', timeoutSeconds: target.env.approvalTimeoutMinutes * 60 };
+}
+
+/**
+ * The IAM of the template the change set applies, compared with the stack's current one (both as
+ * CloudFormation processed them, under the deploy role): only what is added or widened asks. When either
+ * cannot be read, the review goes on without it and access changes ask by resource type, as they would
+ * without the inventory: never less than that.
+ */
+async function reviewIam(
+  deployment: Deployment,
+  target: Target,
+  changeSetArn: string,
+  deps: ApprovalDeps,
+): Promise<IamReview | undefined> {
+  const env = target.env;
+  const on: InventoryTarget = {
+    accountId: env.accountId,
+    region: env.region,
+    stackName: env.stackName,
+    parameterOverrides: env.parameterOverrides,
+  };
+  const read = (text: string): FullIamInventory => inventoryTemplate(parseTemplateText(text), on);
+  const params = assumeParams(deployment, target, PREFLIGHT_DURATION_SECONDS);
+  try {
+    const proposed = await deps.changeSets.getTemplate({ ...params, changeSetArn });
+    if (proposed === undefined) return undefined;
+    const current = await deps.changeSets.getTemplate({ ...params, stackName: env.stackName });
+    const after = read(proposed);
+    const before = current === undefined ? undefined : read(current);
+    return {
+      inventory: compactInventory(after),
+      widening: inventoryWidening(before, after),
+      // Identities (users, groups) have more to them than their policies (logins, keys): they ask by type.
+      covered: after.entries.filter((e) => e.kind !== 'identity').map((e) => e.id),
+    };
+  } catch (error) {
+    logger.warn('could not read the IAM of the change set; access changes ask by resource type', {
+      deploymentId: deployment.deploymentId,
+      error: error instanceof Error ? error.name : 'unknown',
+    });
+    return undefined;
+  }
 }
 
 /**

@@ -195,6 +195,14 @@ export interface ChangeSets {
   /** Executes exactly this change set by ARN; throws ChangeSetStaleError when CloudFormation refuses it as stale. */
   executeChangeSet(params: AssumeRoleParams & { changeSetArn: string }): Promise<void>;
   deleteChangeSet(params: AssumeRoleParams & { changeSetArn: string }): Promise<void>;
+  /**
+   * The template as CloudFormation applies it (GetTemplate, stage Processed: the SAM transform applied): the
+   * change set's, or the stack's as it stands now (undefined when the stack does not exist). The review reads
+   * the IAM of both (template-policy/inventory.ts).
+   */
+  getTemplate(
+    params: AssumeRoleParams & ({ changeSetArn: string } | { stackName: string }),
+  ): Promise<string | undefined>;
 }
 
 export interface WorkflowStarter {

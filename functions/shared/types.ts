@@ -1,3 +1,5 @@
+import type { IamInventory } from './template-policy/inventory.ts';
+
 /** Domain types shared by every function, local mode and the CLI. */
 
 export const TERMINAL_STATUSES = [
@@ -144,6 +146,11 @@ export interface ChangeSetSummary {
   iam: ResourceChangeSummary[];
   /** Why `on-broadening` asks for approval (empty when the change set does not broaden anything). */
   broadening: string[];
+  /**
+   * The IAM of the template the change set applies (roles, trust principals, actions, wildcards), read by the
+   * template policy engine; absent when the template could not be read (then access changes ask by type).
+   */
+  iamInventory?: IamInventory;
 }
 
 export interface ApprovalRecord {

@@ -2,6 +2,7 @@ import {
   CloudFormationClient,
   DescribeChangeSetCommand,
   ExecuteChangeSetCommand,
+  GetTemplateCommand,
 } from '@aws-sdk/client-cloudformation';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -174,5 +175,45 @@ describe('CloudFormation change set adapter (StsTargetAccess)', () => {
       { action: 'Modify', logicalId: 'B', resourceType: 'AWS::S3::Bucket', replacement: 'True' },
     ]);
     expect(cfn).toReceiveCommandWith(DescribeChangeSetCommand, { ChangeSetName: ARN, NextToken: 'page-2' });
+  });
+
+  it("reads the change set's template as CloudFormation will apply it (GetTemplate by ARN, Processed)", async () => {
+    cfn
+      .on(GetTemplateCommand)
+      .resolves({ TemplateBody: '{"Resources":{}}', StagesAvailable: ['Original', 'Processed'] });
+    expect(await access.getTemplate(params)).toBe('{"Resources":{}}');
+    expect(cfn).toReceiveCommandWith(GetTemplateCommand, { ChangeSetName: ARN, TemplateStage: 'Processed' });
+    expect(cfn).not.toReceiveCommandWith(GetTemplateCommand, { StackName: expect.anything() });
+  });
+
+  it("reads the stack's current template by stack name, and says when the stack does not exist", async () => {
+    const { changeSetArn: _arn, ...session } = params;
+    cfn.on(GetTemplateCommand).resolves({ TemplateBody: 'Resources: {}' });
+    expect(await access.getTemplate({ ...session, stackName: 'shop-prod' })).toBe('Resources: {}');
+    expect(cfn).toReceiveCommandWith(GetTemplateCommand, {
+      StackName: 'shop-prod',
+      TemplateStage: 'Processed',
+    });
+    cfn
+      .on(GetTemplateCommand)
+      .rejects(
+        Object.assign(new Error('Stack with id shop-prod does not exist'), { name: 'ValidationError' }),
+      );
+    expect(await access.getTemplate({ ...session, stackName: 'shop-prod' })).toBeUndefined();
+  });
+
+  it('refuses a change set template it cannot get, without the raw message', async () => {
+    cfn
+      .on(GetTemplateCommand)
+      .rejects(
+        Object.assign(new Error('User: arn:aws:sts::2:assumed-role/x is not authorized'), {
+          name: 'AccessDenied',
+        }),
+      );
+    const error = (await access.getTemplate(params).catch((e: unknown) => e)) as Error;
+    expect(error).toBeInstanceOf(ChangeSetError);
+    expect(error.message).not.toMatch(/assumed-role/);
+    cfn.on(GetTemplateCommand).resolves({});
+    expect(await access.getTemplate(params).catch((e: unknown) => e)).toBeInstanceOf(ChangeSetError);
   });
 });

@@ -4,6 +4,7 @@ import {
   DescribeChangeSetCommand,
   type DescribeChangeSetCommandOutput,
   ExecuteChangeSetCommand,
+  GetTemplateCommand,
 } from '@aws-sdk/client-cloudformation';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -483,6 +484,140 @@ describe('approval: on-broadening', () => {
     // Held, with a lease that covers the deploy wait from the moment the change set was executed.
     expect(leases).toHaveLength(1);
     expect(Date.parse(leases[0] ?? '')).toBeGreaterThanOrEqual(started + 9000 * 1000);
+  });
+});
+
+describe('approval: on-broadening reads the IAM of the templates (GetTemplate, Processed)', () => {
+  /** aws-sam-translator's output for test/fixtures/templates/benign/serverless-app.yaml: the stack as it stands. */
+  const processed = () =>
+    JSON.parse(
+      readFileSync(new URL('../fixtures/templates/processed/serverless-app.json', import.meta.url), 'utf8'),
+    ) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+  const roleStatements = (template: ReturnType<typeof processed>) =>
+    (
+      template.Resources.ApiFunctionRole?.Properties.Policies as {
+        PolicyDocument: { Statement: unknown[] };
+      }[]
+    )[1]?.PolicyDocument.Statement as unknown[];
+
+  /** CloudFormation's two templates: the change set's, and the stack's (none: the stack does not exist). */
+  function templates(h: Harness, changeSet: unknown, stack: unknown | undefined) {
+    h.cfn.on(GetTemplateCommand).callsFake(async (input: { ChangeSetName?: string; StackName?: string }) => {
+      if (input.ChangeSetName) return { TemplateBody: JSON.stringify(changeSet) };
+      if (stack === undefined) {
+        throw Object.assign(new Error(`Stack with id ${input.StackName} does not exist`), {
+          name: 'ValidationError',
+        });
+      }
+      return { TemplateBody: JSON.stringify(stack) };
+    });
+  }
+
+  it('asks when a modified role gains an action, naming it, and records the inventory', async () => {
+    const { h, decideAs, awaitingApproval } = await setup({
+      account: '111111111111',
+      changes: [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')],
+    });
+    const widened = processed();
+    roleStatements(widened).push({ Effect: 'Allow', Action: 'sqs:PurgeQueue', Resource: '*' });
+    templates(h, widened, processed());
+    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
+    await awaitingApproval(run.deploymentId);
+    const waiting = await h.store.getDeployment(run.deploymentId);
+    expect(waiting?.changeSetSummary?.broadening).toEqual([
+      'IAM: ApiFunctionRole grants sqs:PurgeQueue on *',
+    ]);
+    expect(waiting?.changeSet).toMatch(/, IAM: 3 roles, \d+ actions, 1 wildcard$/);
+    const role = waiting?.changeSetSummary?.iamInventory?.entries.find((e) => e.id === 'ApiFunctionRole');
+    expect(role).toMatchObject({ principals: ['service lambda.amazonaws.com'], wildcards: ['Resource *'] });
+    expect(role?.actions).toContain('sqs:PurgeQueue');
+    const created = (await h.store.listEvents(run.deploymentId)).find((e) => e.type === 'CHANGE_SET_CREATED');
+    expect(created?.detail).toMatchObject({ iamInventory: { roles: 3 } });
+    expect(h.cfn).toReceiveCommandWith(GetTemplateCommand, {
+      ChangeSetName: ARN('111111111111'),
+      TemplateStage: 'Processed',
+    });
+    expect(h.cfn).toReceiveCommandWith(GetTemplateCommand, {
+      StackName: 'shop-staging',
+      TemplateStage: 'Processed',
+    });
+    await decideAs(run.deploymentId, 'bob', 'reject');
+    await run.settled;
+    expect(h.cfn).not.toReceiveCommand(ExecuteChangeSetCommand);
+  });
+
+  it('executes without asking when a modified role only narrows (an action removed)', async () => {
+    const { h } = await setup({
+      account: '111111111111',
+      changes: [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')],
+    });
+    const narrowed = processed();
+    roleStatements(narrowed).pop();
+    templates(h, narrowed, processed());
+    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
+    expect((await run.settled).ok).toBe(true);
+    const deployment = await h.store.getDeployment(run.deploymentId);
+    expect(deployment).toMatchObject({ status: 'SUCCEEDED', approval: { state: 'NOT_REQUIRED' } });
+    expect(deployment?.changeSetSummary?.broadening).toEqual([]);
+    expect(h.cfn).toReceiveCommandTimes(ExecuteChangeSetCommand, 1);
+  });
+
+  it('asks about every role, trust and action when the stack does not exist yet', async () => {
+    const { h, decideAs, awaitingApproval } = await setup({
+      account: '111111111111',
+      changes: [
+        change('Add', 'ApiFunctionRole', 'AWS::IAM::Role'),
+        change('Add', 'ApiFunction', 'AWS::Lambda::Function'),
+      ],
+    });
+    templates(h, processed(), undefined);
+    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
+    await awaitingApproval(run.deploymentId);
+    expect((await h.store.getDeployment(run.deploymentId))?.changeSetSummary?.broadening).toEqual(
+      expect.arrayContaining(['IAM: adds IAM role ApiFunctionRole', 'IAM: adds IAM role WorkflowRole']),
+    );
+    await decideAs(run.deploymentId, 'bob', 'approve');
+    expect((await run.settled).ok).toBe(true);
+  });
+
+  it('asks when a resource whose type is not an access type gains a resource policy letting in another account', async () => {
+    const { h, decideAs, awaitingApproval } = await setup({
+      account: '111111111111',
+      changes: [change('Modify', 'Table', 'AWS::DynamoDB::Table', 'False')],
+    });
+    const shared = processed();
+    (shared.Resources.Table as { Properties: Record<string, unknown> }).Properties.ResourcePolicy = {
+      PolicyDocument: {
+        Statement: [
+          { Effect: 'Allow', Principal: { AWS: '999999999999' }, Action: 'dynamodb:GetItem', Resource: '*' },
+        ],
+      },
+    };
+    templates(h, shared, processed());
+    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
+    await awaitingApproval(run.deploymentId);
+    expect((await h.store.getDeployment(run.deploymentId))?.changeSetSummary?.broadening).toEqual([
+      'IAM: adds resource policy Table',
+    ]);
+    await decideAs(run.deploymentId, 'bob', 'reject');
+    await run.settled;
+  });
+
+  it('asks by resource type, as before, when the templates cannot be read', async () => {
+    const { h, decideAs, awaitingApproval } = await setup({
+      account: '111111111111',
+      changes: [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')],
+    });
+    h.cfn.on(GetTemplateCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' }));
+    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
+    await awaitingApproval(run.deploymentId);
+    const waiting = await h.store.getDeployment(run.deploymentId);
+    expect(waiting?.changeSetSummary?.broadening).toEqual([
+      'modifies access: ApiFunctionRole (AWS::IAM::Role)',
+    ]);
+    expect(waiting?.changeSetSummary?.iamInventory).toBeUndefined();
+    await decideAs(run.deploymentId, 'bob', 'reject');
+    await run.settled;
   });
 });
 

@@ -5,6 +5,7 @@ import {
   type DescribeChangeSetCommandOutput,
   DescribeStacksCommand,
   ExecuteChangeSetCommand,
+  GetTemplateCommand,
 } from '@aws-sdk/client-cloudformation';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { classifyAwsError, type FaultKind } from '../diagnosis/aws-fault.ts';
@@ -220,6 +221,33 @@ export class StsTargetAccess implements RoleAssumer, StackInspector, ChangeSets 
       // Already gone (a retried delete, or CloudFormation removed it): what deleting it was for.
       if (!(error instanceof ChangeSetError && error.message.includes('no longer exists'))) throw error;
     }
+  }
+
+  async getTemplate(
+    params: AssumeRoleParams & ({ changeSetArn: string } | { stackName: string }),
+  ): Promise<string | undefined> {
+    const { cfn } = this.clientFor(params.region, await this.assume(params));
+    const byChangeSet = 'changeSetArn' in params;
+    // Processed: after the SAM transform, the roles SAM generates are in it as AWS::IAM::Role resources.
+    const input = byChangeSet
+      ? { ChangeSetName: params.changeSetArn, TemplateStage: 'Processed' as const }
+      : { StackName: params.stackName, TemplateStage: 'Processed' as const };
+    let body: string | undefined;
+    try {
+      body = (await sendChangeSetCall(() => cfn.send(new GetTemplateCommand(input)))).TemplateBody;
+    } catch (error) {
+      // CloudFormation answers ValidationError "Stack with id X does not exist" for a stack not created yet.
+      if (!byChangeSet && error instanceof ChangeSetError && error.message.includes('(ValidationError)')) {
+        return undefined;
+      }
+      throw error;
+    }
+    if (body === undefined) {
+      if (byChangeSet)
+        throw new ChangeSetError('CloudFormation returned no processed template for the change set');
+      return undefined;
+    }
+    return body;
   }
 }
 

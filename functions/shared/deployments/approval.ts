@@ -4,6 +4,7 @@ import type { Clock, DeploymentStore, TaskTokens } from '../ports.ts';
 import { findTarget, type Registry } from '../registry/registry.ts';
 import { describeRequester, isAllowed, type RuleScope } from '../registry/requester.ts';
 import type { EnvironmentConfig } from '../registry/schema.ts';
+import type { IamInventory } from '../template-policy/inventory.ts';
 import type { ChangeSetSummary, Deployment, Requester, ResourceChangeSummary } from '../types.ts';
 import { recordEvent } from './record.ts';
 
@@ -34,15 +35,31 @@ const ACCESS_TYPES = [
 export const isAccessResource = (resourceType: string): boolean =>
   ACCESS_TYPES.some((pattern) => pattern.test(resourceType));
 
-/** The resource changes a change set lists, summarised with the reasons `on-broadening` would ask. */
+/**
+ * The IAM of the change set's template compared with the stack's (template-policy/inventory.ts): what it
+ * holds, what it adds or widens, and the logical ids it read (their access is judged by the comparison).
+ */
+export interface IamReview {
+  inventory: IamInventory;
+  widening: string[];
+  covered: readonly string[];
+}
+
+/**
+ * The resource changes a change set lists, summarised with the reasons `on-broadening` would ask. With the
+ * IAM review, an access resource it read asks only when its grants, principals or attachments widen; access
+ * resources it does not read (and every one, without it) ask on any add or modify.
+ */
 export function summariseChangeSet(
   changeSet: { changeSetArn: string; changeSetId: string; changes: ResourceChangeSummary[] },
   protectedResources: readonly string[],
+  review?: IamReview,
 ): ChangeSetSummary {
   const { changes } = changeSet;
   const iam = changes.filter(
     (c) => (c.action === 'Add' || c.action === 'Modify') && isAccessResource(c.resourceType),
   );
+  const covered = new Set(review?.covered ?? []);
   const broadening: string[] = [];
   for (const change of changes) {
     const what = `${change.logicalId} (${change.resourceType})`;
@@ -52,11 +69,12 @@ export function summariseChangeSet(
     // Dynamic: a nested stack's or macro's change CloudFormation cannot predict; it could be anything.
     else if (change.action === 'Dynamic')
       broadening.push(`changes ${what} in a way CloudFormation cannot predict`);
-    if (iam.includes(change))
+    if (iam.includes(change) && !covered.has(change.logicalId))
       broadening.push(`${change.action === 'Add' ? 'adds' : 'modifies'} access: ${what}`);
     if (protectedResources.includes(change.logicalId))
       broadening.push(`touches protected resource ${change.logicalId}`);
   }
+  broadening.push(...(review?.widening ?? []).map((reason) => `IAM: ${reason}`));
   return {
     changeSetArn: changeSet.changeSetArn,
     changeSetId: changeSet.changeSetId,
@@ -65,17 +83,61 @@ export function summariseChangeSet(
     removed: changes.filter((c) => c.action === 'Remove'),
     iam,
     broadening,
+    ...(review ? { iamInventory: review.inventory } : {}),
   };
 }
 
-/** One line for the record, the CLI and chat: `+2 ~1 -0 (1 replacement), IAM: 1`. */
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+/** One line for the record, the CLI and chat: `+2 ~1 -0 (1 replacement), access changes: 1, IAM: 2 roles, 14 actions, 1 wildcard`. */
 export function describeChangeSet(summary: ChangeSetSummary): string {
   const replacements = summary.modified.filter((c) => c.replacement === 'True').length;
+  const inventory = summary.iamInventory;
   return [
     `+${summary.added.length} ~${summary.modified.length} -${summary.removed.length}`,
     replacements > 0 ? ` (${replacements} replacement${replacements === 1 ? '' : 's'})` : '',
     summary.iam.length > 0 ? `, access changes: ${summary.iam.length}` : '',
+    inventory
+      ? `, IAM: ${plural(inventory.roles, 'role')}, ${plural(inventory.actions, 'action')}, ${plural(inventory.wildcards, 'wildcard')}`
+      : '',
   ].join('');
+}
+
+/** How many actions a line lists before "(+N more)". */
+const ACTIONS_PER_LINE = 12;
+
+/**
+ * The IAM inventory as short text lines (CLI, API clients, chat): each role with whom it trusts, each holder
+ * with its actions, managed policies and wildcards (marked `!`), then "… and N more" for what the record left out.
+ */
+export function iamInventoryLines(summary: ChangeSetSummary): string[] {
+  const inventory = summary.iamInventory;
+  if (!inventory) return [];
+  const lines = [
+    `IAM: ${plural(inventory.roles, 'role')}, ${plural(inventory.actions, 'action')}, ${plural(inventory.wildcards, 'wildcard')}`,
+  ];
+  for (const entry of inventory.entries) {
+    const head =
+      entry.kind === 'role'
+        ? `role ${entry.id}`
+        : `${entry.kind === 'resource-policy' ? 'resource policy' : entry.kind} ${entry.id} (${entry.type})`;
+    const attached = entry.attachedTo.length > 0 ? `, attached to ${entry.attachedTo.join(', ')}` : '';
+    lines.push(`${head}${attached}`);
+    if (entry.principals.length > 0) {
+      const more = entry.morePrincipals ? ` (+${entry.morePrincipals} more)` : '';
+      lines.push(`  ${entry.kind === 'role' ? 'trusts' : 'lets in'}: ${entry.principals.join('; ')}${more}`);
+    }
+    if (entry.actions.length > 0) {
+      const hidden = entry.actions.length - ACTIONS_PER_LINE + (entry.moreActions ?? 0);
+      const listed = entry.actions.slice(0, ACTIONS_PER_LINE).join(', ');
+      lines.push(`  actions: ${listed}${hidden > 0 ? ` (+${hidden} more)` : ''}`);
+    }
+    if (entry.managedPolicies.length > 0) lines.push(`  managed: ${entry.managedPolicies.join(', ')}`);
+    if (entry.boundary) lines.push(`  boundary: ${entry.boundary}`);
+    if (entry.wildcards.length > 0) lines.push(`  ! ${entry.wildcards.join(', ')}`);
+  }
+  if (inventory.omitted > 0) lines.push(`… and ${inventory.omitted} more`);
+  return lines;
 }
 
 /** Whether the environment asks for a decision on this change set. */
