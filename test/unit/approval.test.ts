@@ -203,13 +203,11 @@ describe('CloudFormation change set adapter (StsTargetAccess)', () => {
   });
 
   it('refuses a change set template it cannot get, without the raw message', async () => {
-    cfn
-      .on(GetTemplateCommand)
-      .rejects(
-        Object.assign(new Error('User: arn:aws:sts::2:assumed-role/x is not authorized'), {
-          name: 'AccessDenied',
-        }),
-      );
+    cfn.on(GetTemplateCommand).rejects(
+      Object.assign(new Error('User: arn:aws:sts::2:assumed-role/x is not authorized'), {
+        name: 'AccessDenied',
+      }),
+    );
     const error = (await access.getTemplate(params).catch((e: unknown) => e)) as Error;
     expect(error).toBeInstanceOf(ChangeSetError);
     expect(error.message).not.toMatch(/assumed-role/);

@@ -493,12 +493,11 @@ describe('approval: on-broadening reads the IAM of the templates (GetTemplate, P
     JSON.parse(
       readFileSync(new URL('../fixtures/templates/processed/serverless-app.json', import.meta.url), 'utf8'),
     ) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
-  const roleStatements = (template: ReturnType<typeof processed>) =>
-    (
-      template.Resources.ApiFunctionRole?.Properties.Policies as {
-        PolicyDocument: { Statement: unknown[] };
-      }[]
-    )[1]?.PolicyDocument.Statement as unknown[];
+  const roleStatements = (template: ReturnType<typeof processed>): unknown[] => {
+    const role = template.Resources.ApiFunctionRole as { Properties: Record<string, unknown> };
+    const policies = role.Properties.Policies as { PolicyDocument: { Statement: unknown[] } }[];
+    return (policies[1] as { PolicyDocument: { Statement: unknown[] } }).PolicyDocument.Statement;
+  };
 
   /** CloudFormation's two templates: the change set's, and the stack's (none: the stack does not exist). */
   function templates(h: Harness, changeSet: unknown, stack: unknown | undefined) {
