@@ -254,6 +254,15 @@ describe('target-account/template.yaml', () => {
       expect(actionsOf(transform ?? {})).toEqual(['cloudformation:CreateChangeSet']);
     });
 
+    it("may read a change set's and the stack's template (the review's IAM inventory) exactly where it may describe the change set", () => {
+      const granting = (action: string) =>
+        allowsAction(statementsOf('DeployRole'), action).flatMap((s) => asList(s.Resource).map(subOf));
+      expect(granting('cloudformation:GetTemplate')).toEqual(granting('cloudformation:DescribeChangeSet'));
+      expect(granting('cloudformation:GetTemplate')).toEqual([
+        'arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${ApplicationPrefix}-*/*',
+      ]);
+    });
+
     it('may pass only the execution role, and only to CloudFormation', () => {
       const passes = statementsOf('DeployRole').filter((s) => actionsOf(s).includes('iam:PassRole'));
       expect(passes).toHaveLength(1);
