@@ -41,6 +41,35 @@ export const deploymentSchema = z.looseObject({
     })
     .optional(),
   changeSet: z.string().optional(),
+  // Only the IAM inventory is shown from the summary; the rest of it stays in `--json`.
+  changeSetSummary: z
+    .looseObject({
+      iamInventory: z
+        .looseObject({
+          roles: z.number(),
+          actions: z.number(),
+          wildcards: z.number(),
+          principals: z.number(),
+          omitted: z.number(),
+          entries: z.array(
+            z.looseObject({
+              id: z.string(),
+              type: z.string(),
+              kind: z.enum(['role', 'policy', 'identity', 'resource-policy']),
+              principals: z.array(z.string()),
+              actions: z.array(z.string()),
+              managedPolicies: z.array(z.string()),
+              boundary: z.string().optional(),
+              attachedTo: z.array(z.string()),
+              wildcards: z.array(z.string()),
+              moreActions: z.number().optional(),
+              morePrincipals: z.number().optional(),
+            }),
+          ),
+        })
+        .optional(),
+    })
+    .optional(),
   errorCode: z.string().optional(),
   errorMessage: z.string().optional(),
   // A string, not an enum, for the same reason as status: an older server sends none, a newer one may add kinds.

@@ -1,3 +1,4 @@
+import { inventoryLines } from '../../functions/shared/template-policy/inventory-lines.ts';
 import {
   between,
   type Cell,
@@ -145,6 +146,10 @@ export function renderStatus(
     ),
   ];
   if (d.changeSet) lines.push(paint('dim', 'change set'), ...indent(d.changeSet));
+  const inventory = d.changeSetSummary?.iamInventory;
+  // What an approver decides on: the roles, whom they trust, what they may do (the API's text, sanitised).
+  if (inventory)
+    lines.push(paint('dim', 'iam'), ...inventoryLines(inventory).map((line) => `  ${clean(line)}`));
   const steps = describeEvents(events);
   if (steps.length > 0) {
     lines.push(

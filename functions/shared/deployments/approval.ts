@@ -5,6 +5,7 @@ import { findTarget, type Registry } from '../registry/registry.ts';
 import { describeRequester, isAllowed, type RuleScope } from '../registry/requester.ts';
 import type { EnvironmentConfig } from '../registry/schema.ts';
 import type { IamInventory } from '../template-policy/inventory.ts';
+import { inventoryHeadline, inventoryLines } from '../template-policy/inventory-lines.ts';
 import type { ChangeSetSummary, Deployment, Requester, ResourceChangeSummary } from '../types.ts';
 import { recordEvent } from './record.ts';
 
@@ -87,8 +88,6 @@ export function summariseChangeSet(
   };
 }
 
-const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
-
 /** One line for the record, the CLI and chat: `+2 ~1 -0 (1 replacement), access changes: 1, IAM: 2 roles, 14 actions, 1 wildcard`. */
 export function describeChangeSet(summary: ChangeSetSummary): string {
   const replacements = summary.modified.filter((c) => c.replacement === 'True').length;
@@ -97,47 +96,16 @@ export function describeChangeSet(summary: ChangeSetSummary): string {
     `+${summary.added.length} ~${summary.modified.length} -${summary.removed.length}`,
     replacements > 0 ? ` (${replacements} replacement${replacements === 1 ? '' : 's'})` : '',
     summary.iam.length > 0 ? `, access changes: ${summary.iam.length}` : '',
-    inventory
-      ? `, IAM: ${plural(inventory.roles, 'role')}, ${plural(inventory.actions, 'action')}, ${plural(inventory.wildcards, 'wildcard')}`
-      : '',
+    inventory ? `, ${inventoryHeadline(inventory)}` : '',
   ].join('');
 }
-
-/** How many actions a line lists before "(+N more)". */
-const ACTIONS_PER_LINE = 12;
 
 /**
  * The IAM inventory as short text lines (CLI, API clients, chat): each role with whom it trusts, each holder
  * with its actions, managed policies and wildcards (marked `!`), then "… and N more" for what the record left out.
  */
 export function iamInventoryLines(summary: ChangeSetSummary): string[] {
-  const inventory = summary.iamInventory;
-  if (!inventory) return [];
-  const lines = [
-    `IAM: ${plural(inventory.roles, 'role')}, ${plural(inventory.actions, 'action')}, ${plural(inventory.wildcards, 'wildcard')}`,
-  ];
-  for (const entry of inventory.entries) {
-    const head =
-      entry.kind === 'role'
-        ? `role ${entry.id}`
-        : `${entry.kind === 'resource-policy' ? 'resource policy' : entry.kind} ${entry.id} (${entry.type})`;
-    const attached = entry.attachedTo.length > 0 ? `, attached to ${entry.attachedTo.join(', ')}` : '';
-    lines.push(`${head}${attached}`);
-    if (entry.principals.length > 0) {
-      const more = entry.morePrincipals ? ` (+${entry.morePrincipals} more)` : '';
-      lines.push(`  ${entry.kind === 'role' ? 'trusts' : 'lets in'}: ${entry.principals.join('; ')}${more}`);
-    }
-    if (entry.actions.length > 0) {
-      const hidden = entry.actions.length - ACTIONS_PER_LINE + (entry.moreActions ?? 0);
-      const listed = entry.actions.slice(0, ACTIONS_PER_LINE).join(', ');
-      lines.push(`  actions: ${listed}${hidden > 0 ? ` (+${hidden} more)` : ''}`);
-    }
-    if (entry.managedPolicies.length > 0) lines.push(`  managed: ${entry.managedPolicies.join(', ')}`);
-    if (entry.boundary) lines.push(`  boundary: ${entry.boundary}`);
-    if (entry.wildcards.length > 0) lines.push(`  ! ${entry.wildcards.join(', ')}`);
-  }
-  if (inventory.omitted > 0) lines.push(`… and ${inventory.omitted} more`);
-  return lines;
+  return summary.iamInventory ? inventoryLines(summary.iamInventory) : [];
 }
 
 /** Whether the environment asks for a decision on this change set. */
