@@ -70,6 +70,15 @@ describe('approvals in local mode (CLI + API round trip)', () => {
       approval: { mode: 'required', state: 'PENDING' },
       changeSetSummary: { added: [{ action: 'Add', logicalId: 'Fn' }], removed: [] },
     });
+    // The IAM the built template brings: the role SAM generates for Fn, trusted by Lambda, with its boundary.
+    expect(waiting.changeSetSummary.iamInventory).toMatchObject({
+      roles: 1,
+      entries: [{ id: 'FnRole', kind: 'role', principals: ['service lambda.amazonaws.com'] }],
+    });
+    expect(waiting.changeSetSummary.broadening).toContain('IAM: adds IAM role FnRole');
+    const shown = await cli(['status', id]);
+    expect(shown.stdout).toContain('role FnRole');
+    expect(shown.stdout).toContain('trusts: service lambda.amazonaws.com');
     // A second request for the environment queues behind the pending approval rather than overtaking it.
     const queued = await cli(['deploy', 'demo', 'reviewed', '--json']);
     expect(queued.code).toBe(0);
@@ -98,6 +107,9 @@ describe('approvals in local mode (CLI + API round trip)', () => {
       added: [],
       modified: [],
       removed: [],
+      // The same role as the stack now has: shown, and nothing added or widened.
+      broadening: [],
+      iamInventory: { roles: 1 },
     });
     const status = await cli(['status', queuedId]);
     expect(status.stdout).toMatch(
