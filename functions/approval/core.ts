@@ -20,6 +20,7 @@ import { findTarget, type Registry, type Target } from '#shared/registry/registr
 import { parseTemplateText } from '#shared/template-policy/cfn-yaml.ts';
 import {
   compactInventory,
+  comparedIds,
   type FullIamInventory,
   type InventoryTarget,
   inventoryTemplate,
@@ -151,8 +152,7 @@ async function reviewIam(
     return {
       inventory: compactInventory(after),
       widening: inventoryWidening(before, after),
-      // Identities (users, groups) have more to them than their policies (logins, keys): they ask by type.
-      covered: after.entries.filter((e) => e.kind !== 'identity').map((e) => e.id),
+      covered: comparedIds(after),
     };
   } catch (error) {
     logger.warn('could not read the IAM of the change set; access changes ask by resource type', {

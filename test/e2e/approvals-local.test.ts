@@ -71,11 +71,12 @@ describe('approvals in local mode (CLI + API round trip)', () => {
       changeSetSummary: { added: [{ action: 'Add', logicalId: 'Fn' }], removed: [] },
     });
     // The IAM the built template brings: the role SAM generates for Fn, trusted by Lambda, with its boundary.
-    expect(waiting.changeSetSummary.iamInventory).toMatchObject({
+    const summary = waiting.changeSetSummary as { iamInventory: unknown; broadening: string[] };
+    expect(summary.iamInventory).toMatchObject({
       roles: 1,
       entries: [{ id: 'FnRole', kind: 'role', principals: ['service lambda.amazonaws.com'] }],
     });
-    expect(waiting.changeSetSummary.broadening).toContain('IAM: adds IAM role FnRole');
+    expect(summary.broadening).toContain('IAM: adds IAM role FnRole');
     const shown = await cli(['status', id]);
     expect(shown.stdout).toContain('role FnRole');
     expect(shown.stdout).toContain('trusts: service lambda.amazonaws.com');

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { summariseChangeSet } from '#shared/deployments/approval.ts';
 import { parseTemplateText } from '#shared/template-policy/cfn-yaml.ts';
 import {
   compactInventory,
+  comparedIds,
   type InventoryTarget,
   inventoryTemplate,
   inventoryWidening,
@@ -256,5 +258,70 @@ describe('IAM inventory: size', () => {
     expect(inventory.omitted).toBe(200 - inventory.entries.length);
     expect(inventory.entries[0]?.moreActions).toBeGreaterThan(0);
     expect(JSON.stringify(inventory).length).toBeLessThan(64 * 1024);
+  });
+});
+
+describe('IAM inventory: more of what widens', () => {
+  type Template = { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+  const hostile = () => fixture('hostile/iam-inventory.yaml') as Template;
+  const before = inventoryTemplate(hostile(), target);
+
+  it('asks when a policy is attached to another holder, or a condition value changes', () => {
+    const template = hostile();
+    (template.Resources.EverythingButIam as { Properties: Record<string, unknown> }).Properties.Roles = [
+      { Ref: 'PartnerRole' },
+      { Ref: 'AdminRole' },
+    ];
+    const open = template.Resources.OpenRole?.Properties.AssumeRolePolicyDocument as {
+      Statement: { Condition: { StringEquals: Record<string, string> } }[];
+    };
+    (open.Statement[0] as { Condition: { StringEquals: Record<string, string> } }).Condition.StringEquals[
+      'sts:ExternalId'
+    ] = 'another';
+    expect(inventoryWidening(before, inventoryTemplate(template, target))).toEqual([
+      'OpenRole trusts * (if StringEquals sts:ExternalId)',
+      'EverythingButIam is now attached to AdminRole',
+    ]);
+  });
+
+  it('asks when a SAM policy template is added, or a boundary changes', () => {
+    const sam = fixture('benign/serverless-app.yaml') as Template & {
+      Globals: { Function: Record<string, unknown> };
+    };
+    const was = inventoryTemplate(sam, target);
+    const fn = sam.Resources.ApiFunction as unknown as { Properties: { Policies: unknown[] } };
+    fn.Properties.Policies.push({
+      SQSSendMessagePolicy: { QueueName: 'q' },
+    });
+    sam.Globals.Function.PermissionsBoundary = 'arn:aws:iam::111111111111:policy/other';
+    expect(inventoryWidening(was, inventoryTemplate(sam, target))).toEqual([
+      'ApiFunctionRole adds SAM policy template SQSSendMessagePolicy',
+      'ApiFunctionRole changes its permissions boundary',
+    ]);
+  });
+
+  it('leaves users and groups out of what the comparison judges, so their changes ask by type', () => {
+    const ids = comparedIds(before);
+    expect(ids).toContain('PartnerRole');
+    expect(ids).toContain('BucketPolicy');
+    expect(ids).not.toContain('Robot');
+    const summary = summariseChangeSet(
+      {
+        changeSetArn: 'arn',
+        changeSetId: 'x',
+        changes: [
+          {
+            action: 'Modify',
+            logicalId: 'PartnerRole',
+            resourceType: 'AWS::IAM::Role',
+            replacement: 'False',
+          },
+          { action: 'Modify', logicalId: 'Robot', resourceType: 'AWS::IAM::User', replacement: 'False' },
+        ],
+      },
+      [],
+      { inventory: compactInventory(before), widening: [], covered: ids },
+    );
+    expect(summary.broadening).toEqual(['modifies access: Robot (AWS::IAM::User)']);
   });
 });

@@ -112,8 +112,10 @@ function principalsOf(statement: Record<string, unknown>, ctx: ResolveContext, i
     const text = shown(value);
     const everyone = text === '*' || not;
     const label = `${not ? 'NotPrincipal ' : ''}${everyone && !not ? '*' : `${kind} ${text}`}`;
-    into.principals.add(condition ? `${label} (if ${condition})` : label);
-    into.principalKeys.add(`${label}\n${fullCondition}`);
+    const displayed = condition ? `${label} (if ${condition})` : label;
+    into.principals.add(displayed);
+    // The condition's values count too: a changed account in aws:SourceAccount widens as much as a new one.
+    into.principalKeys.add(`${displayed}\n${fullCondition}`);
     if (everyone) into.wildcards.add(not ? 'NotPrincipal' : 'principal *');
     if (!('known' in value) && !('resource' in value)) into.wildcards.add(`unresolvable principal`);
   };
@@ -384,6 +386,14 @@ export function inventoryTemplate(template: unknown, target: InventoryTarget): F
     }
   }
   return { entries };
+}
+
+/**
+ * The logical ids whose access the comparison judges: roles, policies and resource policies. Users and groups
+ * have more to them than their policies (login profiles, access keys), so their changes ask by type.
+ */
+export function comparedIds(full: FullIamInventory): string[] {
+  return full.entries.filter((e) => e.kind !== 'identity').map((e) => e.id);
 }
 
 /** The size budget of the recorded inventory: well inside DynamoDB's 400 KB item with the rest of the record. */
