@@ -325,3 +325,54 @@ describe('IAM inventory: more of what widens', () => {
     expect(summary.broadening).toEqual(['modifies access: Robot (AWS::IAM::User)']);
   });
 });
+
+describe('IAM inventory: hostile sizes', () => {
+  const roles = (actions: number, resources: number, count: number) => {
+    const all: Record<string, unknown> = {};
+    for (let i = 0; i < count; i++) {
+      all[`Role${i}`] = {
+        Type: 'AWS::IAM::Role',
+        Properties: {
+          Policies: [
+            {
+              PolicyName: 'p',
+              PolicyDocument: {
+                Statement: [
+                  {
+                    Effect: 'Allow',
+                    Action: Array.from({ length: actions }, (_, n) => `svc${n}:Action${'x'.repeat(200)}`),
+                    Resource: Array.from({ length: resources }, (_, n) => `arn:aws:s3:::bucket-${n}/*`),
+                  },
+                ],
+              },
+            },
+          ],
+        },
+      };
+    }
+    return { Resources: all };
+  };
+
+  it('keeps the reasons on the record short when 200 existing roles each gain 60 actions', () => {
+    const reasons = inventoryWidening(
+      inventoryTemplate(roles(0, 1, 200), target),
+      inventoryTemplate(roles(60, 1, 200), target),
+    );
+    expect(reasons.length).toBeLessThanOrEqual(51);
+    expect(reasons.at(-1)).toBe(`… and ${200 * 60 - 50} more IAM changes`);
+    expect(JSON.stringify(reasons).length).toBeLessThan(32 * 1024);
+  });
+
+  it('does not multiply out a statement of 3,000 actions on 3,000 resources, and still sees a new resource', () => {
+    const before = inventoryTemplate(roles(3000, 3000, 1), target);
+    const after = roles(3000, 3000, 1);
+    const statement = (
+      after.Resources.Role0 as {
+        Properties: { Policies: { PolicyDocument: { Statement: { Resource: string[] }[] } }[] };
+      }
+    ).Properties.Policies[0]?.PolicyDocument.Statement[0] as { Resource: string[] };
+    statement.Resource.push('arn:aws:s3:::another-bucket/*');
+    const widened = inventoryWidening(before, inventoryTemplate(after, target));
+    expect(widened).toEqual(['Role0 grants its actions on arn:aws:s3:::another-bucket/*']);
+  });
+});

@@ -194,15 +194,22 @@ function grantsOf(statement: Record<string, unknown>, ctx: ResolveContext, into:
   if (resourceValues.some((value) => 'known' in value && value.known === '*'))
     into.wildcards.add('Resource *');
   const condition = statement.Condition === undefined ? '' : ` if ${JSON.stringify(statement.Condition)}`;
+  const on = resources.length > 0 ? resources : ['(none)'];
+  // Every action on every resource, unless that multiplies out past a bound (a template of 1 MB could ask
+  // for billions): then actions and resources are compared each on their own, a new one of either widening.
+  const pairs = granted.length * on.length <= MAX_PAIRS_PER_STATEMENT;
   for (const action of granted) {
     into.actions.add(action);
-    if (!notAction && (action.includes('*') || action.includes('?'))) into.wildcards.add(`action ${action}`);
-    if (!notAction && action.startsWith('?')) into.wildcards.add('unresolvable action');
-    for (const resource of resources.length > 0 ? resources : ['(none)']) {
-      into.grants.add(`${action} on ${resource}${condition}`);
-    }
+    if (action.startsWith('? (')) into.wildcards.add('unresolvable action');
+    else if (!notAction && (action.includes('*') || action.includes('?')))
+      into.wildcards.add(`action ${action}`);
+    if (pairs) for (const resource of on) into.grants.add(`${action} on ${resource}${condition}`);
+    else into.grants.add(`${action} on its resources${condition}`);
   }
+  if (!pairs) for (const resource of on) into.grants.add(`its actions on ${resource}${condition}`);
 }
+
+const MAX_PAIRS_PER_STATEMENT = 2000;
 
 function managedPoliciesOf(node: unknown, ctx: ResolveContext, into: Collector): void {
   const awsManaged = `arn:${ctx.partition}:iam::aws:policy/`;
@@ -482,9 +489,15 @@ export function inventoryWidening(before: FullIamInventory | undefined, after: F
       reasons.push(`${entry.id} loses its permissions boundary`);
     } else if (old.boundary !== entry.boundary) reasons.push(`${entry.id} changes its permissions boundary`);
   }
-  // Principals first, then managed policies, then grants, per entry: the most telling reasons lead.
-  return reasons.sort((a, b) => rank(a) - rank(b));
+  // Principals first, then managed policies, then grants, per entry: the most telling reasons lead. The
+  // reasons go on the record, so they are bounded like the inventory.
+  const sorted = reasons.sort((a, b) => rank(a) - rank(b)).map(clip);
+  return sorted.length > MAX_REASONS
+    ? [...sorted.slice(0, MAX_REASONS), `… and ${sorted.length - MAX_REASONS} more IAM changes`]
+    : sorted;
 }
+
+const MAX_REASONS = 50;
 
 function rank(reason: string): number {
   if (reason.startsWith('adds ')) return 0;
