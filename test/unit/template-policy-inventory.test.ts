@@ -376,3 +376,38 @@ describe('IAM inventory: hostile sizes', () => {
     expect(widened).toEqual(['Role0 grants its actions on arn:aws:s3:::another-bucket/*']);
   });
 });
+
+describe('IAM inventory: hostile text', () => {
+  it('records no control characters from the template (they would reach terminals and chat)', () => {
+    const template = {
+      Resources: {
+        Sneaky: {
+          Type: 'AWS::IAM::Role',
+          Properties: {
+            AssumeRolePolicyDocument: {
+              Statement: [
+                {
+                  Effect: 'Allow',
+                  Principal: { AWS: 'arn:aws:iam::999999999999:root\u001b[2K' },
+                  Action: 'sts:AssumeRole',
+                },
+              ],
+            },
+            Policies: [
+              {
+                PolicyName: 'p',
+                PolicyDocument: {
+                  Statement: [{ Effect: 'Allow', Action: 's3:GetObject\u0007\r', Resource: '*' }],
+                },
+              },
+            ],
+          },
+        },
+      },
+    };
+    const recorded = JSON.stringify(compactInventory(inventoryTemplate(template, target)));
+    expect(recorded).not.toMatch(/\\u00(1b|07|0d)/);
+    expect(recorded).toContain('arn:aws:iam::999999999999:root?[2K');
+    expect(recorded).toContain('s3:GetObject??');
+  });
+});

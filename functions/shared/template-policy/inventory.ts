@@ -409,7 +409,15 @@ const MAX_ACTIONS_PER_ENTRY = 40;
 const MAX_PRINCIPALS_PER_ENTRY = 20;
 const MAX_TEXT = 300;
 
-const clip = (text: string) => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT - 1)}…` : text);
+/**
+ * Template text goes on the record and on to terminals and chat: control characters (an escape sequence in a
+ * principal or an action) become `?`, and long values are cut.
+ */
+const clip = (raw: string) => {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+  const text = raw.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
+  return text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT - 1)}…` : text;
+};
 
 /** Totals over everything, then the entries (wildcards first, roles next) up to the size budget. */
 export function compactInventory(full: FullIamInventory): IamInventory {
@@ -425,6 +433,8 @@ export function compactInventory(full: FullIamInventory): IamInventory {
   for (const { keys: _keys, ...entry } of ranked) {
     const small: IamEntry = {
       ...entry,
+      id: clip(entry.id),
+      type: clip(entry.type),
       principals: entry.principals.slice(0, MAX_PRINCIPALS_PER_ENTRY).map(clip),
       actions: entry.actions.slice(0, MAX_ACTIONS_PER_ENTRY).map(clip),
       managedPolicies: entry.managedPolicies.slice(0, MAX_PRINCIPALS_PER_ENTRY).map(clip),
