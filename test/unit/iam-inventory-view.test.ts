@@ -43,6 +43,12 @@ describe('the IAM inventory as text (iamInventoryLines: CLI, API clients, chat)'
     ]);
     expect(lines).toContain('  trusts: * (if StringEquals sts:ExternalId)');
     expect(lines).toContain('policy EverythingButIam (AWS::IAM::Policy), attached to PartnerRole');
+    const partner = lines.indexOf('role PartnerRole');
+    expect(lines.slice(partner, partner + 3)).toEqual([
+      'role PartnerRole',
+      '  trusts: account arn:aws:iam::999999999999:root',
+      '  policies: EverythingButIam',
+    ]);
     expect(lines).toContain('  lets in: account 888888888888');
   });
 

@@ -16,6 +16,12 @@ const ACTIONS_PER_LINE = 12;
  */
 export function inventoryLines(inventory: IamInventory): string[] {
   const lines = [inventoryHeadline(inventory)];
+  // A role's actions also come from the standalone policies attached to it: named on the role's lines too.
+  const policiesOf = new Map<string, string[]>();
+  for (const entry of inventory.entries) {
+    for (const holder of entry.attachedTo)
+      policiesOf.set(holder, [...(policiesOf.get(holder) ?? []), entry.id]);
+  }
   for (const entry of inventory.entries) {
     const head =
       entry.kind === 'role'
@@ -32,6 +38,8 @@ export function inventoryLines(inventory: IamInventory): string[] {
       const listed = entry.actions.slice(0, ACTIONS_PER_LINE).join(', ');
       lines.push(`  actions: ${listed}${hidden > 0 ? ` (+${hidden} more)` : ''}`);
     }
+    const attachedPolicies = policiesOf.get(entry.id) ?? [];
+    if (attachedPolicies.length > 0) lines.push(`  policies: ${attachedPolicies.join(', ')}`);
     if (entry.managedPolicies.length > 0) lines.push(`  managed: ${entry.managedPolicies.join(', ')}`);
     if (entry.boundary) lines.push(`  boundary: ${entry.boundary}`);
     if (entry.wildcards.length > 0) lines.push(`  ! ${entry.wildcards.join(', ')}`);
