@@ -84,6 +84,8 @@ export class SimulatedTargetAccess implements RoleAssumer, StackInspector, Chang
       status: 'CREATE_COMPLETE',
       executionStatus: changeSet.baseline === digest(stack) ? 'AVAILABLE' : 'OBSOLETE',
       changes: diffResources(stack, changeSet.resources),
+      // `sam deploy` passes the registry's overrides to every simulated change set alike.
+      parameters: {},
     };
   }
 
@@ -101,6 +103,12 @@ export class SimulatedTargetAccess implements RoleAssumer, StackInspector, Chang
       JSON.stringify(changeSet.template ?? { Resources: changeSet.resources }),
     );
     rmSync(this.file(params.changeSetArn), { force: true });
+  }
+
+  async stackParameters(
+    params: AssumeRoleParams & { stackName: string },
+  ): Promise<Record<string, string> | undefined> {
+    return this.dir && existsSync(this.stackFile(params.stackName)) ? {} : undefined;
   }
 
   /** The built template stands for the processed one: the review reads SAM shorthand as SAM will expand it. */
@@ -207,6 +215,12 @@ export class LocalTargetAccess implements RoleAssumer, StackInspector, ChangeSet
     params: AssumeRoleParams & ({ changeSetArn: string } | { stackName: string }),
   ): Promise<string | undefined> {
     return (await this.pick(params)).getTemplate(params);
+  }
+
+  async stackParameters(
+    params: AssumeRoleParams & { stackName: string },
+  ): Promise<Record<string, string> | undefined> {
+    return (await this.pick(params)).stackParameters(params);
   }
 
   async preflight(params: AssumeRoleParams): Promise<AssumedIdentity> {

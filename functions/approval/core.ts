@@ -22,7 +22,6 @@ import {
   compactInventory,
   comparedIds,
   type FullIamInventory,
-  type InventoryTarget,
   inventoryTemplate,
   inventoryWidening,
 } from '#shared/template-policy/inventory.ts';
@@ -90,7 +89,7 @@ export async function review(deploymentId: string, deps: ApprovalDeps): Promise<
   const summary = summariseChangeSet(
     info,
     target.env.protectedResources,
-    await reviewIam(deployment, target, arn, deps),
+    await reviewIam(deployment, target, { changeSetArn: arn, parameters: info.parameters }, deps),
   );
   const needed = approvalNeeded(target.env, summary);
   const at = deps.clock.now().toISOString();
@@ -131,28 +130,39 @@ export async function review(deploymentId: string, deps: ApprovalDeps): Promise<
 async function reviewIam(
   deployment: Deployment,
   target: Target,
-  changeSetArn: string,
+  changeSet: { changeSetArn: string; parameters: Record<string, string> },
   deps: ApprovalDeps,
 ): Promise<IamReview | undefined> {
   const env = target.env;
-  const on: InventoryTarget = {
-    accountId: env.accountId,
-    region: env.region,
-    stackName: env.stackName,
-    parameterOverrides: env.parameterOverrides,
-  };
-  const read = (text: string): FullIamInventory => inventoryTemplate(parseTemplateText(text), on);
+  // Each template with the parameter values it runs with: the change set's, and the stack's own (a registry
+  // override that changed would otherwise read both the same and hide a new trusted account).
+  const read = (text: string, parameterOverrides: Record<string, string>): FullIamInventory =>
+    inventoryTemplate(parseTemplateText(text), {
+      accountId: env.accountId,
+      region: env.region,
+      stackName: env.stackName,
+      parameterOverrides,
+    });
   const params = assumeParams(deployment, target, PREFLIGHT_DURATION_SECONDS);
   try {
-    const proposed = await deps.changeSets.getTemplate({ ...params, changeSetArn });
+    const proposed = await deps.changeSets.getTemplate({ ...params, changeSetArn: changeSet.changeSetArn });
     if (proposed === undefined) return undefined;
     const current = await deps.changeSets.getTemplate({ ...params, stackName: env.stackName });
-    const after = read(proposed);
-    const before = current === undefined ? undefined : read(current);
+    const stackParameters =
+      current === undefined
+        ? {}
+        : await deps.changeSets.stackParameters({ ...params, stackName: env.stackName });
+    const after = read(proposed, changeSet.parameters);
+    const before = current === undefined ? undefined : read(current, stackParameters ?? {});
+    // A NoEcho value reads `****` on both sides whatever it is: the comparison cannot tell, so access
+    // changes ask by type.
+    const hidden = [...Object.values(changeSet.parameters), ...Object.values(stackParameters ?? {})].includes(
+      '****',
+    );
     return {
       inventory: compactInventory(after),
       widening: inventoryWidening(before, after),
-      covered: comparedIds(after),
+      covered: hidden ? [] : comparedIds(after),
     };
   } catch (error) {
     logger.warn('could not read the IAM of the change set; access changes ask by resource type', {

@@ -184,6 +184,8 @@ export interface ChangeSetInfo {
   executionStatus: string;
   statusReason?: string;
   changes: ResourceChangeSummary[];
+  /** The parameter values the change set applies (empty when the template has none; NoEcho ones as `****`). */
+  parameters: Record<string, string>;
 }
 
 /**
@@ -203,6 +205,10 @@ export interface ChangeSets {
   getTemplate(
     params: AssumeRoleParams & ({ changeSetArn: string } | { stackName: string }),
   ): Promise<string | undefined>;
+  /** The parameter values the stack runs with now (DescribeStacks); undefined when the stack does not exist. */
+  stackParameters(
+    params: AssumeRoleParams & { stackName: string },
+  ): Promise<Record<string, string> | undefined>;
 }
 
 export interface WorkflowStarter {

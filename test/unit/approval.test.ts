@@ -1,6 +1,7 @@
 import {
   CloudFormationClient,
   DescribeChangeSetCommand,
+  DescribeStacksCommand,
   ExecuteChangeSetCommand,
   GetTemplateCommand,
 } from '@aws-sdk/client-cloudformation';
@@ -213,5 +214,41 @@ describe('CloudFormation change set adapter (StsTargetAccess)', () => {
     expect(error.message).not.toMatch(/assumed-role/);
     cfn.on(GetTemplateCommand).resolves({});
     expect(await access.getTemplate(params).catch((e: unknown) => e)).toBeInstanceOf(ChangeSetError);
+  });
+
+  it('reads the parameter values of the change set and of the stack, and none for a stack that does not exist', async () => {
+    const { changeSetArn: _arn, ...session } = params;
+    cfn.on(DescribeChangeSetCommand).resolves({
+      ChangeSetId: ARN,
+      Status: 'CREATE_COMPLETE',
+      ExecutionStatus: 'AVAILABLE',
+      Parameters: [
+        { ParameterKey: 'Partner', ParameterValue: '999999999999' },
+        { ParameterKey: 'Secret', ParameterValue: '****' },
+      ],
+    });
+    expect((await access.describeChangeSet(params)).parameters).toEqual({
+      Partner: '999999999999',
+      Secret: '****',
+    });
+    cfn.on(DescribeStacksCommand).resolves({
+      Stacks: [
+        {
+          StackName: 'shop-prod',
+          StackStatus: 'UPDATE_COMPLETE',
+          CreationTime: new Date(),
+          Parameters: [{ ParameterKey: 'Partner', ParameterValue: '111111111111' }],
+        },
+      ],
+    });
+    expect(await access.stackParameters({ ...session, stackName: 'shop-prod' })).toEqual({
+      Partner: '111111111111',
+    });
+    cfn
+      .on(DescribeStacksCommand)
+      .rejects(
+        Object.assign(new Error('Stack with id shop-prod does not exist'), { name: 'ValidationError' }),
+      );
+    expect(await access.stackParameters({ ...session, stackName: 'shop-prod' })).toBeUndefined();
   });
 });

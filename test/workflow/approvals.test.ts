@@ -3,6 +3,7 @@ import {
   DeleteChangeSetCommand,
   DescribeChangeSetCommand,
   type DescribeChangeSetCommandOutput,
+  DescribeStacksCommand,
   ExecuteChangeSetCommand,
   GetTemplateCommand,
 } from '@aws-sdk/client-cloudformation';
@@ -597,6 +598,75 @@ describe('approval: on-broadening reads the IAM of the templates (GetTemplate, P
     await awaitingApproval(run.deploymentId);
     expect((await h.store.getDeployment(run.deploymentId))?.changeSetSummary?.broadening).toEqual([
       'IAM: adds resource policy Table',
+    ]);
+    await decideAs(run.deploymentId, 'bob', 'reject');
+    await run.settled;
+  });
+
+  it("asks when only a parameter changes whom a role trusts (the stack's own parameters, not the registry's)", async () => {
+    const { h, decideAs, awaitingApproval } = await setup({
+      account: '111111111111',
+      changes: [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')],
+    });
+    const template = processed() as ReturnType<typeof processed> & { Parameters: Record<string, unknown> };
+    template.Parameters = {
+      ...(template.Parameters ?? {}),
+      Partner: { Type: 'String', Default: '111111111111' },
+    };
+    const role = template.Resources.ApiFunctionRole as { Properties: Record<string, unknown> };
+    (role.Properties.AssumeRolePolicyDocument as { Statement: unknown[] }).Statement.push({
+      Effect: 'Allow',
+      Principal: { AWS: { Ref: 'Partner' } },
+      Action: 'sts:AssumeRole',
+    });
+    // The same template text; the change set passes another account than the stack was deployed with.
+    templates(h, template, template);
+    h.cfn.on(DescribeChangeSetCommand).callsFake(async ({ ChangeSetName }) => ({
+      ChangeSetId: ChangeSetName,
+      ChangeSetName: 'samcli-deploy1733300000',
+      Status: 'CREATE_COMPLETE',
+      ExecutionStatus: 'AVAILABLE',
+      Parameters: [{ ParameterKey: 'Partner', ParameterValue: '999999999999' }],
+      Changes: [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')],
+    }));
+    h.cfn.on(DescribeStacksCommand).callsFake(async ({ StackName }) => ({
+      Stacks: [
+        {
+          StackName,
+          StackStatus: 'UPDATE_COMPLETE',
+          CreationTime: new Date(),
+          Parameters: [{ ParameterKey: 'Partner', ParameterValue: '111111111111' }],
+        },
+      ],
+    }));
+    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
+    await awaitingApproval(run.deploymentId);
+    expect((await h.store.getDeployment(run.deploymentId))?.changeSetSummary?.broadening).toEqual(
+      expect.arrayContaining(['IAM: ApiFunctionRole trusts account 999999999999']),
+    );
+    await decideAs(run.deploymentId, 'bob', 'reject');
+    await run.settled;
+    expect(h.cfn).not.toReceiveCommand(ExecuteChangeSetCommand);
+  });
+
+  it('asks by resource type when a NoEcho parameter (`****` on both sides) could hide what changed', async () => {
+    const { h, decideAs, awaitingApproval } = await setup({
+      account: '111111111111',
+      changes: [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')],
+    });
+    templates(h, processed(), processed());
+    h.cfn.on(DescribeChangeSetCommand).callsFake(async ({ ChangeSetName }) => ({
+      ChangeSetId: ChangeSetName,
+      ChangeSetName: 'samcli-deploy1733300000',
+      Status: 'CREATE_COMPLETE',
+      ExecutionStatus: 'AVAILABLE',
+      Parameters: [{ ParameterKey: 'Secret', ParameterValue: '****' }],
+      Changes: [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')],
+    }));
+    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
+    await awaitingApproval(run.deploymentId);
+    expect((await h.store.getDeployment(run.deploymentId))?.changeSetSummary?.broadening).toEqual([
+      'modifies access: ApiFunctionRole (AWS::IAM::Role)',
     ]);
     await decideAs(run.deploymentId, 'bob', 'reject');
     await run.settled;

@@ -201,6 +201,7 @@ export class StsTargetAccess implements RoleAssumer, StackInspector, ChangeSets 
       executionStatus: first?.ExecutionStatus ?? 'UNAVAILABLE',
       ...(first?.StatusReason ? { statusReason: first.StatusReason.slice(0, 500) } : {}),
       changes,
+      parameters: parameterValues(first?.Parameters),
     };
   }
 
@@ -220,6 +221,21 @@ export class StsTargetAccess implements RoleAssumer, StackInspector, ChangeSets 
     } catch (error) {
       // Already gone (a retried delete, or CloudFormation removed it): what deleting it was for.
       if (!(error instanceof ChangeSetError && error.message.includes('no longer exists'))) throw error;
+    }
+  }
+
+  async stackParameters(
+    params: AssumeRoleParams & { stackName: string },
+  ): Promise<Record<string, string> | undefined> {
+    const { cfn } = this.clientFor(params.region, await this.assume(params));
+    try {
+      const { Stacks = [] } = await cfn.send(new DescribeStacksCommand({ StackName: params.stackName }));
+      return Stacks[0] ? parameterValues(Stacks[0].Parameters) : undefined;
+    } catch (error) {
+      if ((error as { message?: string }).message?.includes('does not exist')) return undefined;
+      throw new ChangeSetError(
+        `CloudFormation DescribeStacks failed (${(error as { name?: string }).name ?? 'unknown error'})`,
+      );
     }
   }
 
@@ -249,6 +265,17 @@ export class StsTargetAccess implements RoleAssumer, StackInspector, ChangeSets 
     }
     return body;
   }
+}
+
+/** Parameter values by key, as CloudFormation lists them (a NoEcho value reads `****`). */
+function parameterValues(
+  list: readonly { ParameterKey?: string | undefined; ParameterValue?: string | undefined }[] | undefined,
+): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const { ParameterKey, ParameterValue } of list ?? []) {
+    if (ParameterKey !== undefined && ParameterValue !== undefined) values[ParameterKey] = ParameterValue;
+  }
+  return values;
 }
 
 /**
