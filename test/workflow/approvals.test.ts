@@ -672,6 +672,66 @@ describe('approval: on-broadening reads the IAM of the templates (GetTemplate, P
     await run.settled;
   });
 
+  it('asks by resource type when a parameter flips an Fn::If in a role (both branches read alike on both sides)', async () => {
+    const { h, decideAs, awaitingApproval } = await setup({
+      account: '111111111111',
+      changes: [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')],
+    });
+    const template = processed() as ReturnType<typeof processed> & {
+      Parameters: Record<string, unknown>;
+      Conditions: Record<string, unknown>;
+    };
+    template.Parameters = { ...(template.Parameters ?? {}), Admin: { Type: 'String', Default: 'no' } };
+    template.Conditions = {
+      ...(template.Conditions ?? {}),
+      IsAdmin: { 'Fn::Equals': [{ Ref: 'Admin' }, 'yes'] },
+    };
+    roleStatements(template).push({
+      'Fn::If': ['IsAdmin', { Effect: 'Allow', Action: '*', Resource: '*' }, { Ref: 'AWS::NoValue' }],
+    });
+    templates(h, template, template);
+    h.cfn.on(DescribeChangeSetCommand).callsFake(async ({ ChangeSetName }) => ({
+      ChangeSetId: ChangeSetName,
+      ChangeSetName: 'samcli-deploy1733300000',
+      Status: 'CREATE_COMPLETE',
+      ExecutionStatus: 'AVAILABLE',
+      Parameters: [{ ParameterKey: 'Admin', ParameterValue: 'yes' }],
+      Changes: [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')],
+    }));
+    h.cfn.on(DescribeStacksCommand).callsFake(async ({ StackName }) => ({
+      Stacks: [
+        {
+          StackName,
+          StackStatus: 'UPDATE_COMPLETE',
+          CreationTime: new Date(),
+          Parameters: [{ ParameterKey: 'Admin', ParameterValue: 'no' }],
+        },
+      ],
+    }));
+    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
+    await awaitingApproval(run.deploymentId);
+    expect((await h.store.getDeployment(run.deploymentId))?.changeSetSummary?.broadening).toEqual([
+      'modifies access: ApiFunctionRole (AWS::IAM::Role)',
+    ]);
+    await decideAs(run.deploymentId, 'bob', 'reject');
+    await run.settled;
+  });
+
+  it('asks by resource type for an added access resource, whatever the inventory says (a Condition may add it)', async () => {
+    const { h, decideAs, awaitingApproval } = await setup({
+      account: '111111111111',
+      changes: [change('Add', 'WorkflowRole', 'AWS::IAM::Role')],
+    });
+    templates(h, processed(), processed());
+    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
+    await awaitingApproval(run.deploymentId);
+    expect((await h.store.getDeployment(run.deploymentId))?.changeSetSummary?.broadening).toEqual([
+      'adds access: WorkflowRole (AWS::IAM::Role)',
+    ]);
+    await decideAs(run.deploymentId, 'bob', 'reject');
+    await run.settled;
+  });
+
   it('asks by resource type, as before, when the templates cannot be read', async () => {
     const { h, decideAs, awaitingApproval } = await setup({
       account: '111111111111',

@@ -48,8 +48,8 @@ export interface IamReview {
 
 /**
  * The resource changes a change set lists, summarised with the reasons `on-broadening` would ask. With the
- * IAM review, an access resource it read asks only when its grants, principals or attachments widen; access
- * resources it does not read (and every one, without it) ask on any add or modify.
+ * IAM review, a modified access resource it read exactly asks only when its grants, principals or attachments
+ * widen; any other access change (an add, a resource it does not read, every one without it) asks by type.
  */
 export function summariseChangeSet(
   changeSet: { changeSetArn: string; changeSetId: string; changes: ResourceChangeSummary[] },
@@ -70,7 +70,9 @@ export function summariseChangeSet(
     // Dynamic: a nested stack's or macro's change CloudFormation cannot predict; it could be anything.
     else if (change.action === 'Dynamic')
       broadening.push(`changes ${what} in a way CloudFormation cannot predict`);
-    if (iam.includes(change) && !covered.has(change.logicalId))
+    // Only a modification is judged by the comparison: an add asks by type, whatever the stack's template says
+    // (a resource with a Condition is in both templates, yet only now created).
+    if (iam.includes(change) && !(change.action === 'Modify' && covered.has(change.logicalId)))
       broadening.push(`${change.action === 'Add' ? 'adds' : 'modifies'} access: ${what}`);
     if (protectedResources.includes(change.logicalId))
       broadening.push(`touches protected resource ${change.logicalId}`);

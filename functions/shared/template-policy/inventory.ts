@@ -52,7 +52,14 @@ export interface IamEntry {
 
 /** The inventory with what the comparison with the stack needs (the keys are never stored). */
 export interface FullIamInventory {
-  entries: (IamEntry & { keys: { principals: string[]; grants: string[] } })[];
+  entries: (IamEntry & {
+    keys: { principals: string[]; grants: string[] };
+    /**
+     * Read exactly: no `Fn::If` or `Fn::Select` (both branches, or every item, are read on either side, so a
+     * flipped condition compares equal) and nothing unresolved (whose reason reads the same whatever it is).
+     */
+    exact: boolean;
+  })[];
 }
 
 /** As recorded on the deployment and in the CHANGE_SET_CREATED event: totals, then entries up to a size. */
@@ -274,7 +281,7 @@ export function inventoryTemplate(template: unknown, target: InventoryTarget): F
     type: string,
     kind: IamEntry['kind'],
     into: Collector,
-    extra: { boundary?: unknown; attachedTo?: unknown } = {},
+    extra: { boundary?: unknown; attachedTo?: unknown; read?: unknown } = {},
   ) => {
     const boundary =
       extra.boundary === undefined ? [] : resolve(extra.boundary, ctx).map((value) => shown(value));
@@ -295,6 +302,7 @@ export function inventoryTemplate(template: unknown, target: InventoryTarget): F
         principals: [...into.principalKeys].sort(),
         grants: [...into.grants, ...attachedTo.map((holder) => `attached to ${holder}`)].sort(),
       },
+      exact: isExact(extra.read, [...into.principalKeys, ...into.grants, ...boundary, ...attachedTo]),
     });
   };
 
@@ -311,7 +319,7 @@ export function inventoryTemplate(template: unknown, target: InventoryTarget): F
         ctx,
         into,
       );
-      push(id, type, 'role', into, { boundary: props.PermissionsBoundary });
+      push(id, type, 'role', into, { boundary: props.PermissionsBoundary, read: props });
     } else if (IDENTITY_TYPES.includes(type)) {
       managedPoliciesOf(props.ManagedPolicyArns, ctx, into);
       documents(
@@ -320,7 +328,7 @@ export function inventoryTemplate(template: unknown, target: InventoryTarget): F
         into,
       );
       into.wildcards.add('long-lived IAM identity');
-      push(id, type, 'identity', into, { boundary: props.PermissionsBoundary });
+      push(id, type, 'identity', into, { boundary: props.PermissionsBoundary, read: props });
     } else if (POLICY_TYPES.includes(type)) {
       documents([props.PolicyDocument], ctx, into);
       const holders = [
@@ -333,7 +341,7 @@ export function inventoryTemplate(template: unknown, target: InventoryTarget): F
       ]
         .filter((node) => node !== undefined)
         .flatMap((node) => (Array.isArray(node) ? node : [node]));
-      push(id, type, 'policy', into, { attachedTo: holders });
+      push(id, type, 'policy', into, { attachedTo: holders, read: props });
     } else if (SAM_ROLE_TYPES[type] !== undefined) {
       // Before the transform (local mode's built template): the role SAM will generate, named as SAM names it.
       const effective = type === 'AWS::Serverless::Function' ? { ...globals, ...props } : props;
@@ -355,7 +363,10 @@ export function inventoryTemplate(template: unknown, target: InventoryTarget): F
         into.grants.add(`template ${name}`);
       }
       documents(docs, ctx, into);
-      push(`${id}Role`, 'AWS::IAM::Role', 'role', into, { boundary: effective.PermissionsBoundary });
+      push(`${id}Role`, 'AWS::IAM::Role', 'role', into, {
+        boundary: effective.PermissionsBoundary,
+        read: effective,
+      });
     } else if (RESOURCE_POLICIES[type] !== undefined || PRINCIPAL_PERMISSIONS.includes(type)) {
       for (const path of RESOURCE_POLICIES[type] ?? []) {
         let node: unknown = props;
@@ -389,18 +400,26 @@ export function inventoryTemplate(template: unknown, target: InventoryTarget): F
         grantsOf({ Effect: 'Allow', Action: props.Action ?? '?', Resource: '(this resource)' }, ctx, into);
       }
       if (into.principals.size === 0 && into.actions.size === 0) continue;
-      push(id, type, 'resource-policy', into);
+      push(id, type, 'resource-policy', into, { read: props });
     }
   }
   return { entries };
 }
 
+function isExact(read: unknown, values: string[]): boolean {
+  const text = JSON.stringify(read ?? {});
+  return (
+    !text.includes('"Fn::If"') && !text.includes('"Fn::Select"') && !values.some((v) => v.includes('? ('))
+  );
+}
+
 /**
- * The logical ids whose access the comparison judges: roles, policies and resource policies. Users and groups
- * have more to them than their policies (login profiles, access keys), so their changes ask by type.
+ * The logical ids whose access the comparison judges: roles, policies and resource policies read exactly. Users
+ * and groups have more to them than their policies (login profiles, access keys), so their changes ask by type,
+ * as do entries not read exactly.
  */
 export function comparedIds(full: FullIamInventory): string[] {
-  return full.entries.filter((e) => e.kind !== 'identity').map((e) => e.id);
+  return full.entries.filter((e) => e.kind !== 'identity' && e.exact).map((e) => e.id);
 }
 
 /** The size budget of the recorded inventory: well inside DynamoDB's 400 KB item with the rest of the record. */
@@ -430,7 +449,7 @@ export function compactInventory(full: FullIamInventory): IamInventory {
   );
   const entries: IamEntry[] = [];
   let size = 0;
-  for (const { keys: _keys, ...entry } of ranked) {
+  for (const { keys: _keys, exact: _exact, ...entry } of ranked) {
     const small: IamEntry = {
       ...entry,
       id: clip(entry.id),
