@@ -413,3 +413,65 @@ describe('IAM inventory: hostile text', () => {
     expect(recorded).toContain('s3:GetObject??');
   });
 });
+
+describe('IAM inventory: what else a modification can widen', () => {
+  const template = (partner: string, queues: unknown[], maxSession: number) => ({
+    Parameters: { Partner: { Type: 'String', Default: partner } },
+    Resources: {
+      Queue: { Type: 'AWS::SQS::Queue' },
+      Other: { Type: 'AWS::SQS::Queue' },
+      Role: {
+        Type: 'AWS::IAM::Role',
+        Properties: {
+          MaxSessionDuration: maxSession,
+          AssumeRolePolicyDocument: {
+            Statement: [
+              {
+                Effect: 'Allow',
+                Principal: { Service: 'events.amazonaws.com' },
+                Action: 'sts:AssumeRole',
+                Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'Partner' } } },
+              },
+            ],
+          },
+        },
+      },
+      QueuePolicy: {
+        Type: 'AWS::SQS::QueuePolicy',
+        Properties: {
+          Queues: queues,
+          PolicyDocument: {
+            Statement: [
+              {
+                Effect: 'Allow',
+                Principal: { Service: 'sns.amazonaws.com' },
+                Action: 'sqs:SendMessage',
+                Resource: '*',
+              },
+            ],
+          },
+        },
+      },
+    },
+  });
+  const base = inventoryTemplate(template('111111111111', [{ Ref: 'Queue' }], 3600), target);
+
+  it('reads them exactly (a Ref to a resource or a parameter is resolved)', () => {
+    expect(comparedIds(base)).toEqual(['Role', 'QueuePolicy']);
+  });
+
+  it('asks when a parameter changes a condition value, a queue policy applies to another queue, or sessions last longer', () => {
+    expect(
+      inventoryWidening(base, inventoryTemplate(template('999999999999', [{ Ref: 'Queue' }], 3600), target)),
+    ).toEqual(['Role trusts service events.amazonaws.com (if StringEquals aws:SourceAccount)']);
+    expect(
+      inventoryWidening(
+        base,
+        inventoryTemplate(template('111111111111', [{ Ref: 'Queue' }, { Ref: 'Other' }], 3600), target),
+      ),
+    ).toEqual(['QueuePolicy changes Queues']);
+    expect(
+      inventoryWidening(base, inventoryTemplate(template('111111111111', [{ Ref: 'Queue' }], 43200), target)),
+    ).toEqual(['Role changes MaxSessionDuration']);
+  });
+});

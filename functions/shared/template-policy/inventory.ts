@@ -114,7 +114,8 @@ const PRINCIPAL_KINDS: Record<string, string> = {
 /** A statement's principals as `<kind> <value>`, plus the keys (with the condition's values) for comparison. */
 function principalsOf(statement: Record<string, unknown>, ctx: ResolveContext, into: Collector): void {
   const condition = conditionKeys(statement.Condition);
-  const fullCondition = statement.Condition === undefined ? '' : JSON.stringify(statement.Condition);
+  const fullCondition =
+    statement.Condition === undefined ? '' : JSON.stringify(resolveDeep(statement.Condition, ctx));
   const add = (kind: string, value: Value, not: boolean) => {
     const text = shown(value);
     const everyone = text === '*' || not;
@@ -200,7 +201,8 @@ function grantsOf(statement: Record<string, unknown>, ctx: ResolveContext, into:
   if (notResource) into.wildcards.add('NotResource');
   if (resourceValues.some((value) => 'known' in value && value.known === '*'))
     into.wildcards.add('Resource *');
-  const condition = statement.Condition === undefined ? '' : ` if ${JSON.stringify(statement.Condition)}`;
+  const condition =
+    statement.Condition === undefined ? '' : ` if ${JSON.stringify(resolveDeep(statement.Condition, ctx))}`;
   const on = resources.length > 0 ? resources : ['(none)'];
   // Every action on every resource, unless that multiplies out past a bound (a template of 1 MB could ask
   // for billions): then actions and resources are compared each on their own, a new one of either widening.
@@ -281,8 +283,18 @@ export function inventoryTemplate(template: unknown, target: InventoryTarget): F
     type: string,
     kind: IamEntry['kind'],
     into: Collector,
-    extra: { boundary?: unknown; attachedTo?: unknown; read?: unknown } = {},
+    extra: {
+      boundary?: unknown;
+      attachedTo?: unknown;
+      read?: unknown;
+      others?: Record<string, unknown>;
+    } = {},
   ) => {
+    // What else decides the access (a role's MaxSessionDuration, the queues a queue policy applies to): any
+    // change of it counts as widening.
+    const others = Object.entries(extra.others ?? {})
+      .filter(([key]) => !UNRELATED_PROPERTIES.includes(key))
+      .map(([key, value]) => `property ${key} = ${JSON.stringify(resolveDeep(value, ctx))}`);
     const boundary =
       extra.boundary === undefined ? [] : resolve(extra.boundary, ctx).map((value) => shown(value));
     const attachedTo = resolveList(extra.attachedTo, ctx).map((value) =>
@@ -300,9 +312,15 @@ export function inventoryTemplate(template: unknown, target: InventoryTarget): F
       wildcards: [...into.wildcards].sort(),
       keys: {
         principals: [...into.principalKeys].sort(),
-        grants: [...into.grants, ...attachedTo.map((holder) => `attached to ${holder}`)].sort(),
+        grants: [...into.grants, ...attachedTo.map((holder) => `attached to ${holder}`), ...others].sort(),
       },
-      exact: isExact(extra.read, [...into.principalKeys, ...into.grants, ...boundary, ...attachedTo]),
+      exact: isExact(extra.read, [
+        ...into.principalKeys,
+        ...into.grants,
+        ...boundary,
+        ...attachedTo,
+        ...others,
+      ]),
     });
   };
 
@@ -319,7 +337,8 @@ export function inventoryTemplate(template: unknown, target: InventoryTarget): F
         ctx,
         into,
       );
-      push(id, type, 'role', into, { boundary: props.PermissionsBoundary, read: props });
+      const { AssumeRolePolicyDocument, ManagedPolicyArns, Policies, PermissionsBoundary, ...others } = props;
+      push(id, type, 'role', into, { boundary: props.PermissionsBoundary, read: props, others });
     } else if (IDENTITY_TYPES.includes(type)) {
       managedPoliciesOf(props.ManagedPolicyArns, ctx, into);
       documents(
@@ -341,7 +360,8 @@ export function inventoryTemplate(template: unknown, target: InventoryTarget): F
       ]
         .filter((node) => node !== undefined)
         .flatMap((node) => (Array.isArray(node) ? node : [node]));
-      push(id, type, 'policy', into, { attachedTo: holders, read: props });
+      const { PolicyDocument, Roles, Users, Groups, RoleName, UserName, GroupName, ...others } = props;
+      push(id, type, 'policy', into, { attachedTo: holders, read: props, others });
     } else if (SAM_ROLE_TYPES[type] !== undefined) {
       // Before the transform (local mode's built template): the role SAM will generate, named as SAM names it.
       const effective = type === 'AWS::Serverless::Function' ? { ...globals, ...props } : props;
@@ -400,16 +420,55 @@ export function inventoryTemplate(template: unknown, target: InventoryTarget): F
         grantsOf({ Effect: 'Allow', Action: props.Action ?? '?', Resource: '(this resource)' }, ctx, into);
       }
       if (into.principals.size === 0 && into.actions.size === 0) continue;
-      push(id, type, 'resource-policy', into, { read: props });
+      // A policy resource of its own names what it applies to (Queues, Bucket, FunctionName, ...): part of it.
+      const documentPaths = (RESOURCE_POLICIES[type] ?? []).map((path) => path[0]);
+      const others = SUBJECT_OF_ITS_OWN.includes(type)
+        ? Object.fromEntries(Object.entries(props).filter(([key]) => !documentPaths.includes(key)))
+        : {};
+      push(id, type, 'resource-policy', into, { read: props, others });
     }
   }
   return { entries };
 }
 
+/**
+ * A condition or property with its intrinsics resolved, for comparing: the text CloudFormation will pass on
+ * (alternatives joined with ` | `), so a parameter that changes it changes the comparison too.
+ */
+function resolveDeep(node: unknown, ctx: ResolveContext): unknown {
+  if (typeof node === 'string' || intrinsicOf(node)) return resolve(node, ctx).map(shown).join(' | ');
+  if (Array.isArray(node)) return node.map((item) => resolveDeep(item, ctx));
+  if (isRecord(node))
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, resolveDeep(v, ctx)]));
+  return node;
+}
+
+/** Properties that say nothing about access. */
+const UNRELATED_PROPERTIES = ['Tags', 'Description', 'PolicyName'];
+
+/** Resource policies that are resources of their own, applied to what their other properties name. */
+const SUBJECT_OF_ITS_OWN = [
+  'AWS::S3::BucketPolicy',
+  'AWS::SQS::QueuePolicy',
+  'AWS::SNS::TopicPolicy',
+  'AWS::SecretsManager::ResourcePolicy',
+  'AWS::Logs::ResourcePolicy',
+  'AWS::Events::EventBusPolicy',
+  'AWS::Lambda::Permission',
+  'AWS::Lambda::LayerVersionPermission',
+];
+
+/**
+ * Whether the values were read exactly: not when an `Fn::If` or `Fn::Select` was read as all its branches, a
+ * value stayed unresolved (its reason reads the same whatever it is), or an intrinsic stayed as written in a
+ * condition or property (the same text, whatever the parameter it names holds).
+ */
 function isExact(read: unknown, values: string[]): boolean {
   const text = JSON.stringify(read ?? {});
   return (
-    !text.includes('"Fn::If"') && !text.includes('"Fn::Select"') && !values.some((v) => v.includes('? ('))
+    !text.includes('"Fn::If"') &&
+    !text.includes('"Fn::Select"') &&
+    !values.some((v) => v.includes('? (') || v.includes('"Fn::') || v.includes('{"Ref"'))
   );
 }
 
@@ -512,7 +571,9 @@ export function inventoryWidening(before: FullIamInventory | undefined, after: F
       else if (grant.startsWith('template ')) {
         reasons.push(`${entry.id} adds SAM policy template ${grant.slice('template '.length)}`);
       } else if (grant.startsWith('attached to ')) reasons.push(`${entry.id} is now ${grant}`);
-      else reasons.push(`${entry.id} grants ${grant}`);
+      else if (grant.startsWith('property ')) {
+        reasons.push(`${entry.id} changes ${grant.slice('property '.length).split(' = ')[0]}`);
+      } else reasons.push(`${entry.id} grants ${grant}`);
     }
     if (old.boundary !== undefined && entry.boundary === undefined) {
       reasons.push(`${entry.id} loses its permissions boundary`);
