@@ -189,7 +189,7 @@ function describeStep(events: readonly EventView[], index: number, live: boolean
     case 'APPROVAL_REQUESTED':
       return {
         mark: 'warn',
-        text: `awaiting approval until ${str(detail.expiresAt) ?? '?'}: crossdeploy approve ${str(detail.deploymentId) ?? '<id>'} (or reject)`,
+        text: `awaiting approval until ${str(detail.expiresAt) ?? '?'}: crossdeploy approve ${str(detail.deploymentId) ?? '<id>'} (or reject); crossdeploy status ${str(detail.deploymentId) ?? '<id>'} lists the IAM it grants`,
       };
     case 'APPROVAL_NOT_REQUIRED':
       return { mark: 'info', text: 'no approval needed: the change set broadens nothing' };

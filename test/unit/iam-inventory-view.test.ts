@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { painter } from '#local/cli/format.ts';
+import { describeEvents } from '#local/cli/progress.ts';
 import { deploymentSchema } from '#local/cli/schemas.ts';
 import { renderStatus } from '#local/cli/views.ts';
 import { describeChangeSet, iamInventoryLines, summariseChangeSet } from '#shared/deployments/approval.ts';
@@ -134,5 +135,16 @@ describe('the IAM inventory as text (iamInventoryLines: CLI, API clients, chat)'
     expect(text).toContain('Evil');
     expect(text).not.toContain('\u001b');
     expect(text).not.toContain('\u0007');
+  });
+
+  it('points the approver at the inventory while the deployment waits', () => {
+    const [step] = describeEvents([
+      {
+        type: 'APPROVAL_REQUESTED',
+        at: '2026-12-04T12:00:00.000Z',
+        detail: { deploymentId: '01JINVENTORY', expiresAt: '2026-12-04T13:00:00.000Z' },
+      },
+    ]);
+    expect(step?.text).toContain('crossdeploy status 01JINVENTORY lists the IAM it grants');
   });
 });
