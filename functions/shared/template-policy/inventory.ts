@@ -146,6 +146,8 @@ function principalsOf(statement: Record<string, unknown>, ctx: ResolveContext, i
 }
 
 interface Collector {
+  /** Action × resource pairs left for the whole template (shared by every entry's collector). */
+  budget: { pairs: number };
   principals: Set<string>;
   principalKeys: Set<string>;
   actions: Set<string>;
@@ -154,7 +156,8 @@ interface Collector {
   wildcards: Set<string>;
 }
 
-const collector = (): Collector => ({
+const collector = (budget: { pairs: number }): Collector => ({
+  budget,
   principals: new Set(),
   principalKeys: new Set(),
   actions: new Set(),
@@ -206,7 +209,9 @@ function grantsOf(statement: Record<string, unknown>, ctx: ResolveContext, into:
   const on = resources.length > 0 ? resources : ['(none)'];
   // Every action on every resource, unless that multiplies out past a bound (a template of 1 MB could ask
   // for billions): then actions and resources are compared each on their own, a new one of either widening.
-  const pairs = granted.length * on.length <= MAX_PAIRS_PER_STATEMENT;
+  const count = granted.length * on.length;
+  const pairs = count <= MAX_PAIRS_PER_STATEMENT && count <= into.budget.pairs;
+  if (pairs) into.budget.pairs -= count;
   for (const action of granted) {
     into.actions.add(action);
     if (action.startsWith('? (')) into.wildcards.add('unresolvable action');
@@ -218,7 +223,9 @@ function grantsOf(statement: Record<string, unknown>, ctx: ResolveContext, into:
   if (!pairs) for (const resource of on) into.grants.add(`its actions on ${resource}${condition}`);
 }
 
-const MAX_PAIRS_PER_STATEMENT = 2000;
+const MAX_PAIRS_PER_STATEMENT = 500;
+/** Pairs for a whole template: past it, each statement's actions and resources are compared on their own. */
+const MAX_PAIRS_PER_TEMPLATE = 50_000;
 
 function managedPoliciesOf(node: unknown, ctx: ResolveContext, into: Collector): void {
   const awsManaged = `arn:${ctx.partition}:iam::aws:policy/`;
@@ -278,6 +285,7 @@ export function inventoryTemplate(template: unknown, target: InventoryTarget): F
       ? template.Globals.Function
       : {};
   const entries: FullIamInventory['entries'] = [];
+  const budget = { pairs: MAX_PAIRS_PER_TEMPLATE };
   const push = (
     id: string,
     type: string,
@@ -328,7 +336,7 @@ export function inventoryTemplate(template: unknown, target: InventoryTarget): F
     if (!isRecord(resource) || typeof resource.Type !== 'string') continue;
     const type = resource.Type;
     const props = isRecord(resource.Properties) ? resource.Properties : {};
-    const into = collector();
+    const into = collector(budget);
     if (type === 'AWS::IAM::Role') {
       trust(props.AssumeRolePolicyDocument, ctx, into);
       managedPoliciesOf(props.ManagedPolicyArns, ctx, into);
