@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { array, maxLength, enum as oneOf, strictObject, string } from 'zod/mini';
 import { recordEvent } from '#shared/deployments/record.ts';
 import { isJobFailureCode } from '#shared/errors.ts';
 import { readBuildOutput } from '#shared/jobs/job-env.ts';
@@ -220,15 +220,14 @@ function readChangeSetArn(text: string | undefined): string | undefined {
   return undefined;
 }
 
-const policyExceptions = z
-  .array(
-    z.strictObject({
-      kind: z.enum(['allowedTrustPrincipals', 'allowedManagedPolicies']),
-      value: z.string().max(2048),
-      resource: z.string().max(512),
-    }),
-  )
-  .max(100);
+// zod/mini: the classic build is ~440 kB in this function's bundle for one small schema (cold start).
+const policyExceptions = array(
+  strictObject({
+    kind: oneOf(['allowedTrustPrincipals', 'allowedManagedPolicies']),
+    value: string().check(maxLength(2048)),
+    resource: string().check(maxLength(512)),
+  }),
+).check(maxLength(100));
 
 /** The deploy job's TEMPLATE_POLICY_EXCEPTIONS; a malformed value is still audited, as unreadable. */
 function readPolicyExceptions(text: string | undefined): {
