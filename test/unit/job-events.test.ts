@@ -307,6 +307,28 @@ describe('the deploy job template policy outcome', () => {
       unreadable: true,
     });
   });
+
+  const one = {
+    kind: 'allowedManagedPolicies',
+    value: 'arn:aws:iam::aws:policy/ReadOnlyAccess',
+    resource: 'R',
+  };
+  it.each([
+    ['an extra key', [{ ...one, note: 'x' }]],
+    ['an over-long value', [{ ...one, value: 'a'.repeat(2049) }]],
+    ['an over-long resource', [{ ...one, resource: 'r'.repeat(513) }]],
+    ['more than 100 entries', Array.from({ length: 101 }, () => one)],
+  ])('records an exceptions export with %s as unreadable', async (_what, value) => {
+    const store = await seeded('DEPLOYING');
+    const { tokens } = recordingTokens();
+    const info = deployInfo('SUCCEEDED', { TEMPLATE_POLICY_EXCEPTIONS: JSON.stringify(value) });
+    await onJobStateChange('proj:1', { store, runner: runnerWith([info]), tokens, clock });
+    const events = await store.listEvents('d1');
+    expect(events.find((e) => e.type === 'TEMPLATE_POLICY_EXCEPTIONS_USED')?.detail).toEqual({
+      exceptions: [],
+      unreadable: true,
+    });
+  });
 });
 
 describe('CodeBuild state change events for jobs that did not succeed', () => {
