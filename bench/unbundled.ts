@@ -60,7 +60,12 @@ export async function buildUnbundledTree(
     const entryFile = resolve(workingDir, entry as string);
     handlers[logicalId] = join(dir, relative(root, entryFile)).replace(/\.ts$/, '.js');
   }
-  const first = bundles[0]?.options ?? {};
+  const formats = new Set(bundles.map(({ options }) => options.format ?? 'cjs'));
+  const targets = new Set(bundles.map(({ options }) => String(options.target)));
+  if (formats.size !== 1 || targets.size !== 1) {
+    throw new Error(`one format and target for all bundles expected, got ${[...formats]} / ${[...targets]}`);
+  }
+  const [format] = [...formats];
   await build({
     absWorkingDir: root,
     entryPoints: [...sources],
@@ -69,15 +74,17 @@ export async function buildUnbundledTree(
     bundle: true,
     plugins: [keepImports],
     platform: 'node',
-    format: first.format ?? 'esm',
-    target: first.target ?? 'node24',
+    format,
+    target: [...targets],
     minify: false,
     sourcemap: false,
     logLevel: 'warning',
   });
-  // The same `imports` aliases (they now name .js files) and the same node_modules as the sources load.
+  // The same `imports` aliases (they now name .js files) and the same node_modules as the sources load; .js
+  // files of the format the bundles have.
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { imports?: unknown };
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', imports: pkg.imports }));
+  const type = format === 'esm' ? 'module' : 'commonjs';
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ type, imports: pkg.imports }));
   mkdirSync(dir, { recursive: true });
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
   return { dir, handlers };

@@ -34,18 +34,16 @@ describe('npm run build', () => {
         entryPoints: properties.EntryPoints,
         bundle: true,
         platform: 'node',
-        format: 'esm',
+        format: 'cjs',
         target: 'node24',
         minify: true,
         sourcemap: true,
         mainFields: ['module', 'main'],
-        outExtension: { '.js': '.mjs' },
-        banner: {
-          js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-        },
+        outExtension: { '.js': '.cjs' },
         outdir: join(root, 'dist', logicalId),
       });
-      expect(handlerFile).toBe(join(root, 'dist', logicalId, 'handler.mjs'));
+      expect(options.banner).toBeUndefined();
+      expect(handlerFile).toBe(join(root, 'dist', logicalId, 'handler.cjs'));
     },
   );
 });
@@ -60,7 +58,8 @@ describe('bundle externals', () => {
         expect.arrayContaining(['@aws-sdk/credential-provider-ini', '@aws-sdk/credential-provider-sso']),
       );
       const result = await build({ ...options, write: false, sourcemap: false, logLevel: 'silent' });
-      const code = result.outputFiles.find((file) => file.path.endsWith('.mjs'))?.text ?? '';
+      const code = result.outputFiles.find((file) => file.path.endsWith('.cjs'))?.text ?? '';
+      expect(code).not.toBe('');
       for (const external of options.external ?? []) {
         expect(code).not.toContain(`from"${external}"`);
         expect(code).not.toMatch(new RegExp(`import"${external}"`));
@@ -68,13 +67,13 @@ describe('bundle externals', () => {
       // Outside the project, so node_modules cannot supply what the bundle left out.
       const dir = mkdtempSync(join(tmpdir(), 'crossdeploy-bundle-'));
       try {
-        writeFileSync(join(dir, 'handler.mjs'), code);
+        writeFileSync(join(dir, 'handler.cjs'), code);
         const loaded = execFileSync(
           process.execPath,
           [
             '--input-type=module',
             '-e',
-            `const m = await import(${JSON.stringify(join(dir, 'handler.mjs'))}); console.log(typeof m.handler);`,
+            `const m = await import(${JSON.stringify(join(dir, 'handler.cjs'))}); console.log(typeof m.handler);`,
           ],
           { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH, POWERTOOLS_LOG_LEVEL: 'ERROR' } },
         );

@@ -63,7 +63,12 @@ describe('source maps of the Lambda bundles', () => {
       'const { run } = await import(process.argv[1]); try { run(); } catch (e) { process.stdout.write(e.stack); }';
     const stack = execFileSync(
       process.execPath,
-      ['--input-type=module', '-e', script, join(outdir, 'stdin.mjs')],
+      [
+        '--input-type=module',
+        '-e',
+        script,
+        join(outdir, `stdin${bundle.options.outExtension?.['.js'] ?? '.js'}`),
+      ],
       {
         env: { PATH: process.env.PATH, NODE_OPTIONS: nodeOptions },
         encoding: 'utf8',

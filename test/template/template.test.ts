@@ -84,17 +84,14 @@ describe('functions', () => {
     const fn = resource(logicalId);
     const buildProperties = (fn.Metadata?.BuildProperties ?? {}) as Record<string, unknown>;
 
-    it('is bundled by esbuild as ESM .mjs for node24 from its design.md entry point', () => {
+    it('is bundled by esbuild as CommonJS .cjs (from ESM sources) for node24 from its design.md entry point', () => {
       expect(fn.Metadata?.BuildMethod).toBe('esbuild');
       expect(buildProperties).toMatchObject({
-        Format: 'esm',
-        OutExtension: ['.js=.mjs'],
+        Format: 'cjs',
+        OutExtension: ['.js=.cjs'],
         Target: 'node24',
         MainFields: 'module,main',
       });
-      expect(String((buildProperties.Banner as string[])[0])).toMatch(
-        /^js=.*createRequire\(import\.meta\.url\)/,
-      );
       expect(existsSync(join(root, entry)), `${entry} exists`).toBe(true);
       expect(buildProperties.EntryPoints).toHaveLength(1);
     });
