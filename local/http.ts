@@ -7,7 +7,7 @@ import type { DeploymentStore, LogReader } from '#shared/ports.ts';
 import { isTerminal, type Requester } from '#shared/types.ts';
 import { errorResponse, problem, problemResponse } from '../functions/api/problem.ts';
 import { type Api, DEFAULT_MAX_BODY_BYTES } from '../functions/api/routes.ts';
-import { SLACK_ROUTE } from '../functions/slack/local.ts';
+import { SLACK_ROUTES } from '../functions/slack/local.ts';
 import { isLoopback } from './config.ts';
 import { type ApiCall, createConsole, isConsolePath } from './console/routes.ts';
 
@@ -231,11 +231,11 @@ export interface SlackHttpOptions {
 }
 
 /**
- * The Slack listener: `POST /slack/commands` and nothing else. It needs no token and no loopback Host,
+ * The Slack listener: `POST /slack/commands`, `POST /slack/interactions` and nothing else. It needs no token and no loopback Host,
  * because the Slack core verifies every request's signature; so this is the one port a tunnel may expose.
  */
 export function createSlackHttpServer(options: SlackHttpOptions): Server {
-  const routes = loadRoutes().filter((route) => route.key === SLACK_ROUTE);
+  const routes = loadRoutes().filter((route) => (SLACK_ROUTES as readonly string[]).includes(route.key));
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const server = createServer((req, res) => {
     handle(req, res).catch((error) => {
@@ -249,7 +249,7 @@ export function createSlackHttpServer(options: SlackHttpOptions): Server {
     const method = (req.method ?? 'GET').toUpperCase();
     const match = matchRoute(routes, method, url.pathname);
     if (!isSlackRequest(method, url, match)) {
-      send(res, notHere(url, 'this port serves POST /slack/commands only'));
+      send(res, notHere(url, 'this port serves POST /slack/commands and POST /slack/interactions only'));
       return drain(req, MAX_DRAIN_BYTES, MAX_DRAIN_MS);
     }
     const body = await readCapped(req, maxBodyBytes + 1);
@@ -262,8 +262,9 @@ export function createSlackHttpServer(options: SlackHttpOptions): Server {
 
 /** Matched as functions/slack/local.ts matches it, so no spelling of the path slips past either listener. */
 function isSlackRequest(method: string, url: URL, match: { routeKey: string } | undefined): boolean {
-  if (match?.routeKey === SLACK_ROUTE) return true;
-  return method === 'POST' && url.pathname.replace(/\/+$/, '') === '/slack/commands';
+  if (match && (SLACK_ROUTES as readonly string[]).includes(match.routeKey)) return true;
+  const path = url.pathname.replace(/\/+$/, '');
+  return method === 'POST' && (path === '/slack/commands' || path === '/slack/interactions');
 }
 
 function notHere(url: URL, detail: string): APIGatewayProxyStructuredResultV2 {

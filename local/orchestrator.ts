@@ -181,7 +181,7 @@ export function createOrchestrator(options: OrchestratorOptions) {
     tokens,
     commitTimes,
   });
-  const api = chat.serve(rest, { store, workflow });
+  const api = chat.serve(rest, { store, workflow, tokens });
 
   return { store, registry, clock, tokens, runner, targets, reconcileDeps, engine, workflow, api, logs };
 }

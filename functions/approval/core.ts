@@ -15,7 +15,7 @@ import {
 } from '#shared/errors.ts';
 import { assumeParams, PREFLIGHT_DURATION_SECONDS } from '#shared/jobs/target-session.ts';
 import { logger } from '#shared/logger.ts';
-import type { ChangeSets, Clock, DeploymentStore, StackInspector } from '#shared/ports.ts';
+import type { ApprovalNotices, ChangeSets, Clock, DeploymentStore, StackInspector } from '#shared/ports.ts';
 import { findTarget, type Registry, type Target } from '#shared/registry/registry.ts';
 import { parseTemplateText } from '#shared/template-policy/cfn-yaml.ts';
 import {
@@ -39,6 +39,9 @@ export interface ApprovalDeps {
   changeSets: ChangeSets;
   stacks: StackInspector;
   clock: Clock;
+  /** AWS: tells the Slack function (and a team's own rules) that a decision is awaited. Local mode's chat
+   * follows the APPROVAL_REQUESTED audit event instead. */
+  notices?: ApprovalNotices;
 }
 
 export type ApprovalInput =
@@ -209,6 +212,8 @@ export async function awaitDecision(
     expiresAt,
   });
   logger.info('awaiting approval', { deploymentId: deployment.deploymentId, expiresAt });
+  // After the token and the PENDING state are stored: a click on the buttons this notice leads to finds them.
+  await deps.notices?.awaitingApproval(deployment.deploymentId);
 }
 
 /**

@@ -143,6 +143,17 @@ export interface JobRunner {
 }
 
 /** Completes a waiting Task. `gone` means the task no longer exists (TaskDoesNotExist / TaskTimedOut). */
+/**
+ * Tells whoever listens (in AWS: an EventBridge event on the default bus, which the Slack function turns
+ * into the approval request with its buttons) that a deployment now awaits a decision. Best effort: a
+ * notice that cannot be sent is logged, and the CLI and API still decide.
+ */
+export interface ApprovalNotices {
+  awaitingApproval(deploymentId: string): Promise<void>;
+}
+export const APPROVAL_NOTICE_SOURCE = 'crossdeploy';
+export const AWAITING_APPROVAL_DETAIL_TYPE = 'Deployment Awaiting Approval';
+
 export interface TaskTokens {
   succeed(taskToken: string, output: unknown): Promise<'delivered' | 'gone'>;
   fail(taskToken: string, error: string, cause: string): Promise<'delivered' | 'gone'>;

@@ -13,7 +13,6 @@ import { logger } from '#shared/logger.ts';
 import { findTarget, type Registry } from '#shared/registry/registry.ts';
 import { describeRequester } from '#shared/registry/requester.ts';
 import type { Deployment, Requester } from '#shared/types.ts';
-import { problem, problemResponse } from '../api/problem.ts';
 import { type ChatCommand, parseCommand } from './commands.ts';
 import {
   acceptedMessage,
@@ -23,7 +22,7 @@ import {
   rejectedMessage,
   statusMessage,
 } from './messages.ts';
-import { verifySlackSignature } from './signature.ts';
+import { readForm, readSignedRequest } from './signed.ts';
 
 /**
  * The slash-command core: a signed Slack request in (API Gateway HTTP API payload 2.0, from the Lambda or
@@ -99,53 +98,10 @@ export function createSlackCommands(deps: SlackCommandDeps): SlackCommandHandler
   const responseUrlAllowed = deps.responseUrlAllowed ?? slackHooksOnly;
 
   return async (event) => {
-    const requestId = event.requestContext?.requestId ?? '';
-    const raw = rawBody(event);
-    const audit = {
-      requestId,
-      sourceIp: event.requestContext?.http?.sourceIp,
-      bodyBytes: raw.byteLength,
-    };
-    if (raw.byteLength > maxBodyBytes) {
-      logger.warn('slack request refused', {
-        audit: 'refused',
-        code: 'PAYLOAD_TOO_LARGE',
-        status: 413,
-        ...audit,
-      });
-      return problemResponse(
-        problem('PAYLOAD_TOO_LARGE', 413, `the body may be at most ${maxBodyBytes} bytes`, {
-          instance: '/slack/commands',
-        }),
-      );
-    }
-
-    const timestamp = header(event, 'x-slack-request-timestamp');
-    const signature = header(event, 'x-slack-signature');
-    const check = verifySlackSignature({
-      secret: await deps.signingSecret(),
-      timestamp,
-      signature,
-      rawBody: raw,
-      now: deps.clock.now(),
-    });
-    if (!check.valid) {
-      // The audit record of a rejected attempt: who (network-wise) and why, never the body (it carries a
-      // response_url) nor the presented signature.
-      logger.warn('slack request refused', {
-        audit: 'refused',
-        code: 'UNAUTHENTICATED',
-        status: 401,
-        reason: check.reason,
-        requestTimestamp: timestamp?.slice(0, 20),
-        ...audit,
-      });
-      return problemResponse(
-        problem('UNAUTHENTICATED', 401, 'the request is not signed by Slack with this app’s signing secret', {
-          instance: '/slack/commands',
-        }),
-      );
-    }
+    const signed = await readSignedRequest(event, deps, { instance: '/slack/commands', maxBodyBytes });
+    if (!signed.ok) return signed.response;
+    const { raw, signature, audit } = signed;
+    const requestId = audit.requestId;
 
     // Signed by Slack: from here on every answer is a 200 with a message for the person.
     try {
@@ -171,7 +127,7 @@ export function createSlackCommands(deps: SlackCommandDeps): SlackCommandHandler
         channelId: form.get('channel_id') ?? undefined,
         requestId,
       });
-      return reply(await dispatch(command, { requestId, requester, form, signature: signature ?? '' }));
+      return reply(await dispatch(command, { requestId, requester, form, signature }));
     } catch (error) {
       logger.error('slack command failed on the server', { error, requestId });
       return reply(
@@ -363,26 +319,4 @@ function reply(message: SlackMessage): APIGatewayProxyStructuredResultV2 {
     headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
     body: JSON.stringify(message),
   };
-}
-
-function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
-  // API Gateway lower-cases header names; local callers may not.
-  for (const [key, value] of Object.entries(event.headers ?? {})) {
-    if (key.toLowerCase() === name && value !== undefined) return value;
-  }
-  return undefined;
-}
-
-/** The bytes Slack signed: API Gateway may hand them over base64-encoded, and they are never re-serialised. */
-export function rawBody(event: APIGatewayProxyEventV2): Buffer {
-  if (event.body === undefined || event.body === null) return Buffer.alloc(0);
-  return event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
-}
-
-function readForm(raw: Buffer): URLSearchParams | undefined {
-  try {
-    return new URLSearchParams(new TextDecoder('utf-8', { fatal: true }).decode(raw));
-  } catch {
-    return undefined;
-  }
 }

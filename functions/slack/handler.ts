@@ -17,8 +17,10 @@ import { SfnWorkflowStarter } from '#shared/aws/workflow.ts';
 import { arn, envShapes, readEnv } from '#shared/config.ts';
 import { logger, withLogKeys } from '#shared/logger.ts';
 import type { JobRunner } from '#shared/ports.ts';
+import { AWAITING_APPROVAL_DETAIL_TYPE } from '#shared/ports.ts';
 import { errorResponse } from '../api/problem.ts';
 import { createSlackCommands, type SlackCommandDeps, type SlackCommandHandler } from './core.ts';
+import { createSlackInteractions, INTERACTIONS_ROUTE } from './interactions.ts';
 import { executionConsoleLinks } from './links.ts';
 import {
   milestoneOfExecution,
@@ -36,10 +38,21 @@ export type ExecutionStatusChange = EventBridgeEvent<
 >;
 /** CodeBuild "Build State Change" with status IN_PROGRESS: a build or deploy job started. */
 export type BuildStarted = EventBridgeEvent<'CodeBuild Build State Change', { 'build-id': string }>;
-export type SlackEvent = APIGatewayProxyEventV2 | ExecutionStatusChange | BuildStarted | ScheduledEvent;
+/** crossdeploy's own "Deployment Awaiting Approval" (functions/approval puts it once the decision is awaited). */
+export type AwaitingApproval = EventBridgeEvent<
+  typeof AWAITING_APPROVAL_DETAIL_TYPE,
+  { deploymentId: string }
+>;
+export type SlackEvent =
+  | APIGatewayProxyEventV2
+  | ExecutionStatusChange
+  | BuildStarted
+  | AwaitingApproval
+  | ScheduledEvent;
 
 export interface SlackDeps {
   commands: SlackCommandHandler;
+  interactions: SlackCommandHandler;
   notifier: NotifierDeps & { runner: JobRunner };
 }
 
@@ -60,7 +73,9 @@ export const createHandler =
       const requestId = event.requestContext.requestId;
       return withLogKeys({ requestId, routeKey: event.routeKey }, async () => {
         try {
-          return await deps().commands(event);
+          return event.routeKey === INTERACTIONS_ROUTE
+            ? await deps().interactions(event)
+            : await deps().commands(event);
         } catch (error) {
           // The signing secret could not be read (or config is missing): ours, so a generic 500.
           return errorResponse(error, { requestId });
@@ -84,6 +99,14 @@ export const createHandler =
           outcome: await notifyJobStarted(buildId, deps().notifier),
         }));
       }
+      case AWAITING_APPROVAL_DETAIL_TYPE: {
+        // Any principal of the account may put an event with this source: the notifier reads the record and
+        // posts only while a decision is awaited, so a forged one can at most repost the genuine request.
+        const deploymentId = String((event as AwaitingApproval).detail?.deploymentId ?? '').slice(0, 128);
+        return withLogKeys({ deploymentId }, async () => ({
+          outcome: await notifyMilestone(deploymentId, 'approval', deps().notifier),
+        }));
+      }
       default:
         return { deleted: await sweepExpiredReplies(deps().notifier) };
     }
@@ -101,6 +124,7 @@ function realDeps(): SlackDeps {
     });
     const chat = new DynamoChatStore({ client: documents, tableName: TABLE_NAME });
     const links = executionConsoleLinks(STATE_MACHINE_ARN);
+    const poster = new FetchResponsePoster();
     const commandDeps: SlackCommandDeps = {
       store: aws.store(),
       workflow: new SfnWorkflowStarter({ client: new SFNClient({}), stateMachineArn: STATE_MACHINE_ARN }),
@@ -118,10 +142,20 @@ function realDeps(): SlackDeps {
     };
     real = {
       commands: createSlackCommands(commandDeps),
+      interactions: createSlackInteractions({
+        store: commandDeps.store,
+        registry: commandDeps.registry,
+        tokens: aws.tokens(),
+        clock: aws.clock,
+        chat,
+        poster,
+        links,
+        signingSecret: commandDeps.signingSecret,
+      }),
       notifier: {
         store: aws.store(),
         chat,
-        poster: new FetchResponsePoster(),
+        poster,
         clock: aws.clock,
         links,
         runner: aws.runner(),

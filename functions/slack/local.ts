@@ -4,11 +4,12 @@ import type { ResponsePoster } from '#shared/chat/ports.ts';
 import { optionalText, readEnv } from '#shared/config.ts';
 import type { SimulationCheck } from '#shared/deployments/record.ts';
 import { logger } from '#shared/logger.ts';
-import type { Clock, DeploymentStore, WorkflowStarter } from '#shared/ports.ts';
+import type { Clock, DeploymentStore, TaskTokens, WorkflowStarter } from '#shared/ports.ts';
 import type { Registry } from '#shared/registry/registry.ts';
 import { problem, problemResponse } from '../api/problem.ts';
 import type { Api } from '../api/routes.ts';
 import { createSlackCommands } from './core.ts';
+import { createSlackInteractions, INTERACTIONS_ROUTE } from './interactions.ts';
 import { localServerLinks } from './links.ts';
 import { notifyingStore, notifyMilestone, sweepExpiredReplies } from './notifier.ts';
 import { FetchResponsePoster } from './poster.ts';
@@ -20,6 +21,12 @@ import { FetchResponsePoster } from './poster.ts';
  */
 
 export const SLACK_ROUTE = 'POST /slack/commands';
+/** Both routes Slack calls: the slash command and the approval buttons (interactivity). */
+export const SLACK_ROUTES = [SLACK_ROUTE, INTERACTIONS_ROUTE] as const;
+const SLACK_PATHS: Record<string, (typeof SLACK_ROUTES)[number]> = {
+  '/slack/commands': SLACK_ROUTE,
+  '/slack/interactions': INTERACTIONS_ROUTE,
+};
 
 export interface LocalChatOptions {
   env: NodeJS.ProcessEnv;
@@ -53,8 +60,8 @@ export function createLocalChat(options: LocalChatOptions) {
         await sweepExpiredReplies(deps);
       });
     },
-    /** The API with `POST /slack/commands` in front of it. */
-    serve(api: Api, deps: { store: DeploymentStore; workflow: WorkflowStarter }): Api {
+    /** The API with `POST /slack/commands` and `POST /slack/interactions` in front of it. */
+    serve(api: Api, deps: { store: DeploymentStore; workflow: WorkflowStarter; tokens: TaskTokens }): Api {
       const commands = secret
         ? createSlackCommands({
             ...deps,
@@ -68,9 +75,24 @@ export function createLocalChat(options: LocalChatOptions) {
             ...(options.isSimulated ? { isSimulated: options.isSimulated } : {}),
           })
         : undefined;
+      const interactions = secret
+        ? createSlackInteractions({
+            store: deps.store,
+            registry: options.registry,
+            tokens: deps.tokens,
+            clock: options.clock,
+            chat,
+            poster,
+            links,
+            signingSecret: async () => secret,
+            ...(options.responseUrlAllowed ? { responseUrlAllowed: options.responseUrlAllowed } : {}),
+          })
+        : undefined;
       return async (event, requester) => {
-        if (!isSlackRoute(event)) return api(event, requester);
-        if (commands) return commands(event);
+        const route = slackRoute(event);
+        if (!route) return api(event, requester);
+        if (route === INTERACTIONS_ROUTE && interactions) return interactions(event);
+        if (route === SLACK_ROUTE && commands) return commands(event);
         // Nothing can verify a signature without the secret, so nothing is accepted.
         logger.warn('slack request refused: CROSSDEPLOY_SLACK_SIGNING_SECRET is not set', {
           audit: 'refused',
@@ -78,7 +100,7 @@ export function createLocalChat(options: LocalChatOptions) {
         });
         return problemResponse(
           problem('UNAUTHENTICATED', 401, 'chat is not configured on this server (no signing secret)', {
-            instance: '/slack/commands',
+            instance: route === SLACK_ROUTE ? '/slack/commands' : '/slack/interactions',
           }),
         );
       };
@@ -86,8 +108,10 @@ export function createLocalChat(options: LocalChatOptions) {
   };
 }
 
-function isSlackRoute(event: APIGatewayProxyEventV2): boolean {
-  if (event.routeKey === SLACK_ROUTE) return true;
+/** Which Slack route a request is for, matched by route key or path so no spelling of the path slips past. */
+export function slackRoute(event: APIGatewayProxyEventV2): (typeof SLACK_ROUTES)[number] | undefined {
+  const byKey = SLACK_ROUTES.find((route) => route === event.routeKey);
+  if (byKey) return byKey;
   const method = (event.requestContext?.http?.method ?? '').toUpperCase();
-  return method === 'POST' && (event.rawPath ?? '').replace(/\/+$/, '') === '/slack/commands';
+  return method === 'POST' ? SLACK_PATHS[(event.rawPath ?? '').replace(/\/+$/, '')] : undefined;
 }

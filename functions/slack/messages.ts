@@ -1,4 +1,5 @@
 import type { ChatLinks, SlackMessage } from '#shared/chat/ports.ts';
+import { describeChangeSet, iamInventoryLines } from '#shared/deployments/approval.ts';
 import { describeRequester } from '#shared/registry/requester.ts';
 import { type Deployment, isTerminal, type Requester } from '#shared/types.ts';
 import { USAGE } from './commands.ts';
@@ -9,9 +10,18 @@ import { USAGE } from './commands.ts';
  * reason cannot mention `<!channel>` or forge a link.
  */
 
-export type Milestone = 'ack' | 'build' | 'deploy' | 'final';
-/** Posting order: a milestone is posted only if no later one was. */
-export const MILESTONE_RANK: Record<Milestone, number> = { ack: 1, build: 2, deploy: 3, final: 4 };
+export type Milestone = 'ack' | 'build' | 'deploy' | 'approval' | 'final';
+/**
+ * Posting order: a milestone is posted only if no later one was. With the approval request that is five
+ * posts, Slack's limit per response_url.
+ */
+export const MILESTONE_RANK: Record<Milestone, number> = {
+  ack: 1,
+  build: 2,
+  deploy: 3,
+  approval: 4,
+  final: 5,
+};
 
 const SECTION_TEXT_MAX = 3000;
 const FIELD_MAX = 2000;
@@ -245,7 +255,7 @@ export function historyMessage(
 
 // Progress posted to the channel through response_url --------------------------------------------------
 
-const HEADLINES: Record<Exclude<Milestone, 'final'>, (deployment: Deployment) => string> = {
+const HEADLINES: Record<Exclude<Milestone, 'final' | 'approval'>, (deployment: Deployment) => string> = {
   ack: (deployment) => `:rocket: ${noun(deployment)} requested`,
   build: () => ':hammer_and_wrench: Build started',
   deploy: () => ':package: Deploy started',
@@ -256,6 +266,7 @@ export function progressMessage(
   deployment: Deployment,
   options: { links: ChatLinks; now: Date; executionStatus?: string },
 ): SlackMessage {
+  if (milestone === 'approval') return approvalMessage(deployment, options);
   const headline =
     milestone === 'final'
       ? finalHeadline(deployment, options.executionStatus)
@@ -288,4 +299,131 @@ function finalHeadline(deployment: Deployment, executionStatus: string | undefin
   const word =
     deployment.dryRun && deployment.status === 'SUCCEEDED' ? 'Dry run succeeded' : deployment.status;
   return `${emoji} ${word.charAt(0)}${word.slice(1).toLowerCase()}`;
+}
+
+// Reviewed changes: the approval request with its buttons, and what a click answers -------------------------
+
+/** The action ids of the two buttons; anything else in a signed payload is refused. */
+export const APPROVAL_ACTIONS = { approve: 'crossdeploy_approve', reject: 'crossdeploy_reject' } as const;
+export const APPROVAL_BLOCK_ID = 'crossdeploy_approval';
+const CHANGE_LINES = 12;
+
+function changeLines(deployment: Deployment): string[] {
+  const summary = deployment.changeSetSummary;
+  if (!summary) return deployment.changeSet ? [escapeText(deployment.changeSet)] : [];
+  const line = (sign: string, c: { logicalId: string; resourceType: string; replacement?: string }) =>
+    `${sign} ${code(c.logicalId)} ${escapeText(c.resourceType)}${c.replacement === 'True' ? ' *(replacement)*' : c.replacement === 'Conditional' ? ' _(may replace)_' : ''}`;
+  const all = [
+    ...summary.added.map((c) => line('+', c)),
+    ...summary.modified.map((c) => line('~', c)),
+    ...summary.removed.map((c) => line('-', c)),
+  ];
+  const more = all.length > CHANGE_LINES ? [`… and ${all.length - CHANGE_LINES} more`] : [];
+  return [`*Change set* ${escapeText(describeChangeSet(summary))}`, ...all.slice(0, CHANGE_LINES), ...more];
+}
+
+/** Why `on-broadening` asked, and the IAM the change set would apply (plain text from the template). */
+function reviewLines(deployment: Deployment): string[] {
+  const summary = deployment.changeSetSummary;
+  if (!summary) return [];
+  const reasons = summary.broadening.slice(0, 8).map((reason) => `• ${escapeText(reason)}`);
+  const iam = iamInventoryLines(summary)
+    .slice(0, 15)
+    .map((line) => escapeText(line));
+  return [
+    ...(reasons.length > 0 ? ['*Why a review*', ...reasons] : []),
+    ...(iam.length > 0 ? ['*IAM in this change set*', ...iam] : []),
+  ];
+}
+
+/**
+ * "Approval needed", posted to the channel with Approve and Reject buttons. The buttons carry only the
+ * deployment id: who clicked comes from Slack's signed payload, and every check runs again on the click.
+ */
+export function approvalMessage(
+  deployment: Deployment,
+  options: { links: ChatLinks; now: Date },
+): SlackMessage {
+  const expires = deployment.approval?.expiresAt;
+  const headline = ':raising_hand: Approval needed';
+  const lead = `${headline}: *${title(deployment)}*${simulatedTag(deployment)}`;
+  const until = expires
+    ? `Decide by ${expires.slice(0, 16).replace('T', ' ')} UTC, or it ends FAILED/APPROVAL_TIMEOUT and nothing is applied.`
+    : '';
+  const blocks: Record<string, unknown>[] = [
+    section(lead),
+    summaryFields(deployment, options.now),
+    section(changeLines(deployment).join('\n') || '*Change set* (no summary recorded)'),
+  ];
+  const review = reviewLines(deployment);
+  if (review.length > 0) blocks.push(section(review.join('\n')));
+  blocks.push({
+    type: 'actions',
+    block_id: APPROVAL_BLOCK_ID,
+    elements: [
+      {
+        type: 'button',
+        action_id: APPROVAL_ACTIONS.approve,
+        style: 'primary',
+        text: { type: 'plain_text', text: 'Approve' },
+        value: deployment.deploymentId,
+        confirm: {
+          title: { type: 'plain_text', text: 'Apply this change set?' },
+          text: {
+            type: 'mrkdwn',
+            text: clip(`Executes exactly this change set on *${title(deployment)}*.`, 300),
+          },
+          confirm: { type: 'plain_text', text: 'Approve' },
+          deny: { type: 'plain_text', text: 'Cancel' },
+        },
+      },
+      {
+        type: 'button',
+        action_id: APPROVAL_ACTIONS.reject,
+        style: 'danger',
+        text: { type: 'plain_text', text: 'Reject' },
+        value: deployment.deploymentId,
+      },
+    ],
+  });
+  if (until) blocks.push(context(until));
+  blocks.push(footer(deployment, options.links));
+  return {
+    response_type: 'in_channel',
+    replace_original: false,
+    text: `${headline}: ${deployment.application} → ${deployment.environment} (${deployment.deploymentId})`,
+    blocks,
+  };
+}
+
+/** What replaces the approval request once a click decided it: the same facts, no buttons. */
+export function decidedMessage(
+  deployment: Deployment,
+  decision: { decision: 'APPROVED' | 'REJECTED'; decider: Requester; decidedAt: string },
+  options: { links: ChatLinks; now: Date },
+): SlackMessage {
+  const approved = decision.decision === 'APPROVED';
+  const headline = approved
+    ? `:white_check_mark: Approved by ${who(decision.decider)}`
+    : `:no_entry: Rejected by ${who(decision.decider)}`;
+  const next = approved
+    ? 'The change set is being executed; the result follows here.'
+    : 'The change set is deleted and nothing is applied.';
+  const lead = `${headline}: *${title(deployment)}*${simulatedTag(deployment)}`;
+  return {
+    response_type: 'in_channel',
+    replace_original: true,
+    text: `${approved ? 'Approved' : 'Rejected'}: ${deployment.application} → ${deployment.environment} (${deployment.deploymentId})`,
+    blocks: [
+      section(`${lead}\n${next}`),
+      section(changeLines(deployment).join('\n') || '*Change set*'),
+      context(`Decided ${decision.decidedAt.slice(0, 19).replace('T', ' ')} UTC`),
+      footer(deployment, options.links),
+    ],
+  };
+}
+
+/** A click that was refused: only the person who clicked sees why; the request stays as it was. */
+export function refusedClickMessage(reason: string, code_: string): SlackMessage {
+  return { ...errorMessage(`Not decided: ${reason}`, code_), replace_original: false };
 }

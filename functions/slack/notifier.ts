@@ -6,7 +6,8 @@ import { MILESTONE_RANK, type Milestone, progressMessage } from './messages.ts';
 
 /**
  * Progress of a chat-initiated deployment, posted to its response_url: acknowledgement, build started,
- * deploy started, final result (4 posts; Slack allows 5 within 30 minutes). The notifier is told that a
+ * deploy started, the approval request of a reviewed environment, final result (at most 5 posts, Slack's
+ * limit within 30 minutes). The notifier is told that a
  * milestone happened (in AWS by the workflow's own EventBridge events, in local mode by the audit events
  * the cores record) and does the rest: a deployment without a reply item is not a chat deployment (no-op);
  * each milestone is claimed with a conditional update before posting, so a redelivered event never posts
@@ -67,6 +68,8 @@ async function notify(
       ? await settledRecord(deploymentId, deps)
       : await deps.store.getDeployment(deploymentId);
   if (!deployment) return 'skipped';
+  // The buttons are offered only while a decision is awaited: a late or forged notice posts nothing.
+  if (milestone === 'approval' && deployment.approval?.state !== 'PENDING') return 'skipped';
 
   const claimed = await chat.claimPost(deploymentId, MILESTONE_RANK[milestone], {
     maxPosts: MAX_POSTS,
@@ -156,6 +159,8 @@ export function milestoneOfEvent(type: AuditEventType | string): Milestone | und
       return 'build';
     case 'DEPLOY_STARTED':
       return 'deploy';
+    case 'APPROVAL_REQUESTED':
+      return 'approval';
     default:
       return isTerminal(type as Deployment['status']) ? 'final' : undefined;
   }

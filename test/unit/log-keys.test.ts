@@ -120,6 +120,7 @@ async function slackRefusal(): Promise<Record<string, unknown>> {
   const serve = chat.serve(async () => ({ statusCode: 204 }), {
     store: {} as never,
     workflow: { start: async () => undefined },
+    tokens: {} as never,
   });
   const response = await serve(slashEvent(), { type: 'local', user: 'alice' });
   expect(response.statusCode).toBe(401);
@@ -183,10 +184,11 @@ const INVOCATIONS: [string, () => Promise<unknown>, string[]][] = [
   [
     'slack (slash command)',
     () =>
-      slack(() => ({ commands: async () => Promise.reject(new Error('down')), notifier: {} as never }))(
-        slashEvent(),
-        context('ctx-a'),
-      ),
+      slack(() => ({
+        commands: async () => Promise.reject(new Error('down')),
+        interactions: async () => Promise.reject(new Error('not this route')),
+        notifier: {} as never,
+      }))(slashEvent(), context('ctx-a')),
     ['SlAcKrEqId0001='],
   ],
   ['api', () => apiHandler(postEvent({ application: 'x' }) as never, context('ctx-a')), ['Tq0bEgWvjoEEJ8Q=']],

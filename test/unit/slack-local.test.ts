@@ -10,6 +10,7 @@ import { createTestStore } from '#test/support/store.ts';
 import type { Api } from '../../functions/api/routes.ts';
 import { createLocalChat } from '../../functions/slack/local.ts';
 import { slackSignature } from '../../functions/slack/signature.ts';
+import { LocalTaskTokens } from '../../local/workflow-engine.ts';
 
 const SECRET = 'local-signing-secret';
 const NOW = new Date('2026-03-01T12:00:00.000Z');
@@ -78,7 +79,7 @@ async function setup(env: NodeJS.ProcessEnv) {
   });
   const observed = local.observe(store);
   const rest: Api = async () => ({ statusCode: 204 });
-  const api = local.serve(rest, { store: observed, workflow });
+  const api = local.serve(rest, { store: observed, workflow, tokens: new LocalTaskTokens() });
   return { api, observed, posts, starts, chat: local.chat };
 }
 

@@ -821,6 +821,9 @@ describe('progress through response_url', () => {
     runner = new FakeRunner();
     const deps: SlackDeps = {
       commands: h.commands,
+      interactions: async () => {
+        throw new Error('the interactions route is tested in slack-interactions.test.ts');
+      },
       notifier: { ...h.notifier, runner: runner as unknown as JobRunner },
     };
     handle = createHandler(() => deps);
@@ -991,6 +994,9 @@ describe('progress through response_url', () => {
 
   it('answers the HTTP route with a generic 500 when the signing secret cannot be read', async () => {
     const failing = createHandler(() => ({
+      interactions: async () => {
+        throw new Error('not this route');
+      },
       commands: async () => {
         throw new Error('AccessDeniedException on arn:aws:secretsmanager:x');
       },

@@ -55,8 +55,11 @@ export interface ChatStore {
 /** A Slack message as response_url and the slash-command response take it (Block Kit). */
 export interface SlackMessage {
   response_type: 'ephemeral' | 'in_channel';
-  /** Progress messages add to the channel rather than replacing the command's message. */
-  replace_original?: false;
+  /**
+   * Progress messages add to the channel rather than replacing the command's message; the answer to an
+   * approval button replaces the message that carried it (its buttons go).
+   */
+  replace_original?: boolean;
   /** Plain text shown in notifications and where blocks cannot be rendered. */
   text: string;
   blocks: Record<string, unknown>[];

@@ -1,0 +1,188 @@
+import { createHash } from 'node:crypto';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import {
+  array,
+  literal,
+  looseObject,
+  maxLength,
+  minLength,
+  optional,
+  regex,
+  safeParse,
+  string,
+  union,
+} from 'zod/mini';
+import type { ChatLinks, ChatStore, ResponsePoster, SlackMessage } from '#shared/chat/ports.ts';
+import { type DecideDeps, decide } from '#shared/deployments/approval.ts';
+import { RequestRejectedError } from '#shared/errors.ts';
+import { logger } from '#shared/logger.ts';
+import { describeRequester } from '#shared/registry/requester.ts';
+import type { Requester } from '#shared/types.ts';
+import { problem, problemResponse } from '../api/problem.ts';
+import { slackHooksOnly } from './core.ts';
+import { APPROVAL_ACTIONS, decidedMessage, errorMessage, refusedClickMessage } from './messages.ts';
+import { readForm, readSignedRequest, type SignedRequestDeps } from './signed.ts';
+
+/**
+ * Slack's interactivity requests (`POST /slack/interactions`): a click on an approval request's Approve or
+ * Reject button. Authenticated exactly as the slash command is (Slack's signature over the raw body, 5-minute
+ * window), claimed once per signature so a replayed click does nothing, and decided by the same `decide` the
+ * API's `POST /deployments/{id}/approval` uses: approver lists, self-approval, "still awaiting" and the
+ * APPROVAL_REFUSED audit event are the same rules whatever the channel. Who decided comes only from the
+ * signed payload (`user.id`, `team.id`); the button carries nothing but the deployment id.
+ *
+ * Slack ignores the HTTP body of the answer to a block action: the outcome goes to the payload's
+ * response_url (the request message replaced on a decision, an ephemeral line on a refusal), and the HTTP
+ * answer is an empty 200 once the request is signed.
+ */
+
+export const INTERACTIONS_ROUTE = 'POST /slack/interactions';
+
+export interface SlackInteractionDeps extends SignedRequestDeps, Omit<DecideDeps, 'scope'> {
+  chat: ChatStore;
+  poster: ResponsePoster;
+  links: ChatLinks;
+  /** Which response_url values may be posted to: Slack's hooks host unless a test says otherwise. */
+  responseUrlAllowed?: (url: URL) => boolean;
+  maxBodyBytes?: number;
+}
+
+/** A block_actions payload is a few kB (it carries the message it came from); Slack caps messages near 40 kB. */
+export const DEFAULT_MAX_INTERACTION_BYTES = 64 * 1024;
+
+const id = (pattern: RegExp) => string().check(regex(pattern));
+/** The parts of Slack's block_actions payload this route reads; everything else is ignored. */
+const BlockActions = looseObject({
+  type: literal('block_actions'),
+  team: looseObject({ id: id(/^T[A-Z0-9]{1,30}$/) }),
+  user: looseObject({
+    id: id(/^[UW][A-Z0-9]{1,30}$/),
+    username: optional(string()),
+  }),
+  response_url: string().check(minLength(1), maxLength(2048)),
+  actions: array(
+    looseObject({
+      action_id: union([literal(APPROVAL_ACTIONS.approve), literal(APPROVAL_ACTIONS.reject)]),
+      value: id(/^[A-Za-z0-9_-]{1,128}$/),
+    }),
+  ).check(minLength(1), maxLength(1)),
+});
+
+export function createSlackInteractions(
+  deps: SlackInteractionDeps,
+): (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyStructuredResultV2> {
+  const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_INTERACTION_BYTES;
+  const responseUrlAllowed = deps.responseUrlAllowed ?? slackHooksOnly;
+  const ok = (): APIGatewayProxyStructuredResultV2 => ({
+    statusCode: 200,
+    headers: { 'cache-control': 'no-store' },
+  });
+
+  return async (event) => {
+    const signed = await readSignedRequest(event, deps, { instance: '/slack/interactions', maxBodyBytes });
+    if (!signed.ok) return signed.response;
+    const { audit } = signed;
+
+    let payload: unknown;
+    try {
+      payload = JSON.parse(readForm(signed.raw)?.get('payload') ?? '');
+    } catch {
+      payload = undefined;
+    }
+    const parsed = safeParse(BlockActions, payload);
+    if (!parsed.success) {
+      // Signed by Slack, so not an attacker's body; but nothing here is a button of ours (or it was altered
+      // before signing, which Slack would not do). Refuse without acting.
+      logger.warn('slack interaction refused', { audit: 'refused', code: 'MALFORMED_REQUEST', ...audit });
+      return problemResponse(
+        problem('MALFORMED_REQUEST', 400, 'not an approval button of crossdeploy', {
+          instance: '/slack/interactions',
+        }),
+      );
+    }
+    const { team, user, actions } = parsed.data;
+    const action = actions[0] as (typeof actions)[number];
+    const deploymentId = action.value;
+    const decision = action.action_id === APPROVAL_ACTIONS.approve ? 'approve' : 'reject';
+    const decider: Requester & { type: 'slack' } = {
+      type: 'slack',
+      teamId: team.id,
+      userId: user.id,
+      ...(user.username && /^[\w.-]{1,80}$/.test(user.username) ? { userName: user.username } : {}),
+    };
+    const responseUrl = acceptable(parsed.data.response_url);
+    const answer = async (message: SlackMessage) => {
+      if (responseUrl) await deps.poster.post(responseUrl, message);
+    };
+
+    // Replay protection: a signature names one (timestamp, body) pair; the same click arriving again (a
+    // retry, or someone replaying a captured request inside the 5-minute window) finds the first claim.
+    const signatureHash = createHash('sha256').update(signed.signature).digest('hex');
+    const claim = await deps.chat.claimRequest(signatureHash, deploymentId, deps.clock.now().toISOString());
+    if (!claim.claimed) {
+      logger.warn('slack interaction replayed; ignored', {
+        audit: 'refused',
+        code: 'REPLAYED',
+        deploymentId,
+        requester: describeRequester(decider),
+        ...audit,
+      });
+      return ok();
+    }
+
+    try {
+      const decided = await decide({ deploymentId, decision }, decider, { ...deps, scope: {} });
+      const deployment = await deps.store.getDeployment(deploymentId);
+      if (deployment) {
+        await answer(
+          decidedMessage(
+            deployment,
+            { decision: decided.decision, decider, decidedAt: decided.decidedAt },
+            {
+              links: deps.links,
+              now: deps.clock.now(),
+            },
+          ),
+        );
+      }
+    } catch (error) {
+      if (!(error instanceof RequestRejectedError)) {
+        logger.error('slack interaction failed on the server', { error, deploymentId, ...audit });
+        await answer({
+          ...errorMessage(
+            'Something went wrong on the crossdeploy side; nothing was decided.',
+            `request id ${audit.requestId}`,
+          ),
+          replace_original: false,
+        });
+        return ok();
+      }
+      // decide() has put APPROVAL_REFUSED on the deployment; one that does not exist has nothing to put it on.
+      if (error.code === 'NOT_FOUND') {
+        logger.warn('slack interaction refused', {
+          audit: 'refused',
+          code: error.code,
+          deploymentId,
+          requester: describeRequester(decider),
+          ...audit,
+        });
+      }
+      await answer(refusedClickMessage(error.message, error.code));
+    }
+    return ok();
+  };
+
+  function acceptable(value: string): string | undefined {
+    let url: URL | undefined;
+    try {
+      url = new URL(value);
+    } catch {
+      url = undefined;
+    }
+    if (url && !url.username && !url.password && responseUrlAllowed(url)) return value;
+    logger.warn('interaction response_url refused; the outcome is not posted', {
+      host: url?.hostname.slice(0, 100),
+    });
+    return undefined;
+  }
+}
