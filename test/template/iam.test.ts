@@ -292,7 +292,7 @@ describe('IAM', () => {
     expect(granted).toEqual(registryGrants(registry).connectionArns);
   });
 
-  it('only the API, Slack and the scheduler start executions; only JobEvents, the deployer, the lock steps (hand-over) and the API (approval decisions) complete task tokens', () => {
+  it('only the API, Slack and the scheduler start executions; only JobEvents, the deployer, the lock steps (hand-over), the API and Slack (approval decisions) complete task tokens', () => {
     expect(
       [...new Set(allows.filter((s) => grants(s, 'states:StartExecution')).map((s) => s.role))].sort(),
     ).toEqual(['ApiFunctionRole', 'SchedulerRole', 'SlackFunctionRole']);
@@ -304,12 +304,13 @@ describe('IAM', () => {
       'DeployerRole',
       'JobEventsFunctionRole',
       'ReleaseLockFunctionRole',
+      'SlackFunctionRole',
     ]);
-    // The lock steps only complete a waiter's token: they may not fail one or send heartbeats. The API fails
-    // an approval wait when an approver rejects; it sends no heartbeats.
+    // The lock steps only complete a waiter's token: they may not fail one or send heartbeats. The API and
+    // Slack fail an approval wait when an approver rejects; they send no heartbeats.
     expect(
       [...new Set(allows.filter((s) => grants(s, 'states:SendTaskFailure')).map((s) => s.role))].sort(),
-    ).toEqual(['ApiFunctionRole', 'DeployerRole', 'JobEventsFunctionRole']);
+    ).toEqual(['ApiFunctionRole', 'DeployerRole', 'JobEventsFunctionRole', 'SlackFunctionRole']);
     expect(
       [...new Set(allows.filter((s) => grants(s, 'states:SendTaskHeartbeat')).map((s) => s.role))].sort(),
     ).toEqual(['DeployerRole', 'JobEventsFunctionRole']);

@@ -290,7 +290,7 @@ describe('HTTP API', () => {
     expect(resource(destination?.[0] ?? '').Type).toBe('AWS::Logs::LogGroup');
   });
 
-  it('routes exactly the documented API, only the signed Slack route opting out of IAM', () => {
+  it('routes exactly the documented API, only the signed Slack routes opting out of IAM', () => {
     const routes = resourcesOfType(template, 'AWS::Serverless::Function').flatMap(([id, fn]) =>
       Object.values(
         (fn.Properties?.Events ?? {}) as Record<string, { Type: string; Properties: HttpApiEvent }>,
@@ -315,11 +315,11 @@ describe('HTTP API', () => {
         .map((route) => `ApiFunction ${route}`)
         // The doctor runs as the deployer role, the principal the targets trust (docs/doctor.md).
         .concat(['DoctorFunction GET /doctor/runs/{id}', 'DoctorFunction POST /doctor/runs'])
-        .concat(['SlackFunction POST /slack/commands']),
+        .concat(['SlackFunction POST /slack/commands', 'SlackFunction POST /slack/interactions']),
     );
     for (const route of routes) {
       expect(route.ApiId).toEqual({ Ref: 'HttpApi' });
-      if (route.Path === '/slack/commands') {
+      if (route.Path === '/slack/commands' || route.Path === '/slack/interactions') {
         // Slack cannot sign with SigV4; the function verifies Slack's own signature instead.
         expect(route.Auth).toEqual({ Authorizer: 'NONE' });
       } else {

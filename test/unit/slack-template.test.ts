@@ -32,7 +32,7 @@ describe('template: the Slack route and function', () => {
     });
   });
 
-  it('is the only route that opts out of IAM', () => {
+  it('has the only routes that opt out of IAM (the slash command and the buttons, both signed by Slack)', () => {
     const optedOut = resourcesOfType(template, 'AWS::Serverless::Function').flatMap(([id, fn]) =>
       Object.values(
         (fn.Properties?.Events ?? {}) as Record<string, { Type: string; Properties: { Auth?: unknown } }>,
@@ -40,7 +40,7 @@ describe('template: the Slack route and function', () => {
         .filter((event) => event.Type === 'HttpApi' && event.Properties.Auth !== undefined)
         .map(() => id),
     );
-    expect(optedOut).toEqual(['SlackFunction']);
+    expect(optedOut).toEqual(['SlackFunction', 'SlackFunction']);
   });
 
   it('keeps the signing secret in Secrets Manager, generated until the operator puts the real one', () => {
@@ -70,7 +70,7 @@ describe('template: the Slack route and function', () => {
     ).toEqual(['BuildProject', 'DeployProject']);
   });
 
-  it('hears the workflow start and end, job starts of the two projects, and sweeps on a schedule', () => {
+  it('hears the workflow start and end, job starts of the two projects, approval requests, and sweeps on a schedule', () => {
     const rules = Object.values(events).filter((e) => e.Type === 'EventBridgeRule');
     expect(rules.map((r) => r.Properties.Pattern)).toEqual([
       {
@@ -89,6 +89,7 @@ describe('template: the Slack route and function', () => {
           'build-status': ['IN_PROGRESS'],
         },
       },
+      { source: ['crossdeploy'], 'detail-type': ['Deployment Awaiting Approval'] },
     ]);
     const schedule = Object.values(events).find((e) => e.Type === 'Schedule');
     expect(schedule?.Properties.Schedule).toBe('rate(10 minutes)');
