@@ -764,7 +764,55 @@ describe('the orchestrator: the deploy job identity does only its job', () => {
   const job = () => ({ principal: DEPLOY_JOB, identity: policiesOf(orchestrator, orch, 'DeployJobRole') });
   const lambdas = () => ({ principal: DEPLOYER, identity: policiesOf(orchestrator, orch, 'DeployerRole') });
 
+  const DEFAULT_BUS = `arn:aws:events:${REGION}:${ORCHESTRATOR}:event-bus/default`;
+  // Multivalued keys: one value per entry of the PutEvents call.
+  const notice = (sources: string[], detailTypes: string[]) => ({
+    action: 'events:PutEvents',
+    resource: DEFAULT_BUS,
+    context: { 'events:source': sources, 'events:detail-type': detailTypes },
+  });
+
   const cases: [string, () => Pick<Request, 'principal' | 'identity'>, Case[1], Decision][] = [
+    // Wait For Approval tells the Slack function through the default bus: only that event, under our source.
+    [
+      "the deployer may put crossdeploy's awaiting-approval event",
+      lambdas,
+      notice(['crossdeploy'], ['Deployment Awaiting Approval']),
+      'Allowed',
+    ],
+    [
+      'the deployer may not put an event of another source (a forged CodeBuild or Step Functions event)',
+      lambdas,
+      notice(['aws.codebuild'], ['CodeBuild Build State Change']),
+      'ImplicitlyDenied',
+    ],
+    [
+      'the deployer may not put another crossdeploy event type',
+      lambdas,
+      notice(['crossdeploy'], ['Deployment Succeeded']),
+      'ImplicitlyDenied',
+    ],
+    [
+      'the deployer may not slip a forged entry into a call with a genuine one',
+      lambdas,
+      notice(
+        ['crossdeploy', 'aws.codebuild'],
+        ['Deployment Awaiting Approval', 'CodeBuild Build State Change'],
+      ),
+      'ImplicitlyDenied',
+    ],
+    [
+      'the deployer may not put an event without a source or detail type in the request context',
+      lambdas,
+      { action: 'events:PutEvents', resource: DEFAULT_BUS, context: {} },
+      'ImplicitlyDenied',
+    ],
+    [
+      'the deploy job may not put events at all',
+      job,
+      notice(['crossdeploy'], ['Deployment Awaiting Approval']),
+      'ImplicitlyDenied',
+    ],
     [
       'the deploy job may read a build output',
       job,

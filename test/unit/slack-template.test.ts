@@ -73,6 +73,7 @@ describe('template: the Slack route and function', () => {
   it('hears the workflow start and end, job starts of the two projects, approval requests, and sweeps on a schedule', () => {
     const rules = Object.values(events).filter((e) => e.Type === 'EventBridgeRule');
     expect(rules.map((r) => r.Properties.Pattern)).toEqual([
+      { source: ['crossdeploy'], 'detail-type': ['Deployment Awaiting Approval'] },
       {
         source: ['aws.states'],
         'detail-type': ['Step Functions Execution Status Change'],
@@ -89,7 +90,6 @@ describe('template: the Slack route and function', () => {
           'build-status': ['IN_PROGRESS'],
         },
       },
-      { source: ['crossdeploy'], 'detail-type': ['Deployment Awaiting Approval'] },
     ]);
     const schedule = Object.values(events).find((e) => e.Type === 'Schedule');
     expect(schedule?.Properties.Schedule).toBe('rate(10 minutes)');
