@@ -282,6 +282,19 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
     }
   };
 
+  /** "Deployment Awaiting Approval" notices, with what a click arriving at that moment would find. */
+  const approvalNotices: { deploymentId: string; tokenStored: boolean; state: string | undefined }[] = [];
+  const notices = {
+    awaitingApproval: async (deploymentId: string) => {
+      const token = await store.getTaskToken(deploymentId, 'approval');
+      const deployment = await store.getDeployment(deploymentId);
+      approvalNotices.push({
+        deploymentId,
+        tokenStored: token !== undefined,
+        state: deployment?.approval?.state,
+      });
+    },
+  };
   const handlers: Record<string, LambdaFunction> = {
     ValidateRequestFunctionArn: validateRequestHandler(() => ({ store, registry, clock })) as never,
     StartJobFunctionArn: startJobHandler(() => ({
@@ -317,6 +330,7 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
       changeSets: targetAccess,
       stacks: targetAccess,
       clock,
+      notices,
     })) as never,
   };
   const functions = options.wrapFunctions ? options.wrapFunctions(handlers) : handlers;
@@ -370,6 +384,7 @@ export async function createWorkflowHarness(options: HarnessOptions = {}) {
     tableName,
     registry,
     clock,
+    approvalNotices,
     tokens,
     codebuild,
     sts,

@@ -134,4 +134,59 @@ describe('local mode chat', () => {
     expect(JSON.stringify(await observed.listEvents(id))).not.toContain('LocalSecretToken');
     expect(chat.snapshot().replies).toHaveLength(1);
   });
+
+  it('posts the approval request with Approve and Reject buttons once the decision is awaited (APPROVAL_REQUESTED)', async () => {
+    const { api, observed, posts } = await setup({ CROSSDEPLOY_SLACK_SIGNING_SECRET: SECRET });
+    await api(slashEvent('hello-world dev'), caller);
+    const id = '01JNLOCAL0000000000000001';
+    await observed.updateDeployment(id, {
+      status: 'RUNNING',
+      phase: 'AWAITING_APPROVAL',
+      approval: { mode: 'required', state: 'PENDING', expiresAt: '2026-03-01T13:00:00.000Z' },
+      changeSetSummary: {
+        changeSetArn: 'arn:aws:cloudformation:eu-west-1:111111111111:changeSet/cs/1',
+        changeSetId: 'cs',
+        added: [{ action: 'Add', logicalId: 'Fn', resourceType: 'AWS::Lambda::Function' }],
+        modified: [],
+        removed: [],
+        iam: [],
+        broadening: ['touches protected resource <!channel>'],
+      },
+      updatedAt: NOW.toISOString(),
+    });
+    await recordEvent(observed, { now: () => NOW }, id, 'APPROVAL_REQUESTED', { deploymentId: id });
+    await vi.waitFor(() => expect(posts).toHaveLength(1));
+    const message = posts[0]?.message as SlackMessage;
+    expect(message).toMatchObject({ response_type: 'in_channel', replace_original: false });
+    const actions = message.blocks.find((b) => b.type === 'actions') as {
+      elements: { action_id: string; value: string; confirm?: unknown }[];
+    };
+    expect(actions.elements.map((e) => [e.action_id, e.value])).toEqual([
+      ['crossdeploy_approve', id],
+      ['crossdeploy_reject', id],
+    ]);
+    // Approving asks to confirm; what the change set does and why it is reviewed are on the message.
+    expect(actions.elements[0]?.confirm).toBeDefined();
+    const shown = JSON.stringify(message.blocks);
+    expect(shown).toContain('+ `Fn` AWS::Lambda::Function');
+    expect(shown).toContain('2026-03-01 13:00 UTC');
+    // Text from the template (a logical id, a reason) cannot mention the channel.
+    expect(shown).not.toContain('<!channel>');
+    expect(shown).toContain('&lt;!channel&gt;');
+  });
+
+  it('posts no buttons for a deployment that is not awaiting a decision (a late or forged notice)', async () => {
+    const { api, observed, posts } = await setup({ CROSSDEPLOY_SLACK_SIGNING_SECRET: SECRET });
+    await api(slashEvent('hello-world dev'), caller);
+    const id = '01JNLOCAL0000000000000001';
+    await observed.updateDeployment(id, {
+      status: 'RUNNING',
+      approval: { mode: 'required', state: 'APPROVED' },
+      updatedAt: NOW.toISOString(),
+    });
+    await recordEvent(observed, { now: () => NOW }, id, 'APPROVAL_REQUESTED', { deploymentId: id });
+    // The notifier runs detached from the write: give it the time a post takes here (a few store calls).
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(posts).toEqual([]);
+  });
 });

@@ -844,11 +844,47 @@ describe('progress through response_url', () => {
     return event as never;
   };
 
+  const awaitingApproval = (deploymentId: string) => {
+    const event = fixture<{ detail: { deploymentId: string } }>('awaiting-approval.json');
+    event.detail.deploymentId = deploymentId;
+    return event as never;
+  };
+
   async function accepted(): Promise<string> {
     return deploymentIdIn(
       await command(h, 'hello-world staging main -- ship it', { responseUrl: slack.url }),
     );
   }
+
+  it('posts the approval request with its buttons on "Deployment Awaiting Approval": five posts in all, within Slack’s limit', async () => {
+    const id = await accepted();
+    h.clock.set('2026-03-01T12:00:02.000Z');
+    expect(await handle(executionEvent(id, 'RUNNING'))).toEqual({ outcome: 'posted' });
+    expect(await handle(jobStarted(id, 'build'))).toEqual({ outcome: 'posted' });
+    expect(await handle(jobStarted(id, 'deploy'))).toEqual({ outcome: 'posted' });
+    // Before the decision is awaited (or after it was taken) the notice posts nothing.
+    expect(await handle(awaitingApproval(id))).toEqual({ outcome: 'skipped' });
+    await h.store.updateDeployment(id, {
+      phase: 'AWAITING_APPROVAL',
+      approval: { mode: 'required', state: 'PENDING', expiresAt: '2026-03-01T13:00:00.000Z' },
+      changeSet: '+1 ~0 -0',
+    });
+    expect(await handle(awaitingApproval(id))).toEqual({ outcome: 'posted' });
+    // A redelivered notice posts nothing more.
+    expect(await handle(awaitingApproval(id))).toEqual({ outcome: 'skipped' });
+    h.clock.set('2026-03-01T12:04:12.000Z');
+    await finish(h.store, h.clock, id, 'SUCCEEDED');
+    expect(await handle(executionEvent(id, 'SUCCEEDED'))).toEqual({ outcome: 'posted' });
+    expect(slack.posts.map((p) => p.text.split(':')[1])).toEqual([
+      'rocket',
+      'hammer_and_wrench',
+      'package',
+      'raising_hand',
+      'white_check_mark',
+    ]);
+    const request = slack.posts[3] as SlackMessage;
+    expect(request.blocks.some((b) => b.type === 'actions')).toBe(true);
+  });
 
   it('posts acknowledgement, build started, deploy started and the result as Block Kit, then forgets the URL', async () => {
     const logs = captureLogs();

@@ -168,6 +168,10 @@ describe('approval: required', () => {
       Date.parse(waiting?.approval?.expiresAt ?? ''),
     );
     expect(h.cfn).not.toReceiveCommand(ExecuteChangeSetCommand);
+    // Slack is told once the decision can be taken: a click on its buttons finds the token and PENDING.
+    expect(h.approvalNotices).toEqual([
+      { deploymentId: run.deploymentId, tokenStored: true, state: 'PENDING' },
+    ]);
 
     const answer = await decideAs(run.deploymentId, 'bob', 'approve', 'reviewed the role');
     expect(answer).toMatchObject({ decision: 'APPROVED' });

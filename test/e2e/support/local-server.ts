@@ -145,6 +145,7 @@ ${environment('sealed', '777777777777', '        allowedRequesters:\n          l
 ${environment('sim-prod', '666666666666', `${anyone}        runner: simulate\n        promoteFrom: [sim]\n        allowedRefs: []\n`)}
 ${environment('reviewed', '888888888888', `${anyone}        approvers:\n          local: ["*"]\n        approval: required\n        allowSelfApproval: true\n        runner: simulate\n`, 'queued')}
 ${environment('reviewed-strict', '999999999999', `${anyone}        approvers:\n          local: ["*"]\n        approval: required\n        runner: simulate\n`)}
+${environment('reviewed-chat', '888888888889', `${anyone}        approvers:\n          slack:\n            - team: T1DC2JH3J\n              users: [U0APPROVER]\n        approval: required\n        runner: simulate\n`)}
 `;
 }
 
