@@ -18,7 +18,7 @@ const CLIENTS: Record<string, string[]> = {
   JobEventsFunction: ['codebuild', 'dynamodb', 'sfn'],
   AcquireLockFunction: ['dynamodb', 'sfn'],
   AssumeTargetRoleFunction: ['cloudformation', 'dynamodb', 'sts'],
-  ApprovalFunction: ['cloudformation', 'dynamodb', 'sts'],
+  ApprovalFunction: ['cloudformation', 'dynamodb', 'eventbridge', 'sts'],
   RecordResultFunction: ['cloudformation', 'codebuild', 'dynamodb', 'sfn', 'sts'],
   ReleaseLockFunction: ['dynamodb', 'sfn'],
   ReconcileFunction: ['cloudformation', 'codebuild', 'dynamodb', 'sfn', 'sts'],
