@@ -19,8 +19,14 @@ import { logger } from '#shared/logger.ts';
 import { describeRequester } from '#shared/registry/requester.ts';
 import type { Requester } from '#shared/types.ts';
 import { problem, problemResponse } from '../api/problem.ts';
-import { slackHooksOnly } from './core.ts';
-import { APPROVAL_ACTIONS, decidedMessage, errorMessage, refusedClickMessage } from './messages.ts';
+import { RESPONSE_URL_LIFETIME_MS, slackHooksOnly } from './core.ts';
+import {
+  APPROVAL_ACTIONS,
+  decidedMessage,
+  errorMessage,
+  MILESTONE_RANK,
+  refusedClickMessage,
+} from './messages.ts';
 import { readForm, readSignedRequest, type SignedRequestDeps } from './signed.ts';
 
 /**
@@ -60,6 +66,7 @@ const BlockActions = looseObject({
     username: optional(string()),
   }),
   response_url: string().check(minLength(1), maxLength(2048)),
+  channel: optional(looseObject({ id: string() })),
   actions: array(
     looseObject({
       action_id: union([literal(APPROVAL_ACTIONS.approve), literal(APPROVAL_ACTIONS.reject)]),
@@ -132,6 +139,7 @@ export function createSlackInteractions(
 
     try {
       const decided = await decide({ deploymentId, decision }, decider, { ...deps, scope: {} });
+      if (responseUrl) await rearm(deploymentId, responseUrl, decider, parsed.data.channel?.id);
       const deployment = await deps.store.getDeployment(deploymentId);
       if (deployment) {
         await answer(
@@ -171,6 +179,33 @@ export function createSlackInteractions(
     }
     return ok();
   };
+
+  /**
+   * A decision may come long after the command's response_url expired (Slack keeps one for 30 minutes), but
+   * the click brings a fresh one for the same channel: the result of the change set is posted through it.
+   * Its first post is the replaced request (counted); earlier milestones never post again.
+   */
+  async function rearm(
+    deploymentId: string,
+    responseUrl: string,
+    decider: Requester & { type: 'slack' },
+    channelId?: string,
+  ) {
+    const now = deps.clock.now();
+    const before = await deps.chat.getReply(deploymentId);
+    if (before) await deps.chat.deleteReply(deploymentId);
+    await deps.chat.putReply({
+      deploymentId,
+      responseUrl,
+      teamId: decider.teamId,
+      userId: decider.userId,
+      ...(channelId && /^[CDG][A-Z0-9]{1,30}$/.test(channelId) ? { channelId } : {}),
+      createdAt: now.toISOString(),
+      expiresAt: new Date(now.getTime() + RESPONSE_URL_LIFETIME_MS).toISOString(),
+      stage: MILESTONE_RANK.approval,
+      posts: 1,
+    });
+  }
 
   function acceptable(value: string): string | undefined {
     let url: URL | undefined;

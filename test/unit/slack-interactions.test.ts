@@ -9,6 +9,7 @@ import { parseRegistry } from '#shared/registry/registry.ts';
 import type { Requester } from '#shared/types.ts';
 import { createTestStore } from '#test/support/store.ts';
 import { createSlackInteractions } from '../../functions/slack/interactions.ts';
+import { notifyMilestone } from '../../functions/slack/notifier.ts';
 import { slackSignature } from '../../functions/slack/signature.ts';
 import { LocalTaskTokens } from '../../local/workflow-engine.ts';
 
@@ -99,6 +100,7 @@ let tokens: LocalTaskTokens;
 let outcome: Promise<unknown>;
 let posts: { url: string; message: SlackMessage }[];
 let handle: (event: APIGatewayProxyEventV2) => Promise<{ statusCode?: number; body?: string }>;
+let chat: MemoryChatStore;
 
 const requester: Requester = { type: 'slack', teamId: TEAM, userId: REQUESTER };
 
@@ -129,12 +131,13 @@ beforeEach(async () => {
   );
   await store.putTaskToken(ID, 'approval', issued.token);
   posts = [];
+  chat = new MemoryChatStore();
   handle = createSlackInteractions({
     store,
     registry,
     tokens,
     clock: { now: () => NOW },
-    chat: new MemoryChatStore(),
+    chat,
     links: { status: () => undefined },
     signingSecret: async () => SECRET,
     poster: {
@@ -310,5 +313,52 @@ describe('POST /slack/interactions: only Slack, once', () => {
     );
     expect(await outcome).toMatchObject({ approved: expect.anything() });
     expect(posts).toEqual([]);
+  });
+});
+
+describe('POST /slack/interactions: the result after a long wait', () => {
+  it('posts the result through the click’s fresh response_url, though the command’s expired long ago', async () => {
+    // The command's URL expired (the decision came an hour later); the sweep may already have deleted it.
+    await chat.putReply({
+      deploymentId: ID,
+      responseUrl: 'https://hooks.slack.com/commands/T1DC2JH3J/1/ExpiredCommandToken',
+      teamId: TEAM,
+      userId: REQUESTER,
+      createdAt: '2024-12-04T07:00:00.000Z',
+      expiresAt: '2024-12-04T07:29:00.000Z',
+      stage: 3,
+      posts: 3,
+    });
+    await handle(click());
+    await outcome;
+    await store.finishDeployment(ID, 'SUCCEEDED', {
+      finishedAt: NOW.toISOString(),
+      updatedAt: NOW.toISOString(),
+    });
+    const notifier = {
+      store,
+      chat,
+      clock: { now: () => NOW },
+      links: { status: () => undefined },
+      poster: {
+        post: async (url: string, message: SlackMessage): Promise<PostOutcome> => {
+          posts.push({ url, message });
+          return { outcome: 'posted', attempts: 1, status: 200 };
+        },
+      },
+    };
+    expect(await notifyMilestone(ID, 'final', notifier)).toBe('posted');
+    expect(posts.map((p) => [p.url, p.message.text.split(':')[0]])).toEqual([
+      ['https://hooks.slack.com/actions/T1DC2JH3J/8188421913715/ClickSecretToken', 'Approved'],
+      ['https://hooks.slack.com/actions/T1DC2JH3J/8188421913715/ClickSecretToken', ''],
+    ]);
+    expect(posts[1]?.message.text).toContain('Succeeded');
+    // Earlier milestones do not post again through the new URL, and the URL is gone once the result is out.
+    expect(await notifyMilestone(ID, 'deploy', notifier)).toBe('not-chat');
+  });
+
+  it('does not take over the reply on a refused click', async () => {
+    await handle(click(by('U0STRANGER')));
+    expect(await chat.getReply(ID)).toBeUndefined();
   });
 });
