@@ -166,10 +166,18 @@ describe('a tunnel to the API port (no token)', () => {
     });
   }
 
-  it('does not serve the Slack route at all (it lives on the Slack port)', async () => {
+  it('does not serve the Slack routes at all (they live on the Slack port)', async () => {
     const { body, headers } = signed('help');
     const reply = await raw(server.url, 'POST', '/slack/commands', { host: 'localhost', ...headers }, body);
     expect(reply.status).toBe(404);
+    const click = await raw(
+      server.url,
+      'POST',
+      '/slack/interactions',
+      { host: 'localhost', ...headers },
+      body,
+    );
+    expect(click.status).toBe(404);
   });
 
   it('still answers the same request made on this machine, without proxy headers', async () => {
@@ -215,9 +223,10 @@ describe('the Slack port, as a tunnel delivers to it', () => {
       raw(slackUrl, 'POST', '/promotions', { host: 'localhost', ...json }, promotion),
       raw(slackUrl, 'GET', '/applications', { host: 'localhost' }),
       raw(slackUrl, 'GET', '/slack/commands', { host: 'localhost' }),
+      raw(slackUrl, 'GET', '/slack/interactions', { host: 'localhost' }),
       raw(slackUrl, 'POST', '/doctor/runs', { host: 'localhost', ...json }, '{}'),
     ]);
-    expect(replies.map((r) => r.status)).toEqual([404, 404, 404, 404, 404, 404]);
+    expect(replies.map((r) => r.status)).toEqual([404, 404, 404, 404, 404, 404, 404]);
     expect({ sim: (await historyOf('sim')).length, prod: (await historyOf('sim-prod')).length }).toEqual(
       before,
     );
