@@ -169,9 +169,12 @@ describe('approval: required', () => {
     );
     expect(h.cfn).not.toReceiveCommand(ExecuteChangeSetCommand);
     // Slack is told once the decision can be taken: a click on its buttons finds the token and PENDING.
-    expect(h.approvalNotices).toEqual([
-      { deploymentId: run.deploymentId, tokenStored: true, state: 'PENDING' },
-    ]);
+    // (The notice is the wait step's last act, just after the state this test saw: wait for it.)
+    await vi.waitFor(() =>
+      expect(h.approvalNotices).toEqual([
+        { deploymentId: run.deploymentId, tokenStored: true, state: 'PENDING' },
+      ]),
+    );
 
     const answer = await decideAs(run.deploymentId, 'bob', 'approve', 'reviewed the role');
     expect(answer).toMatchObject({ decision: 'APPROVED' });
