@@ -9,7 +9,13 @@ export const createHandler = (deps: () => ApprovalDeps) => async (event: Approva
 
 let noticesClient: EventBridgeApprovalNotices | undefined;
 const notices = () => {
-  noticesClient ??= new EventBridgeApprovalNotices(new EventBridgeClient({}));
+  // Best effort and short: a hanging PutEvents must not time the wait step out (PENDING and the token are stored).
+  noticesClient ??= new EventBridgeApprovalNotices(
+    new EventBridgeClient({
+      maxAttempts: 2,
+      requestHandler: { requestTimeout: 2_000, connectionTimeout: 1_000 },
+    }),
+  );
   return noticesClient;
 };
 

@@ -63,6 +63,9 @@ const BlockActions = looseObject({
   team: looseObject({ id: id(/^T[A-Z0-9]{1,30}$/) }),
   user: looseObject({
     id: id(/^[UW][A-Z0-9]{1,30}$/),
+    // The user's own workspace. In a channel shared with another organisation (Slack Connect) `team.id` is the
+    // workspace the click came from, not the clicker's: identity is (user.team_id, user.id).
+    team_id: id(/^T[A-Z0-9]{1,30}$/),
     username: optional(string()),
   }),
   response_url: string().check(minLength(1), maxLength(2048)),
@@ -107,13 +110,13 @@ export function createSlackInteractions(
         }),
       );
     }
-    const { team, user, actions } = parsed.data;
+    const { user, actions } = parsed.data;
     const action = actions[0] as (typeof actions)[number];
     const deploymentId = action.value;
     const decision = action.action_id === APPROVAL_ACTIONS.approve ? 'approve' : 'reject';
     const decider: Requester & { type: 'slack' } = {
       type: 'slack',
-      teamId: team.id,
+      teamId: user.team_id,
       userId: user.id,
       ...(user.username && /^[\w.-]{1,80}$/.test(user.username) ? { userName: user.username } : {}),
     };

@@ -362,3 +362,45 @@ describe('POST /slack/interactions: the result after a long wait', () => {
     expect(await chat.getReply(ID)).toBeUndefined();
   });
 });
+
+describe('POST /slack/interactions: who clicked is the user of their own workspace', () => {
+  it('refuses a Slack Connect user of another organisation clicking in our workspace, even where the whole workspace may approve', async () => {
+    const teamWide = parseRegistry({
+      applications: {
+        shop: {
+          ...registry.applications.shop,
+          environments: {
+            prod: {
+              ...(registry.applications.shop?.environments.prod as object),
+              approvers: { slack: [{ team: TEAM }] },
+            },
+          },
+        },
+      },
+    } as never);
+    const open = createSlackInteractions({
+      store,
+      registry: teamWide,
+      tokens,
+      clock: { now: () => NOW },
+      chat,
+      links: { status: () => undefined },
+      signingSecret: async () => SECRET,
+      poster: { post: async () => ({ outcome: 'posted', attempts: 1, status: 200 }) },
+    });
+    // A shared channel: the click comes from our workspace (team.id), the user belongs to another (user.team_id).
+    await open(
+      click((p) => {
+        p.user.id = 'U0EXTERNAL';
+        p.user.team_id = 'T0EXTERNAL';
+      }),
+    );
+    expect(await decided()).toBe(false);
+    expect(await refusals()).toEqual([
+      expect.objectContaining({
+        code: 'NOT_AN_APPROVER',
+        decidedBy: expect.objectContaining({ teamId: 'T0EXTERNAL', userId: 'U0EXTERNAL' }),
+      }),
+    ]);
+  });
+});
