@@ -551,7 +551,7 @@ export async function measureIdleSweeps(stack: Stack): Promise<Record<string, nu
       await sweepDeadExecutions(deps, { budgetMs: 60_000, pollMs: 1_000 });
       await sweepParkedWaiters(deps);
     }),
-    SlackFunction: await measure(() => sweepExpiredReplies({ chat, clock })),
+    SlackFunction: await measure(() => sweepExpiredReplies({ chat, clock, store: stack.store })),
   };
 }
 

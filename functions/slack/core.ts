@@ -22,6 +22,7 @@ import {
   rejectedMessage,
   statusMessage,
 } from './messages.ts';
+import { isChannelId } from './poster.ts';
 import { readForm, readSignedRequest } from './signed.ts';
 
 /**
@@ -54,7 +55,6 @@ const HISTORY_LIMIT = 10;
 const DEPLOYMENT_ID = /^[A-Za-z0-9_-]{1,128}$/;
 const TEAM_ID = /^T[A-Z0-9]{1,30}$/;
 const USER_ID = /^[UW][A-Z0-9]{1,30}$/;
-const CHANNEL_ID = /^[CDG][A-Z0-9]{1,30}$/;
 
 export const slackHooksOnly = (url: URL) =>
   url.protocol === 'https:' && (url.hostname === 'hooks.slack.com' || url.hostname === 'hooks.slack-gov.com');
@@ -217,7 +217,7 @@ export function createSlackCommands(deps: SlackCommandDeps): SlackCommandHandler
           responseUrl,
           teamId: call.requester.teamId,
           userId: call.requester.userId,
-          ...(CHANNEL_ID.test(channelId) ? { channelId } : {}),
+          ...(isChannelId(channelId) ? { channelId } : {}),
           createdAt: now.toISOString(),
           expiresAt: new Date(now.getTime() + RESPONSE_URL_LIFETIME_MS).toISOString(),
           stage: 0,

@@ -11,7 +11,7 @@ import type {
 } from 'aws-lambda';
 import { ulid } from 'ulid';
 import * as aws from '#shared/aws/runtime.ts';
-import { cachedSecret, SecretsManagerSecret } from '#shared/aws/secrets.ts';
+import { cachedSecret, refreshingSecret, SecretsManagerSecret } from '#shared/aws/secrets.ts';
 import { DynamoChatStore } from '#shared/aws/slack-store.ts';
 import { SfnWorkflowStarter } from '#shared/aws/workflow.ts';
 import { arn, envShapes, readEnv } from '#shared/config.ts';
@@ -29,7 +29,7 @@ import {
   notifyMilestone,
   sweepExpiredReplies,
 } from './notifier.ts';
-import { FetchResponsePoster } from './poster.ts';
+import { FetchBotPoster, FetchResponsePoster } from './poster.ts';
 
 /** "Step Functions Execution Status Change": RUNNING (acknowledgement) and the terminal statuses. */
 export type ExecutionStatusChange = EventBridgeEvent<
@@ -108,7 +108,7 @@ export const createHandler =
         }));
       }
       default:
-        return { deleted: await sweepExpiredReplies(deps().notifier) };
+        return await sweepExpiredReplies(deps().notifier);
     }
   };
 
@@ -118,7 +118,11 @@ function realDeps(): SlackDeps {
   if (!real) {
     const { TABLE_NAME } = readEnv(envShapes.table);
     const { STATE_MACHINE_ARN } = readEnv(envShapes.stateMachine);
-    const { SLACK_SIGNING_SECRET_ARN } = readEnv({ SLACK_SIGNING_SECRET_ARN: arn() });
+    const { SLACK_SIGNING_SECRET_ARN, SLACK_BOT_TOKEN_SECRET_ARN } = readEnv({
+      SLACK_SIGNING_SECRET_ARN: arn(),
+      SLACK_BOT_TOKEN_SECRET_ARN: arn(),
+    });
+    const secrets = new SecretsManagerClient({});
     const documents = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
       marshallOptions: { removeUndefinedValues: true },
     });
@@ -134,12 +138,17 @@ function realDeps(): SlackDeps {
       chat,
       links,
       signingSecret: cachedSecret(
-        new SecretsManagerSecret({
-          client: new SecretsManagerClient({}),
-          secretId: SLACK_SIGNING_SECRET_ARN,
-        }),
+        new SecretsManagerSecret({ client: secrets, secretId: SLACK_SIGNING_SECRET_ARN }),
       ),
     };
+    // Read only past a response_url's 30 minutes (and by the sweep), and again every 10 minutes, so a token
+    // put after the deploy (or rotated) is picked up by warm processes.
+    const bot = new FetchBotPoster({
+      token: refreshingSecret(
+        new SecretsManagerSecret({ client: secrets, secretId: SLACK_BOT_TOKEN_SECRET_ARN }),
+        10 * 60 * 1000,
+      ),
+    });
     real = {
       commands: createSlackCommands(commandDeps),
       interactions: createSlackInteractions({
@@ -156,6 +165,7 @@ function realDeps(): SlackDeps {
         store: aws.store(),
         chat,
         poster,
+        bot,
         clock: aws.clock,
         links,
         runner: aws.runner(),

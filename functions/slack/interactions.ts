@@ -27,6 +27,7 @@ import {
   MILESTONE_RANK,
   refusedClickMessage,
 } from './messages.ts';
+import { isChannelId } from './poster.ts';
 import { readForm, readSignedRequest, type SignedRequestDeps } from './signed.ts';
 
 /**
@@ -195,14 +196,13 @@ export function createSlackInteractions(
     channelId?: string,
   ) {
     const now = deps.clock.now();
-    const before = await deps.chat.getReply(deploymentId);
-    if (before) await deps.chat.deleteReply(deploymentId);
-    await deps.chat.putReply({
+    // One conditional write: an item that already moved past the request (the result was posted) stays.
+    await deps.chat.rearmReply({
       deploymentId,
       responseUrl,
       teamId: decider.teamId,
       userId: decider.userId,
-      ...(channelId && /^[CDG][A-Z0-9]{1,30}$/.test(channelId) ? { channelId } : {}),
+      ...(isChannelId(channelId) ? { channelId } : {}),
       createdAt: now.toISOString(),
       expiresAt: new Date(now.getTime() + RESPONSE_URL_LIFETIME_MS).toISOString(),
       stage: MILESTONE_RANK.approval,

@@ -1,8 +1,9 @@
-import type { ChatLinks, ChatStore, ResponsePoster } from '#shared/chat/ports.ts';
+import type { BotPoster, ChatLinks, ChatReply, ChatStore, ResponsePoster } from '#shared/chat/ports.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore, JobRunner } from '#shared/ports.ts';
 import { type AuditEventType, type Deployment, isTerminal } from '#shared/types.ts';
 import { MILESTONE_RANK, type Milestone, progressMessage } from './messages.ts';
+import { isChannelId } from './poster.ts';
 
 /**
  * Progress of a chat-initiated deployment, posted to its response_url: acknowledgement, build started,
@@ -13,15 +14,27 @@ import { MILESTONE_RANK, type Milestone, progressMessage } from './messages.ts';
  * each milestone is claimed with a conditional update before posting, so a redelivered event never posts
  * twice and a late one never posts out of order; the final result deletes the reply item (the URL).
  * Nothing here throws: the deployment never depends on Slack.
+ *
+ * Past the URL's 30 minutes (a long queue, a slow build, an approval that waits), a configured bot token
+ * takes over: the same milestones go to the command's channel through `chat.postMessage`, until the
+ * deployment ends or BOT_HORIZON_MS after the command, whichever comes first.
  */
 
 /** Slack's limit per response_url. */
 export const MAX_POSTS = 5;
 
+/**
+ * How long after the command the bot may still post: longer than any execution lives (the state machine's
+ * TimeoutSeconds is 24 hours, a test holds the two together), so only a lost final event reaches it.
+ */
+export const BOT_HORIZON_MS = 25 * 60 * 60 * 1000;
+
 export interface NotifierDeps {
   store: DeploymentStore;
   chat: ChatStore;
   poster: ResponsePoster;
+  /** Progress past a response_url's 30 minutes; absent (or without a token) the URL's window is all. */
+  bot?: BotPoster;
   clock: Clock;
   links: ChatLinks;
   sleep?: (ms: number) => Promise<void>;
@@ -58,7 +71,9 @@ async function notify(
   const { chat, clock } = deps;
   const reply = await chat.getReply(deploymentId);
   if (!reply) return 'not-chat';
-  if (Date.parse(reply.expiresAt) <= clock.now().getTime()) {
+  const responseUrl = liveUrl(reply, clock.now());
+  const channelId = responseUrl ? undefined : await botChannel(reply, deps);
+  if (!responseUrl && !channelId) {
     await chat.deleteReply(deploymentId);
     logger.info('chat reply expired; progress is no longer posted', { deploymentId, milestone });
     return 'expired';
@@ -71,10 +86,10 @@ async function notify(
   // The buttons are offered only while a decision is awaited: a late or forged notice posts nothing.
   if (milestone === 'approval' && deployment.approval?.state !== 'PENDING') return 'skipped';
 
-  const claimed = await chat.claimPost(deploymentId, MILESTONE_RANK[milestone], {
-    maxPosts: MAX_POSTS,
-    now: clock.now().toISOString(),
-  });
+  const stage = MILESTONE_RANK[milestone];
+  const claimed = responseUrl
+    ? await chat.claimPost(deploymentId, stage, { maxPosts: MAX_POSTS, now: clock.now().toISOString() })
+    : await chat.claimBotPost(deploymentId, stage);
   if (!claimed) {
     if (milestone === 'final') await chat.deleteReply(deploymentId);
     return 'skipped';
@@ -84,18 +99,40 @@ async function notify(
     now: clock.now(),
     ...(hint.executionStatus ? { executionStatus: hint.executionStatus } : {}),
   });
-  const result = await deps.poster.post(reply.responseUrl, message);
+  const result = responseUrl
+    ? await deps.poster.post(responseUrl, message)
+    : await (deps.bot as BotPoster).post(channelId as string, message);
   if (milestone === 'final') await chat.deleteReply(deploymentId);
-  // Facts only: the URL is a credential and never logged.
+  // Facts only: the URL and the token are credentials and never logged.
   logger.info('chat progress', {
     deploymentId,
     milestone,
+    via: responseUrl ? 'response_url' : 'bot',
     outcome: result.outcome,
     attempts: result.attempts,
     httpStatus: result.status,
     failure: result.failure,
   });
   return result.outcome === 'posted' ? 'posted' : 'post-failed';
+}
+
+/** The response_url while Slack still takes posts to it. */
+function liveUrl(reply: ChatReply, now: Date): string | undefined {
+  return reply.responseUrl && Date.parse(reply.expiresAt) > now.getTime() ? reply.responseUrl : undefined;
+}
+
+/** The last instant the bot may post for this reply. */
+const botUntil = (reply: ChatReply) =>
+  reply.keepUntil ? Date.parse(reply.keepUntil) : Date.parse(reply.createdAt) + BOT_HORIZON_MS;
+
+/** The channel the bot posts to in place of an expired URL, when a bot token is configured. */
+async function botChannel(
+  reply: ChatReply,
+  deps: Pick<NotifierDeps, 'bot' | 'clock'>,
+): Promise<string | undefined> {
+  if (!deps.bot || !isChannelId(reply.channelId)) return undefined;
+  if (!(botUntil(reply) > deps.clock.now().getTime())) return undefined;
+  return (await deps.bot.configured()) ? reply.channelId : undefined;
 }
 
 /** The record once terminal, or as it is after a bounded wait (an aborted execution is still settling). */
@@ -110,12 +147,35 @@ async function settledRecord(deploymentId: string, deps: NotifierDeps): Promise<
   return deployment;
 }
 
-/** Deletes reply items whose URL expired (deployments that outlast Slack's 30 minutes, lost final events). */
-export async function sweepExpiredReplies(deps: Pick<NotifierDeps, 'chat' | 'clock'>): Promise<number> {
+/**
+ * The schedule's sweep of items whose URL expired (deployments that outlast Slack's 30 minutes, lost final
+ * events): deleted, unless the bot will post for them, in which case the URL goes and the item is kept until
+ * the deployment's horizon (the final result deletes it sooner).
+ */
+export async function sweepExpiredReplies(
+  deps: Pick<NotifierDeps, 'chat' | 'clock' | 'store' | 'bot'>,
+): Promise<{ deleted: number; kept: number }> {
   const ids = await deps.chat.listExpiredReplies(deps.clock.now().toISOString(), 100);
-  for (const id of ids) await deps.chat.deleteReply(id);
-  if (ids.length > 0) logger.info('expired chat replies deleted', { count: ids.length });
-  return ids.length;
+  let deleted = 0;
+  let kept = 0;
+  for (const id of ids) {
+    const reply = await deps.chat.getReply(id);
+    if (!reply) continue;
+    if (!reply.keepUntil && (await botChannel(reply, deps)) && !(await ended(id, deps.store))) {
+      await deps.chat.retainReply(id, new Date(botUntil(reply)).toISOString());
+      kept++;
+    } else {
+      await deps.chat.deleteReply(id);
+      deleted++;
+    }
+  }
+  if (ids.length > 0) logger.info('expired chat replies swept', { deleted, kept });
+  return { deleted, kept };
+}
+
+async function ended(deploymentId: string, store: DeploymentStore): Promise<boolean> {
+  const deployment = await store.getDeployment(deploymentId);
+  return !deployment || isTerminal(deployment.status);
 }
 
 // What tells the notifier that a milestone happened ------------------------------------------------------

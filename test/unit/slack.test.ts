@@ -17,8 +17,13 @@ import { expectValidResponse } from '#test/support/openapi.ts';
 import { createTestStore } from '#test/support/store.ts';
 import { createSlackCommands, type SlackCommandHandler, slackHooksOnly } from '../../functions/slack/core.ts';
 import { createHandler, type SlackDeps } from '../../functions/slack/handler.ts';
-import { type NotifierDeps, notifyingStore, notifyMilestone } from '../../functions/slack/notifier.ts';
-import { FetchResponsePoster } from '../../functions/slack/poster.ts';
+import {
+  BOT_HORIZON_MS,
+  type NotifierDeps,
+  notifyingStore,
+  notifyMilestone,
+} from '../../functions/slack/notifier.ts';
+import { FetchBotPoster, FetchResponsePoster } from '../../functions/slack/poster.ts';
 import { slackSignature } from '../../functions/slack/signature.ts';
 
 // Fixtures -------------------------------------------------------------------------------------------
@@ -997,7 +1002,7 @@ describe('progress through response_url', () => {
     h.clock.set('2026-03-01T12:30:00.000Z');
     expect(await handle(executionEvent(id, 'SUCCEEDED'))).toEqual({ outcome: 'expired' });
     expect(await h.chat.getReply(id)).toBeUndefined();
-    expect(await handle(fixture('scheduled-sweep.json'))).toEqual({ deleted: 1 });
+    expect(await handle(fixture('scheduled-sweep.json'))).toEqual({ deleted: 1, kept: 0 });
     expect(await h.chat.getReply(other)).toBeUndefined();
     expect(slack.posts).toEqual([]);
   });
@@ -1063,5 +1068,213 @@ describe('local mode: milestones from the audit events the cores record', () => 
     await recordEvent(observed, clock, 'D1', 'SUCCEEDED');
     expect(seen).toEqual(['D1:ack', 'D1:build', 'D1:deploy', 'D1:final']);
     expect(await observed.listEvents('D1')).toHaveLength(5);
+  });
+});
+
+// Past the response_url: the bot ----------------------------------------------------------------------
+
+/** Made up; shaped like a bot token so the poster takes it. It must never show up outside the poster. */
+const BOT_TOKEN = 'xoxb-0000000000-0000000000-BoTtOkEnSeCrEt42abcdefgh';
+
+interface ApiCall {
+  path: string;
+  authorization: string | undefined;
+  body: { channel?: string; text?: string; blocks?: Record<string, unknown>[] };
+}
+
+/** A stand-in for Slack's Web API on 127.0.0.1: records each call and answers as the test scripts it. */
+class SlackApiServer {
+  readonly calls: ApiCall[] = [];
+  answer: () => { status: number; body: unknown } = () => ({
+    status: 200,
+    body: { ok: true, channel: 'C0DEPLOYS1', ts: '1772366400.000100' },
+  });
+  base = '';
+  private server: Server | undefined;
+  async start() {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        this.calls.push({
+          path: req.url ?? '',
+          authorization: req.headers.authorization,
+          body: JSON.parse(Buffer.concat(chunks).toString('utf8')),
+        });
+        const { status, body } = this.answer();
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      });
+    });
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', () => resolve()));
+    this.base = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/api/`;
+  }
+  async stop() {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+  }
+}
+
+describe('progress past the response_url: the bot token', () => {
+  let h: Harness;
+  let slack: ResponseUrlServer;
+  let api: SlackApiServer;
+  let token: string;
+  let handle: ReturnType<typeof createHandler>;
+  beforeEach(async () => {
+    h = await harness();
+    slack = new ResponseUrlServer();
+    api = new SlackApiServer();
+    await Promise.all([slack.start(), api.start()]);
+    token = BOT_TOKEN;
+    h.notifier.bot = new FetchBotPoster({
+      token: async () => token,
+      apiBase: api.base,
+      timeoutMs: 2_000,
+      sleep: async () => undefined,
+    });
+    const deps: SlackDeps = {
+      commands: h.commands,
+      interactions: async () => {
+        throw new Error('the interactions route is tested in slack-interactions.test.ts');
+      },
+      notifier: { ...h.notifier, runner: new FakeRunner() as unknown as JobRunner },
+    };
+    handle = createHandler(() => deps);
+  });
+  afterEach(() => Promise.all([slack.stop(), api.stop()]));
+
+  const execution = (deploymentId: string, status: string) => {
+    const event = fixture<{ detail: { name: string; status: string } }>('sfn-execution-running.json');
+    event.detail.name = deploymentId;
+    event.detail.status = status;
+    return event as never;
+  };
+  const awaitingApproval = (deploymentId: string) => {
+    const event = fixture<{ detail: { deploymentId: string } }>('awaiting-approval.json');
+    event.detail.deploymentId = deploymentId;
+    return event as never;
+  };
+  const sweep = () => handle(fixture('scheduled-sweep.json'));
+  // Different words each time: the same signed words would be a replay of the first.
+  const accepted = async (reason = 'ship it') =>
+    deploymentIdIn(await command(h, `hello-world staging main -- ${reason}`, { responseUrl: slack.url }));
+  const awaitDecision = (id: string) =>
+    h.store.updateDeployment(id, {
+      status: 'RUNNING',
+      phase: 'AWAITING_APPROVAL',
+      approval: { mode: 'required', state: 'PENDING', expiresAt: '2026-03-01T14:00:00.000Z' },
+      changeSet: '+1 ~0 -0',
+    });
+
+  it("posts the approval request and the result to the command's channel as the bot once the URL expired; the token shows up nowhere", async () => {
+    const logs = captureLogs();
+    const id = await accepted();
+    h.clock.set('2026-03-01T12:00:02.000Z');
+    expect(await handle(execution(id, 'RUNNING'))).toEqual({ outcome: 'posted' });
+    expect(slack.posts).toHaveLength(1);
+
+    // The build and change set took 40 minutes: Slack no longer takes the URL.
+    h.clock.set('2026-03-01T12:40:00.000Z');
+    await awaitDecision(id);
+    expect(await handle(awaitingApproval(id))).toEqual({ outcome: 'posted' });
+    expect(slack.posts).toHaveLength(1);
+    expect(api.calls).toHaveLength(1);
+    const [request] = api.calls;
+    expect(request?.path).toBe('/api/chat.postMessage');
+    expect(request?.authorization).toBe(`Bearer ${BOT_TOKEN}`);
+    // The channel is the one of the signed slash command, nothing else.
+    expect(request?.body.channel).toBe('C0DEPLOYS1');
+    expect(request?.body.text).toContain(':raising_hand:');
+    expect(request?.body.blocks?.some((block) => block.type === 'actions')).toBe(true);
+
+    // The sweep keeps the item for the bot, without the expired URL.
+    h.clock.set('2026-03-01T12:41:00.000Z');
+    expect(await sweep()).toEqual({ deleted: 0, kept: 1 });
+    const kept = await h.chat.getReply(id);
+    expect(kept?.responseUrl).toBeUndefined();
+    expect(kept?.keepUntil).toBe(new Date(Date.parse(START) + BOT_HORIZON_MS).toISOString());
+    expect(JSON.stringify(await h.scanTable())).not.toContain(URL_TOKEN);
+    // A redelivered notice posts nothing more.
+    expect(await handle(awaitingApproval(id))).toEqual({ outcome: 'skipped' });
+
+    // Decided from the CLI an hour later: the result still reaches the channel.
+    h.clock.set('2026-03-01T13:45:00.000Z');
+    await finish(h.store, h.clock, id, 'SUCCEEDED');
+    expect(await handle(execution(id, 'SUCCEEDED'))).toEqual({ outcome: 'posted' });
+    expect(api.calls.map((call) => call.body.text?.split(':')[1])).toEqual([
+      'raising_hand',
+      'white_check_mark',
+    ]);
+    expect(await h.chat.getReply(id)).toBeUndefined();
+
+    for (const where of [
+      logs(),
+      JSON.stringify(await h.scanTable()),
+      JSON.stringify(await h.store.getDeployment(id)),
+      JSON.stringify(await h.store.listEvents(id)),
+      JSON.stringify(api.calls.map((call) => call.body)),
+    ]) {
+      expect(where).not.toContain(BOT_TOKEN);
+      expect(where).not.toContain('BoTtOkEnSeCrEt42');
+    }
+    expect(logs()).toContain('"via":"bot"');
+  });
+
+  it.each([
+    ['the template’s placeholder', 'not-configured'],
+    ['a user token', 'xoxp-0000000000-0000000000-UsErToKeN42abcdefgh'],
+  ])(
+    'with %s in place of a bot token, progress past the URL stops and the sweep deletes the item',
+    async (_, value) => {
+      token = value;
+      const id = await accepted();
+      const other = await accepted('and this one');
+      h.clock.set('2026-03-01T12:40:00.000Z');
+      await awaitDecision(id);
+      expect(await handle(awaitingApproval(id))).toEqual({ outcome: 'expired' });
+      expect(await h.chat.getReply(id)).toBeUndefined();
+      expect(await sweep()).toEqual({ deleted: 1, kept: 0 });
+      expect(await h.chat.getReply(other)).toBeUndefined();
+      expect(api.calls).toEqual([]);
+    },
+  );
+
+  it('deletes, rather than keeps, the item of a deployment that ended, and a kept item once its horizon passed', async () => {
+    const ended = await accepted();
+    const running = await accepted('and this one');
+    expect(running).not.toBe(ended);
+    await finish(h.store, h.clock, ended, 'FAILED', {
+      errorCode: 'BUILD_FAILED',
+      errorMessage: 'the build failed',
+    });
+    h.clock.set('2026-03-01T12:40:00.000Z');
+    expect(await sweep()).toEqual({ deleted: 1, kept: 1 });
+    expect(await h.chat.getReply(ended)).toBeUndefined();
+    expect(await h.chat.getReply(running)).toMatchObject({ deploymentId: running });
+    // The final event was lost: the item goes at its horizon, and nothing is posted after it.
+    h.clock.set(new Date(Date.parse(START) + BOT_HORIZON_MS + 60_000).toISOString());
+    expect(await handle(execution(running, 'FAILED'))).toEqual({ outcome: 'expired' });
+    expect(await sweep()).toEqual({ deleted: 0, kept: 0 });
+    expect(api.calls).toEqual([]);
+  });
+
+  it('reports what Slack refused (not_in_channel) by its error name, without retrying or logging the token', async () => {
+    const logs = captureLogs();
+    api.answer = () => ({ status: 200, body: { ok: false, error: 'not_in_channel' } });
+    const id = await accepted();
+    h.clock.set('2026-03-01T12:40:00.000Z');
+    await awaitDecision(id);
+    expect(await handle(awaitingApproval(id))).toEqual({ outcome: 'post-failed' });
+    expect(api.calls).toHaveLength(1);
+    expect(logs()).toContain('slack:not_in_channel');
+    expect(logs()).not.toContain('BoTtOkEnSeCrEt42');
+  });
+
+  it('outlasts every execution: the horizon is longer than the state machine’s TimeoutSeconds', () => {
+    const asl = JSON.parse(
+      readFileSync(new URL('../../statemachine/deploy.asl.json', import.meta.url), 'utf8'),
+    );
+    expect(typeof asl.TimeoutSeconds).toBe('number');
+    expect(BOT_HORIZON_MS).toBeGreaterThan(asl.TimeoutSeconds * 1000);
   });
 });

@@ -66,3 +66,27 @@ export function cachedSecret(source: SecretSource): () => Promise<string> {
     return pending;
   };
 }
+
+/**
+ * Like cachedSecret, but a value is kept for `maxAgeMs` only: for a secret an operator sets after the stack
+ * is deployed (the Slack bot token), which a warm process must pick up without a redeploy.
+ */
+export function refreshingSecret(
+  source: SecretSource,
+  maxAgeMs: number,
+  now: () => number = Date.now,
+): () => Promise<string> {
+  let pending: Promise<string> | undefined;
+  let readAt = 0;
+  return () => {
+    if (pending && now() - readAt >= maxAgeMs) pending = undefined;
+    if (!pending) {
+      readAt = now();
+      pending = source.read().catch((error: unknown) => {
+        pending = undefined;
+        throw error;
+      });
+    }
+    return pending;
+  };
+}

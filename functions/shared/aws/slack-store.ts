@@ -16,7 +16,7 @@ import type { ChatReply, ChatStore } from '../chat/ports.ts';
  * | Item | PK | SK | GSI2PK / GSI2SK |
  * |---|---|---|---|
  * | signed request (replay) | `SLACKREQ#<sha256(signature)>` | `SLACKREQ` | — |
- * | reply target | `CHAT#<deploymentId>` | `CHAT` | `CHAT` / `<expiresAt>#<deploymentId>` (sweep of expired URLs) |
+ * | reply target | `CHAT#<deploymentId>` | `CHAT` | `CHAT` / `<expiresAt or keepUntil>#<deploymentId>` (the sweep) |
  */
 
 const requestKey = (hash: string) => ({ PK: `SLACKREQ#${hash}`, SK: 'SLACKREQ' });
@@ -30,12 +30,13 @@ const isConditionFailure = (error: unknown) =>
 function toReply(item: Record<string, unknown>): ChatReply {
   return {
     deploymentId: String(item.deploymentId),
-    responseUrl: String(item.responseUrl),
+    ...(typeof item.responseUrl === 'string' ? { responseUrl: item.responseUrl } : {}),
     teamId: String(item.teamId),
     userId: String(item.userId),
     ...(typeof item.channelId === 'string' ? { channelId: item.channelId } : {}),
     createdAt: String(item.createdAt),
     expiresAt: String(item.expiresAt),
+    ...(typeof item.keepUntil === 'string' ? { keepUntil: item.keepUntil } : {}),
     stage: Number(item.stage ?? 0),
     posts: Number(item.posts ?? 0),
   };
@@ -71,6 +72,14 @@ export class DynamoChatStore implements ChatStore {
   }
 
   async putReply(reply: ChatReply) {
+    await this.putIf(reply, 'attribute_not_exists(PK)');
+  }
+
+  async rearmReply(reply: ChatReply) {
+    return this.putIf(reply, 'attribute_not_exists(PK) OR stage <= :stage', { ':stage': reply.stage });
+  }
+
+  private async putIf(reply: ChatReply, condition: string, values?: Record<string, unknown>) {
     try {
       await this.client.send(
         new PutCommand({
@@ -78,14 +87,17 @@ export class DynamoChatStore implements ChatStore {
           Item: {
             ...replyKey(reply.deploymentId),
             GSI2PK: REPLY_INDEX_PK,
-            GSI2SK: `${reply.expiresAt}#${reply.deploymentId}`,
+            GSI2SK: `${reply.keepUntil ?? reply.expiresAt}#${reply.deploymentId}`,
             ...reply,
           },
-          ConditionExpression: 'attribute_not_exists(PK)',
+          ConditionExpression: condition,
+          ...(values ? { ExpressionAttributeValues: values } : {}),
         }),
       );
+      return true;
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
+      return false;
     }
   }
 
@@ -118,6 +130,42 @@ export class DynamoChatStore implements ChatStore {
     } catch (error) {
       if (isConditionFailure(error)) return undefined;
       throw error;
+    }
+  }
+
+  async claimBotPost(deploymentId: string, stage: number) {
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: replyKey(deploymentId),
+          UpdateExpression: 'SET stage = :stage, posts = posts + :one',
+          ConditionExpression: 'attribute_exists(PK) AND stage < :stage',
+          ExpressionAttributeValues: { ':stage': stage, ':one': 1 },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes ? toReply(Attributes) : undefined;
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async retainReply(deploymentId: string, keepUntil: string) {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: replyKey(deploymentId),
+          // The expired URL goes: it can post nothing any more, and a credential is not kept for nothing.
+          UpdateExpression: 'SET keepUntil = :until, GSI2SK = :sk REMOVE responseUrl',
+          ConditionExpression: 'attribute_exists(PK)',
+          ExpressionAttributeValues: { ':until': keepUntil, ':sk': `${keepUntil}#${deploymentId}` },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
     }
   }
 

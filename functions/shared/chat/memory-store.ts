@@ -20,6 +20,13 @@ export class MemoryChatStore implements ChatStore {
     if (!this.replies.has(reply.deploymentId)) this.replies.set(reply.deploymentId, { ...reply });
   }
 
+  async rearmReply(reply: ChatReply) {
+    const current = this.replies.get(reply.deploymentId);
+    if (current && current.stage > reply.stage) return false;
+    this.replies.set(reply.deploymentId, { ...reply });
+    return true;
+  }
+
   async getReply(deploymentId: string) {
     const reply = this.replies.get(deploymentId);
     return reply ? { ...reply } : undefined;
@@ -35,14 +42,30 @@ export class MemoryChatStore implements ChatStore {
     return { ...reply };
   }
 
+  async claimBotPost(deploymentId: string, stage: number) {
+    const reply = this.replies.get(deploymentId);
+    if (!reply || reply.stage >= stage) return undefined;
+    reply.stage = stage;
+    reply.posts += 1;
+    return { ...reply };
+  }
+
+  async retainReply(deploymentId: string, keepUntil: string) {
+    const reply = this.replies.get(deploymentId);
+    if (!reply) return;
+    delete reply.responseUrl;
+    reply.keepUntil = keepUntil;
+  }
+
   async deleteReply(deploymentId: string) {
     this.replies.delete(deploymentId);
   }
 
   async listExpiredReplies(now: string, limit: number) {
+    const due = (reply: ChatReply) => reply.keepUntil ?? reply.expiresAt;
     return [...this.replies.values()]
-      .filter((reply) => reply.expiresAt < now)
-      .sort((a, b) => a.expiresAt.localeCompare(b.expiresAt))
+      .filter((reply) => due(reply) < now)
+      .sort((a, b) => due(a).localeCompare(due(b)))
       .slice(0, limit)
       .map((reply) => reply.deploymentId);
   }

@@ -5,20 +5,25 @@
  */
 
 /**
- * Where a chat-initiated deployment reports back: Slack's `response_url` and what the notifier has already
- * posted through it. The URL is a bearer credential (anyone holding it can post into the channel), so it
+ * Where a chat-initiated deployment reports back: Slack's `response_url`, the channel, and what the notifier
+ * has already posted. The URL is a bearer credential (anyone holding it can post into the channel), so it
  * lives only on this item: never on the deployment record, in audit events, API responses or logs. The item
- * is deleted when the deployment ends or when the URL expires, whichever comes first.
+ * is deleted when the deployment ends or when the URL expires, whichever comes first; except that with a bot
+ * token configured, an item that names its channel is kept (without the URL) until the deployment ends, so
+ * progress goes on through the bot (`keepUntil` bounds that).
  */
 export interface ChatReply {
   deploymentId: string;
-  responseUrl: string;
+  /** Absent once the URL expired and the item was kept for the bot. */
+  responseUrl?: string;
   teamId: string;
   userId: string;
   channelId?: string;
   createdAt: string;
-  /** Slack accepts posts to a response_url for 30 minutes; after this instant the item is useless. */
+  /** Slack accepts posts to a response_url for 30 minutes; after this instant the URL is useless. */
   expiresAt: string;
+  /** Set when the item outlives its URL for the bot: the sweep deletes it after this instant. */
+  keepUntil?: string;
   /** The rank of the last milestone posted (0: none). Posts only ever move forward. */
   stage: number;
   /** How many messages were posted (Slack allows 5 per response_url). */
@@ -47,8 +52,27 @@ export interface ChatStore {
     stage: number,
     limits: { maxPosts: number; now: string },
   ): Promise<ChatReply | undefined>;
+  /**
+   * The bot's claim: only forward, and while the item exists (the bot has no per-URL post limit and no
+   * 30-minute window). Returns the updated item when this call won the right to post.
+   */
+  claimBotPost(deploymentId: string, stage: number): Promise<ChatReply | undefined>;
+  /**
+   * Keeps an item whose URL expired for the bot: drops the URL and moves the item's sweep instant to
+   * `keepUntil`. A no-op when the item is gone.
+   */
+  retainReply(deploymentId: string, keepUntil: string): Promise<void>;
+  /**
+   * Replaces the item with `reply` (a fresh response_url from an approval click), unless the item already
+   * moved past `reply.stage`: one conditional write, so a result posted meanwhile is never followed by an
+   * item that would post it again. Returns whether it was written.
+   */
+  rearmReply(reply: ChatReply): Promise<boolean>;
   deleteReply(deploymentId: string): Promise<void>;
-  /** Deployment ids whose reply items expired before `now` (oldest first, at most `limit`). */
+  /**
+   * Deployment ids whose items are due for the sweep before `now` (their URL expired, or their `keepUntil`
+   * passed; oldest first, at most `limit`).
+   */
   listExpiredReplies(now: string, limit: number): Promise<string[]>;
 }
 
@@ -77,6 +101,17 @@ export interface PostOutcome {
 /** Posts to a response_url. Times out, retries with backoff, and never throws. */
 export interface ResponsePoster {
   post(responseUrl: string, message: SlackMessage): Promise<PostOutcome>;
+}
+
+/**
+ * Posts as the Slack app's bot user (`chat.postMessage`) into a channel, where no response_url is live any
+ * more. The token is a credential: it never leaves the poster (no log line, no stored item, no outcome).
+ */
+export interface BotPoster {
+  /** Whether a bot token is configured (read lazily: only the rare paths past a URL's expiry ask). */
+  configured(): Promise<boolean>;
+  /** Times out, retries transient failures, and never throws. */
+  post(channelId: string, message: SlackMessage): Promise<PostOutcome>;
 }
 
 /** Links a message offers (the console or local server): optional, so a message without them still works. */
