@@ -48,6 +48,13 @@ const shape = z
     ),
     // Read here only to pair it with the Slack port; functions/slack/local.ts reads its value.
     CROSSDEPLOY_SLACK_SIGNING_SECRET: optional,
+    // Checked here only (shape, and chat configured); functions/slack/local.ts reads its value.
+    CROSSDEPLOY_SLACK_BOT_TOKEN: optional.pipe(
+      z
+        .string()
+        .regex(/^xoxb-[A-Za-z0-9-]{10,250}$/, 'must be a Slack bot token (xoxb-...)')
+        .optional(),
+    ),
   })
   .superRefine((env, ctx) => {
     if (!isLoopback(env.CROSSDEPLOY_HOST) && !env.CROSSDEPLOY_API_TOKEN) {
@@ -72,6 +79,14 @@ const shape = z
         code: 'custom',
         path: ['CROSSDEPLOY_SLACK_SIGNING_SECRET'],
         message: 'is required with CROSSDEPLOY_SLACK_PORT (nothing could verify a Slack request without it)',
+      });
+    }
+    if (env.CROSSDEPLOY_SLACK_BOT_TOKEN && !env.CROSSDEPLOY_SLACK_SIGNING_SECRET) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CROSSDEPLOY_SLACK_SIGNING_SECRET'],
+        message:
+          'is required with CROSSDEPLOY_SLACK_BOT_TOKEN (the bot posts progress of chat requests only)',
       });
     }
     if (

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { MemoryChatStore } from '#shared/chat/memory-store.ts';
-import type { ResponsePoster } from '#shared/chat/ports.ts';
+import type { BotPoster, ResponsePoster } from '#shared/chat/ports.ts';
 import { optionalText, readEnv } from '#shared/config.ts';
 import type { SimulationCheck } from '#shared/deployments/record.ts';
 import { logger } from '#shared/logger.ts';
@@ -12,7 +12,7 @@ import { createSlackCommands } from './core.ts';
 import { createSlackInteractions, INTERACTIONS_ROUTE } from './interactions.ts';
 import { localServerLinks } from './links.ts';
 import { notifyingStore, notifyMilestone, sweepExpiredReplies } from './notifier.ts';
-import { FetchResponsePoster } from './poster.ts';
+import { FetchBotPoster, FetchResponsePoster } from './poster.ts';
 
 /**
  * Chat in local mode, built from the same cores as the Lambda: the slash-command route added to the local
@@ -36,25 +36,28 @@ export interface LocalChatOptions {
   /** The local server's URL, known once it listens (for links in messages). */
   baseUrl: () => string | undefined;
   poster?: ResponsePoster;
+  /** Default: a FetchBotPoster with CROSSDEPLOY_SLACK_BOT_TOKEN (none: progress stops with the URL). */
+  bot?: BotPoster;
   responseUrlAllowed?: (url: URL) => boolean;
   /** `runner: simulate` requests are recorded as simulated, as through the API. */
   isSimulated?: SimulationCheck;
 }
 
 export function createLocalChat(options: LocalChatOptions) {
-  const { CROSSDEPLOY_SLACK_SIGNING_SECRET: secret } = readEnv(
-    { CROSSDEPLOY_SLACK_SIGNING_SECRET: optionalText() },
+  const { CROSSDEPLOY_SLACK_SIGNING_SECRET: secret, CROSSDEPLOY_SLACK_BOT_TOKEN: botToken } = readEnv(
+    { CROSSDEPLOY_SLACK_SIGNING_SECRET: optionalText(), CROSSDEPLOY_SLACK_BOT_TOKEN: optionalText() },
     options.env,
   );
   const chat = new MemoryChatStore();
   const links = localServerLinks(options.baseUrl);
   const poster = options.poster ?? new FetchResponsePoster();
+  const bot = options.bot ?? new FetchBotPoster({ token: async () => botToken });
 
   return {
     chat,
     /** The store the orchestrator uses: a milestone's audit event also tells the notifier, detached. */
     observe(store: DeploymentStore): DeploymentStore {
-      const deps = { store, chat, poster, clock: options.clock, links };
+      const deps = { store, chat, poster, bot, clock: options.clock, links };
       return notifyingStore(store, async (deploymentId, milestone) => {
         await notifyMilestone(deploymentId, milestone, deps);
         await sweepExpiredReplies(deps);

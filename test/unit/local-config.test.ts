@@ -98,4 +98,23 @@ describe('local configuration: the Slack listener', () => {
       readLocalConfig({ CROSSDEPLOY_SLACK_PORT: '70000', CROSSDEPLOY_SLACK_SIGNING_SECRET: SECRET }),
     ).toThrow(/CROSSDEPLOY_SLACK_PORT: /);
   });
+
+  it('takes a bot token only with chat configured, and only a bot token; the error never quotes the value', () => {
+    const chat = { CROSSDEPLOY_SLACK_PORT: '3001', CROSSDEPLOY_SLACK_SIGNING_SECRET: SECRET };
+    const bot = 'xoxb-0000000000-0000000000-LoCaLtOkEn42abcdefgh';
+    expect(readLocalConfig({ ...chat, CROSSDEPLOY_SLACK_BOT_TOKEN: bot })).toMatchObject({ slackPort: 3001 });
+    expect(JSON.stringify(readLocalConfig({ ...chat, CROSSDEPLOY_SLACK_BOT_TOKEN: bot }))).not.toContain(bot);
+    expect(() => readLocalConfig({ CROSSDEPLOY_SLACK_BOT_TOKEN: bot })).toThrow(
+      /CROSSDEPLOY_SLACK_SIGNING_SECRET: is required with CROSSDEPLOY_SLACK_BOT_TOKEN/,
+    );
+    const user = 'xoxp-0000000000-0000000000-UsErToKeN42abcdefgh';
+    expect(() => readLocalConfig({ ...chat, CROSSDEPLOY_SLACK_BOT_TOKEN: user })).toThrow(
+      /CROSSDEPLOY_SLACK_BOT_TOKEN: must be a Slack bot token/,
+    );
+    try {
+      readLocalConfig({ ...chat, CROSSDEPLOY_SLACK_BOT_TOKEN: user });
+    } catch (error) {
+      expect(String((error as Error).message)).not.toContain('UsErToKeN42');
+    }
+  });
 });

@@ -1,23 +1,27 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SlackMessage } from '#shared/chat/ports.ts';
-import { FetchResponsePoster } from '../../functions/slack/poster.ts';
+import { logger } from '#shared/logger.ts';
+import { FetchBotPoster, FetchResponsePoster } from '../../functions/slack/poster.ts';
 
 /** A stand-in for Slack's response_url on 127.0.0.1: answers each POST with the next scripted reply. */
 let server: Server;
 let url: string;
 let bodies: unknown[];
+let requests: { path: string; authorization: string | undefined }[];
 let script: ((res: ServerResponse) => void)[];
 
 beforeEach(async () => {
   bodies = [];
+  requests = [];
   script = [];
   server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       bodies.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      requests.push({ path: req.url ?? '', authorization: req.headers.authorization });
       const next = script.shift() ?? ((r: ServerResponse) => r.writeHead(200).end('ok'));
       next(res);
     });
@@ -103,5 +107,135 @@ describe('FetchResponsePoster', () => {
     script = [(r) => r.writeHead(302, { location: 'http://127.0.0.1:1/elsewhere' }).end()];
     const { instance } = poster({ attempts: 1 });
     expect(await instance.post(url, message)).toMatchObject({ outcome: 'failed', attempts: 1 });
+  });
+});
+
+/** Made up, shaped like a bot token. */
+const TOKEN = 'xoxb-0000000000-0000000000-PoStErToKeN42abcdefgh';
+const ok = (r: ServerResponse) =>
+  r
+    .writeHead(200, { 'content-type': 'application/json' })
+    .end('{"ok":true,"channel":"C0DEPLOYS1","ts":"1.2"}');
+const slackError =
+  (error: string, status = 200) =>
+  (r: ServerResponse) =>
+    r.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, error }));
+
+function bot(token: () => Promise<string | undefined> = async () => TOKEN, options = {}) {
+  const sleeps: number[] = [];
+  const instance = new FetchBotPoster({
+    token,
+    apiBase: url.replace(/commands\/.*$/, 'api/'),
+    timeoutMs: 500,
+    sleep: async (ms) => {
+      sleeps.push(ms);
+    },
+    random: () => 1,
+    ...options,
+  });
+  return { instance, sleeps };
+}
+
+describe('FetchBotPoster', () => {
+  it('calls chat.postMessage with the token as a Bearer header, and the channel, text and blocks in the body', async () => {
+    script = [ok];
+    const blocks = [{ type: 'section', text: { type: 'mrkdwn', text: 'hi' } }];
+    const { instance } = bot();
+    expect(await instance.post('C0DEPLOYS1', { ...message, blocks })).toEqual({
+      outcome: 'posted',
+      attempts: 1,
+      status: 200,
+    });
+    expect(requests).toEqual([{ path: '/api/chat.postMessage', authorization: `Bearer ${TOKEN}` }]);
+    expect(bodies).toEqual([
+      { channel: 'C0DEPLOYS1', text: 'hi', blocks, unfurl_links: false, unfurl_media: false },
+    ]);
+    expect(JSON.stringify(bodies)).not.toContain(TOKEN);
+  });
+
+  it("reports Slack's refusal (HTTP 200, ok:false) by its error name, and does not retry what will not get better", async () => {
+    script = [slackError('not_in_channel')];
+    const { instance, sleeps } = bot();
+    expect(await instance.post('C0DEPLOYS1', message)).toEqual({
+      outcome: 'failed',
+      attempts: 1,
+      status: 200,
+      failure: 'slack:not_in_channel',
+    });
+    expect(sleeps).toEqual([]);
+  });
+
+  it('retries a rate limit (429, waiting as asked) and a transient Slack error, then posts', async () => {
+    script = [
+      (r) =>
+        r
+          .writeHead(429, { 'retry-after': '3', 'content-type': 'application/json' })
+          .end('{"ok":false,"error":"ratelimited"}'),
+      slackError('internal_error'),
+      ok,
+    ];
+    const { instance, sleeps } = bot(undefined, { random: () => 0 });
+    expect(await instance.post('C0DEPLOYS1', message)).toEqual({
+      outcome: 'posted',
+      attempts: 3,
+      status: 200,
+    });
+    expect(sleeps).toEqual([3000, 0]);
+  });
+
+  it('does not pass on an error name that is not one (it could quote anything)', async () => {
+    script = [slackError('<https://evil.example|click> xoxb-leak')];
+    const { instance } = bot();
+    expect(await instance.post('C0DEPLOYS1', message)).toMatchObject({ outcome: 'failed', failure: 'http' });
+  });
+
+  it.each([
+    ['no token', async () => undefined],
+    ["the template's placeholder", async () => 'not-configured'],
+    ['a user token', async () => 'xoxp-0000000000-0000000000-UsErToKeN42abcdefgh'],
+  ])('with %s, is not configured and sends nothing', async (_, token) => {
+    const { instance } = bot(token);
+    expect(await instance.configured()).toBe(false);
+    expect(await instance.post('C0DEPLOYS1', message)).toEqual({
+      outcome: 'failed',
+      attempts: 0,
+      failure: 'not-configured',
+    });
+    expect(requests).toEqual([]);
+  });
+
+  it('treats a secret it cannot read as no token, and logs only the error name', async () => {
+    const warn = vi.spyOn(logger, 'warn').mockImplementation(() => undefined);
+    const failing = Object.assign(new Error(`AccessDenied for ${TOKEN}`), { name: 'ConfigError' });
+    const { instance } = bot(async () => Promise.reject(failing));
+    expect(await instance.configured()).toBe(false);
+    expect(JSON.stringify(warn.mock.calls)).toContain('ConfigError');
+    expect(JSON.stringify(warn.mock.calls)).not.toContain(TOKEN);
+    warn.mockRestore();
+  });
+
+  it.each(['', 'general', '#deploys', 'C0DEPLOYS1/../../x', 'U2CERLKJA'])(
+    'sends nothing to %j, which is not a channel id',
+    async (channel) => {
+      const { instance } = bot();
+      expect(await instance.post(channel, message)).toMatchObject({ outcome: 'failed', attempts: 0 });
+      expect(requests).toEqual([]);
+    },
+  );
+
+  it('does not follow a redirect (the token would go with it)', async () => {
+    let elsewhere = 0;
+    const other = createServer((_req, res) => {
+      elsewhere++;
+      res.end('{"ok":true}');
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', () => resolve()));
+    const port = (other.address() as AddressInfo).port;
+    script = [(r) => r.writeHead(307, { location: `http://127.0.0.1:${port}/steal` }).end()];
+    const { instance } = bot(undefined, { attempts: 1 });
+    expect(await instance.post('C0DEPLOYS1', message)).toMatchObject({ outcome: 'failed', attempts: 1 });
+    expect(elsewhere).toBe(0);
+    other.closeAllConnections();
+    await new Promise<void>((resolve) => other.close(() => resolve()));
   });
 });

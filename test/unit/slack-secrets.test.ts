@@ -9,7 +9,12 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cachedSecret, type SecretSource, SecretsManagerSecret } from '#shared/aws/secrets.ts';
+import {
+  cachedSecret,
+  refreshingSecret,
+  type SecretSource,
+  SecretsManagerSecret,
+} from '#shared/aws/secrets.ts';
 import { ConfigError, TransientError } from '#shared/errors.ts';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:crossdeploy-slack-AbCdEf';
@@ -145,5 +150,35 @@ describe('cachedSecret', () => {
     await expect(secret()).rejects.toThrow('throttled');
     expect(await secret()).toBe('secret');
     expect(reads).toBe(2);
+  });
+});
+
+describe('refreshingSecret', () => {
+  it('keeps a value for its maximum age, then reads again (a bot token put after the deploy is picked up)', async () => {
+    let reads = 0;
+    let now = 0;
+    const counting: SecretSource = {
+      read: async () => (++reads === 1 ? 'not-configured' : 'xoxb-put-later'),
+    };
+    const secret = refreshingSecret(counting, 600_000, () => now);
+    expect(await Promise.all([secret(), secret()])).toEqual(['not-configured', 'not-configured']);
+    now = 599_999;
+    expect(await secret()).toBe('not-configured');
+    now = 600_000;
+    expect(await secret()).toBe('xoxb-put-later');
+    expect(reads).toBe(2);
+  });
+
+  it('does not keep a failed read', async () => {
+    let reads = 0;
+    const flaky: SecretSource = {
+      read: async () => {
+        if (++reads === 1) throw new TransientError('throttled');
+        return 'xoxb-token';
+      },
+    };
+    const secret = refreshingSecret(flaky, 600_000, () => 0);
+    await expect(secret()).rejects.toThrow('throttled');
+    expect(await secret()).toBe('xoxb-token');
   });
 });

@@ -78,6 +78,59 @@ describe.each(stores)('%s', (_name, make) => {
     expect(await chat.listExpiredReplies('2026-03-01T12:30:00.000Z', 10)).toEqual(['A', 'B']);
     expect(await chat.listExpiredReplies('2026-03-01T12:30:00.000Z', 1)).toEqual(['A']);
   });
+
+  it('lets the bot claim a stage past the URL’s expiry and post limit, still only forward and only while the item exists', async () => {
+    await chat.putReply(reply('D1', { stage: 1, posts: 5 }));
+    const later = '2026-03-01T13:30:00.000Z';
+    expect(await chat.claimPost('D1', 4, { maxPosts: 5, now: later })).toBeUndefined();
+    expect(await chat.claimBotPost('D1', 4)).toMatchObject({ stage: 4, posts: 6 });
+    expect(await chat.claimBotPost('D1', 4)).toBeUndefined();
+    expect(await chat.claimBotPost('D1', 2)).toBeUndefined();
+    await chat.deleteReply('D1');
+    expect(await chat.claimBotPost('D1', 5)).toBeUndefined();
+    expect(await chat.getReply('D1')).toBeUndefined();
+  });
+
+  it('keeps an item for the bot without its expired URL, and lists it for the sweep only after keepUntil', async () => {
+    await chat.putReply(reply('KEPT'));
+    await chat.putReply(reply('GONE'));
+    await chat.retainReply('KEPT', '2026-03-02T13:00:00.000Z');
+    const kept = await chat.getReply('KEPT');
+    expect(kept).toMatchObject({
+      deploymentId: 'KEPT',
+      channelId: 'C0123456',
+      keepUntil: '2026-03-02T13:00:00.000Z',
+    });
+    expect(kept).not.toHaveProperty('responseUrl');
+    expect(await chat.listExpiredReplies('2026-03-01T12:40:00.000Z', 10)).toEqual(['GONE']);
+    expect(await chat.listExpiredReplies('2026-03-02T13:00:01.000Z', 10)).toEqual(['GONE', 'KEPT']);
+    // Retaining an item that is gone creates nothing.
+    await chat.retainReply('NONE', '2026-03-02T13:00:00.000Z');
+    expect(await chat.getReply('NONE')).toBeUndefined();
+  });
+
+  it('rearms with a fresh URL in one conditional write, never over an item that moved past the request', async () => {
+    const fresh = (id: string) =>
+      reply(id, { responseUrl: `https://hooks.slack.com/actions/T1/2/${id}-fresh`, stage: 4, posts: 1 });
+    // The command's item, before the request was posted (or kept for the bot without its URL).
+    await chat.putReply(reply('EARLIER', { stage: 3, posts: 3 }));
+    expect(await chat.rearmReply(fresh('EARLIER'))).toBe(true);
+    expect(await chat.getReply('EARLIER')).toMatchObject({
+      stage: 4,
+      posts: 1,
+      responseUrl: expect.stringContaining('fresh'),
+    });
+    // Swept meanwhile: written again.
+    expect(await chat.rearmReply(fresh('SWEPT'))).toBe(true);
+    // The result was already claimed: the item stays as it is.
+    await chat.putReply(reply('DONE', { stage: 5, posts: 5 }));
+    expect(await chat.rearmReply(fresh('DONE'))).toBe(false);
+    expect(await chat.getReply('DONE')).toMatchObject({
+      stage: 5,
+      posts: 5,
+      responseUrl: expect.stringContaining('DONE-secret'),
+    });
+  });
 });
 
 describe('DynamoChatStore items', () => {

@@ -50,15 +50,27 @@ describe('template: the Slack route and function', () => {
     expect(secret.Properties).not.toHaveProperty('SecretString');
     expect((slack.Environment as { Variables: Record<string, unknown> }).Variables).toEqual({
       SLACK_SIGNING_SECRET_ARN: { Ref: 'SlackSigningSecret' },
+      SLACK_BOT_TOKEN_SECRET_ARN: { Ref: 'SlackBotToken' },
     });
   });
 
-  it('may read exactly that secret, describe builds of the two projects, and never scan', () => {
+  it('keeps the optional bot token in its own secret, holding a placeholder that is no token until one is put', () => {
+    const secret = resource('SlackBotToken');
+    expect(secret.Type).toBe('AWS::SecretsManager::Secret');
+    expect(secret.Properties?.SecretString).toBe('not-configured');
+    expect(String(secret.Properties?.SecretString)).not.toMatch(/^xox/);
+  });
+
+  it('may read exactly those two secrets, describe builds of the two projects, and never scan', () => {
     const secretReads = statements.filter((s) => String(s.Action).startsWith('secretsmanager:'));
     expect(secretReads).toEqual([
       expect.objectContaining({
         Action: 'secretsmanager:GetSecretValue',
         Resource: { Ref: 'SlackSigningSecret' },
+      }),
+      expect.objectContaining({
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: { Ref: 'SlackBotToken' },
       }),
     ]);
     const table = statements.find((s) => s.Sid === 'DeploymentsTableReadWrite');
