@@ -157,7 +157,9 @@ function realDeps(): SlackDeps {
         tokens: aws.tokens(),
         clock: aws.clock,
         chat,
-        poster,
+        // Slack wants the click answered within 3 seconds, and the answer waits for this post: one short
+        // attempt, so a slow Slack cannot turn a delivered decision into a timeout shown to the clicker.
+        poster: new FetchResponsePoster({ attempts: 1, timeoutMs: 1_500 }),
         links,
         signingSecret: commandDeps.signingSecret,
       }),

@@ -141,8 +141,10 @@ export function createSlackInteractions(
       return ok();
     }
 
+    // Set once the decision was delivered: an error after that must not tell the clicker nothing happened.
+    let decided: Awaited<ReturnType<typeof decide>> | undefined;
     try {
-      const decided = await decide({ deploymentId, decision }, decider, { ...deps, scope: {} });
+      decided = await decide({ deploymentId, decision }, decider, { ...deps, scope: {} });
       if (responseUrl) await rearm(deploymentId, responseUrl, decider, parsed.data.channel?.id);
       const deployment = await deps.store.getDeployment(deploymentId);
       if (deployment) {
@@ -159,14 +161,21 @@ export function createSlackInteractions(
       }
     } catch (error) {
       if (!(error instanceof RequestRejectedError)) {
-        logger.error('slack interaction failed on the server', { error, deploymentId, ...audit });
+        logger.error('slack interaction failed on the server', {
+          error,
+          deploymentId,
+          decided: decided !== undefined,
+          ...audit,
+        });
         await answer({
           ...errorMessage(
-            'Something went wrong on the crossdeploy side; nothing was decided.',
+            decided
+              ? `Your decision (${decided.decision === 'APPROVED' ? 'approved' : 'rejected'}) was recorded, but confirming it here failed; \`crossdeploy status ${deploymentId}\` shows the deployment.`
+              : 'Something went wrong on the crossdeploy side; nothing was decided.',
             `request id ${audit.requestId}`,
           ),
           replace_original: false,
-        });
+        }).catch(() => undefined);
         return ok();
       }
       // decide() has put APPROVAL_REFUSED on the deployment; one that does not exist has nothing to put it on.

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemoryChatStore } from '#shared/chat/memory-store.ts';
 import type { PostOutcome, SlackMessage } from '#shared/chat/ports.ts';
 import { newDeployment } from '#shared/deployments/record.ts';
+import { logger } from '#shared/logger.ts';
 import type { DeploymentStore } from '#shared/ports.ts';
 import { parseRegistry } from '#shared/registry/registry.ts';
 import type { Requester } from '#shared/types.ts';
@@ -360,6 +361,19 @@ describe('POST /slack/interactions: the result after a long wait', () => {
   it('does not take over the reply on a refused click', async () => {
     await handle(click(by('U0STRANGER')));
     expect(await chat.getReply(ID)).toBeUndefined();
+  });
+
+  it('says the decision stands when something fails after it was delivered (never "nothing was decided")', async () => {
+    const logged = vi.spyOn(logger, 'error').mockImplementation(() => undefined);
+    chat.rearmReply = async () => Promise.reject(new Error('throttled'));
+    expect((await handle(click())).statusCode).toBe(200);
+    expect(await outcome).toMatchObject({ approved: expect.objectContaining({ decision: 'APPROVED' }) });
+    expect(posts).toHaveLength(1);
+    expect(posts[0]?.message).toMatchObject({ response_type: 'ephemeral', replace_original: false });
+    expect(posts[0]?.message.text).not.toContain('nothing was decided');
+    expect(posts[0]?.message.text).toContain('approved');
+    expect(posts[0]?.message.text).toContain('was recorded');
+    logged.mockRestore();
   });
 });
 
