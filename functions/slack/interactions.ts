@@ -36,7 +36,7 @@ import { readForm, readSignedRequest, type SignedRequestDeps } from './signed.ts
  * window), claimed once per signature so a replayed click does nothing, and decided by the same `decide` the
  * API's `POST /deployments/{id}/approval` uses: approver lists, self-approval, "still awaiting" and the
  * APPROVAL_REFUSED audit event are the same rules whatever the channel. Who decided comes only from the
- * signed payload (`user.id`, `team.id`); the button carries nothing but the deployment id.
+ * signed payload (`user.id`, `user.team_id`); the button carries nothing but the deployment id.
  *
  * Slack ignores the HTTP body of the answer to a block action: the outcome goes to the payload's
  * response_url (the request message replaced on a decision, an ephemeral line on a refusal), and the HTTP
@@ -61,7 +61,8 @@ const id = (pattern: RegExp) => string().check(regex(pattern));
 /** The parts of Slack's block_actions payload this route reads; everything else is ignored. */
 const BlockActions = looseObject({
   type: literal('block_actions'),
-  team: looseObject({ id: id(/^T[A-Z0-9]{1,30}$/) }),
+  // `team` is not read: it is null for an app installed org-wide (Enterprise Grid), and in a shared channel it is
+  // the workspace the click came from. Who clicked is `user` alone.
   user: looseObject({
     id: id(/^[UW][A-Z0-9]{1,30}$/),
     // The user's own workspace. In a channel shared with another organisation (Slack Connect) `team.id` is the

@@ -184,6 +184,21 @@ describe('POST /slack/interactions: an approver clicks', () => {
     expect(JSON.stringify(posts[0]?.message.blocks)).toContain(`Rejected by <@${APPROVER}>`);
   });
 
+  it('takes a click from an org-wide install (Enterprise Grid), whose payload has no team, by the user’s own workspace', async () => {
+    const result = await handle(
+      click((p) => {
+        (p as { team: unknown }).team = null;
+        (p as { enterprise?: unknown }).enterprise = { id: 'E0GRID1234', name: 'Example Org' };
+      }),
+    );
+    expect(result.statusCode).toBe(200);
+    expect(await outcome).toMatchObject({
+      approved: expect.objectContaining({
+        decidedBy: expect.objectContaining({ teamId: TEAM, userId: APPROVER }),
+      }),
+    });
+  });
+
   it('lets the requester withdraw (reject) their own change set', async () => {
     await handle(
       click((p) => {
