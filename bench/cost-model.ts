@@ -25,6 +25,12 @@ export const PRICES = {
   logsPerGbIngested: 0.5,
   /** EventBridge Scheduler (the registry's promotion schedules); SAM `Schedule` events are EventBridge rules, free. */
   schedulerPerInvocation: 1.0 / 1_000_000,
+  /** Per secret and month, whether or not it is read (reads: $0.05 per 10,000 API calls). */
+  secretsManagerPerSecretMonth: 0.4,
+  /** A customer managed key per month (none in template.yaml; a table key is passed in as a parameter). */
+  kmsPerKeyMonth: 1.0,
+  /** A standard-resolution metric alarm per month. */
+  cloudWatchPerAlarmMonth: 0.1,
 } as const;
 
 export const PRICE_SOURCES: Record<string, string> = {
@@ -38,7 +44,40 @@ export const PRICE_SOURCES: Record<string, string> = {
   'X-Ray': 'https://aws.amazon.com/xray/pricing/',
   'CloudWatch Logs': 'https://aws.amazon.com/cloudwatch/pricing/',
   'EventBridge Scheduler': 'https://aws.amazon.com/eventbridge/pricing/',
+  'Secrets Manager': 'https://aws.amazon.com/secrets-manager/pricing/',
+  KMS: 'https://aws.amazon.com/kms/pricing/',
+  'CloudWatch alarms': 'https://aws.amazon.com/cloudwatch/pricing/',
 };
+
+/** Resource types that cost a fixed amount per month just by existing, whatever runs. */
+export const STANDING_PRICES: Record<string, number> = {
+  'AWS::SecretsManager::Secret': PRICES.secretsManagerPerSecretMonth,
+  'AWS::KMS::Key': PRICES.kmsPerKeyMonth,
+  'AWS::CloudWatch::Alarm': PRICES.cloudWatchPerAlarmMonth,
+};
+
+/**
+ * Resource types that cost nothing while nothing runs (free, or priced per use, which the per-deployment and
+ * schedule figures cover; storage is left out: S3, DynamoDB and log storage grow with use, not with time).
+ * A test fails on a type in template.yaml that is in neither list, so a new one gets a decision.
+ */
+export const USAGE_PRICED_TYPES = new Set([
+  'AWS::Serverless::Function',
+  'AWS::Serverless::StateMachine',
+  'AWS::Serverless::HttpApi',
+  'AWS::Logs::LogGroup',
+  'AWS::IAM::Role',
+  'AWS::IAM::ManagedPolicy',
+  'AWS::S3::Bucket',
+  'AWS::S3::BucketPolicy',
+  'AWS::CodeBuild::Project',
+  'AWS::Scheduler::Schedule',
+  'AWS::Scheduler::ScheduleGroup',
+  // On-demand only (a test checks BillingMode): provisioned capacity would be standing.
+  'AWS::DynamoDB::Table',
+  // Backed by a function of the stack, run when the stack deploys.
+  'Custom::JobSpecs',
+]);
 
 /** What no local run measures; each says why it has the value it has. */
 export const ASSUMPTIONS = {
@@ -104,6 +143,14 @@ export interface TemplateCostSettings {
     tracing: boolean;
   };
   schedules: ScheduleSetting[];
+  /** Resources with a monthly price of their own (STANDING_PRICES), by logical id. */
+  standing: StandingResource[];
+}
+
+export interface StandingResource {
+  resource: string;
+  type: string;
+  usdPerMonth: number;
 }
 
 /** Average runs in a month: the runs in the 365 days after a fixed Monday (start excluded, end included), ÷ 12. */
@@ -194,6 +241,13 @@ export function templateCostSettings(template: CfnTemplate): TemplateCostSetting
       tracing: tracing.Enabled === true,
     },
     schedules,
+    standing: Object.entries(template.Resources)
+      .filter(([, resource]) => STANDING_PRICES[resource.Type] !== undefined)
+      .map(([resource, { Type }]) => ({
+        resource,
+        type: Type,
+        usdPerMonth: STANDING_PRICES[Type] as number,
+      })),
   };
 }
 
@@ -500,14 +554,15 @@ export interface MonthlyRow {
  * Every schedule in template.yaml, a month of runs with nothing deployed: a function's run is a request, its
  * billed duration (ASSUMPTIONS.handlerMs plus init at coldShare.schedule), the reads it makes on an idle table,
  * its trace and its log lines; a Scheduler schedule adds its invocation. A schedule that starts the workflow (a
- * registry promotion) costs a deployment per run: `deploymentUsd`.
+ * registry promotion) costs a deployment per run: `deploymentUsd`. Resources priced per month by existing
+ * (the Slack secrets) are added as they are.
  */
 export function monthlyFixed(
   settings: TemplateCostSettings,
   init: InitSource,
   readUnitsPerRun: Record<string, number>,
   deploymentUsd: number,
-): { rows: MonthlyRow[]; total: number } {
+): { rows: MonthlyRow[]; standing: StandingResource[]; total: number } {
   const rows = settings.schedules.map((s): MonthlyRow => {
     const scheduler = s.kind === 'scheduler' ? s.runsPerMonth * PRICES.schedulerPerInvocation : 0;
     const workflow = s.target === settings.stateMachine.name;
@@ -551,5 +606,12 @@ export function monthlyFixed(
       usd: round8(usd),
     };
   });
-  return { rows, total: round8(rows.reduce((sum, r) => sum + r.usd, 0)) };
+  const standing = settings.standing;
+  return {
+    rows,
+    standing,
+    total: round8(
+      rows.reduce((sum, r) => sum + r.usd, 0) + standing.reduce((sum, r) => sum + r.usdPerMonth, 0),
+    ),
+  };
 }

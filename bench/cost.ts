@@ -15,6 +15,7 @@ import {
   PRICES,
   priceRun,
   type RunUsd,
+  type StandingResource,
   stateMachineLogBytes,
   type TemplateCostSettings,
   templateCostSettings,
@@ -557,6 +558,8 @@ export async function measureIdleSweeps(stack: Stack): Promise<Record<string, nu
 
 export interface MonthlyResult {
   rows: MonthlyRow[];
+  /** Resources priced per month by existing (absent from results made before they were counted). */
+  standing?: StandingResource[];
   total: number;
   /** What one scheduled promotion's run is priced at: one uncontended deployment. */
   deploymentUsd: number;
@@ -569,7 +572,7 @@ export function measureMonthly(
   readUnitsPerRun: Record<string, number>,
   uncontended: CostResult,
 ): MonthlyResult {
-  const { rows, total } = monthlyFixed(
+  const { rows, standing, total } = monthlyFixed(
     context.settings,
     context.init,
     readUnitsPerRun,
@@ -577,6 +580,7 @@ export function measureMonthly(
   );
   return {
     rows,
+    standing,
     total,
     deploymentUsd: uncontended.usd.total,
     coldStartRows: context.init.assumed.length < Object.keys(context.settings.functions).length,

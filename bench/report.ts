@@ -170,8 +170,11 @@ export function summarize(results: Results): SummaryRow[] {
   }
   if (monthly) {
     rows.push({
-      measurement: `4. Fixed cost per month, nothing deployed (every schedule in template.yaml: ${monthly.rows.length})`,
-      result: `${usd(monthly.total)} (${monthly.rows.map((r) => `${r.schedule} ${usd(r.usd)}`).join(', ')})`,
+      measurement: `4. Fixed cost per month, nothing deployed (every schedule in template.yaml: ${monthly.rows.length}${monthly.standing ? `; resources priced per month: ${monthly.standing.length}` : ''})`,
+      result: `${usd(monthly.total)} (${[
+        ...monthly.rows.map((r) => `${r.schedule} ${usd(r.usd)}`),
+        ...(monthly.standing ?? []).map((r) => `${r.resource} ${usd(r.usdPerMonth)}`),
+      ].join(', ')})`,
       target: '—',
       met: undefined,
     });
@@ -379,7 +382,7 @@ export function scenarioTable(results: Results): string {
     rows.push([
       'Fixed cost per month, nothing deployed',
       usd(monthly.total),
-      `modeled from template.yaml's ${monthly.rows.length} schedules, reads measured on an idle table (below)`,
+      `modeled from template.yaml's ${monthly.rows.length} schedules, reads measured on an idle table${monthly.standing ? `, and its ${monthly.standing.length} resources priced per month` : ' (resources priced per month not counted in this run)'} (below)`,
     ]);
   } else rows.push(['Fixed cost per month', '—', missing('monthly')]);
   return table(['Scenario', 'USD', 'How'], rows);
@@ -405,12 +408,21 @@ export function monthlyTable(monthly: MonthlyResult | undefined): string {
   );
 }
 
+export function standingTable(monthly: MonthlyResult | undefined): string {
+  if (!monthly?.standing) return missing('monthly (resources priced per month)');
+  if (monthly.standing.length === 0) return 'No resource in template.yaml is priced per month.';
+  return table(
+    ['Resource', 'Type', 'USD / month'],
+    monthly.standing.map((r) => [r.resource, `\`${r.type}\``, usd(r.usdPerMonth)]),
+  );
+}
+
 export function costBlock(results: ResultsFile): string {
   const pricesDate = String(results.prices?.date ?? PRICES.date);
   const parts = [scenarioTable(results)];
   if (results.cost)
     parts.push('', writesTable(results.cost), '', perDeploymentLine(results.cost, pricesDate));
-  parts.push('', monthlyTable(results.monthly));
+  parts.push('', monthlyTable(results.monthly), '', standingTable(results.monthly));
   if (results.monthly && results.monthly.initAssumed.length > 0) {
     parts.push('', `Init assumed (no cold-start row): ${results.monthly.initAssumed.join(', ')}.`);
   }

@@ -7,9 +7,11 @@ import {
   monthlyFixed,
   PRICES,
   runsPerMonth,
+  STANDING_PRICES,
   stateMachineLogBytes,
   templateCostSettings,
   tracesOf,
+  USAGE_PRICED_TYPES,
 } from '../../bench/cost-model.ts';
 import type { EventLog } from '../../local/workflow-engine.ts';
 import { type CfnTemplate, parseTemplate } from '../../scripts/cfn-yaml.ts';
@@ -70,6 +72,47 @@ describe('schedules from template.yaml', () => {
     expect(row(after).runsPerMonth).toBe(5 * row(before).runsPerMonth);
     expect(row(after).usd).toBeCloseTo(5 * row(before).usd, 6);
     expect(after.total).toBeGreaterThan(before.total);
+  });
+
+  it('adds what template.yaml keeps priced per month whatever runs: its secrets, $0.40 each', () => {
+    const s = settingsOf(template());
+    const secrets = Object.entries(template().Resources)
+      .filter(([, r]) => r.Type === 'AWS::SecretsManager::Secret')
+      .map(([id]) => id);
+    expect(secrets.length).toBeGreaterThan(0);
+    expect(s.standing).toEqual(
+      secrets.map((resource) => ({ resource, type: 'AWS::SecretsManager::Secret', usdPerMonth: 0.4 })),
+    );
+    const month = monthlyFixed(s, initOf(undefined, s), {}, 0.0005);
+    const schedules = month.rows.reduce((sum, r) => sum + r.usd, 0);
+    expect(month.total).toBeCloseTo(schedules + 0.4 * secrets.length, 8);
+    // One more secret is $0.40 more a month.
+    const more = template();
+    more.Resources.AnotherSecret = { Type: 'AWS::SecretsManager::Secret', Properties: {} };
+    expect(monthlyFixed(settingsOf(more), initOf(undefined, s), {}, 0.0005).total).toBeCloseTo(
+      month.total + 0.4,
+      8,
+    );
+  });
+
+  it('knows every resource type in template.yaml as priced per month or priced per use, so a new one gets a decision', () => {
+    const unknown = [...new Set(Object.values(template().Resources).map((r) => r.Type))].filter(
+      (type) => STANDING_PRICES[type] === undefined && !USAGE_PRICED_TYPES.has(type),
+    );
+    expect(unknown).toEqual([]);
+    const t = template();
+    t.Resources.Dashboard = { Type: 'AWS::CloudWatch::Dashboard', Properties: {} };
+    expect(
+      [...new Set(Object.values(t.Resources).map((r) => r.Type))].filter(
+        (type) => STANDING_PRICES[type] === undefined && !USAGE_PRICED_TYPES.has(type),
+      ),
+    ).toEqual(['AWS::CloudWatch::Dashboard']);
+  });
+
+  it('counts DynamoDB as priced per use only while every table is on demand', () => {
+    const tables = Object.values(template().Resources).filter((r) => r.Type === 'AWS::DynamoDB::Table');
+    expect(tables.length).toBeGreaterThan(0);
+    for (const table of tables) expect(table.Properties?.BillingMode).toBe('PAY_PER_REQUEST');
   });
 
   it('prices a schedule that starts the workflow as a deployment per run plus the Scheduler invocation', () => {
