@@ -814,6 +814,21 @@ class FakeRunner implements Pick<JobRunner, 'describe'> {
   }
 }
 
+/** Step Functions' "Execution Status Change" for a deployment (the fixture with its name and status set). */
+const executionEvent = (deploymentId: string, status: string) => {
+  const event = fixture<{ detail: { name: string; status: string } }>('sfn-execution-running.json');
+  event.detail.name = deploymentId;
+  event.detail.status = status;
+  return event as never;
+};
+
+/** crossdeploy's own "Deployment Awaiting Approval" for a deployment. */
+const awaitingApproval = (deploymentId: string) => {
+  const event = fixture<{ detail: { deploymentId: string } }>('awaiting-approval.json');
+  event.detail.deploymentId = deploymentId;
+  return event as never;
+};
+
 describe('progress through response_url', () => {
   let h: Harness;
   let slack: ResponseUrlServer;
@@ -835,23 +850,11 @@ describe('progress through response_url', () => {
   });
   afterEach(() => slack.stop());
 
-  const executionEvent = (deploymentId: string, status: string) => {
-    const event = fixture<{ detail: { name: string; status: string } }>('sfn-execution-running.json');
-    event.detail.name = deploymentId;
-    event.detail.status = status;
-    return event as never;
-  };
   const jobStarted = (deploymentId: string, job: 'build' | 'deploy') => {
     const event = fixture<{ detail: { 'build-id': string } }>('codebuild-build-in-progress.json');
     const buildId = `crossdeploy-${job}:${deploymentId}-${job}`;
     event.detail['build-id'] = buildId;
     runner.jobs.set(buildId, { deploymentId, job });
-    return event as never;
-  };
-
-  const awaitingApproval = (deploymentId: string) => {
-    const event = fixture<{ detail: { deploymentId: string } }>('awaiting-approval.json');
-    event.detail.deploymentId = deploymentId;
     return event as never;
   };
 
@@ -1143,17 +1146,6 @@ describe('progress past the response_url: the bot token', () => {
   });
   afterEach(() => Promise.all([slack.stop(), api.stop()]));
 
-  const execution = (deploymentId: string, status: string) => {
-    const event = fixture<{ detail: { name: string; status: string } }>('sfn-execution-running.json');
-    event.detail.name = deploymentId;
-    event.detail.status = status;
-    return event as never;
-  };
-  const awaitingApproval = (deploymentId: string) => {
-    const event = fixture<{ detail: { deploymentId: string } }>('awaiting-approval.json');
-    event.detail.deploymentId = deploymentId;
-    return event as never;
-  };
   const sweep = () => handle(fixture('scheduled-sweep.json'));
   // Different words each time: the same signed words would be a replay of the first.
   const accepted = async (reason = 'ship it') =>
@@ -1170,7 +1162,7 @@ describe('progress past the response_url: the bot token', () => {
     const logs = captureLogs();
     const id = await accepted();
     h.clock.set('2026-03-01T12:00:02.000Z');
-    expect(await handle(execution(id, 'RUNNING'))).toEqual({ outcome: 'posted' });
+    expect(await handle(executionEvent(id, 'RUNNING'))).toEqual({ outcome: 'posted' });
     expect(slack.posts).toHaveLength(1);
 
     // The build and change set took 40 minutes: Slack no longer takes the URL.
@@ -1200,7 +1192,7 @@ describe('progress past the response_url: the bot token', () => {
     // Decided from the CLI an hour later: the result still reaches the channel.
     h.clock.set('2026-03-01T13:45:00.000Z');
     await finish(h.store, h.clock, id, 'SUCCEEDED');
-    expect(await handle(execution(id, 'SUCCEEDED'))).toEqual({ outcome: 'posted' });
+    expect(await handle(executionEvent(id, 'SUCCEEDED'))).toEqual({ outcome: 'posted' });
     expect(api.calls.map((call) => call.body.text?.split(':')[1])).toEqual([
       'raising_hand',
       'white_check_mark',
@@ -1253,7 +1245,7 @@ describe('progress past the response_url: the bot token', () => {
     expect(await h.chat.getReply(running)).toMatchObject({ deploymentId: running });
     // The final event was lost: the item goes at its horizon, and nothing is posted after it.
     h.clock.set(new Date(Date.parse(START) + BOT_HORIZON_MS + 60_000).toISOString());
-    expect(await handle(execution(running, 'FAILED'))).toEqual({ outcome: 'expired' });
+    expect(await handle(executionEvent(running, 'FAILED'))).toEqual({ outcome: 'expired' });
     expect(await sweep()).toEqual({ deleted: 0, kept: 0 });
     expect(api.calls).toEqual([]);
   });

@@ -109,39 +109,27 @@ export class DynamoChatStore implements ChatStore {
   }
 
   async claimPost(deploymentId: string, stage: number, limits: { maxPosts: number; now: string }) {
-    try {
-      const { Attributes } = await this.client.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: replyKey(deploymentId),
-          UpdateExpression: 'SET stage = :stage, posts = posts + :one',
-          ConditionExpression:
-            'attribute_exists(PK) AND stage < :stage AND posts < :max AND expiresAt > :now',
-          ExpressionAttributeValues: {
-            ':stage': stage,
-            ':one': 1,
-            ':max': limits.maxPosts,
-            ':now': limits.now,
-          },
-          ReturnValues: 'ALL_NEW',
-        }),
-      );
-      return Attributes ? toReply(Attributes) : undefined;
-    } catch (error) {
-      if (isConditionFailure(error)) return undefined;
-      throw error;
-    }
+    return this.claim(deploymentId, 'stage < :stage AND posts < :max AND expiresAt > :now', {
+      ':stage': stage,
+      ':max': limits.maxPosts,
+      ':now': limits.now,
+    });
   }
 
   async claimBotPost(deploymentId: string, stage: number) {
+    return this.claim(deploymentId, 'stage < :stage', { ':stage': stage });
+  }
+
+  /** Moves the item to `:stage` and counts a post, if it exists and `condition` holds. */
+  private async claim(deploymentId: string, condition: string, values: Record<string, unknown>) {
     try {
       const { Attributes } = await this.client.send(
         new UpdateCommand({
           TableName: this.table,
           Key: replyKey(deploymentId),
           UpdateExpression: 'SET stage = :stage, posts = posts + :one',
-          ConditionExpression: 'attribute_exists(PK) AND stage < :stage',
-          ExpressionAttributeValues: { ':stage': stage, ':one': 1 },
+          ConditionExpression: `attribute_exists(PK) AND ${condition}`,
+          ExpressionAttributeValues: { ...values, ':one': 1 },
           ReturnValues: 'ALL_NEW',
         }),
       );
