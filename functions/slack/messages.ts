@@ -307,32 +307,100 @@ function finalHeadline(deployment: Deployment, executionStatus: string | undefin
 export const APPROVAL_ACTIONS = { approve: 'crossdeploy_approve', reject: 'crossdeploy_reject' } as const;
 export const APPROVAL_BLOCK_ID = 'crossdeploy_approval';
 const CHANGE_LINES = 12;
+const REVIEW_REASONS = 8;
+const IAM_LINES = 15;
 
 function changeLines(deployment: Deployment): string[] {
   const summary = deployment.changeSetSummary;
-  if (!summary) return deployment.changeSet ? [escapeText(deployment.changeSet)] : [];
+  if (!summary) {
+    if (!deployment.changeSet) return [];
+    const lines = deployment.changeSet.split('\n');
+    return [fencedSection('*Change set*', lines, lines.length, moreLines(deployment.deploymentId))];
+  }
+  // A resource type is template text too (`Custom::_x_` is a valid type): inline code keeps it unstyled.
   const line = (sign: string, c: { logicalId: string; resourceType: string; replacement?: string }) =>
-    `${sign} ${code(c.logicalId)} ${escapeText(c.resourceType)}${c.replacement === 'True' ? ' *(replacement)*' : c.replacement === 'Conditional' ? ' _(may replace)_' : ''}`;
+    `${sign} ${code(c.logicalId)} ${code(c.resourceType)}${c.replacement === 'True' ? ' *(replacement)*' : c.replacement === 'Conditional' ? ' _(may replace)_' : ''}`;
   const all = [
     ...summary.added.map((c) => line('+', c)),
     ...summary.modified.map((c) => line('~', c)),
     ...summary.removed.map((c) => line('-', c)),
   ];
-  const more = all.length > CHANGE_LINES ? [`… and ${all.length - CHANGE_LINES} more`] : [];
+  // The CLI prints only the change set's one-line summary; the API's record has every resource change.
+  const more =
+    all.length > CHANGE_LINES
+      ? [
+          `… and ${all.length - CHANGE_LINES} more: ${code(`GET /deployments/${deployment.deploymentId}`)} lists all (\`changeSetSummary\`)`,
+        ]
+      : [];
   return [`*Change set* ${escapeText(describeChangeSet(summary))}`, ...all.slice(0, CHANGE_LINES), ...more];
 }
 
-/** Why `on-broadening` asked, and the IAM the change set would apply (plain text from the template). */
-function reviewLines(deployment: Deployment): string[] {
+const FENCE = '```';
+
+/** `crossdeploy status <id>` prints the whole change set text and the whole recorded IAM inventory. */
+const moreLines = (deploymentId: string) => (more: number) =>
+  `… and ${more} more lines: ${code(`crossdeploy status ${deploymentId}`)} shows all`;
+
+/**
+ * Template text for a reviewer, in a code block: Slack applies no bold, italics, strike or inline code inside
+ * one, so `s3:*` on `arn:aws:s3:::bucket/*` reads exactly as it will be applied. Only `&<>` are escaped (Slack
+ * shows them as themselves) and a run of backticks, the one thing that could close the block early, is broken
+ * with a zero-width space. The fences stand on their own lines, so no backtick in the text touches them.
+ */
+function fencedLine(text: string): string {
+  return escapeText(text).replace(/`(?=`)/g, '`\u200b');
+}
+
+/**
+ * A heading, then as many whole lines as fit in a code block within a section's 3000 characters (at most
+ * `maxLines`), then the pointer for the rest. The block is always closed: lines are cut, never the fence.
+ */
+function fencedSection(
+  heading: string,
+  lines: string[],
+  maxLines: number,
+  pointer: (more: number) => string,
+): string {
+  const escaped = lines.map(fencedLine);
+  // Room for the heading, both fences and the longest pointer this list can need.
+  const budget =
+    SECTION_TEXT_MAX - heading.length - 2 * (FENCE.length + 1) - pointer(escaped.length).length - 1;
+  const shown: string[] = [];
+  let used = 0;
+  for (const line of escaped.slice(0, maxLines)) {
+    // A line longer than the whole budget is shown cut, and says so, rather than dropped.
+    const fitted = shown.length === 0 ? clip(line, budget - 1) : line;
+    if (used + fitted.length + 1 > budget) break;
+    shown.push(fitted);
+    used += fitted.length + 1;
+  }
+  const more = escaped.length - shown.length;
+  return [heading, FENCE, ...shown, FENCE, ...(more > 0 ? [pointer(more)] : [])].join('\n');
+}
+
+/**
+ * Why `on-broadening` asked, and the IAM the change set would apply (plain text from the template), each in its
+ * own section. What does not fit says where all of it is: `crossdeploy status` prints the whole recorded IAM
+ * inventory; the reasons are on the API's record (the CLI shows only a few of them in its steps).
+ */
+function reviewSections(deployment: Deployment): string[] {
   const summary = deployment.changeSetSummary;
   if (!summary) return [];
-  const reasons = summary.broadening.slice(0, 8).map((reason) => `• ${escapeText(reason)}`);
-  const iam = iamInventoryLines(summary)
-    .slice(0, 15)
-    .map((line) => escapeText(line));
+  const id = deployment.deploymentId;
+  const iam = iamInventoryLines(summary);
   return [
-    ...(reasons.length > 0 ? ['*Why a review*', ...reasons] : []),
-    ...(iam.length > 0 ? ['*IAM in this change set*', ...iam] : []),
+    ...(summary.broadening.length > 0
+      ? [
+          fencedSection(
+            '*Why a review*',
+            summary.broadening,
+            REVIEW_REASONS,
+            (more) =>
+              `… and ${more} more: ${code(`GET /deployments/${id}`)} lists all (\`changeSetSummary.broadening\`)`,
+          ),
+        ]
+      : []),
+    ...(iam.length > 0 ? [fencedSection('*IAM in this change set*', iam, IAM_LINES, moreLines(id))] : []),
   ];
 }
 
@@ -355,8 +423,7 @@ export function approvalMessage(
     summaryFields(deployment, options.now),
     section(changeLines(deployment).join('\n') || '*Change set* (no summary recorded)'),
   ];
-  const review = reviewLines(deployment);
-  if (review.length > 0) blocks.push(section(review.join('\n')));
+  for (const text of reviewSections(deployment)) blocks.push(section(text));
   blocks.push({
     type: 'actions',
     block_id: APPROVAL_BLOCK_ID,

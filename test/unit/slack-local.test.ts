@@ -168,7 +168,7 @@ describe('local mode chat', () => {
     // Approving asks to confirm; what the change set does and why it is reviewed are on the message.
     expect(actions.elements[0]?.confirm).toBeDefined();
     const shown = JSON.stringify(message.blocks);
-    expect(shown).toContain('+ `Fn` AWS::Lambda::Function');
+    expect(shown).toContain('+ `Fn` `AWS::Lambda::Function`');
     expect(shown).toContain('2026-03-01 13:00 UTC');
     // Text from the template (a logical id, a reason) cannot mention the channel.
     expect(shown).not.toContain('<!channel>');
