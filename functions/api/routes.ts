@@ -31,6 +31,7 @@ import { describeRequester, mayRead, type RuleScope } from '#shared/registry/req
 import type { Deployment, Requester } from '#shared/types.ts';
 import { describeApplications } from './applications.ts';
 import { EXPORT_MEDIA_TYPES, type ExportFormat, exportRows, renderExport } from './export.ts';
+import { rawBody } from './http.ts';
 import { computeMetrics } from './metrics.ts';
 import { errorResponse, internalDetail, type ProblemContext, problem, problemResponse } from './problem.ts';
 
@@ -643,11 +644,6 @@ function isJsonContentType(value: string | undefined): boolean {
     ?.slice('charset='.length)
     .replaceAll('"', '');
   return charset === undefined || charset === 'utf-8' || charset === 'utf8';
-}
-
-function rawBody(event: APIGatewayProxyEventV2): Buffer {
-  if (event.body === undefined || event.body === null) return Buffer.alloc(0);
-  return event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
 }
 
 function idempotencyKey(event: APIGatewayProxyEventV2): string | undefined {

@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { logger } from '#shared/logger.ts';
 import type { Clock } from '#shared/ports.ts';
+import { rawBody } from '../api/http.ts';
 import { problem, problemResponse } from '../api/problem.ts';
 import { verifySlackSignature } from './signature.ts';
 
@@ -90,12 +91,6 @@ export function header(event: APIGatewayProxyEventV2, name: string): string | un
     if (key.toLowerCase() === name && value !== undefined) return value;
   }
   return undefined;
-}
-
-/** The bytes Slack signed: API Gateway may hand them over base64-encoded, and they are never re-serialised. */
-export function rawBody(event: APIGatewayProxyEventV2): Buffer {
-  if (event.body === undefined || event.body === null) return Buffer.alloc(0);
-  return event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
 }
 
 /** A form body decoded strictly as UTF-8 (Slack sends nothing else); undefined when it is not. */
