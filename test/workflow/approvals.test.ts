@@ -419,45 +419,144 @@ describe('approval: retried steps (Step Functions retries Lambda service errors)
   });
 });
 
-describe('approval: on-broadening', () => {
-  it('asks when the change set adds IAM', async () => {
-    const { h, decideAs, awaitingApproval } = await setup({ account: '111111111111', changes: WITH_IAM });
-    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
-    await awaitingApproval(run.deploymentId);
-    const waiting = await h.store.getDeployment(run.deploymentId);
-    expect(waiting?.changeSetSummary?.broadening).toEqual([
-      'adds access: HelloFunctionRole (AWS::IAM::Role)',
-    ]);
+/**
+ * The IAM review cases: one change set (with, where the case needs it, the templates CloudFormation returns
+ * and the parameters of the change set and the stack), run to AWAITING_APPROVAL or to its end.
+ */
+
+type Processed = {
+  Parameters?: Record<string, unknown>;
+  Conditions?: Record<string, unknown>;
+  Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+};
+/** aws-sam-translator's output for test/fixtures/templates/benign/serverless-app.yaml: the stack as it stands. */
+const processed = (): Processed =>
+  JSON.parse(
+    readFileSync(new URL('../fixtures/templates/processed/serverless-app.json', import.meta.url), 'utf8'),
+  ) as Processed;
+const roleStatements = (template: Processed): unknown[] => {
+  const role = template.Resources.ApiFunctionRole as { Properties: Record<string, unknown> };
+  const policies = role.Properties.Policies as { PolicyDocument: { Statement: unknown[] } }[];
+  return (policies[1] as { PolicyDocument: { Statement: unknown[] } }).PolicyDocument.Statement;
+};
+
+interface IamCase {
+  changes: Changes;
+  /**
+   * CloudFormation's two processed templates: the change set's, and the stack's (undefined: the stack does
+   * not exist yet); `unreadable`: GetTemplate is denied. Absent: GetTemplate is left as the harness has it.
+   */
+  templates?: (() => { changeSet: unknown; stack: unknown }) | 'unreadable';
+  /** The parameters the change set passes, and those the stack was deployed with (DescribeStacks). */
+  changeSetParameters?: Record<string, string>;
+  stackParameters?: Record<string, string>;
+}
+
+const parameters = (values: Record<string, string>) =>
+  Object.entries(values).map(([ParameterKey, ParameterValue]) => ({ ParameterKey, ParameterValue }));
+
+/** Carol deploys shop/staging (on-broadening, approvers include bob) with this change set. */
+async function startIamCase(c: IamCase) {
+  const { h, decideAs, awaitingApproval } = await setup({ account: '111111111111', changes: c.changes });
+  if (c.templates === 'unreadable') {
+    h.cfn.on(GetTemplateCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' }));
+  } else if (c.templates) {
+    const { changeSet, stack } = c.templates();
+    h.cfn.on(GetTemplateCommand).callsFake(async (input: { ChangeSetName?: string; StackName?: string }) => {
+      if (input.ChangeSetName) return { TemplateBody: JSON.stringify(changeSet) };
+      if (stack === undefined) {
+        throw Object.assign(new Error(`Stack with id ${input.StackName} does not exist`), {
+          name: 'ValidationError',
+        });
+      }
+      return { TemplateBody: JSON.stringify(stack) };
+    });
+  }
+  const { changeSetParameters, stackParameters } = c;
+  if (changeSetParameters) {
+    h.cfn.on(DescribeChangeSetCommand).callsFake(async ({ ChangeSetName }) => ({
+      ChangeSetId: ChangeSetName,
+      ChangeSetName: 'samcli-deploy1733300000',
+      Status: 'CREATE_COMPLETE',
+      ExecutionStatus: 'AVAILABLE',
+      Parameters: parameters(changeSetParameters),
+      Changes: c.changes,
+    }));
+  }
+  if (stackParameters) {
+    h.cfn.on(DescribeStacksCommand).callsFake(async ({ StackName }) => ({
+      Stacks: [
+        {
+          StackName,
+          StackStatus: 'UPDATE_COMPLETE',
+          CreationTime: new Date(),
+          Parameters: parameters(stackParameters),
+        },
+      ],
+    }));
+  }
+  const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
+  return { h, run, decideAs, awaitingApproval };
+}
+
+/** The case run until it waits for a decision, with the record as it waits. */
+async function awaitReview(c: IamCase) {
+  const started = await startIamCase(c);
+  await started.awaitingApproval(started.run.deploymentId);
+  const waiting = await started.h.store.getDeployment(started.run.deploymentId);
+  return { ...started, waiting };
+}
+
+/**
+ * Bob decides. Approve: nothing ran before, the deployment succeeds, the change set runs once. Reject: it
+ * ends and the change set never runs.
+ */
+async function decideReview(review: Awaited<ReturnType<typeof awaitReview>>, decision: Decision) {
+  const { h, run, decideAs } = review;
+  if (decision === 'approve') {
     expect(h.cfn).not.toReceiveCommand(ExecuteChangeSetCommand);
     await decideAs(run.deploymentId, 'bob', 'approve');
     expect((await run.settled).ok).toBe(true);
     expect(h.cfn).toReceiveCommandTimes(ExecuteChangeSetCommand, 1);
-  });
+  } else {
+    await decideAs(run.deploymentId, 'bob', 'reject');
+    await run.settled;
+    expect(h.cfn).not.toReceiveCommand(ExecuteChangeSetCommand);
+  }
+}
 
-  it.each([
+/** The reasons recorded, exactly, or including these. */
+type Reasons = { exactly: string[] } | { including: string[] };
+const expectReasons = (broadening: string[] | undefined, reasons: Reasons) =>
+  'exactly' in reasons
+    ? expect(broadening).toEqual(reasons.exactly)
+    : expect(broadening).toEqual(expect.arrayContaining(reasons.including));
+
+describe('approval: on-broadening', () => {
+  it.each<[string, Changes, string, Decision]>([
+    ['adds IAM', WITH_IAM, 'adds access: HelloFunctionRole (AWS::IAM::Role)', 'approve'],
     [
       'removes a resource',
       [change('Remove', 'OldQueue', 'AWS::SQS::Queue')],
       'removes OldQueue (AWS::SQS::Queue)',
+      'reject',
     ],
     [
       'replaces a resource',
       [change('Modify', 'Bucket', 'AWS::S3::Bucket', 'True')],
       'replaces Bucket (AWS::S3::Bucket)',
+      'reject',
     ],
     [
       'touches a protected resource',
       [change('Modify', 'OrdersTable', 'AWS::DynamoDB::Table', 'False')],
       'touches protected resource OrdersTable',
+      'reject',
     ],
-  ])('asks when the change set %s', async (_what, changes, reason) => {
-    const { h, decideAs, awaitingApproval } = await setup({ account: '111111111111', changes });
-    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
-    await awaitingApproval(run.deploymentId);
-    expect((await h.store.getDeployment(run.deploymentId))?.changeSetSummary?.broadening).toEqual([reason]);
-    await decideAs(run.deploymentId, 'bob', 'reject');
-    await run.settled;
-    expect(h.cfn).not.toReceiveCommand(ExecuteChangeSetCommand);
+  ])('asks when the change set %s', async (_what, changes, reason, decision) => {
+    const review = await awaitReview({ changes });
+    expect(review.waiting?.changeSetSummary?.broadening).toEqual([reason]);
+    await decideReview(review, decision);
   });
 
   it('executes a change set that broadens nothing without asking, keeping the lock for the stack update', async () => {
@@ -496,41 +595,19 @@ describe('approval: on-broadening', () => {
 });
 
 describe('approval: on-broadening reads the IAM of the templates (GetTemplate, Processed)', () => {
-  /** aws-sam-translator's output for test/fixtures/templates/benign/serverless-app.yaml: the stack as it stands. */
-  const processed = () =>
-    JSON.parse(
-      readFileSync(new URL('../fixtures/templates/processed/serverless-app.json', import.meta.url), 'utf8'),
-    ) as { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
-  const roleStatements = (template: ReturnType<typeof processed>): unknown[] => {
-    const role = template.Resources.ApiFunctionRole as { Properties: Record<string, unknown> };
-    const policies = role.Properties.Policies as { PolicyDocument: { Statement: unknown[] } }[];
-    return (policies[1] as { PolicyDocument: { Statement: unknown[] } }).PolicyDocument.Statement;
-  };
-
-  /** CloudFormation's two templates: the change set's, and the stack's (none: the stack does not exist). */
-  function templates(h: Harness, changeSet: unknown, stack: unknown | undefined) {
-    h.cfn.on(GetTemplateCommand).callsFake(async (input: { ChangeSetName?: string; StackName?: string }) => {
-      if (input.ChangeSetName) return { TemplateBody: JSON.stringify(changeSet) };
-      if (stack === undefined) {
-        throw Object.assign(new Error(`Stack with id ${input.StackName} does not exist`), {
-          name: 'ValidationError',
-        });
-      }
-      return { TemplateBody: JSON.stringify(stack) };
-    });
-  }
+  const MODIFIED_ROLE = [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')];
+  const BY_TYPE = { exactly: ['modifies access: ApiFunctionRole (AWS::IAM::Role)'] };
 
   it('asks when a modified role gains an action, naming it, and records the inventory', async () => {
-    const { h, decideAs, awaitingApproval } = await setup({
-      account: '111111111111',
-      changes: [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')],
+    const review = await awaitReview({
+      changes: MODIFIED_ROLE,
+      templates: () => {
+        const widened = processed();
+        roleStatements(widened).push({ Effect: 'Allow', Action: 'sqs:PurgeQueue', Resource: '*' });
+        return { changeSet: widened, stack: processed() };
+      },
     });
-    const widened = processed();
-    roleStatements(widened).push({ Effect: 'Allow', Action: 'sqs:PurgeQueue', Resource: '*' });
-    templates(h, widened, processed());
-    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
-    await awaitingApproval(run.deploymentId);
-    const waiting = await h.store.getDeployment(run.deploymentId);
+    const { h, run, waiting } = review;
     expect(waiting?.changeSetSummary?.broadening).toEqual([
       'IAM: ApiFunctionRole grants sqs:PurgeQueue on *',
     ]);
@@ -548,20 +625,18 @@ describe('approval: on-broadening reads the IAM of the templates (GetTemplate, P
       StackName: 'shop-staging',
       TemplateStage: 'Processed',
     });
-    await decideAs(run.deploymentId, 'bob', 'reject');
-    await run.settled;
-    expect(h.cfn).not.toReceiveCommand(ExecuteChangeSetCommand);
+    await decideReview(review, 'reject');
   });
 
   it('executes without asking when a modified role only narrows (an action removed)', async () => {
-    const { h } = await setup({
-      account: '111111111111',
-      changes: [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')],
+    const { h, run } = await startIamCase({
+      changes: MODIFIED_ROLE,
+      templates: () => {
+        const narrowed = processed();
+        roleStatements(narrowed).pop();
+        return { changeSet: narrowed, stack: processed() };
+      },
     });
-    const narrowed = processed();
-    roleStatements(narrowed).pop();
-    templates(h, narrowed, processed());
-    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
     expect((await run.settled).ok).toBe(true);
     const deployment = await h.store.getDeployment(run.deploymentId);
     expect(deployment).toMatchObject({ status: 'SUCCEEDED', approval: { state: 'NOT_REQUIRED' } });
@@ -569,53 +644,9 @@ describe('approval: on-broadening reads the IAM of the templates (GetTemplate, P
     expect(h.cfn).toReceiveCommandTimes(ExecuteChangeSetCommand, 1);
   });
 
-  it('asks about every role, trust and action when the stack does not exist yet', async () => {
-    const { h, decideAs, awaitingApproval } = await setup({
-      account: '111111111111',
-      changes: [
-        change('Add', 'ApiFunctionRole', 'AWS::IAM::Role'),
-        change('Add', 'ApiFunction', 'AWS::Lambda::Function'),
-      ],
-    });
-    templates(h, processed(), undefined);
-    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
-    await awaitingApproval(run.deploymentId);
-    expect((await h.store.getDeployment(run.deploymentId))?.changeSetSummary?.broadening).toEqual(
-      expect.arrayContaining(['IAM: adds IAM role ApiFunctionRole', 'IAM: adds IAM role WorkflowRole']),
-    );
-    await decideAs(run.deploymentId, 'bob', 'approve');
-    expect((await run.settled).ok).toBe(true);
-  });
-
-  it('asks when a resource whose type is not an access type gains a resource policy letting in another account', async () => {
-    const { h, decideAs, awaitingApproval } = await setup({
-      account: '111111111111',
-      changes: [change('Modify', 'Table', 'AWS::DynamoDB::Table', 'False')],
-    });
-    const shared = processed();
-    (shared.Resources.Table as { Properties: Record<string, unknown> }).Properties.ResourcePolicy = {
-      PolicyDocument: {
-        Statement: [
-          { Effect: 'Allow', Principal: { AWS: '999999999999' }, Action: 'dynamodb:GetItem', Resource: '*' },
-        ],
-      },
-    };
-    templates(h, shared, processed());
-    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
-    await awaitingApproval(run.deploymentId);
-    expect((await h.store.getDeployment(run.deploymentId))?.changeSetSummary?.broadening).toEqual([
-      'IAM: adds resource policy Table',
-    ]);
-    await decideAs(run.deploymentId, 'bob', 'reject');
-    await run.settled;
-  });
-
-  it("asks when only a parameter changes whom a role trusts (the stack's own parameters, not the registry's)", async () => {
-    const { h, decideAs, awaitingApproval } = await setup({
-      account: '111111111111',
-      changes: [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')],
-    });
-    const template = processed() as ReturnType<typeof processed> & { Parameters: Record<string, unknown> };
+  /** A template whose role trusts the account a `Partner` parameter names. */
+  const trustsPartner = () => {
+    const template = processed();
     template.Parameters = {
       ...(template.Parameters ?? {}),
       Partner: { Type: 'String', Default: '111111111111' },
@@ -626,68 +657,11 @@ describe('approval: on-broadening reads the IAM of the templates (GetTemplate, P
       Principal: { AWS: { Ref: 'Partner' } },
       Action: 'sts:AssumeRole',
     });
-    // The same template text; the change set passes another account than the stack was deployed with.
-    templates(h, template, template);
-    h.cfn.on(DescribeChangeSetCommand).callsFake(async ({ ChangeSetName }) => ({
-      ChangeSetId: ChangeSetName,
-      ChangeSetName: 'samcli-deploy1733300000',
-      Status: 'CREATE_COMPLETE',
-      ExecutionStatus: 'AVAILABLE',
-      Parameters: [{ ParameterKey: 'Partner', ParameterValue: '999999999999' }],
-      Changes: [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')],
-    }));
-    h.cfn.on(DescribeStacksCommand).callsFake(async ({ StackName }) => ({
-      Stacks: [
-        {
-          StackName,
-          StackStatus: 'UPDATE_COMPLETE',
-          CreationTime: new Date(),
-          Parameters: [{ ParameterKey: 'Partner', ParameterValue: '111111111111' }],
-        },
-      ],
-    }));
-    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
-    await awaitingApproval(run.deploymentId);
-    expect((await h.store.getDeployment(run.deploymentId))?.changeSetSummary?.broadening).toEqual(
-      expect.arrayContaining(['IAM: ApiFunctionRole trusts account 999999999999']),
-    );
-    await decideAs(run.deploymentId, 'bob', 'reject');
-    await run.settled;
-    expect(h.cfn).not.toReceiveCommand(ExecuteChangeSetCommand);
-  });
-
-  it('asks by resource type when a NoEcho parameter (`****` on both sides) could hide what changed', async () => {
-    const { h, decideAs, awaitingApproval } = await setup({
-      account: '111111111111',
-      changes: [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')],
-    });
-    templates(h, processed(), processed());
-    h.cfn.on(DescribeChangeSetCommand).callsFake(async ({ ChangeSetName }) => ({
-      ChangeSetId: ChangeSetName,
-      ChangeSetName: 'samcli-deploy1733300000',
-      Status: 'CREATE_COMPLETE',
-      ExecutionStatus: 'AVAILABLE',
-      Parameters: [{ ParameterKey: 'Secret', ParameterValue: '****' }],
-      Changes: [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')],
-    }));
-    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
-    await awaitingApproval(run.deploymentId);
-    expect((await h.store.getDeployment(run.deploymentId))?.changeSetSummary?.broadening).toEqual([
-      'modifies access: ApiFunctionRole (AWS::IAM::Role)',
-    ]);
-    await decideAs(run.deploymentId, 'bob', 'reject');
-    await run.settled;
-  });
-
-  it('asks by resource type when a parameter flips an Fn::If in a role (both branches read alike on both sides)', async () => {
-    const { h, decideAs, awaitingApproval } = await setup({
-      account: '111111111111',
-      changes: [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')],
-    });
-    const template = processed() as ReturnType<typeof processed> & {
-      Parameters: Record<string, unknown>;
-      Conditions: Record<string, unknown>;
-    };
+    return template;
+  };
+  /** A template whose role grants `*` on `*` only if the `Admin` parameter is `yes`. */
+  const adminIf = () => {
+    const template = processed();
     template.Parameters = { ...(template.Parameters ?? {}), Admin: { Type: 'String', Default: 'no' } };
     template.Conditions = {
       ...(template.Conditions ?? {}),
@@ -696,64 +670,106 @@ describe('approval: on-broadening reads the IAM of the templates (GetTemplate, P
     roleStatements(template).push({
       'Fn::If': ['IsAdmin', { Effect: 'Allow', Action: '*', Resource: '*' }, { Ref: 'AWS::NoValue' }],
     });
-    templates(h, template, template);
-    h.cfn.on(DescribeChangeSetCommand).callsFake(async ({ ChangeSetName }) => ({
-      ChangeSetId: ChangeSetName,
-      ChangeSetName: 'samcli-deploy1733300000',
-      Status: 'CREATE_COMPLETE',
-      ExecutionStatus: 'AVAILABLE',
-      Parameters: [{ ParameterKey: 'Admin', ParameterValue: 'yes' }],
-      Changes: [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')],
-    }));
-    h.cfn.on(DescribeStacksCommand).callsFake(async ({ StackName }) => ({
-      Stacks: [
-        {
-          StackName,
-          StackStatus: 'UPDATE_COMPLETE',
-          CreationTime: new Date(),
-          Parameters: [{ ParameterKey: 'Admin', ParameterValue: 'no' }],
+    return template;
+  };
+  /** The same template text on both sides: only the parameters (or nothing readable) tell them apart. */
+  const same = (template: () => unknown) => () => {
+    const t = template();
+    return { changeSet: t, stack: t };
+  };
+
+  it.each<[string, IamCase, Reasons, Decision]>([
+    [
+      'asks about every role, trust and action when the stack does not exist yet',
+      {
+        changes: [
+          change('Add', 'ApiFunctionRole', 'AWS::IAM::Role'),
+          change('Add', 'ApiFunction', 'AWS::Lambda::Function'),
+        ],
+        templates: () => ({ changeSet: processed(), stack: undefined }),
+      },
+      { including: ['IAM: adds IAM role ApiFunctionRole', 'IAM: adds IAM role WorkflowRole'] },
+      'approve',
+    ],
+    [
+      'asks when a resource whose type is not an access type gains a resource policy letting in another account',
+      {
+        changes: [change('Modify', 'Table', 'AWS::DynamoDB::Table', 'False')],
+        templates: () => {
+          const shared = processed();
+          (shared.Resources.Table as { Properties: Record<string, unknown> }).Properties.ResourcePolicy = {
+            PolicyDocument: {
+              Statement: [
+                {
+                  Effect: 'Allow',
+                  Principal: { AWS: '999999999999' },
+                  Action: 'dynamodb:GetItem',
+                  Resource: '*',
+                },
+              ],
+            },
+          };
+          return { changeSet: shared, stack: processed() };
         },
-      ],
-    }));
-    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
-    await awaitingApproval(run.deploymentId);
-    expect((await h.store.getDeployment(run.deploymentId))?.changeSetSummary?.broadening).toEqual([
-      'modifies access: ApiFunctionRole (AWS::IAM::Role)',
-    ]);
-    await decideAs(run.deploymentId, 'bob', 'reject');
-    await run.settled;
-  });
-
-  it('asks by resource type for an added access resource, whatever the inventory says (a Condition may add it)', async () => {
-    const { h, decideAs, awaitingApproval } = await setup({
-      account: '111111111111',
-      changes: [change('Add', 'WorkflowRole', 'AWS::IAM::Role')],
-    });
-    templates(h, processed(), processed());
-    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
-    await awaitingApproval(run.deploymentId);
-    expect((await h.store.getDeployment(run.deploymentId))?.changeSetSummary?.broadening).toEqual([
-      'adds access: WorkflowRole (AWS::IAM::Role)',
-    ]);
-    await decideAs(run.deploymentId, 'bob', 'reject');
-    await run.settled;
-  });
-
-  it('asks by resource type, as before, when the templates cannot be read', async () => {
-    const { h, decideAs, awaitingApproval } = await setup({
-      account: '111111111111',
-      changes: [change('Modify', 'ApiFunctionRole', 'AWS::IAM::Role', 'False')],
-    });
-    h.cfn.on(GetTemplateCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' }));
-    const run = h.start({ application: 'shop', environment: 'staging', requester: local('carol') });
-    await awaitingApproval(run.deploymentId);
-    const waiting = await h.store.getDeployment(run.deploymentId);
-    expect(waiting?.changeSetSummary?.broadening).toEqual([
-      'modifies access: ApiFunctionRole (AWS::IAM::Role)',
-    ]);
-    expect(waiting?.changeSetSummary?.iamInventory).toBeUndefined();
-    await decideAs(run.deploymentId, 'bob', 'reject');
-    await run.settled;
+      },
+      { exactly: ['IAM: adds resource policy Table'] },
+      'reject',
+    ],
+    [
+      "asks when only a parameter changes whom a role trusts (the stack's own parameters, not the registry's)",
+      {
+        changes: MODIFIED_ROLE,
+        // The same template text; the change set passes another account than the stack was deployed with.
+        templates: same(trustsPartner),
+        changeSetParameters: { Partner: '999999999999' },
+        stackParameters: { Partner: '111111111111' },
+      },
+      { including: ['IAM: ApiFunctionRole trusts account 999999999999'] },
+      'reject',
+    ],
+    [
+      'asks by resource type when a NoEcho parameter (`****` on both sides) could hide what changed',
+      {
+        changes: MODIFIED_ROLE,
+        templates: () => ({ changeSet: processed(), stack: processed() }),
+        changeSetParameters: { Secret: '****' },
+      },
+      BY_TYPE,
+      'reject',
+    ],
+    [
+      'asks by resource type when a parameter flips an Fn::If in a role (both branches read alike on both sides)',
+      {
+        changes: MODIFIED_ROLE,
+        templates: same(adminIf),
+        changeSetParameters: { Admin: 'yes' },
+        stackParameters: { Admin: 'no' },
+      },
+      BY_TYPE,
+      'reject',
+    ],
+    [
+      'asks by resource type for an added access resource, whatever the inventory says (a Condition may add it)',
+      {
+        changes: [change('Add', 'WorkflowRole', 'AWS::IAM::Role')],
+        templates: () => ({ changeSet: processed(), stack: processed() }),
+      },
+      { exactly: ['adds access: WorkflowRole (AWS::IAM::Role)'] },
+      'reject',
+    ],
+    [
+      'asks by resource type, as before, when the templates cannot be read',
+      { changes: MODIFIED_ROLE, templates: 'unreadable' },
+      BY_TYPE,
+      'reject',
+    ],
+  ])('%s', async (_name, iamCase, reasons, decision) => {
+    const review = await awaitReview(iamCase);
+    expectReasons(review.waiting?.changeSetSummary?.broadening, reasons);
+    // Without readable templates there is no inventory to record.
+    if (iamCase.templates === 'unreadable')
+      expect(review.waiting?.changeSetSummary?.iamInventory).toBeUndefined();
+    await decideReview(review, decision);
   });
 });
 
