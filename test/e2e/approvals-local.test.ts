@@ -1,16 +1,11 @@
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type CliRun,
   call,
-  createFixture,
   deployment,
   eventTypes,
-  type Fixture,
   runCli,
-  type ServerProcess,
-  startServer,
+  useLocalServer,
   waitFor,
   waitForTerminal,
 } from './support/local-server.ts';
@@ -21,24 +16,12 @@ import {
  * sets the simulate runner derives from the built template (docs/approvals.md).
  */
 
-let fixture: Fixture;
-let server: ServerProcess;
-
-beforeAll(async () => {
-  fixture = await createFixture();
-  server = await startServer(fixture, join(fixture.root, 'data'));
-}, 60_000);
-
-afterAll(async () => {
-  await server?.stop('SIGKILL');
-  await fixture?.sts.close();
-  if (fixture) rmSync(fixture.root, { recursive: true, force: true });
-});
+const local = useLocalServer();
 
 type Run = CliRun;
 
 function cli(args: string[]): Promise<Run> {
-  return runCli(args, { CROSSDEPLOY_URL: server.url });
+  return runCli(args, { CROSSDEPLOY_URL: local.server.url });
 }
 
 /** Requests a deployment with the CLI and waits (through the API) until it waits for a decision. */
@@ -48,23 +31,25 @@ async function deployAndAwaitApproval(environment: string): Promise<string> {
   const id = String((JSON.parse(run.stdout) as { deploymentId: string }).deploymentId);
   try {
     await waitFor(`deployment ${id} to await approval`, async () => {
-      const d = await deployment(server.url, id);
+      const d = await deployment(local.server.url, id);
       return d.phase === 'AWAITING_APPROVAL' || (d.status !== 'RUNNING' && d.status !== 'QUEUED')
         ? d
         : undefined;
     });
   } catch (error) {
-    throw new Error(`${(error as Error).message}: ${JSON.stringify(await deployment(server.url, id))}`);
+    throw new Error(`${(error as Error).message}: ${JSON.stringify(await deployment(local.server.url, id))}`);
   }
-  const d = await deployment(server.url, id);
-  expect(d.phase, JSON.stringify({ d, events: await eventTypes(server.url, id) })).toBe('AWAITING_APPROVAL');
+  const d = await deployment(local.server.url, id);
+  expect(d.phase, JSON.stringify({ d, events: await eventTypes(local.server.url, id) })).toBe(
+    'AWAITING_APPROVAL',
+  );
   return id;
 }
 
 describe('approvals in local mode (CLI + API round trip)', () => {
   it('shows the change set, holds the lock, and runs it once approved with `crossdeploy approve`', async () => {
     const id = await deployAndAwaitApproval('reviewed');
-    const waiting = await deployment(server.url, id);
+    const waiting = await deployment(local.server.url, id);
     expect(waiting).toMatchObject({
       status: 'RUNNING',
       approval: { mode: 'required', state: 'PENDING' },
@@ -90,21 +75,21 @@ describe('approvals in local mode (CLI + API round trip)', () => {
     expect(approved.code).toBe(0);
     expect(approved.stdout).toContain(`deployment ${id} approved`);
 
-    const done = await waitForTerminal(server.url, id);
+    const done = await waitForTerminal(local.server.url, id);
     expect(done).toMatchObject({
       status: 'SUCCEEDED',
       approval: { state: 'APPROVED', reason: 'looked at the diff', decidedBy: { type: 'local' } },
     });
-    const types = await eventTypes(server.url, id);
+    const types = await eventTypes(local.server.url, id);
     expect(types.indexOf('APPROVED')).toBeGreaterThan(types.indexOf('APPROVAL_REQUESTED'));
     expect(types.indexOf('CHANGE_SET_EXECUTED')).toBeGreaterThan(types.indexOf('APPROVED'));
 
     // The queued one then reviews its own change set: the template was executed, so nothing differs.
     await waitFor(`deployment ${queuedId} to await approval`, async () => {
-      const d = await deployment(server.url, queuedId);
+      const d = await deployment(local.server.url, queuedId);
       return d.phase === 'AWAITING_APPROVAL' ? d : undefined;
     });
-    expect((await deployment(server.url, queuedId)).changeSetSummary).toMatchObject({
+    expect((await deployment(local.server.url, queuedId)).changeSetSummary).toMatchObject({
       added: [],
       modified: [],
       removed: [],
@@ -118,7 +103,7 @@ describe('approvals in local mode (CLI + API round trip)', () => {
     );
     const rejected = await cli(['reject', queuedId, '--reason', 'nothing to ship']);
     expect(rejected.code).toBe(0);
-    expect(await waitForTerminal(server.url, queuedId)).toMatchObject({
+    expect(await waitForTerminal(local.server.url, queuedId)).toMatchObject({
       status: 'REJECTED',
       errorCode: 'APPROVAL_REJECTED',
     });
@@ -135,28 +120,30 @@ describe('approvals in local mode (CLI + API round trip)', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/may not decide on it/);
 
-    const raw = await call(server.url, 'POST', `/deployments/${id}/approval`, {
+    const raw = await call(local.server.url, 'POST', `/deployments/${id}/approval`, {
       body: { decision: 'approve' },
     });
     expect(raw.status).toBe(403);
     expect(raw.contentType).toContain('application/problem+json');
     expect(raw.body).toMatchObject({ code: 'SELF_APPROVAL', status: 403 });
 
-    const bad = await call(server.url, 'POST', `/deployments/${id}/approval`, { body: { decision: 'yes' } });
+    const bad = await call(local.server.url, 'POST', `/deployments/${id}/approval`, {
+      body: { decision: 'yes' },
+    });
     expect(bad.status).toBe(400);
     expect(bad.contentType).toContain('application/problem+json');
     expect(bad.body).toMatchObject({ code: 'INVALID_FIELD', field: 'decision' });
 
-    expect((await eventTypes(server.url, id)).filter((t) => t === 'APPROVAL_REFUSED')).toHaveLength(2);
-    expect((await deployment(server.url, id)).phase).toBe('AWAITING_APPROVAL');
+    expect((await eventTypes(local.server.url, id)).filter((t) => t === 'APPROVAL_REFUSED')).toHaveLength(2);
+    expect((await deployment(local.server.url, id)).phase).toBe('AWAITING_APPROVAL');
 
     expect((await cli(['reject', id])).code).toBe(0);
-    expect(await waitForTerminal(server.url, id)).toMatchObject({ status: 'REJECTED' });
+    expect(await waitForTerminal(local.server.url, id)).toMatchObject({ status: 'REJECTED' });
 
     // After the end: refused as 409, audited, exit 1.
     const late = await cli(['approve', id]);
     expect(late.code).toBe(1);
     expect(late.stderr).toMatch(/not awaiting approval/);
-    expect((await eventTypes(server.url, id)).filter((t) => t === 'APPROVAL_REFUSED')).toHaveLength(3);
+    expect((await eventTypes(local.server.url, id)).filter((t) => t === 'APPROVAL_REFUSED')).toHaveLength(3);
   }, 180_000);
 });

@@ -1,18 +1,8 @@
-import { rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { expectValidResponse } from '#test/support/openapi.ts';
-import {
-  type CliRun,
-  createFixture,
-  type Fixture,
-  runCli,
-  type ServerProcess,
-  startServer,
-  waitForTerminal,
-} from './support/local-server.ts';
+import { type CliRun, runCli, useLocalServer, waitForTerminal } from './support/local-server.ts';
 
 /**
  * The real CLI (bin/crossdeploy.mjs, as `npx crossdeploy` runs it) against the real local server
@@ -20,24 +10,12 @@ import {
  * Its output is piped, so it prints the plain lines CI logs get.
  */
 
-let fixture: Fixture;
-let server: ServerProcess;
-
-beforeAll(async () => {
-  fixture = await createFixture();
-  server = await startServer(fixture, join(fixture.root, 'data'));
-}, 60_000);
-
-afterAll(async () => {
-  await server?.stop('SIGKILL');
-  await fixture?.sts.close();
-  if (fixture) rmSync(fixture.root, { recursive: true, force: true });
-});
+const local = useLocalServer();
 
 type Run = CliRun;
 
 /** `crossdeploy <args>` with the node running the tests (Node 24), talking to the server unless told otherwise. */
-function cli(args: string[], env: NodeJS.ProcessEnv = { CROSSDEPLOY_URL: server.url }): Promise<Run> {
+function cli(args: string[], env: NodeJS.ProcessEnv = { CROSSDEPLOY_URL: local.server.url }): Promise<Run> {
   return runCli(args, env);
 }
 
@@ -90,7 +68,15 @@ describe('the CLI against the real local server', () => {
   }, 120_000);
 
   it('deploy --wait --json prints only the final deployment with its events, as docs/cli.md documents', async () => {
-    const run = await cli(['deploy', 'demo', 'sim', '--ref', fixture.commits.first, '--wait', '--json']);
+    const run = await cli([
+      'deploy',
+      'demo',
+      'sim',
+      '--ref',
+      local.fixture.commits.first,
+      '--wait',
+      '--json',
+    ]);
     expect(run.code).toBe(0);
     // stderr is not a terminal: no progress at all.
     expect(run.stderr).toBe('');
@@ -101,8 +87,8 @@ describe('the CLI against the real local server', () => {
     expect(body).toMatchObject({
       application: 'demo',
       environment: 'sim',
-      ref: fixture.commits.first,
-      resolvedCommit: fixture.commits.first,
+      ref: local.fixture.commits.first,
+      resolvedCommit: local.fixture.commits.first,
       status: 'SUCCEEDED',
       targetAccount: '333333333333',
       trigger: 'local',
@@ -122,13 +108,13 @@ describe('the CLI against the real local server', () => {
   }, 120_000);
 
   it('deploy without --wait prints the accepted deployment; with --json the documented 202 body', async () => {
-    const run = await cli(['deploy', 'demo', 'sim', '--dry-run', '--json', '--url', server.url], {});
+    const run = await cli(['deploy', 'demo', 'sim', '--dry-run', '--json', '--url', local.server.url], {});
     expect(run.code).toBe(0);
     const body = JSON.parse(run.stdout) as Record<string, unknown>;
     expect(body).toMatchObject({ status: 'QUEUED', application: 'demo', environment: 'sim', dryRun: true });
     expect(Object.keys(body.links as object).sort()).toEqual(['events', 'logs', 'self']);
     // The next tests deploy to sim too, which refuses while this one runs: it must end first.
-    await waitForTerminal(server.url, String(body.deploymentId));
+    await waitForTerminal(local.server.url, String(body.deploymentId));
   }, 60_000);
 
   it('exits 1 with the reason when the requester is not allowed, and starts nothing', async () => {
@@ -231,8 +217,8 @@ describe('the CLI against the real local server', () => {
   });
 
   it('the banner’s hint is a command that reaches this server', async () => {
-    const hint = /^try {8}npx crossdeploy (.+)$/m.exec(server.output())?.[1];
-    expect(hint).toBe(`deploy demo sim --wait --url ${server.url}`);
+    const hint = /^try {8}npx crossdeploy (.+)$/m.exec(local.server.output())?.[1];
+    expect(hint).toBe(`deploy demo sim --wait --url ${local.server.url}`);
     const run = await cli((hint ?? '').split(' '), {});
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^succeeded in \d+s, release \d+ \(SIMULATED: nothing was deployed\)$/m);

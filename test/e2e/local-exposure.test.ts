@@ -1,19 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { slackSignature } from '../../functions/slack/signature.ts';
-import {
-  call,
-  createFixture,
-  deploy,
-  type Fixture,
-  ROOT,
-  type ServerProcess,
-  startServer,
-  waitForTerminal,
-} from './support/local-server.ts';
+import { call, deploy, ROOT, useLocalServer, waitForTerminal } from './support/local-server.ts';
 
 /**
  * What a tunnel (ngrok, cloudflared) delivers to the local server. docs/slack.md once told users to tunnel
@@ -23,27 +14,22 @@ import {
 
 const SECRET = 'e2e-slack-signing-secret';
 
-let fixture: Fixture;
-let server: ServerProcess;
+const local = useLocalServer({
+  env: {
+    CROSSDEPLOY_SLACK_SIGNING_SECRET: SECRET,
+    CROSSDEPLOY_SLACK_PORT: '0',
+  },
+});
 let slackUrl: string;
 
 beforeAll(async () => {
-  fixture = await createFixture();
-  server = await startServer(fixture, join(fixture.root, 'data'), {
-    CROSSDEPLOY_SLACK_SIGNING_SECRET: SECRET,
-    CROSSDEPLOY_SLACK_PORT: '0',
-  });
-  slackUrl = /slack {2,}(http:\/\/\S+)/.exec(server.output())?.[1] ?? '';
+  slackUrl = /slack {2,}(http:\/\/\S+)/.exec(local.server.output())?.[1] ?? '';
   // Something to promote, so that a promotion that got through would be accepted (202), not refused.
-  const { body } = await deploy(server.url, { application: 'demo', environment: 'sim' });
-  expect(await waitForTerminal(server.url, String(body.deploymentId))).toMatchObject({ status: 'SUCCEEDED' });
+  const { body } = await deploy(local.server.url, { application: 'demo', environment: 'sim' });
+  expect(await waitForTerminal(local.server.url, String(body.deploymentId))).toMatchObject({
+    status: 'SUCCEEDED',
+  });
 }, 90_000);
-
-afterAll(async () => {
-  await server?.stop('SIGKILL');
-  await fixture?.sts.close();
-  if (fixture) rmSync(fixture.root, { recursive: true, force: true });
-});
 
 interface RawReply {
   status: number;
@@ -110,7 +96,11 @@ const promotion = JSON.stringify({ application: 'demo', from: 'sim', to: 'sim-pr
 const deployment = JSON.stringify({ application: 'demo', environment: 'sim' });
 
 async function historyOf(environment: string) {
-  const { body } = await call(server.url, 'GET', `/deployments?application=demo&environment=${environment}`);
+  const { body } = await call(
+    local.server.url,
+    'GET',
+    `/deployments?application=demo&environment=${environment}`,
+  );
   return body.items as unknown[];
 }
 
@@ -143,20 +133,20 @@ describe('a tunnel to the API port (no token)', () => {
     it(`refuses a ${name}-tunnelled POST /promotions and POST /deployments, and records nothing`, async () => {
       const before = { sim: (await historyOf('sim')).length, prod: (await historyOf('sim-prod')).length };
       const promote = await raw(
-        server.url,
+        local.server.url,
         'POST',
         '/promotions',
-        { ...headers(server.url), ...json },
+        { ...headers(local.server.url), ...json },
         promotion,
       );
       const deploy = await raw(
-        server.url,
+        local.server.url,
         'POST',
         '/deployments',
-        { ...headers(server.url), ...json },
+        { ...headers(local.server.url), ...json },
         deployment,
       );
-      const read = await raw(server.url, 'GET', '/applications', headers(server.url));
+      const read = await raw(local.server.url, 'GET', '/applications', headers(local.server.url));
       expect([promote.status, deploy.status, read.status]).toEqual([403, 403, 403]);
       expect(JSON.parse(promote.body)).toMatchObject({ code: 'FORBIDDEN' });
       expect(JSON.parse(promote.body).detail).toContain('CROSSDEPLOY_SLACK_PORT');
@@ -168,10 +158,16 @@ describe('a tunnel to the API port (no token)', () => {
 
   it('does not serve the Slack routes at all (they live on the Slack port)', async () => {
     const { body, headers } = signed('help');
-    const reply = await raw(server.url, 'POST', '/slack/commands', { host: 'localhost', ...headers }, body);
+    const reply = await raw(
+      local.server.url,
+      'POST',
+      '/slack/commands',
+      { host: 'localhost', ...headers },
+      body,
+    );
     expect(reply.status).toBe(404);
     const click = await raw(
-      server.url,
+      local.server.url,
       'POST',
       '/slack/interactions',
       { host: 'localhost', ...headers },
@@ -181,7 +177,9 @@ describe('a tunnel to the API port (no token)', () => {
   });
 
   it('still answers the same request made on this machine, without proxy headers', async () => {
-    const reply = await raw(server.url, 'GET', '/applications', { host: `localhost:${port(server.url)}` });
+    const reply = await raw(local.server.url, 'GET', '/applications', {
+      host: `localhost:${port(local.server.url)}`,
+    });
     expect(reply.status).toBe(200);
   });
 });
@@ -189,7 +187,7 @@ describe('a tunnel to the API port (no token)', () => {
 describe('the Slack port, as a tunnel delivers to it', () => {
   it('is announced in the banner', () => {
     expect(slackUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/slack\/commands$/);
-    expect(port(slackUrl)).not.toBe(port(server.url));
+    expect(port(slackUrl)).not.toBe(port(local.server.url));
   });
 
   it('answers a validly signed slash command', async () => {
@@ -247,9 +245,9 @@ describe('configuration', () => {
     const run = spawnSync(process.execPath, ['local/main.ts'], {
       cwd: ROOT,
       env: {
-        ...fixture.env,
+        ...local.fixture.env,
         PORT: '0',
-        CROSSDEPLOY_DATA_DIR: mkdtempSync(join(fixture.root, 'cfg-')),
+        CROSSDEPLOY_DATA_DIR: mkdtempSync(join(local.fixture.root, 'cfg-')),
         ...env,
       },
       encoding: 'utf8',

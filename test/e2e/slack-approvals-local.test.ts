@@ -1,17 +1,7 @@
-import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { slackSignature } from '../../functions/slack/signature.ts';
-import {
-  call,
-  createFixture,
-  deployment,
-  type Fixture,
-  type ServerProcess,
-  startServer,
-  waitFor,
-  waitForTerminal,
-} from './support/local-server.ts';
+import { call, deployment, useLocalServer, waitFor, waitForTerminal } from './support/local-server.ts';
 
 /**
  * Approval from Slack's buttons end to end in local mode: the real server (`node local/main.ts`, the real ASL,
@@ -20,25 +10,18 @@ import {
  */
 
 const SECRET = 'e2e-slack-interactions-secret';
-let fixture: Fixture;
-let server: ServerProcess;
+const local = useLocalServer({
+  env: {
+    CROSSDEPLOY_SLACK_SIGNING_SECRET: SECRET,
+    CROSSDEPLOY_SLACK_PORT: '0',
+  },
+});
 let interactionsUrl: string;
 
 beforeAll(async () => {
-  fixture = await createFixture();
-  server = await startServer(fixture, join(fixture.root, 'data'), {
-    CROSSDEPLOY_SLACK_SIGNING_SECRET: SECRET,
-    CROSSDEPLOY_SLACK_PORT: '0',
-  });
-  const slackUrl = /slack {2,}(http:\/\/\S+)/.exec(server.output())?.[1] ?? '';
+  const slackUrl = /slack {2,}(http:\/\/\S+)/.exec(local.server.output())?.[1] ?? '';
   interactionsUrl = slackUrl.replace(/\/slack\/commands$/, '/slack/interactions');
 }, 90_000);
-
-afterAll(async () => {
-  await server?.stop('SIGKILL');
-  await fixture?.sts.close();
-  if (fixture) rmSync(fixture.root, { recursive: true, force: true });
-});
 
 /** A click on the approval request's button, signed now with the server's secret. */
 async function click(deploymentId: string, userId: string, action = 'crossdeploy_approve') {
@@ -62,27 +45,27 @@ async function click(deploymentId: string, userId: string, action = 'crossdeploy
 }
 
 async function awaitingApproval(): Promise<string> {
-  const { status, body } = await call(server.url, 'POST', '/deployments', {
+  const { status, body } = await call(local.server.url, 'POST', '/deployments', {
     body: { application: 'demo', environment: 'reviewed-chat' },
     template: '/deployments',
   });
   expect(status, JSON.stringify(body)).toBe(202);
   const id = String(body.deploymentId);
   await waitFor(`deployment ${id} to await approval`, async () => {
-    const d = await deployment(server.url, id);
+    const d = await deployment(local.server.url, id);
     return d.phase === 'AWAITING_APPROVAL' || ['SUCCEEDED', 'FAILED', 'REJECTED'].includes(String(d.status))
       ? d
       : undefined;
   });
-  expect(await deployment(server.url, id)).toMatchObject({ phase: 'AWAITING_APPROVAL' });
+  expect(await deployment(local.server.url, id)).toMatchObject({ phase: 'AWAITING_APPROVAL' });
   return id;
 }
 
 const events = async (id: string) =>
-  (await call(server.url, 'GET', `/deployments/${id}/events`, { template: '/deployments/{id}/events' })).body
-    .items as { type: string; detail: Record<string, unknown> }[];
+  (await call(local.server.url, 'GET', `/deployments/${id}/events`, { template: '/deployments/{id}/events' }))
+    .body.items as { type: string; detail: Record<string, unknown> }[];
 
-describe('approval from Slack buttons (local mode, real server)', () => {
+describe('approval from Slack buttons (local mode, real local.server)', () => {
   it('refuses a click from a Slack user who is not an approver (audited), then runs the change set on the approver’s click', async () => {
     const id = await awaitingApproval();
 
@@ -95,10 +78,13 @@ describe('approval from Slack buttons (local mode, real server)', () => {
       code: 'NOT_AN_APPROVER',
       decidedBy: { type: 'slack', teamId: 'T1DC2JH3J', userId: 'U0STRANGER' },
     });
-    expect(await deployment(server.url, id)).toMatchObject({ status: 'RUNNING', phase: 'AWAITING_APPROVAL' });
+    expect(await deployment(local.server.url, id)).toMatchObject({
+      status: 'RUNNING',
+      phase: 'AWAITING_APPROVAL',
+    });
 
     expect(await click(id, 'U0APPROVER')).toBe(200);
-    const done = await waitForTerminal(server.url, id);
+    const done = await waitForTerminal(local.server.url, id);
     expect(done).toMatchObject({
       status: 'SUCCEEDED',
       approval: { state: 'APPROVED', decidedBy: { type: 'slack', userId: 'U0APPROVER' } },
@@ -108,7 +94,7 @@ describe('approval from Slack buttons (local mode, real server)', () => {
   it('rejects on the Reject button: nothing applied, REJECTED/APPROVAL_REJECTED', async () => {
     const id = await awaitingApproval();
     expect(await click(id, 'U0APPROVER', 'crossdeploy_reject')).toBe(200);
-    expect(await waitForTerminal(server.url, id)).toMatchObject({
+    expect(await waitForTerminal(local.server.url, id)).toMatchObject({
       status: 'REJECTED',
       errorCode: 'APPROVAL_REJECTED',
     });
@@ -122,9 +108,9 @@ describe('approval from Slack buttons (local mode, real server)', () => {
       body: new URLSearchParams({ payload: '{}' }).toString(),
     });
     expect(response.status).toBe(401);
-    expect(await deployment(server.url, id)).toMatchObject({ phase: 'AWAITING_APPROVAL' });
+    expect(await deployment(local.server.url, id)).toMatchObject({ phase: 'AWAITING_APPROVAL' });
     // Leave nothing waiting on the shared lock for the next run: withdraw it through the API.
-    await call(server.url, 'POST', `/deployments/${id}/approval`, {
+    await call(local.server.url, 'POST', `/deployments/${id}/approval`, {
       body: { decision: 'reject' },
       template: '/deployments/{id}/approval',
     });

@@ -1,12 +1,13 @@
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { afterAll, beforeAll } from 'vitest';
 import { expectValidResponse } from '#test/support/openapi.ts';
 
 /**
@@ -314,6 +315,50 @@ export async function startServer(fixture: Fixture, dataDir: string, extraEnv: N
     },
   };
   return server;
+}
+
+export interface LocalServer {
+  readonly fixture: Fixture;
+  readonly server: ServerProcess;
+  /** Another server of this file (same fixture), stopped with the first one after the file's tests. */
+  track(server: ServerProcess): ServerProcess;
+}
+
+/**
+ * One file's local server: a fresh fixture and `node local/main.ts` on it before the file's tests (with
+ * `env` on top of the fixture's), and after them every tracked server killed, the fake STS closed and the
+ * fixture removed. Read `fixture` and `server` inside hooks and tests: they exist once `beforeAll` ran.
+ */
+export function useLocalServer(options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): LocalServer {
+  let fixture: Fixture | undefined;
+  let server: ServerProcess | undefined;
+  const extra: ServerProcess[] = [];
+  beforeAll(async () => {
+    fixture = await createFixture();
+    server = await startServer(fixture, join(fixture.root, 'data'), options.env);
+  }, options.timeoutMs ?? 60_000);
+  afterAll(async () => {
+    for (const s of [server, ...extra]) await s?.stop('SIGKILL');
+    await fixture?.sts.close();
+    // Leave no stand-in waiting on its flag.
+    if (fixture) rmSync(fixture.root, { recursive: true, force: true });
+  });
+  const started = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`${what} is read before useLocalServer's beforeAll started it`);
+    return value;
+  };
+  return {
+    get fixture() {
+      return started(fixture, 'the fixture');
+    },
+    get server() {
+      return started(server, 'the server');
+    },
+    track(s) {
+      extra.push(s);
+      return s;
+    },
+  };
 }
 
 // HTTP ------------------------------------------------------------------------------------------------------
