@@ -10,19 +10,18 @@ import {
 } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { jobGroupMembers, processIdentity } from '../../local/processes.ts';
 import {
   call,
-  createFixture,
   deploy,
   deployment,
   eventTypes,
-  type Fixture,
   readRecord,
   type ServerProcess,
   startServer,
   TERMINAL,
+  useLocalServer,
   waitFor,
   waitForTerminal,
 } from './support/local-server.ts';
@@ -33,21 +32,7 @@ import {
  * PATH for `runner: local` environments and a fake STS endpoint behind the real StsTargetAccess.
  */
 
-let fixture: Fixture;
-let server: ServerProcess;
-const extraServers: ServerProcess[] = [];
-
-beforeAll(async () => {
-  fixture = await createFixture();
-  server = await startServer(fixture, join(fixture.root, 'data'));
-}, 60_000);
-
-afterAll(async () => {
-  for (const s of [server, ...extraServers]) await s?.stop('SIGKILL');
-  await fixture?.sts.close();
-  // Leave no stand-in waiting on its flag.
-  if (fixture) rmSync(fixture.root, { recursive: true, force: true });
-});
+const local = useLocalServer();
 
 const jobFiles = (dataDir: string) =>
   existsSync(join(dataDir, 'jobs'))
@@ -56,33 +41,33 @@ const jobFiles = (dataDir: string) =>
 
 describe('local mode over HTTP', () => {
   it('deploys the requested commit (not the working copy), with its events, logs and a followable log stream', async () => {
-    const { status, body } = await deploy(server.url, {
+    const { status, body } = await deploy(local.server.url, {
       application: 'demo',
       environment: 'staging',
-      ref: fixture.commits.first,
+      ref: local.fixture.commits.first,
       reason: 'e2e: first commit',
     });
     expect(status).toBe(202);
     const id = String(body.deploymentId);
 
     // Follow the log while it runs: newline-delimited JSON that ends when the deployment is terminal.
-    const followed = await fetch(`${server.url}/deployments/${id}/logs?follow=true`);
+    const followed = await fetch(`${local.server.url}/deployments/${id}/logs?follow=true`);
     expect(followed.headers.get('content-type')).toContain('application/x-ndjson');
     const streamed = (await followed.text())
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as { job: string; message: string });
 
-    const done = await waitForTerminal(server.url, id);
+    const done = await waitForTerminal(local.server.url, id);
     // `runner: local`: a real deploy, never marked simulated.
     expect(done).not.toHaveProperty('simulated');
     expect(done).toMatchObject({
       status: 'SUCCEEDED',
-      resolvedCommit: fixture.commits.first,
+      resolvedCommit: local.fixture.commits.first,
       targetAccount: '111111111111',
-      buildOutput: { resolvedCommit: fixture.commits.first },
+      buildOutput: { resolvedCommit: local.fixture.commits.first },
     });
-    expect(await eventTypes(server.url, id)).toEqual([
+    expect(await eventTypes(local.server.url, id)).toEqual([
       'REQUESTED',
       'VALIDATED',
       'BUILD_STARTED',
@@ -96,8 +81,8 @@ describe('local mode over HTTP', () => {
     ]);
 
     // The build exported the first commit, not the second one nor the uncommitted working copy.
-    expect(readRecord(fixture, `app-${id}.mjs`)).toContain('version one');
-    const argv = readRecord(fixture, `argv-${id}`).trim().split('\n');
+    expect(readRecord(local.fixture, `app-${id}.mjs`)).toContain('version one');
+    const argv = readRecord(local.fixture, `argv-${id}`).trim().split('\n');
     expect(argv).toEqual(
       expect.arrayContaining([
         'deploy',
@@ -110,7 +95,7 @@ describe('local mode over HTTP', () => {
       ]),
     );
     // The preflight went through the real StsTargetAccess to the (fake) STS endpoint.
-    expect(fixture.sts.assumed).toContainEqual(
+    expect(local.fixture.sts.assumed).toContainEqual(
       expect.objectContaining({
         roleArn: 'arn:aws:iam::111111111111:role/crossdeploy/crossdeploy-deploy',
         sessionName: `crossdeploy-${id}`,
@@ -122,7 +107,7 @@ describe('local mode over HTTP', () => {
     let cursor: string | undefined;
     do {
       const page = await call(
-        server.url,
+        local.server.url,
         'GET',
         `/deployments/${id}/logs?limit=7${cursor ? `&cursor=${cursor}` : ''}`,
         {
@@ -135,13 +120,13 @@ describe('local mode over HTTP', () => {
     const messages = lines.map((l) => l.message);
     expect(messages).toContain('stand-in sam build done');
     expect(messages).toContain('stand-in sam deploy of demo-staging');
-    expect(messages.some((m) => m.includes(`checking out ${fixture.commits.first}`))).toBe(true);
+    expect(messages.some((m) => m.includes(`checking out ${local.fixture.commits.first}`))).toBe(true);
     expect(lines.findIndex((l) => l.job === 'deploy')).toBeGreaterThan(
       lines.findLastIndex((l) => l.job === 'build'),
     );
     expect(streamed.map((l) => l.message)).toEqual(messages);
 
-    const bad = await call(server.url, 'GET', `/deployments/${id}/logs?cursor=bm90LWEtY3Vyc29y`, {
+    const bad = await call(local.server.url, 'GET', `/deployments/${id}/logs?cursor=bm90LWEtY3Vyc29y`, {
       template: '/deployments/{id}/logs',
     });
     expect(bad.status).toBe(400);
@@ -150,31 +135,31 @@ describe('local mode over HTTP', () => {
 
   it('builds the branch head by default, and answers a repeated Idempotency-Key with the same deployment', async () => {
     const key = { 'idempotency-key': 'e2e-key-1' };
-    const { body } = await deploy(server.url, { application: 'demo', environment: 'staging' }, key);
+    const { body } = await deploy(local.server.url, { application: 'demo', environment: 'staging' }, key);
     const id = String(body.deploymentId);
-    const replay = await deploy(server.url, { application: 'demo', environment: 'staging' }, key);
+    const replay = await deploy(local.server.url, { application: 'demo', environment: 'staging' }, key);
     expect(replay.status).toBe(202);
     expect(replay.body.deploymentId).toBe(id);
     const reused = await deploy(
-      server.url,
+      local.server.url,
       { application: 'demo', environment: 'staging', reason: 'other' },
       key,
     );
     expect(reused.status).toBe(409);
     expect(reused.body.code).toBe('IDEMPOTENCY_KEY_REUSED');
     expect(reused.contentType).toContain('application/problem+json');
-    expect(await waitForTerminal(server.url, id)).toMatchObject({
+    expect(await waitForTerminal(local.server.url, id)).toMatchObject({
       status: 'SUCCEEDED',
       ref: 'main',
-      resolvedCommit: fixture.commits.second,
+      resolvedCommit: local.fixture.commits.second,
     });
-    expect(readRecord(fixture, `app-${id}.mjs`)).toContain('version two');
+    expect(readRecord(local.fixture, `app-${id}.mjs`)).toContain('version two');
   }, 90_000);
 
   it('refuses bad requests with problem+json and starts nothing', async () => {
-    const before = jobFiles(server.dataDir).length;
+    const before = jobFiles(local.server.dataDir).length;
     const post = (raw: string, contentType = 'application/json', headers: Record<string, string> = {}) =>
-      call(server.url, 'POST', '/deployments', {
+      call(local.server.url, 'POST', '/deployments', {
         raw,
         headers: { 'content-type': contentType, ...headers },
         template: '/deployments',
@@ -225,7 +210,7 @@ describe('local mode over HTTP', () => {
       expect(contentType).toContain('application/problem+json');
     }
 
-    const missing = await call(server.url, 'GET', '/deployments/01NOSUCHDEPLOYMENT000000000', {
+    const missing = await call(local.server.url, 'GET', '/deployments/01NOSUCHDEPLOYMENT000000000', {
       template: '/deployments/{id}',
     });
     expect(missing.status).toBe(404);
@@ -233,7 +218,7 @@ describe('local mode over HTTP', () => {
 
     // Refusals that name a target are recorded as REJECTED, and none of them started a job.
     const { body: guarded } = await call(
-      server.url,
+      local.server.url,
       'GET',
       '/deployments?application=demo&environment=guarded',
       {
@@ -246,10 +231,10 @@ describe('local mode over HTTP', () => {
       expect(item.status).toBe('REJECTED');
       expect(Object.keys(item.jobs ?? {})).toEqual([]);
     }
-    expect(jobFiles(server.dataDir).length).toBe(before);
+    expect(jobFiles(local.server.dataDir).length).toBe(before);
 
     // Reading takes the registry's say-so too: sealed lists neither readers nor this user.
-    const sealed = await call(server.url, 'GET', '/deployments?application=demo&environment=sealed', {
+    const sealed = await call(local.server.url, 'GET', '/deployments?application=demo&environment=sealed', {
       template: '/deployments',
     });
     expect(sealed.status).toBe(403);
@@ -260,7 +245,7 @@ describe('local mode over HTTP', () => {
   it('runs 20 concurrent requests for one environment without overlapping deploys, and records them all', async () => {
     const replies = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        deploy(server.url, { application: 'demo', environment: 'busy', reason: `concurrent ${i}` }),
+        deploy(local.server.url, { application: 'demo', environment: 'busy', reason: `concurrent ${i}` }),
       ),
     );
     const ids = replies.map((r) => String(r.body.deploymentId));
@@ -268,7 +253,7 @@ describe('local mode over HTTP', () => {
       expect([202, 409]).toContain(r.status);
       if (r.status === 409) expect(r.body.code).toBe('ENVIRONMENT_BUSY');
     }
-    const finals = await Promise.all(ids.map((id) => waitForTerminal(server.url, id, 110_000)));
+    const finals = await Promise.all(ids.map((id) => waitForTerminal(local.server.url, id, 110_000)));
     for (const d of finals) expect(TERMINAL.has(String(d.status))).toBe(true);
     const succeeded = finals.filter((d) => d.status === 'SUCCEEDED');
     expect(succeeded.length).toBeGreaterThanOrEqual(1);
@@ -278,7 +263,7 @@ describe('local mode over HTTP', () => {
 
     // No two `sam deploy` runs of the environment overlapped.
     const intervals = new Map<string, { start: bigint; end?: bigint }>();
-    for (const line of readRecord(fixture, 'deploys.log').trim().split('\n')) {
+    for (const line of readRecord(local.fixture, 'deploys.log').trim().split('\n')) {
       const [kind, at, stack, id] = line.split(' ');
       if (stack !== 'demo-busy' || !id || !at) continue;
       const interval = intervals.get(id) ?? { start: 0n };
@@ -295,7 +280,7 @@ describe('local mode over HTTP', () => {
 
     // History holds every request, newest first.
     const { body } = await call(
-      server.url,
+      local.server.url,
       'GET',
       '/deployments?application=demo&environment=busy&limit=100',
       {
@@ -309,10 +294,16 @@ describe('local mode over HTTP', () => {
   }, 120_000);
 
   it('simulate mode runs the real buildspecs and records the commands it would run', async () => {
-    const before = existsSync(join(fixture.records, 'deploys.log')) ? readRecord(fixture, 'deploys.log') : '';
-    const { body } = await deploy(server.url, { application: 'demo', environment: 'sim', dryRun: true });
+    const before = existsSync(join(local.fixture.records, 'deploys.log'))
+      ? readRecord(local.fixture, 'deploys.log')
+      : '';
+    const { body } = await deploy(local.server.url, {
+      application: 'demo',
+      environment: 'sim',
+      dryRun: true,
+    });
     const id = String(body.deploymentId);
-    const done = await waitForTerminal(server.url, id);
+    const done = await waitForTerminal(local.server.url, id);
     expect(done).toMatchObject({
       status: 'SUCCEEDED',
       targetAccount: '333333333333',
@@ -320,7 +311,7 @@ describe('local mode over HTTP', () => {
       simulated: true,
     });
     expect(String(done.changeSet)).toContain('change(s)');
-    const { body: logs } = await call(server.url, 'GET', `/deployments/${id}/logs?limit=1000`);
+    const { body: logs } = await call(local.server.url, 'GET', `/deployments/${id}/logs?limit=1000`);
     const messages = (logs.items as { message: string }[]).map((l) => l.message);
     expect(messages).toContain(
       'would run: sam build --template-file=template.yaml --build-dir=.aws-sam/build',
@@ -332,50 +323,50 @@ describe('local mode over HTTP', () => {
     expect(samDeploy).toContain('--stack-name=demo-sim');
     expect(samDeploy).toContain('--no-execute-changeset');
     // Neither the test's stand-ins nor STS were used: the simulation answered.
-    expect(existsSync(join(fixture.records, `argv-${id}`))).toBe(false);
-    expect(readFileSync(join(fixture.records, 'deploys.log'), 'utf8')).toBe(before);
-    expect(fixture.sts.assumed.some((a) => a.sessionName === `crossdeploy-${id}`)).toBe(false);
+    expect(existsSync(join(local.fixture.records, `argv-${id}`))).toBe(false);
+    expect(readFileSync(join(local.fixture.records, 'deploys.log'), 'utf8')).toBe(before);
+    expect(local.fixture.sts.assumed.some((a) => a.sessionName === `crossdeploy-${id}`)).toBe(false);
   }, 90_000);
 
   it('fails a deployment whose build output carries samconfig.toml with BUILD_OUTPUT_HAS_SAMCONFIG, and never runs sam deploy', async () => {
     // A branch whose commit adds app/src/samconfig.toml, made without touching the working copy.
     const git = (args: string[], env: NodeJS.ProcessEnv = {}) =>
       execFileSync('git', ['-c', 'user.name=e2e', '-c', 'user.email=e2e@example.com', ...args], {
-        cwd: fixture.repo,
+        cwd: local.fixture.repo,
         encoding: 'utf8',
         env: { ...process.env, ...env },
         input: args[0] === 'hash-object' ? 'version = 0.1\n' : undefined,
       }).trim();
-    const index = { GIT_INDEX_FILE: join(fixture.root, 'samconfig-index') };
-    git(['read-tree', fixture.commits.second], index);
+    const index = { GIT_INDEX_FILE: join(local.fixture.root, 'samconfig-index') };
+    git(['read-tree', local.fixture.commits.second], index);
     const blob = git(['hash-object', '-w', '--stdin']);
     git(['update-index', '--add', '--cacheinfo', `100644,${blob},app/src/samconfig.toml`], index);
     const tree = git(['write-tree'], index);
-    const commit = git(['commit-tree', tree, '-p', fixture.commits.second, '-m', 'samconfig']);
+    const commit = git(['commit-tree', tree, '-p', local.fixture.commits.second, '-m', 'samconfig']);
     git(['branch', 'with-samconfig', commit]);
 
-    const { body } = await deploy(server.url, {
+    const { body } = await deploy(local.server.url, {
       application: 'demo',
       environment: 'staging',
       ref: 'with-samconfig',
     });
     const id = String(body.deploymentId);
-    const done = await waitForTerminal(server.url, id);
+    const done = await waitForTerminal(local.server.url, id);
     expect(done).toMatchObject({ status: 'FAILED', errorCode: 'BUILD_OUTPUT_HAS_SAMCONFIG' });
-    const { body: logs } = await call(server.url, 'GET', `/deployments/${id}/logs?limit=1000`);
+    const { body: logs } = await call(local.server.url, 'GET', `/deployments/${id}/logs?limit=1000`);
     const messages = (logs.items as { message: string }[]).map((l) => l.message);
     expect(messages).toContain(
       'crossdeploy: refusing the build output: it contains src/samconfig.toml; a build output must not carry SAM CLI configuration',
     );
-    expect(existsSync(join(fixture.records, `argv-${id}`))).toBe(false);
+    expect(existsSync(join(local.fixture.records, `argv-${id}`))).toBe(false);
   }, 90_000);
 
   it('promotes the exact build output without a build, refuses a direct ref, and rolls back to a release', async () => {
     const post = (path: string, body: Record<string, unknown>) =>
-      call(server.url, 'POST', path, { body, template: path });
+      call(local.server.url, 'POST', path, { body, template: path });
     const built = async (ref: string) => {
-      const { body } = await deploy(server.url, { application: 'demo', environment: 'sim', ref });
-      return waitForTerminal(server.url, String(body.deploymentId));
+      const { body } = await deploy(local.server.url, { application: 'demo', environment: 'sim', ref });
+      return waitForTerminal(local.server.url, String(body.deploymentId));
     };
     const promote = async () => {
       const { status, body } = await post('/promotions', {
@@ -384,29 +375,37 @@ describe('local mode over HTTP', () => {
         to: 'sim-prod',
       });
       expect(status).toBe(202);
-      return waitForTerminal(server.url, String(body.deploymentId));
+      return waitForTerminal(local.server.url, String(body.deploymentId));
     };
 
-    const first = await built(fixture.commits.first);
+    const first = await built(local.fixture.commits.first);
     const one = await promote();
     expect(one).toMatchObject({
       status: 'SUCCEEDED',
       kind: 'promotion',
       targetAccount: '666666666666',
       buildOutput: first.buildOutput,
-      resolvedCommit: fixture.commits.first,
+      resolvedCommit: local.fixture.commits.first,
       source: { deploymentId: first.deploymentId, environment: 'sim' },
       release: 1,
     });
-    expect(await eventTypes(server.url, String(one.deploymentId))).not.toContain('BUILD_STARTED');
+    expect(await eventTypes(local.server.url, String(one.deploymentId))).not.toContain('BUILD_STARTED');
 
-    const direct = await deploy(server.url, { application: 'demo', environment: 'sim-prod', ref: 'main' });
+    const direct = await deploy(local.server.url, {
+      application: 'demo',
+      environment: 'sim-prod',
+      ref: 'main',
+    });
     expect(direct.status).toBe(403);
     expect(direct.body).toMatchObject({ code: 'REF_NOT_ALLOWED' });
 
-    await built(fixture.commits.second);
+    await built(local.fixture.commits.second);
     const two = await promote();
-    expect(two).toMatchObject({ status: 'SUCCEEDED', resolvedCommit: fixture.commits.second, release: 2 });
+    expect(two).toMatchObject({
+      status: 'SUCCEEDED',
+      resolvedCommit: local.fixture.commits.second,
+      release: 2,
+    });
 
     const { status, body } = await post('/rollbacks', {
       application: 'demo',
@@ -414,7 +413,7 @@ describe('local mode over HTTP', () => {
       release: 1,
     });
     expect(status).toBe(202);
-    const back = await waitForTerminal(server.url, String(body.deploymentId));
+    const back = await waitForTerminal(local.server.url, String(body.deploymentId));
     expect(back).toMatchObject({
       status: 'SUCCEEDED',
       kind: 'rollback',
@@ -423,7 +422,7 @@ describe('local mode over HTTP', () => {
       release: 3,
     });
     const { body: history } = await call(
-      server.url,
+      local.server.url,
       'GET',
       '/deployments?application=demo&environment=sim-prod',
       {
@@ -439,7 +438,7 @@ describe('local mode over HTTP', () => {
 
 describe('access', () => {
   it('a loopback server refuses requests addressed to another host name (DNS rebinding)', async () => {
-    const { port } = new URL(server.url);
+    const { port } = new URL(local.server.url);
     const status = await new Promise<number>((resolve, reject) => {
       const req = request(
         { host: '127.0.0.1', port, path: '/applications', headers: { host: `attacker.example:${port}` } },
@@ -456,10 +455,10 @@ describe('access', () => {
 
   it('with CROSSDEPLOY_API_TOKEN set, every request needs the bearer token', async () => {
     const token = 'e2e-token-0123456789abcdef';
-    const guarded = await startServer(fixture, mkdtempSync(join(fixture.root, 'token-')), {
+    const guarded = await startServer(local.fixture, mkdtempSync(join(local.fixture.root, 'token-')), {
       CROSSDEPLOY_API_TOKEN: token,
     });
-    extraServers.push(guarded);
+    local.track(guarded);
     const none = await call(guarded.url, 'GET', '/applications');
     expect(none.status).toBe(401);
     expect(none.contentType).toContain('application/problem+json');
@@ -479,8 +478,8 @@ describe('access', () => {
 });
 
 describe('crash safety', () => {
-  const flag = () => join(fixture.records, 'slow.flag');
-  const pidFile = () => join(fixture.records, 'slow.pid');
+  const flag = () => join(local.fixture.records, 'slow.flag');
+  const pidFile = () => join(local.fixture.records, 'slow.pid');
   const waitForSlowJob = () =>
     waitFor('the deploy job to run', () =>
       existsSync(pidFile()) ? Number(readFileSync(pidFile(), 'utf8')) : undefined,
@@ -489,11 +488,11 @@ describe('crash safety', () => {
   let restarted: { server: ServerProcess; jobPid: number } | undefined;
 
   it('after kill -9 during a deploy job, a restart stops the surviving job, fails the deployment and releases the lock', async () => {
-    const dataDir = mkdtempSync(join(fixture.root, 'crash-'));
+    const dataDir = mkdtempSync(join(local.fixture.root, 'crash-'));
     rmSync(pidFile(), { force: true });
     writeFileSync(flag(), '');
-    const first = await startServer(fixture, dataDir);
-    extraServers.push(first);
+    const first = await startServer(local.fixture, dataDir);
+    local.track(first);
     const { body } = await deploy(first.url, { application: 'demo', environment: 'slow' });
     const id = String(body.deploymentId);
     const jobPid = await waitForSlowJob();
@@ -505,8 +504,8 @@ describe('crash safety', () => {
     // The job is in its own process group: it outlived the server.
     expect(processIdentity(jobPid)).toBeDefined();
 
-    const second = await startServer(fixture, dataDir);
-    extraServers.push(second);
+    const second = await startServer(local.fixture, dataDir);
+    local.track(second);
     expect(processIdentity(jobPid)).toBeUndefined();
     const done = await deployment(second.url, id);
     expect(done).toMatchObject({ status: 'FAILED', errorCode: 'ORCHESTRATOR_RESTARTED' });
