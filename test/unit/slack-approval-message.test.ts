@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { painter } from '#local/cli/format.ts';
+import { deploymentSchema } from '#local/cli/schemas.ts';
+import { renderStatus } from '#local/cli/views.ts';
 import type { ChatLinks } from '#shared/chat/ports.ts';
 import { iamInventoryLines } from '#shared/deployments/approval.ts';
 import type { IamEntry, IamInventory } from '#shared/template-policy/inventory.ts';
@@ -245,5 +248,28 @@ describe('the approval request cuts nothing silently', () => {
     }));
     const text = sectionUnder(awaiting(summaryOf({ added })), '*Change set*');
     expect(text).toContain(`… and 2 more: \`GET /deployments/${ID}\` lists all (\`changeSetSummary\`)`);
+  });
+});
+
+describe('the pointers are true', () => {
+  it('`crossdeploy status` prints every IAM line the approval request leaves out', () => {
+    const deployment = awaiting(
+      summaryOf({
+        iamInventory: inventoryOf(
+          Array.from({ length: 30 }, (_, i) => entry(`Role${i}`, [`s3:GetObject${i}`])),
+        ),
+      }),
+    );
+    // The record as the API sends it, read by the CLI as it reads GET /deployments/{id}.
+    const body = deploymentSchema.parse(JSON.parse(JSON.stringify(deployment)));
+    const printed = renderStatus(body, [], {
+      paint: painter(false),
+      now: now.getTime(),
+      timeZone: 'UTC',
+      decorated: false,
+    }).map((line) => line.trim());
+    const all = iamInventoryLines(deployment.changeSetSummary as ChangeSetSummary);
+    expect(sectionUnder(deployment, '*IAM in this change set*')).toContain('more lines');
+    for (const line of all) expect(printed).toContain(line.trim());
   });
 });
