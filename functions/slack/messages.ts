@@ -325,14 +325,30 @@ function changeLines(deployment: Deployment): string[] {
     ...summary.modified.map((c) => line('~', c)),
     ...summary.removed.map((c) => line('-', c)),
   ];
+  const heading = `*Change set* ${escapeText(describeChangeSet(summary))}`;
   // The CLI prints only the change set's one-line summary; the API's record has every resource change.
-  const more =
-    all.length > CHANGE_LINES
-      ? [
-          `… and ${all.length - CHANGE_LINES} more: ${code(`GET /deployments/${deployment.deploymentId}`)} lists all (\`changeSetSummary\`)`,
-        ]
-      : [];
-  return [`*Change set* ${escapeText(describeChangeSet(summary))}`, ...all.slice(0, CHANGE_LINES), ...more];
+  const pointer = (more: number) =>
+    `… and ${more} more: ${code(`GET /deployments/${deployment.deploymentId}`)} lists all (\`changeSetSummary\`)`;
+  // Whole lines only, so that no inline code is cut open by the section's clip.
+  const shown = wholeLines(
+    all,
+    CHANGE_LINES,
+    SECTION_TEXT_MAX - heading.length - pointer(all.length).length - 2,
+  );
+  const more = all.length - shown.length;
+  return [heading, ...shown, ...(more > 0 ? [pointer(more)] : [])];
+}
+
+/** As many of `lines` (at most `max`) as fit in `budget` characters with a newline after each. */
+function wholeLines(lines: string[], max: number, budget: number): string[] {
+  const shown: string[] = [];
+  let used = 0;
+  for (const line of lines.slice(0, max)) {
+    if (used + line.length + 1 > budget) break;
+    shown.push(line);
+    used += line.length + 1;
+  }
+  return shown;
 }
 
 const FENCE = '```';
@@ -365,15 +381,9 @@ function fencedSection(
   // Room for the heading, both fences and the longest pointer this list can need.
   const budget =
     SECTION_TEXT_MAX - heading.length - 2 * (FENCE.length + 1) - pointer(escaped.length).length - 1;
-  const shown: string[] = [];
-  let used = 0;
-  for (const line of escaped.slice(0, maxLines)) {
-    // A line longer than the whole budget is shown cut, and says so, rather than dropped.
-    const fitted = shown.length === 0 ? clip(line, budget - 1) : line;
-    if (used + fitted.length + 1 > budget) break;
-    shown.push(fitted);
-    used += fitted.length + 1;
-  }
+  // A first line longer than the whole budget is shown cut, and says so, rather than dropped.
+  const first = escaped[0] === undefined ? [] : [clip(escaped[0], budget - 1)];
+  const shown = wholeLines([...first, ...escaped.slice(1)], maxLines, budget);
   const more = escaped.length - shown.length;
   return [heading, FENCE, ...shown, FENCE, ...(more > 0 ? [pointer(more)] : [])].join('\n');
 }

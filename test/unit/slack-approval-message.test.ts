@@ -273,3 +273,27 @@ describe('the pointers are true', () => {
     for (const line of all) expect(printed).toContain(line.trim());
   });
 });
+
+describe('the change set section of the approval request', () => {
+  it('shows only whole lines within 3000 characters, however long the logical ids, and counts the rest', () => {
+    const modified = Array.from({ length: 12 }, (_, i) => ({
+      action: 'Modify' as const,
+      logicalId: `${'Q'.repeat(250)}${String(i).padStart(5, '0')}`,
+      resourceType: 'AWS::SQS::Queue',
+      replacement: 'True' as const,
+    }));
+    const text = sectionUnder(awaiting(summaryOf({ modified })), '*Change set*');
+    expect(text.length).toBeLessThanOrEqual(3000);
+    const lines = text.split('\n').slice(1);
+    const shown = lines.filter((line) => line.startsWith('~ '));
+    // Every line shown is whole: its inline code closed, its replacement mark there.
+    for (const line of shown) {
+      expect(line.split('`').length % 2).toBe(1);
+      expect(line.endsWith('*(replacement)*')).toBe(true);
+    }
+    expect(shown.length).toBeGreaterThan(0);
+    expect(lines.at(-1)).toBe(
+      `… and ${12 - shown.length} more: \`GET /deployments/${ID}\` lists all (\`changeSetSummary\`)`,
+    );
+  });
+});
