@@ -172,7 +172,8 @@ export function createSlackInteractions(
           ...errorMessage(
             decided
               ? `Your decision (${decided.decision === 'APPROVED' ? 'approved' : 'rejected'}) was recorded, but confirming it here failed; \`crossdeploy status ${deploymentId}\` shows the deployment.`
-              : 'Something went wrong on the crossdeploy side; nothing was decided.',
+              : // The decision may have reached the workflow before the error (a timeout on the way back).
+                `Something went wrong on the crossdeploy side; your decision may not have been recorded. \`crossdeploy status ${deploymentId}\` shows whether it was.`,
             `request id ${audit.requestId}`,
           ),
           replace_original: false,
@@ -206,13 +207,15 @@ export function createSlackInteractions(
     channelId?: string,
   ) {
     const now = deps.clock.now();
+    // The bot's channel past the new URL's 30 minutes: the click's, or else the one the command came from.
+    const channel = isChannelId(channelId) ? channelId : (await deps.chat.getReply(deploymentId))?.channelId;
     // One conditional write: an item that already moved past the request (the result was posted) stays.
     await deps.chat.rearmReply({
       deploymentId,
       responseUrl,
       teamId: decider.teamId,
       userId: decider.userId,
-      ...(isChannelId(channelId) ? { channelId } : {}),
+      ...(isChannelId(channel) ? { channelId: channel } : {}),
       createdAt: now.toISOString(),
       expiresAt: new Date(now.getTime() + RESPONSE_URL_LIFETIME_MS).toISOString(),
       stage: MILESTONE_RANK.approval,

@@ -71,17 +71,29 @@ async function notify(
   const { chat, clock } = deps;
   const reply = await chat.getReply(deploymentId);
   if (!reply) return 'not-chat';
-  const responseUrl = liveUrl(reply, clock.now());
-  const channelId = responseUrl ? undefined : await botChannel(reply, deps);
-  if (!responseUrl && !channelId) {
-    await chat.deleteReply(deploymentId);
-    logger.info('chat reply expired; progress is no longer posted', { deploymentId, milestone });
-    return 'expired';
-  }
+  // The result is out: nothing posts for this deployment again (a redelivered final event, a late milestone).
+  if (reply.stage >= MILESTONE_RANK.final) return 'skipped';
   const deployment =
     milestone === 'final'
       ? await settledRecord(deploymentId, deps)
       : await deps.store.getDeployment(deploymentId);
+  // Chosen after the final result's wait for a terminal record, in which the URL may have expired.
+  const responseUrl = liveUrl(reply, clock.now());
+  const channelId = responseUrl ? undefined : await botChannel(reply, deps);
+  if (channelId === UNKNOWN) {
+    // Nothing is given up on a secret that could not be read: the item stays for the next event or sweep.
+    logger.warn('chat progress not posted: whether a bot token is configured cannot be told now', {
+      deploymentId,
+      milestone,
+    });
+    return 'error';
+  }
+  if (!responseUrl && !channelId) {
+    if (milestone === 'final') await finish(reply, deps);
+    else await chat.deleteReply(deploymentId, reply.expiresAt);
+    logger.info('chat reply expired; progress is no longer posted', { deploymentId, milestone });
+    return 'expired';
+  }
   if (!deployment) return 'skipped';
   // The buttons are offered only while a decision is awaited: a late or forged notice posts nothing.
   if (milestone === 'approval' && deployment.approval?.state !== 'PENDING') return 'skipped';
@@ -91,7 +103,7 @@ async function notify(
     ? await chat.claimPost(deploymentId, stage, { maxPosts: MAX_POSTS, now: clock.now().toISOString() })
     : await chat.claimBotPost(deploymentId, stage);
   if (!claimed) {
-    if (milestone === 'final') await chat.deleteReply(deploymentId);
+    if (milestone === 'final') await finish(reply, deps);
     return 'skipped';
   }
   const message = progressMessage(milestone, deployment, {
@@ -102,7 +114,7 @@ async function notify(
   const result = responseUrl
     ? await deps.poster.post(responseUrl, message)
     : await (deps.bot as BotPoster).post(channelId as string, message);
-  if (milestone === 'final') await chat.deleteReply(deploymentId);
+  if (milestone === 'final') await finish(reply, deps);
   // Facts only: the URL and the token are credentials and never logged.
   logger.info('chat progress', {
     deploymentId,
@@ -116,6 +128,18 @@ async function notify(
   return result.outcome === 'posted' ? 'posted' : 'post-failed';
 }
 
+/**
+ * How long a finished item stays (without its URL) before the sweep deletes it: far longer than the moment
+ * between an approver's click and the re-arm that follows it, which must not bring a finished item back.
+ */
+export const FINISHED_KEEP_MS = 30 * 60 * 1000;
+
+/** The result is out: the URL goes, and the item stays a little as a marker that nothing posts again. */
+async function finish(reply: ChatReply, deps: Pick<NotifierDeps, 'chat' | 'clock'>) {
+  const until = new Date(deps.clock.now().getTime() + FINISHED_KEEP_MS).toISOString();
+  await deps.chat.finishReply(reply.deploymentId, MILESTONE_RANK.final, until);
+}
+
 /** The response_url while Slack still takes posts to it. */
 function liveUrl(reply: ChatReply, now: Date): string | undefined {
   return reply.responseUrl && Date.parse(reply.expiresAt) > now.getTime() ? reply.responseUrl : undefined;
@@ -125,14 +149,19 @@ function liveUrl(reply: ChatReply, now: Date): string | undefined {
 const botUntil = (reply: ChatReply) =>
   reply.keepUntil ? Date.parse(reply.keepUntil) : Date.parse(reply.createdAt) + BOT_HORIZON_MS;
 
+/** Whether a bot is configured could not be told (its secret could not be read). */
+const UNKNOWN = Symbol('unknown');
+
 /** The channel the bot posts to in place of an expired URL, when a bot token is configured. */
 async function botChannel(
   reply: ChatReply,
   deps: Pick<NotifierDeps, 'bot' | 'clock'>,
-): Promise<string | undefined> {
+): Promise<string | undefined | typeof UNKNOWN> {
   if (!deps.bot || !isChannelId(reply.channelId)) return undefined;
   if (!(botUntil(reply) > deps.clock.now().getTime())) return undefined;
-  return (await deps.bot.configured()) ? reply.channelId : undefined;
+  const configured = await deps.bot.configured();
+  if (configured === undefined) return UNKNOWN;
+  return configured ? reply.channelId : undefined;
 }
 
 /** The record once terminal, or as it is after a bounded wait (an aborted execution is still settling). */
@@ -148,9 +177,10 @@ async function settledRecord(deploymentId: string, deps: NotifierDeps): Promise<
 }
 
 /**
- * The schedule's sweep of items whose URL expired (deployments that outlast Slack's 30 minutes, lost final
- * events): deleted, unless the bot will post for them, in which case the URL goes and the item is kept until
- * the deployment's horizon (the final result deletes it sooner).
+ * The schedule's sweep of items due (their URL expired: deployments that outlast Slack's 30 minutes, lost
+ * final events; or their `keepUntil` passed): deleted, unless the bot will post for them, in which case the
+ * URL goes and the item is kept until the deployment's horizon (the final result finishes it sooner). Every
+ * write is conditional on the item as it was read, so a click that re-armed it meanwhile is never undone.
  */
 export async function sweepExpiredReplies(
   deps: Pick<NotifierDeps, 'chat' | 'clock' | 'store' | 'bot'>,
@@ -158,18 +188,22 @@ export async function sweepExpiredReplies(
   const ids = await deps.chat.listExpiredReplies(deps.clock.now().toISOString(), 100);
   let deleted = 0;
   let kept = 0;
+  let postponed = 0;
   for (const id of ids) {
     const reply = await deps.chat.getReply(id);
     if (!reply) continue;
-    if (!reply.keepUntil && (await botChannel(reply, deps)) && !(await ended(id, deps.store))) {
-      await deps.chat.retainReply(id, new Date(botUntil(reply)).toISOString());
+    const channel = reply.keepUntil ? undefined : await botChannel(reply, deps);
+    if (channel === UNKNOWN) {
+      postponed++;
+    } else if (channel && !(await ended(id, deps.store))) {
+      await deps.chat.retainReply(id, new Date(botUntil(reply)).toISOString(), reply.expiresAt);
       kept++;
     } else {
-      await deps.chat.deleteReply(id);
+      await deps.chat.deleteReply(id, reply.expiresAt);
       deleted++;
     }
   }
-  if (ids.length > 0) logger.info('expired chat replies swept', { deleted, kept });
+  if (ids.length > 0) logger.info('expired chat replies swept', { deleted, kept, postponed });
   return { deleted, kept };
 }
 

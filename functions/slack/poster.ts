@@ -109,6 +109,11 @@ export class FetchResponsePoster implements ResponsePoster {
   }
 }
 
+/** What template.yaml puts into the bot token's secret until an operator puts a token. */
+export const BOT_TOKEN_PLACEHOLDER = 'not-configured';
+
+const UNREADABLE = Symbol('unreadable');
+
 /** A bot token (xoxb-); a user token or the template's placeholder means "not configured". */
 export const isBotToken = (value: string | undefined): value is string =>
   typeof value === 'string' && /^xoxb-[A-Za-z0-9-]{10,250}$/.test(value);
@@ -149,13 +154,15 @@ export class FetchBotPoster implements BotPoster {
     this.url = new URL('chat.postMessage', options.apiBase ?? 'https://slack.com/api/').toString();
   }
 
-  async configured(): Promise<boolean> {
-    return isBotToken(await this.readToken());
+  async configured(): Promise<boolean | undefined> {
+    const token = await this.readToken();
+    return token === UNREADABLE ? undefined : isBotToken(token);
   }
 
   async post(channelId: string, message: SlackMessage): Promise<PostOutcome> {
     if (!isChannelId(channelId)) return { outcome: 'failed', attempts: 0, failure: 'channel' };
     const token = await this.readToken();
+    if (token === UNREADABLE) return { outcome: 'failed', attempts: 0, failure: 'secret-unreadable' };
     if (!isBotToken(token)) return { outcome: 'failed', attempts: 0, failure: 'not-configured' };
     const body = JSON.stringify({
       channel: channelId,
@@ -179,15 +186,24 @@ export class FetchBotPoster implements BotPoster {
     });
   }
 
-  private async readToken(): Promise<string | undefined> {
-    // A secret that cannot be read is the same as none here (chat never fails a deployment); its error's
-    // name is logged so an operator can see why, never its message or the value.
-    return this.token().catch((error: unknown) => {
-      logger.warn('the Slack bot token could not be read; progress past the response_url is not posted', {
-        errorName: (error as { name?: string })?.name,
-      });
-      return undefined;
-    });
+  private async readToken(): Promise<string | undefined | typeof UNREADABLE> {
+    let token: string | undefined;
+    try {
+      token = await this.token();
+    } catch (error) {
+      // Chat never fails a deployment, and a read that failed says nothing about whether a bot is
+      // configured: the caller gives nothing up on it. The error's name is logged, never its message.
+      logger.warn('the Slack bot token could not be read', { errorName: (error as { name?: string })?.name });
+      return UNREADABLE;
+    }
+    // The template's placeholder is the normal "no bot"; anything else that is no bot token is a mistake an
+    // operator should hear about (the value itself is never logged).
+    if (token !== undefined && token !== BOT_TOKEN_PLACEHOLDER && !isBotToken(token)) {
+      logger.warn(
+        'the Slack bot token secret holds no bot token (xoxb-); progress past the response_url is not posted',
+      );
+    }
+    return token;
   }
 }
 

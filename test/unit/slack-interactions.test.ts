@@ -370,7 +370,46 @@ describe('POST /slack/interactions: the result after a long wait', () => {
     ]);
     expect(posts[1]?.message.text).toContain('Succeeded');
     // Earlier milestones do not post again through the new URL, and the URL is gone once the result is out.
-    expect(await notifyMilestone(ID, 'deploy', notifier)).toBe('not-chat');
+    expect(await notifyMilestone(ID, 'deploy', notifier)).toBe('skipped');
+    expect(await chat.getReply(ID)).not.toHaveProperty('responseUrl');
+  });
+
+  it('takes over an item kept for the bot (its URL gone), keeping the command’s channel when the click names none', async () => {
+    await chat.putReply({
+      deploymentId: ID,
+      responseUrl: 'https://hooks.slack.com/commands/T1DC2JH3J/1/ExpiredCommandToken',
+      teamId: TEAM,
+      userId: REQUESTER,
+      channelId: 'C0DEPLOYS1',
+      createdAt: '2024-12-04T07:00:00.000Z',
+      expiresAt: '2024-12-04T07:29:00.000Z',
+      stage: 4,
+      posts: 4,
+    });
+    await chat.retainReply(ID, '2024-12-05T08:00:00.000Z');
+    await handle(
+      click((p) => {
+        delete (p as { channel?: unknown }).channel;
+      }),
+    );
+    expect(await outcome).toMatchObject({ approved: expect.anything() });
+    expect(await chat.getReply(ID)).toMatchObject({
+      responseUrl: 'https://hooks.slack.com/actions/T1DC2JH3J/8188421913715/ClickSecretToken',
+      channelId: 'C0DEPLOYS1',
+      stage: 4,
+      posts: 1,
+    });
+  });
+
+  it('does not say "nothing was decided" when the decision may have reached the workflow before an error', async () => {
+    const logged = vi.spyOn(logger, 'error').mockImplementation(() => undefined);
+    tokens.succeed = async () => Promise.reject(new Error('SendTaskSuccess timed out'));
+    expect((await handle(click())).statusCode).toBe(200);
+    expect(posts[0]?.message).toMatchObject({ response_type: 'ephemeral' });
+    expect(posts[0]?.message.text).not.toContain('nothing was decided');
+    expect(posts[0]?.message.text).toContain('may not have been recorded');
+    expect(posts[0]?.message.text).toContain(`crossdeploy status ${ID}`);
+    logged.mockRestore();
   });
 
   it('does not take over the reply on a refused click', async () => {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SlackMessage } from '#shared/chat/ports.ts';
 import { logger } from '#shared/logger.ts';
-import { FetchBotPoster, FetchResponsePoster } from '../../functions/slack/poster.ts';
+import { BOT_TOKEN_PLACEHOLDER, FetchBotPoster, FetchResponsePoster } from '../../functions/slack/poster.ts';
 
 /** A stand-in for Slack's response_url on 127.0.0.1: answers each POST with the next scripted reply. */
 let server: Server;
@@ -204,13 +204,29 @@ describe('FetchBotPoster', () => {
     expect(requests).toEqual([]);
   });
 
-  it('treats a secret it cannot read as no token, and logs only the error name', async () => {
+  it('cannot tell whether a bot is configured from a secret it cannot read, sends nothing, and logs only the error name', async () => {
     const warn = vi.spyOn(logger, 'warn').mockImplementation(() => undefined);
     const failing = Object.assign(new Error(`AccessDenied for ${TOKEN}`), { name: 'ConfigError' });
     const { instance } = bot(async () => Promise.reject(failing));
-    expect(await instance.configured()).toBe(false);
+    expect(await instance.configured()).toBeUndefined();
+    expect(await instance.post('C0DEPLOYS1', message)).toEqual({
+      outcome: 'failed',
+      attempts: 0,
+      failure: 'secret-unreadable',
+    });
+    expect(requests).toEqual([]);
     expect(JSON.stringify(warn.mock.calls)).toContain('ConfigError');
     expect(JSON.stringify(warn.mock.calls)).not.toContain(TOKEN);
+    warn.mockRestore();
+  });
+
+  it('says when the secret holds something that is no bot token (never what), and stays quiet about the placeholder', async () => {
+    const warn = vi.spyOn(logger, 'warn').mockImplementation(() => undefined);
+    expect(await bot(async () => BOT_TOKEN_PLACEHOLDER).instance.configured()).toBe(false);
+    expect(warn).not.toHaveBeenCalled();
+    expect(await bot(async () => 'xoxp-0000000000-UsErToKeN42abcdefgh').instance.configured()).toBe(false);
+    expect(JSON.stringify(warn.mock.calls)).toContain('holds no bot token');
+    expect(JSON.stringify(warn.mock.calls)).not.toContain('UsErToKeN42');
     warn.mockRestore();
   });
 

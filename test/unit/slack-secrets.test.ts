@@ -181,4 +181,22 @@ describe('refreshingSecret', () => {
     await expect(secret()).rejects.toThrow('throttled');
     expect(await secret()).toBe('xoxb-token');
   });
+
+  it('keeps answering the last value read when a refresh fails, and tries again next time', async () => {
+    let reads = 0;
+    let now = 0;
+    const flaky: SecretSource = {
+      read: async () => {
+        reads++;
+        if (reads === 2) throw new TransientError('throttled');
+        return `xoxb-token-${reads}`;
+      },
+    };
+    const secret = refreshingSecret(flaky, 600_000, () => now);
+    expect(await secret()).toBe('xoxb-token-1');
+    now = 600_000;
+    expect(await secret()).toBe('xoxb-token-1');
+    expect(await secret()).toBe('xoxb-token-3');
+    expect(reads).toBe(3);
+  });
 });

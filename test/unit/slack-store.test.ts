@@ -109,6 +109,56 @@ describe.each(stores)('%s', (_name, make) => {
     expect(await chat.getReply('NONE')).toBeUndefined();
   });
 
+  it('finishes an item: the URL goes, nothing claims it again, no rearm brings it back, and the sweep lists it at keepUntil', async () => {
+    await chat.putReply(reply('D1', { stage: 4, posts: 4 }));
+    await chat.finishReply('D1', 5, '2026-03-01T13:00:00.000Z');
+    const done = await chat.getReply('D1');
+    expect(done).toMatchObject({ stage: 5, keepUntil: '2026-03-01T13:00:00.000Z' });
+    expect(done).not.toHaveProperty('responseUrl');
+    expect(await chat.claimPost('D1', 5, { maxPosts: 9, now: NOW })).toBeUndefined();
+    expect(await chat.claimBotPost('D1', 5)).toBeUndefined();
+    expect(
+      await chat.rearmReply(
+        reply('D1', { responseUrl: 'https://hooks.slack.com/actions/T1/2/late', stage: 4 }),
+      ),
+    ).toBe(false);
+    expect(await chat.listExpiredReplies('2026-03-01T12:59:00.000Z', 10)).toEqual([]);
+    expect(await chat.listExpiredReplies('2026-03-01T13:00:01.000Z', 10)).toEqual(['D1']);
+    await chat.finishReply('NONE', 5, '2026-03-01T13:00:00.000Z');
+    expect(await chat.getReply('NONE')).toBeUndefined();
+  });
+
+  it('does not delete or retain an item that was re-armed since the sweep read it', async () => {
+    await chat.putReply(reply('D1'));
+    const seen = (await chat.getReply('D1'))?.expiresAt as string;
+    const rearmed = reply('D1', {
+      responseUrl: 'https://hooks.slack.com/actions/T1/2/fresh',
+      expiresAt: '2026-03-01T13:10:00.000Z',
+      stage: 4,
+      posts: 1,
+    });
+    expect(await chat.rearmReply(rearmed)).toBe(true);
+    await chat.retainReply('D1', '2026-03-02T13:00:00.000Z', seen);
+    await chat.deleteReply('D1', seen);
+    expect(await chat.getReply('D1')).toEqual(rearmed);
+    // As read, it goes.
+    await chat.deleteReply('D1', rearmed.expiresAt);
+    expect(await chat.getReply('D1')).toBeUndefined();
+  });
+
+  it('rearms an item kept for the bot (without a URL) with the click’s URL', async () => {
+    await chat.putReply(reply('KEPT', { stage: 4, posts: 1 }));
+    await chat.retainReply('KEPT', '2026-03-02T13:00:00.000Z');
+    const fresh = reply('KEPT', {
+      responseUrl: 'https://hooks.slack.com/actions/T1/2/fresh',
+      expiresAt: '2026-03-01T13:10:00.000Z',
+      stage: 4,
+      posts: 1,
+    });
+    expect(await chat.rearmReply(fresh)).toBe(true);
+    expect(await chat.getReply('KEPT')).toEqual(fresh);
+  });
+
   it('rearms with a fresh URL in one conditional write, never over an item that moved past the request', async () => {
     const fresh = (id: string) =>
       reply(id, { responseUrl: `https://hooks.slack.com/actions/T1/2/${id}-fresh`, stage: 4, posts: 1 });

@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { BOT_TOKEN_PLACEHOLDER } from '../../functions/slack/poster.ts';
 import {
   type CfnResource,
   isRecord,
@@ -57,7 +58,7 @@ describe('template: the Slack route and function', () => {
   it('keeps the optional bot token in its own secret, holding a placeholder that is no token until one is put', () => {
     const secret = resource('SlackBotToken');
     expect(secret.Type).toBe('AWS::SecretsManager::Secret');
-    expect(secret.Properties?.SecretString).toBe('not-configured');
+    expect(secret.Properties?.SecretString).toBe(BOT_TOKEN_PLACEHOLDER);
     expect(String(secret.Properties?.SecretString)).not.toMatch(/^xox/);
   });
 

@@ -22,6 +22,7 @@ import {
   type NotifierDeps,
   notifyingStore,
   notifyMilestone,
+  sweepExpiredReplies,
 } from '../../functions/slack/notifier.ts';
 import { FetchBotPoster, FetchResponsePoster } from '../../functions/slack/poster.ts';
 import { slackSignature } from '../../functions/slack/signature.ts';
@@ -943,9 +944,16 @@ describe('progress through response_url', () => {
       expect(final).toContain(expected);
     }
 
-    // The URL lived only on its own item, and that is gone now.
-    expect(await h.chat.getReply(id)).toBeUndefined();
+    // The URL lived only on its own item, and that is gone now; the item stays a while as "finished".
+    expect(await h.chat.getReply(id)).toMatchObject({ stage: 5, keepUntil: '2026-03-01T12:34:12.000Z' });
+    expect(await h.chat.getReply(id)).not.toHaveProperty('responseUrl');
     expect(JSON.stringify(await h.scanTable())).not.toContain(URL_TOKEN);
+    // A redelivered final event posts nothing more; the sweep deletes the item when its time is up.
+    expect(await handle(executionEvent(id, 'SUCCEEDED'))).toEqual({ outcome: 'skipped' });
+    expect(slack.posts).toHaveLength(4);
+    h.clock.set('2026-03-01T12:34:13.000Z');
+    expect(await handle(fixture('scheduled-sweep.json'))).toEqual({ deleted: 1, kept: 0 });
+    expect(await h.chat.getReply(id)).toBeUndefined();
     expect(JSON.stringify(await h.store.listEvents(id))).not.toContain(URL_TOKEN);
     expect(logs()).not.toContain(URL_TOKEN);
     expect(logs()).toContain('chat progress');
@@ -988,7 +996,7 @@ describe('progress through response_url', () => {
     const id = await accepted();
     await handle(executionEvent(id, 'ABORTED'));
     expect(slack.posts[0]?.text).toContain('Workflow ended ABORTED');
-    expect(await h.chat.getReply(id)).toBeUndefined();
+    expect(await h.chat.getReply(id)).not.toHaveProperty('responseUrl');
   });
 
   it('does nothing for a deployment that did not come from chat', async () => {
@@ -1004,7 +1012,7 @@ describe('progress through response_url', () => {
     const other = deploymentIdIn(await command(h, 'hello-world staging v2', { responseUrl: slack.url }));
     h.clock.set('2026-03-01T12:30:00.000Z');
     expect(await handle(executionEvent(id, 'SUCCEEDED'))).toEqual({ outcome: 'expired' });
-    expect(await h.chat.getReply(id)).toBeUndefined();
+    expect(await h.chat.getReply(id)).not.toHaveProperty('responseUrl');
     expect(await handle(fixture('scheduled-sweep.json'))).toEqual({ deleted: 1, kept: 0 });
     expect(await h.chat.getReply(other)).toBeUndefined();
     expect(slack.posts).toEqual([]);
@@ -1197,7 +1205,7 @@ describe('progress past the response_url: the bot token', () => {
       'raising_hand',
       'white_check_mark',
     ]);
-    expect(await h.chat.getReply(id)).toBeUndefined();
+    expect(await h.chat.getReply(id)).toMatchObject({ stage: 5 });
 
     for (const where of [
       logs(),
@@ -1260,6 +1268,56 @@ describe('progress past the response_url: the bot token', () => {
     expect(api.calls).toHaveLength(1);
     expect(logs()).toContain('slack:not_in_channel');
     expect(logs()).not.toContain('BoTtOkEnSeCrEt42');
+  });
+
+  it('gives nothing up on a bot token secret it cannot read for a moment: the item stays, and the next event posts', async () => {
+    vi.spyOn(logger, 'warn').mockImplementation(() => undefined);
+    const id = await accepted();
+    h.clock.set('2026-03-01T12:40:00.000Z');
+    await awaitDecision(id);
+    let reads = 0;
+    const flaky = new FetchBotPoster({
+      token: async () => {
+        if (++reads === 1) throw Object.assign(new Error('throttled'), { name: 'TransientError' });
+        return BOT_TOKEN;
+      },
+      apiBase: api.base,
+      sleep: async () => undefined,
+    });
+    const deps = { ...h.notifier, bot: flaky };
+    expect(await notifyMilestone(id, 'approval', deps)).toBe('error');
+    expect(await h.chat.getReply(id)).toMatchObject({ deploymentId: id, stage: 0 });
+    expect(await notifyMilestone(id, 'approval', deps)).toBe('posted');
+    expect(api.calls).toHaveLength(1);
+  });
+
+  it('leaves an item alone in the sweep while the secret cannot be read', async () => {
+    vi.spyOn(logger, 'warn').mockImplementation(() => undefined);
+    const id = await accepted();
+    h.clock.set('2026-03-01T12:40:00.000Z');
+    const unreadable = new FetchBotPoster({
+      token: async () => Promise.reject(Object.assign(new Error('denied'), { name: 'ConfigError' })),
+      apiBase: api.base,
+    });
+    expect(await sweepExpiredReplies({ ...h.notifier, bot: unreadable })).toEqual({ deleted: 0, kept: 0 });
+    expect(await h.chat.getReply(id)).toMatchObject({ deploymentId: id });
+  });
+
+  it('sends the final result through the bot when the URL expires while it waits for the record to settle', async () => {
+    const id = await accepted();
+    // 12:28: the URL has a minute left; the record is still RUNNING, and the wait takes the clock past 12:29.
+    h.clock.set('2026-03-01T12:28:00.000Z');
+    const deps: NotifierDeps = {
+      ...h.notifier,
+      finalWait: { attempts: 2, delayMs: 0 },
+      sleep: async () => {
+        h.clock.set('2026-03-01T12:29:30.000Z');
+        await finish(h.store, h.clock, id, 'SUCCEEDED');
+      },
+    };
+    expect(await notifyMilestone(id, 'final', deps, { executionStatus: 'SUCCEEDED' })).toBe('posted');
+    expect(slack.posts).toEqual([]);
+    expect(api.calls.map((call) => call.body.text)).toEqual([expect.stringContaining('Succeeded')]);
   });
 
   it('outlasts every execution: the horizon is longer than the state machine’s TimeoutSeconds', () => {

@@ -69,7 +69,9 @@ export function cachedSecret(source: SecretSource): () => Promise<string> {
 
 /**
  * Like cachedSecret, but a value is kept for `maxAgeMs` only: for a secret an operator sets after the stack
- * is deployed (the Slack bot token), which a warm process must pick up without a redeploy.
+ * is deployed (the Slack bot token), which a warm process must pick up without a redeploy. A refresh that
+ * fails keeps answering the last value read (and tries again on the next call); only a process that never
+ * read the secret sees the error.
  */
 export function refreshingSecret(
   source: SecretSource,
@@ -77,15 +79,24 @@ export function refreshingSecret(
   now: () => number = Date.now,
 ): () => Promise<string> {
   let pending: Promise<string> | undefined;
+  let lastGood: string | undefined;
   let readAt = 0;
   return () => {
     if (pending && now() - readAt >= maxAgeMs) pending = undefined;
     if (!pending) {
       readAt = now();
-      pending = source.read().catch((error: unknown) => {
-        pending = undefined;
-        throw error;
-      });
+      const stale = lastGood;
+      pending = source.read().then(
+        (value) => {
+          lastGood = value;
+          return value;
+        },
+        (error: unknown) => {
+          pending = undefined;
+          if (stale !== undefined) return stale;
+          throw error;
+        },
+      );
     }
     return pending;
   };

@@ -140,16 +140,39 @@ export class DynamoChatStore implements ChatStore {
     }
   }
 
-  async retainReply(deploymentId: string, keepUntil: string) {
+  async retainReply(deploymentId: string, keepUntil: string, seenExpiresAt?: string) {
+    // The expired URL goes: it can post nothing any more, and a credential is not kept for nothing.
+    await this.updateIf(
+      deploymentId,
+      'SET keepUntil = :until, GSI2SK = :sk REMOVE responseUrl',
+      { ':until': keepUntil, ':sk': `${keepUntil}#${deploymentId}` },
+      seenExpiresAt,
+    );
+  }
+
+  async finishReply(deploymentId: string, stage: number, keepUntil: string) {
+    await this.updateIf(
+      deploymentId,
+      'SET stage = :stage, keepUntil = :until, GSI2SK = :sk REMOVE responseUrl',
+      { ':stage': stage, ':until': keepUntil, ':sk': `${keepUntil}#${deploymentId}` },
+    );
+  }
+
+  /** An update of an existing item (and, with `seenExpiresAt`, one not re-armed since it was read). */
+  private async updateIf(
+    deploymentId: string,
+    update: string,
+    values: Record<string, unknown>,
+    seenExpiresAt?: string,
+  ) {
     try {
       await this.client.send(
         new UpdateCommand({
           TableName: this.table,
           Key: replyKey(deploymentId),
-          // The expired URL goes: it can post nothing any more, and a credential is not kept for nothing.
-          UpdateExpression: 'SET keepUntil = :until, GSI2SK = :sk REMOVE responseUrl',
-          ConditionExpression: 'attribute_exists(PK)',
-          ExpressionAttributeValues: { ':until': keepUntil, ':sk': `${keepUntil}#${deploymentId}` },
+          UpdateExpression: update,
+          ConditionExpression: `attribute_exists(PK)${seenExpiresAt ? ' AND expiresAt = :seen' : ''}`,
+          ExpressionAttributeValues: { ...values, ...(seenExpiresAt ? { ':seen': seenExpiresAt } : {}) },
         }),
       );
     } catch (error) {
@@ -157,8 +180,23 @@ export class DynamoChatStore implements ChatStore {
     }
   }
 
-  async deleteReply(deploymentId: string) {
-    await this.client.send(new DeleteCommand({ TableName: this.table, Key: replyKey(deploymentId) }));
+  async deleteReply(deploymentId: string, seenExpiresAt?: string) {
+    try {
+      await this.client.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: replyKey(deploymentId),
+          ...(seenExpiresAt
+            ? {
+                ConditionExpression: 'expiresAt = :seen',
+                ExpressionAttributeValues: { ':seen': seenExpiresAt },
+              }
+            : {}),
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
   }
 
   async listExpiredReplies(now: string, limit: number) {

@@ -50,14 +50,24 @@ export class MemoryChatStore implements ChatStore {
     return { ...reply };
   }
 
-  async retainReply(deploymentId: string, keepUntil: string) {
+  async retainReply(deploymentId: string, keepUntil: string, seenExpiresAt?: string) {
     const reply = this.replies.get(deploymentId);
-    if (!reply) return;
+    if (!reply || (seenExpiresAt && reply.expiresAt !== seenExpiresAt)) return;
     delete reply.responseUrl;
     reply.keepUntil = keepUntil;
   }
 
-  async deleteReply(deploymentId: string) {
+  async finishReply(deploymentId: string, stage: number, keepUntil: string) {
+    const reply = this.replies.get(deploymentId);
+    if (!reply) return;
+    delete reply.responseUrl;
+    reply.stage = stage;
+    reply.keepUntil = keepUntil;
+  }
+
+  async deleteReply(deploymentId: string, seenExpiresAt?: string) {
+    const reply = this.replies.get(deploymentId);
+    if (reply && seenExpiresAt && reply.expiresAt !== seenExpiresAt) return;
     this.replies.delete(deploymentId);
   }
 

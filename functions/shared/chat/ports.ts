@@ -7,14 +7,14 @@
 /**
  * Where a chat-initiated deployment reports back: Slack's `response_url`, the channel, and what the notifier
  * has already posted. The URL is a bearer credential (anyone holding it can post into the channel), so it
- * lives only on this item: never on the deployment record, in audit events, API responses or logs. The item
- * is deleted when the deployment ends or when the URL expires, whichever comes first; except that with a bot
- * token configured, an item that names its channel is kept (without the URL) until the deployment ends, so
- * progress goes on through the bot (`keepUntil` bounds that).
+ * lives only on this item: never on the deployment record, in audit events, API responses or logs. The URL
+ * goes when the deployment ends or when it expires, whichever comes first. The item itself stays a little
+ * longer in two cases, without the URL and bounded by `keepUntil`: finished (so nothing posts the result
+ * twice), and, with a bot token configured, kept so that progress goes on through the bot.
  */
 export interface ChatReply {
   deploymentId: string;
-  /** Absent once the URL expired and the item was kept for the bot. */
+  /** Absent once the URL expired and the item was kept for the bot, or the item finished. */
   responseUrl?: string;
   teamId: string;
   userId: string;
@@ -22,7 +22,7 @@ export interface ChatReply {
   createdAt: string;
   /** Slack accepts posts to a response_url for 30 minutes; after this instant the URL is useless. */
   expiresAt: string;
-  /** Set when the item outlives its URL for the bot: the sweep deletes it after this instant. */
+  /** Set when the item outlives its URL (kept for the bot, or finished): the sweep deletes it after this. */
   keepUntil?: string;
   /** The rank of the last milestone posted (0: none). Posts only ever move forward. */
   stage: number;
@@ -59,16 +59,24 @@ export interface ChatStore {
   claimBotPost(deploymentId: string, stage: number): Promise<ChatReply | undefined>;
   /**
    * Keeps an item whose URL expired for the bot: drops the URL and moves the item's sweep instant to
-   * `keepUntil`. A no-op when the item is gone.
+   * `keepUntil`. A no-op when the item is gone, or (with `seenExpiresAt`) when it changed since it was read
+   * (a click re-armed it meanwhile).
    */
-  retainReply(deploymentId: string, keepUntil: string): Promise<void>;
+  retainReply(deploymentId: string, keepUntil: string, seenExpiresAt?: string): Promise<void>;
+  /**
+   * The result was posted (or cannot be any more): drops the URL and marks the item done at `stage` until
+   * `keepUntil`, when the sweep deletes it. Meanwhile nothing posts for it again and no click re-arms it (a
+   * redelivered final event would otherwise post the result twice). A no-op when the item is gone.
+   */
+  finishReply(deploymentId: string, stage: number, keepUntil: string): Promise<void>;
   /**
    * Replaces the item with `reply` (a fresh response_url from an approval click), unless the item already
    * moved past `reply.stage`: one conditional write, so a result posted meanwhile is never followed by an
    * item that would post it again. Returns whether it was written.
    */
   rearmReply(reply: ChatReply): Promise<boolean>;
-  deleteReply(deploymentId: string): Promise<void>;
+  /** Deletes the item; with `seenExpiresAt`, only if it was not re-armed since it was read. */
+  deleteReply(deploymentId: string, seenExpiresAt?: string): Promise<void>;
   /**
    * Deployment ids whose items are due for the sweep before `now` (their URL expired, or their `keepUntil`
    * passed; oldest first, at most `limit`).
@@ -108,8 +116,11 @@ export interface ResponsePoster {
  * more. The token is a credential: it never leaves the poster (no log line, no stored item, no outcome).
  */
 export interface BotPoster {
-  /** Whether a bot token is configured (read lazily: only the rare paths past a URL's expiry ask). */
-  configured(): Promise<boolean>;
+  /**
+   * Whether a bot token is configured (read lazily: only the rare paths past a URL's expiry ask); undefined
+   * when that cannot be told now (the secret could not be read), so that nothing is given up for good.
+   */
+  configured(): Promise<boolean | undefined>;
   /** Times out, retries transient failures, and never throws. */
   post(channelId: string, message: SlackMessage): Promise<PostOutcome>;
 }
