@@ -32,6 +32,27 @@ const MAX_BYTES: Record<string, number> = {
   ReconcileFunction: 500 * 1024,
 };
 
+/**
+ * SDK code reached only through an `import()` that Lambda never takes: the event-stream codec (loaded by the
+ * protocol for an operation with an event stream) and the credential chain's endpoint providers (after fromEnv,
+ * which always succeeds in Lambda). Left in, esbuild also wraps every module they share with the rest of the
+ * SDK in a lazy initialiser, so they cost far more than their own bytes at each cold start.
+ */
+const NEVER_RUN_IN_LAMBDA = {
+  eventStreams: /node_modules\/@smithy\/core\/dist-es\/submodules\/event-streams\//,
+  endpointCredentials:
+    /node_modules\/(@smithy\/credential-provider-imds|@aws-sdk\/credential-provider-http)\//,
+};
+/** The S3 and CloudWatch Logs clients import the event-stream codec statically, so those bundles carry it. */
+const CARRIES_EVENT_STREAMS = new Set([
+  'ApiFunction',
+  'PublishJobSpecsFunction',
+  'DoctorFunction',
+  'SlackFunction',
+]);
+/** SlackFunction's template entry belongs to the Slack work; its externals are left as they were. */
+const CARRIES_ENDPOINT_CREDENTIALS = new Set(['SlackFunction']);
+
 const metafiles = new Map<string, Metafile>();
 /** Files that put bytes into the bundle (the metafile's inputs also list what tree-shaking dropped). */
 const shipped = (metafile: Metafile): string[] =>
@@ -80,6 +101,17 @@ describe('what each Lambda bundle holds', () => {
     (logicalId) => {
       const inputs = shipped(metafiles.get(logicalId) as Metafile);
       expect(inputs.filter((path) => /node_modules\/zod\/v4\/classic\//.test(path))).toEqual([]);
+    },
+  );
+
+  it.each(bundles.map((bundle) => [bundle.logicalId] as const))(
+    '%s ships no SDK code that only runs outside Lambda or for event streams',
+    (logicalId) => {
+      const inputs = shipped(metafiles.get(logicalId) as Metafile);
+      const eventStreams = inputs.filter((path) => NEVER_RUN_IN_LAMBDA.eventStreams.test(path));
+      const credentials = inputs.filter((path) => NEVER_RUN_IN_LAMBDA.endpointCredentials.test(path));
+      expect(eventStreams.length > 0).toBe(CARRIES_EVENT_STREAMS.has(logicalId));
+      expect(credentials.length > 0).toBe(CARRIES_ENDPOINT_CREDENTIALS.has(logicalId));
     },
   );
 
