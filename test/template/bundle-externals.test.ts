@@ -132,3 +132,24 @@ describe("the credential chain's endpoint providers left out of a bundle", () =>
     );
   });
 });
+
+describe('lazy module initialisers', () => {
+  // An import() of a module inside the bundle makes esbuild wrap that module and everything it imports in a
+  // lazy initialiser: V8 then pre-parses each wrapped body at load and parses it again when it runs, instead of
+  // running it once as top-level code. With the externals above, no SDK import() is left in these bundles; the
+  // S3 and CloudWatch Logs clients import the event-stream codec statically, so theirs keep it.
+  // SlackFunction's externals are the Slack work's (bundle-contents.test.ts).
+  const WRAPPED = new Set(['ApiFunction', 'PublishJobSpecsFunction', 'DoctorFunction', 'SlackFunction']);
+
+  it.each(bundles.map((bundle) => [bundle.logicalId, bundle] as const))(
+    '%s: wrapped in lazy initialisers only where the SDK forces it',
+    async (logicalId, bundle) => {
+      // Unminified, esbuild names each wrapper init_<module>.
+      const result = await build({ ...bundle.options, write: false, sourcemap: false, minify: false });
+      const code = result.outputFiles.find((file) => file.path.endsWith('.cjs'))?.text ?? '';
+      const wrappers = code.match(/^var init_\w+ = __esm\(/gm)?.length ?? 0;
+      expect(wrappers > 0).toBe(WRAPPED.has(logicalId));
+    },
+    30_000,
+  );
+});
