@@ -28,8 +28,9 @@ const CLIENTS: Record<string, string[]> = {
 
 /** Ceilings a little above today's bundles: a new dependency that doubles a function's load shows up here. */
 const MAX_BYTES: Record<string, number> = {
-  JobEventsFunction: 400 * 1024,
-  ReconcileFunction: 500 * 1024,
+  JobEventsFunction: 310 * 1024,
+  ReconcileFunction: 400 * 1024,
+  ReleaseLockFunction: 270 * 1024,
 };
 
 /**
