@@ -45,14 +45,9 @@ const NEVER_RUN_IN_LAMBDA = {
     /node_modules\/(@smithy\/credential-provider-imds|@aws-sdk\/credential-provider-http)\//,
 };
 /** The S3 and CloudWatch Logs clients import the event-stream codec statically, so those bundles carry it. */
-const CARRIES_EVENT_STREAMS = new Set([
-  'ApiFunction',
-  'PublishJobSpecsFunction',
-  'DoctorFunction',
-  'SlackFunction',
-]);
-/** SlackFunction's template entry belongs to the Slack work; its externals are left as they were. */
-const CARRIES_ENDPOINT_CREDENTIALS = new Set(['SlackFunction']);
+const CARRIES_EVENT_STREAMS = new Set(['ApiFunction', 'PublishJobSpecsFunction', 'DoctorFunction']);
+/** None: every function runs in Lambda, where the environment always holds the credentials. */
+const CARRIES_ENDPOINT_CREDENTIALS = new Set<string>();
 
 const metafiles = new Map<string, Metafile>();
 /** Files that put bytes into the bundle (the metafile's inputs also list what tree-shaking dropped). */
