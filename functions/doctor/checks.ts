@@ -55,8 +55,11 @@ export interface DoctorOptions {
   deployJobRoleArn?: string;
   /** `runner: simulate` in local mode: nothing is sent to AWS. */
   simulated?: boolean;
-  /** A built template to hold to the template policy (`--template`): the deploy job's rules, no AWS call. */
-  template?: DoctorTemplate;
+  /**
+   * The template policy check of a built template (`--template`: the deploy job's rules, no AWS call), run last.
+   * Only the CLI has a template; it passes template-check.ts's check, so the Lambda never loads the engine.
+   */
+  templatePolicy?: (target: DoctorTarget) => CheckResult;
 }
 
 export interface DoctorTemplate {

@@ -1,7 +1,7 @@
 import { classifyAwsError } from '#shared/diagnosis/aws-fault.ts';
 import { checkCallerAndAssume, checkExecutionRole, checkTargetIdentity } from './access-checks.ts';
 import { type DoctorOptions, type DoctorTarget, doctorAssumeParams, skip } from './checks.ts';
-import { checkRegistry, checkTemplatePolicy } from './local-checks.ts';
+import { checkRegistry } from './local-checks.ts';
 import type { CheckResult, DoctorProbe, DoctorReport, RunStatus } from './ports.ts';
 import { checkBucket, checkStackStatus, driftDenied, driftVerdict, startDrift } from './stack-checks.ts';
 
@@ -9,7 +9,8 @@ import { checkBucket, checkStackStatus, driftDenied, driftVerdict, startDrift } 
  * `crossdeploy doctor`: the checks, in order, each passed, failed, warning or skipped, with the fix and the
  * account that holds it. The same core runs behind the API (the orchestrator's deployer role is the caller)
  * and in `crossdeploy doctor --local` (the caller's own credentials). No AWS SDK here: ./ports.ts.
- * The checks themselves: local-checks.ts (1 and the template policy), access-checks.ts (2-5), stack-checks.ts (6-8).
+ * The checks themselves: local-checks.ts (1), access-checks.ts (2-5), stack-checks.ts (6-8), and the template
+ * policy (template-check.ts, passed in by the CLI).
  */
 
 export function overallStatus(checks: readonly CheckResult[]): RunStatus {
@@ -73,7 +74,7 @@ export async function runDoctor(
       }
     }
   }
-  if (options.template) add(checkTemplatePolicy(target, options.template));
+  if (options.templatePolicy) add(options.templatePolicy(target));
   const now = options.clock.now().toISOString();
   const status = overallStatus(checks);
   return {

@@ -1,8 +1,6 @@
 import { roleAccountMismatch } from '#shared/diagnosis/diagnose.ts';
 import { parseRoleArn } from '#shared/diagnosis/statements.ts';
-import { checkTemplateText } from '#shared/template-policy/engine.ts';
-import { applicationScope } from '#shared/template-policy/rules.ts';
-import { type DoctorTarget, type DoctorTemplate, registryPath, result } from './checks.ts';
+import { type DoctorTarget, registryPath, result } from './checks.ts';
 import type { CheckResult } from './ports.ts';
 
 // The checks that need no AWS call: the registry entry and a built template.
@@ -58,43 +56,5 @@ export function checkRegistry(target: DoctorTarget): CheckResult {
     'registry',
     'passed',
     `both roles are in account ${env.accountId}; region ${env.region}; stack ${env.stackName}${env.externalId ? '; ExternalId set' : ''}`,
-  );
-}
-
-// Template policy (README "Guard rails") -------------------------------------------------------------------
-
-/**
- * The deploy job's template policy (functions/shared/template-policy) on a given built template, with this
- * environment's account, region, stack name, parameters and registry exceptions, as the job would run it.
- */
-export function checkTemplatePolicy(target: DoctorTarget, template: DoctorTemplate): CheckResult {
-  const { env } = target;
-  const report = checkTemplateText(template.text, {
-    accountId: env.accountId,
-    region: env.region,
-    stackName: env.stackName,
-    ...applicationScope(env.deployRoleArn, env.accountId, env.region, env.stackName),
-    parameterOverrides: env.parameterOverrides,
-    allowedTrustPrincipals: env.allowedTrustPrincipals ?? [],
-    allowedManagedPolicies: env.allowedManagedPolicies ?? [],
-    ...(template.loadNested ? { loadNested: template.loadNested } : {}),
-  });
-  const used = report.exceptionsUsed.map(
-    (use) => `${use.resource} uses the registry exception ${use.kind}: ${use.value}`,
-  );
-  if (report.findings.length === 0) {
-    return result('template-policy', 'passed', [`${template.path}: no findings`, ...used].join('\n'));
-  }
-  const lines = report.findings.map((f) => `${f.resource}: ${f.message} [${f.rule}]`);
-  return result(
-    'template-policy',
-    'failed',
-    [`${template.path}: the deploy job would refuse it (TEMPLATE_POLICY_VIOLATION)`, ...lines, ...used].join(
-      '\n',
-    ),
-    {
-      fix: `Change the template, or name an exact exception in ${registryPath(target)}.allowedTrustPrincipals / allowedManagedPolicies (README "Guard rails").`,
-      account: { kind: 'registry' },
-    },
   );
 }

@@ -116,7 +116,7 @@ export async function runLocalDoctor(
     environment: command.environment,
     env: found.env,
   };
-  const template = command.template === undefined ? undefined : await readTemplate(command.template);
+  const templatePolicy = command.template === undefined ? undefined : await templateCheck(command.template);
   const probe = makeProbe ? makeProbe(target) : await awsProbe(ctx.env, target);
   return runDoctor(target, probe, {
     runId,
@@ -125,15 +125,16 @@ export async function runLocalDoctor(
     clock: { now: () => new Date(ctx.now()) },
     drift: command.drift,
     ...(found.env.runner === 'simulate' ? { simulated: true } : {}),
-    ...(template ? { template } : {}),
+    ...(templatePolicy ? { templatePolicy } : {}),
   });
 }
 
-/** `--template FILE`: a built template (.aws-sam/build/template.yaml) for the template policy check. */
-async function readTemplate(path: string) {
-  const [{ readFileSync }, { nestedTemplatesBeside }] = await Promise.all([
+/** `--template FILE`: a built template (.aws-sam/build/template.yaml), held to the template policy last. */
+async function templateCheck(path: string): Promise<(target: DoctorTarget) => CheckResult> {
+  const [{ readFileSync }, { nestedTemplatesBeside }, { checkTemplatePolicy }] = await Promise.all([
     import('node:fs'),
     import('#shared/template-policy/files.ts'),
+    import('../../functions/doctor/template-check.ts'),
   ]);
   let text: string;
   try {
@@ -141,7 +142,8 @@ async function readTemplate(path: string) {
   } catch (error) {
     throw new UsageError(`cannot read --template ${path}: ${(error as Error).message}`);
   }
-  return { path, text, loadNested: nestedTemplatesBeside(path) };
+  const template = { path, text, loadNested: nestedTemplatesBeside(path) };
+  return (target) => checkTemplatePolicy(target, template);
 }
 
 async function awsProbe(env: NodeJS.ProcessEnv, target: DoctorTarget): Promise<DoctorProbe> {

@@ -111,6 +111,12 @@ describe('what each Lambda bundle holds', () => {
     },
   );
 
+  it('DoctorFunction carries no template policy engine and no YAML parser: only the CLI checks a built template', () => {
+    const inputs = shipped(metafiles.get('DoctorFunction') as Metafile);
+    expect(inputs.filter((path) => /shared\/template-policy\//.test(path))).toEqual([]);
+    expect(packagesOf(metafiles.get('DoctorFunction') as Metafile).has('yaml')).toBe(false);
+  });
+
   it.each(Object.entries(MAX_BYTES))('%s stays under %i bytes', (logicalId, ceiling) => {
     expect(outputBytes(metafiles.get(logicalId) as Metafile)).toBeLessThanOrEqual(ceiling);
   });

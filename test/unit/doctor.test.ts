@@ -18,6 +18,7 @@ import type {
 } from '../../functions/doctor/ports.ts';
 import { createDoctorApi } from '../../functions/doctor/routes.ts';
 import { MemoryDoctorRunStore } from '../../functions/doctor/run-store.ts';
+import { checkTemplatePolicy } from '../../functions/doctor/template-check.ts';
 import { expectValidResponse } from '../support/openapi.ts';
 
 /**
@@ -730,7 +731,10 @@ describe('the template policy check (--template)', () => {
     const report = await runDoctor(
       target(),
       fakeAws().probe,
-      options({ template: { path: 'backdoor.yaml', text: fixture('hostile/backdoor-role.yaml') } }),
+      options({
+        templatePolicy: (t) =>
+          checkTemplatePolicy(t, { path: 'backdoor.yaml', text: fixture('hostile/backdoor-role.yaml') }),
+      }),
     );
     expect(report.status).toBe('failed');
     const found = check(report, 'template-policy');
@@ -749,7 +753,10 @@ describe('the template policy check (--template)', () => {
     const benign = await runDoctor(
       target(),
       fakeAws().probe,
-      options({ template: { path: 't.yaml', text: fixture('benign/serverless-app.yaml') } }),
+      options({
+        templatePolicy: (t) =>
+          checkTemplatePolicy(t, { path: 't.yaml', text: fixture('benign/serverless-app.yaml') }),
+      }),
     );
     expect(check(benign, 'template-policy')).toMatchObject({
       status: 'passed',
@@ -761,7 +768,10 @@ describe('the template policy check (--template)', () => {
         allowedManagedPolicies: ['AdministratorAccess'],
       }),
       fakeAws().probe,
-      options({ template: { path: 'b.yaml', text: fixture('hostile/backdoor-role.yaml') } }),
+      options({
+        templatePolicy: (t) =>
+          checkTemplatePolicy(t, { path: 'b.yaml', text: fixture('hostile/backdoor-role.yaml') }),
+      }),
     );
     expect(check(excepted, 'template-policy').status).toBe('passed');
     expect(check(excepted, 'template-policy').detail).toContain(
@@ -778,7 +788,7 @@ describe('the template policy check (--template)', () => {
     const legacy = await runDoctor(
       bootstrapped,
       fakeAws().probe,
-      options({ template: { path: 'a.json', text } }),
+      options({ templatePolicy: (t) => checkTemplatePolicy(t, { path: 'a.json', text }) }),
     );
     expect(check(legacy, 'template-policy').detail).toContain(
       `has the PermissionsBoundary arn:aws:iam::${prodEnv.accountId}:policy/crossdeploy/crossdeploy-boundary-${prodEnv.region}, not arn:aws:iam::${prodEnv.accountId}:policy/crossdeploy/crossdeploy-hello-boundary-${prodEnv.region}`,
@@ -787,7 +797,7 @@ describe('the template policy check (--template)', () => {
     const passed = await runDoctor(
       bootstrapped,
       fakeAws().probe,
-      options({ template: { path: 'b.json', text: prefixed } }),
+      options({ templatePolicy: (t) => checkTemplatePolicy(t, { path: 'b.json', text: prefixed }) }),
     );
     expect(check(passed, 'template-policy').status).toBe('passed');
   });
