@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemoryChatStore } from '#shared/chat/memory-store.ts';
-import type { PostOutcome, SlackMessage } from '#shared/chat/ports.ts';
+import type { ChatReply, PostOutcome, SlackMessage } from '#shared/chat/ports.ts';
 import { newDeployment } from '#shared/deployments/record.ts';
 import { logger } from '#shared/logger.ts';
 import type { DeploymentStore } from '#shared/ports.ts';
@@ -332,19 +332,23 @@ describe('POST /slack/interactions: only Slack, once', () => {
   });
 });
 
+/** The slash command's reply item, its URL long expired (the decision came an hour later). */
+const commandReply = (overrides: Partial<ChatReply>): ChatReply => ({
+  deploymentId: ID,
+  responseUrl: 'https://hooks.slack.com/commands/T1DC2JH3J/1/ExpiredCommandToken',
+  teamId: TEAM,
+  userId: REQUESTER,
+  createdAt: '2024-12-04T07:00:00.000Z',
+  expiresAt: '2024-12-04T07:29:00.000Z',
+  stage: 0,
+  posts: 0,
+  ...overrides,
+});
+
 describe('POST /slack/interactions: the result after a long wait', () => {
   it('posts the result through the click’s fresh response_url, though the command’s expired long ago', async () => {
     // The command's URL expired (the decision came an hour later); the sweep may already have deleted it.
-    await chat.putReply({
-      deploymentId: ID,
-      responseUrl: 'https://hooks.slack.com/commands/T1DC2JH3J/1/ExpiredCommandToken',
-      teamId: TEAM,
-      userId: REQUESTER,
-      createdAt: '2024-12-04T07:00:00.000Z',
-      expiresAt: '2024-12-04T07:29:00.000Z',
-      stage: 3,
-      posts: 3,
-    });
+    await chat.putReply(commandReply({ stage: 3, posts: 3 }));
     await handle(click());
     await outcome;
     await store.finishDeployment(ID, 'SUCCEEDED', {
@@ -375,17 +379,7 @@ describe('POST /slack/interactions: the result after a long wait', () => {
   });
 
   it('takes over an item kept for the bot (its URL gone), keeping the command’s channel when the click names none', async () => {
-    await chat.putReply({
-      deploymentId: ID,
-      responseUrl: 'https://hooks.slack.com/commands/T1DC2JH3J/1/ExpiredCommandToken',
-      teamId: TEAM,
-      userId: REQUESTER,
-      channelId: 'C0DEPLOYS1',
-      createdAt: '2024-12-04T07:00:00.000Z',
-      expiresAt: '2024-12-04T07:29:00.000Z',
-      stage: 4,
-      posts: 4,
-    });
+    await chat.putReply(commandReply({ channelId: 'C0DEPLOYS1', stage: 4, posts: 4 }));
     await chat.retainReply(ID, '2024-12-05T08:00:00.000Z');
     await handle(
       click((p) => {

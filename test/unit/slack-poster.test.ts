@@ -3,7 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SlackMessage } from '#shared/chat/ports.ts';
 import { logger } from '#shared/logger.ts';
-import { BOT_TOKEN_PLACEHOLDER, FetchBotPoster, FetchResponsePoster } from '../../functions/slack/poster.ts';
+import {
+  BOT_TOKEN_PLACEHOLDER,
+  FetchBotPoster,
+  FetchResponsePoster,
+  type PosterOptions,
+} from '../../functions/slack/poster.ts';
 
 /** A stand-in for Slack's response_url on 127.0.0.1: answers each POST with the next scripted reply. */
 let server: Server;
@@ -41,9 +46,10 @@ const message: SlackMessage = {
   blocks: [],
 };
 
-function poster(options: ConstructorParameters<typeof FetchResponsePoster>[0] = {}) {
+/** Test settings for either poster: short timeouts, recorded sleeps, no jitter. */
+function quick<T>(make: (options: PosterOptions) => T, options: PosterOptions = {}) {
   const sleeps: number[] = [];
-  const instance = new FetchResponsePoster({
+  const instance = make({
     timeoutMs: 500,
     sleep: async (ms) => {
       sleeps.push(ms);
@@ -53,6 +59,8 @@ function poster(options: ConstructorParameters<typeof FetchResponsePoster>[0] = 
   });
   return { instance, sleeps };
 }
+
+const poster = (options: PosterOptions = {}) => quick((o) => new FetchResponsePoster(o), options);
 
 describe('FetchResponsePoster', () => {
   it('posts the message as JSON', async () => {
@@ -121,20 +129,8 @@ const slackError =
   (r: ServerResponse) =>
     r.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, error }));
 
-function bot(token: () => Promise<string | undefined> = async () => TOKEN, options = {}) {
-  const sleeps: number[] = [];
-  const instance = new FetchBotPoster({
-    token,
-    apiBase: url.replace(/commands\/.*$/, 'api/'),
-    timeoutMs: 500,
-    sleep: async (ms) => {
-      sleeps.push(ms);
-    },
-    random: () => 1,
-    ...options,
-  });
-  return { instance, sleeps };
-}
+const bot = (token: () => Promise<string | undefined> = async () => TOKEN, options: PosterOptions = {}) =>
+  quick((o) => new FetchBotPoster({ ...o, token, apiBase: url.replace(/commands\/.*$/, 'api/') }), options);
 
 describe('FetchBotPoster', () => {
   it('calls chat.postMessage with the token as a Bearer header, and the channel, text and blocks in the body', async () => {
