@@ -1130,6 +1130,8 @@ describe('progress past the response_url: the bot token', () => {
   let slack: ResponseUrlServer;
   let api: SlackApiServer;
   let token: string;
+  /** How often the poster read the token: only the paths past a URL's expiry may. */
+  let tokenReads: number;
   let handle: ReturnType<typeof createHandler>;
   beforeEach(async () => {
     h = await harness();
@@ -1137,8 +1139,12 @@ describe('progress past the response_url: the bot token', () => {
     api = new SlackApiServer();
     await Promise.all([slack.start(), api.start()]);
     token = BOT_TOKEN;
+    tokenReads = 0;
     h.notifier.bot = new FetchBotPoster({
-      token: async () => token,
+      token: async () => {
+        tokenReads++;
+        return token;
+      },
       apiBase: api.base,
       timeoutMs: 2_000,
       sleep: async () => undefined,
@@ -1172,6 +1178,8 @@ describe('progress past the response_url: the bot token', () => {
     h.clock.set('2026-03-01T12:00:02.000Z');
     expect(await handle(executionEvent(id, 'RUNNING'))).toEqual({ outcome: 'posted' });
     expect(slack.posts).toHaveLength(1);
+    // While the URL is live the secret is not read at all.
+    expect(tokenReads).toBe(0);
 
     // The build and change set took 40 minutes: Slack no longer takes the URL.
     h.clock.set('2026-03-01T12:40:00.000Z');
