@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError } from '#shared/errors.ts';
 import type { Registry } from '#shared/registry/registry.ts';
+import { isBotToken } from '../functions/slack/poster.ts';
 
 /** The sample registry ships with the project, so `npm start` works from any working directory. */
 export const SAMPLE_REGISTRY = fileURLToPath(new URL('../registry/sample.yaml', import.meta.url));
@@ -50,10 +51,7 @@ const shape = z
     CROSSDEPLOY_SLACK_SIGNING_SECRET: optional,
     // Checked here only (shape, and chat configured); functions/slack/local.ts reads its value.
     CROSSDEPLOY_SLACK_BOT_TOKEN: optional.pipe(
-      z
-        .string()
-        .regex(/^xoxb-[A-Za-z0-9-]{10,250}$/, 'must be a Slack bot token (xoxb-...)')
-        .optional(),
+      z.string().refine(isBotToken, 'must be a Slack bot token (xoxb-...)').optional(),
     ),
   })
   .superRefine((env, ctx) => {
