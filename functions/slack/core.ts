@@ -23,7 +23,7 @@ import {
   statusMessage,
 } from './messages.ts';
 import { isChannelId } from './poster.ts';
-import { readForm, readSignedRequest } from './signed.ts';
+import { acceptableResponseUrl, readForm, readSignedRequest } from './signed.ts';
 
 /**
  * The slash-command core: a signed Slack request in (API Gateway HTTP API payload 2.0, from the Lambda or
@@ -203,7 +203,7 @@ export function createSlackCommands(deps: SlackCommandDeps): SlackCommandHandler
       return answer(intake);
     }
 
-    const responseUrl = acceptableResponseUrl(call.form.get('response_url'));
+    const responseUrl = acceptableResponseUrl(call.form.get('response_url'), responseUrlAllowed);
     const channelId = call.form.get('channel_id') ?? '';
     const intake = await acceptRequest(deploymentId, valid, call.requester, deps, {
       context: { requestId: call.requestId },
@@ -296,20 +296,6 @@ export function createSlackCommands(deps: SlackCommandDeps): SlackCommandHandler
     if (!env) return false;
     const rules = env.readers ? [env.readers] : [env.allowedRequesters, env.approvers];
     return rules.some((list) => list.slack.some((rule) => rule.team === requester.teamId));
-  }
-
-  function acceptableResponseUrl(value: string | null): string | undefined {
-    if (!value) return undefined;
-    let url: URL;
-    try {
-      url = new URL(value);
-    } catch {
-      url = new URL('invalid:');
-    }
-    if (value.length <= 2048 && !url.username && !url.password && responseUrlAllowed(url)) return value;
-    // Logged without the value: even a refused URL may be a live credential.
-    logger.warn('response_url refused; progress will not be posted', { host: url.hostname.slice(0, 100) });
-    return undefined;
   }
 }
 

@@ -28,7 +28,7 @@ import {
   refusedClickMessage,
 } from './messages.ts';
 import { isChannelId } from './poster.ts';
-import { readForm, readSignedRequest, type SignedRequestDeps } from './signed.ts';
+import { acceptableResponseUrl, readForm, readSignedRequest, type SignedRequestDeps } from './signed.ts';
 
 /**
  * Slack's interactivity requests (`POST /slack/interactions`): a click on an approval request's Approve or
@@ -122,7 +122,7 @@ export function createSlackInteractions(
       userId: user.id,
       ...(user.username && /^[\w.-]{1,80}$/.test(user.username) ? { userName: user.username } : {}),
     };
-    const responseUrl = acceptable(parsed.data.response_url);
+    const responseUrl = acceptableResponseUrl(parsed.data.response_url, responseUrlAllowed);
     const answer = async (message: SlackMessage) => {
       if (responseUrl) await deps.poster.post(responseUrl, message);
     };
@@ -221,19 +221,5 @@ export function createSlackInteractions(
       stage: MILESTONE_RANK.approval,
       posts: 1,
     });
-  }
-
-  function acceptable(value: string): string | undefined {
-    let url: URL | undefined;
-    try {
-      url = new URL(value);
-    } catch {
-      url = undefined;
-    }
-    if (url && !url.username && !url.password && responseUrlAllowed(url)) return value;
-    logger.warn('interaction response_url refused; the outcome is not posted', {
-      host: url?.hostname.slice(0, 100),
-    });
-    return undefined;
   }
 }

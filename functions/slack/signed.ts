@@ -101,3 +101,24 @@ export function readForm(raw: Buffer): URLSearchParams | undefined {
     return undefined;
   }
 }
+
+/**
+ * The response_url of a signed request, if it is one Slack would give: at most 2048 characters, no
+ * credentials in it, on an allowed host (Slack's hooks host in production). Otherwise undefined, logged by host
+ * only: even a refused URL may be a live credential.
+ */
+export function acceptableResponseUrl(
+  value: string | null | undefined,
+  allowed: (url: URL) => boolean,
+): string | undefined {
+  if (!value) return undefined;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url && value.length <= 2048 && !url.username && !url.password && allowed(url)) return value;
+  logger.warn('response_url refused; nothing is posted to it', { host: url?.hostname.slice(0, 100) });
+  return undefined;
+}
