@@ -142,7 +142,6 @@ export interface JobRunner {
   stop(buildId: string): Promise<void>;
 }
 
-/** Completes a waiting Task. `gone` means the task no longer exists (TaskDoesNotExist / TaskTimedOut). */
 /**
  * Tells whoever listens (in AWS: an EventBridge event on the default bus, which the Slack function turns
  * into the approval request with its buttons) that a deployment now awaits a decision. Best effort: a
@@ -154,6 +153,7 @@ export interface ApprovalNotices {
 export const APPROVAL_NOTICE_SOURCE = 'crossdeploy';
 export const AWAITING_APPROVAL_DETAIL_TYPE = 'Deployment Awaiting Approval';
 
+/** Completes a waiting Task. `gone` means the task no longer exists (TaskDoesNotExist / TaskTimedOut). */
 export interface TaskTokens {
   succeed(taskToken: string, output: unknown): Promise<'delivered' | 'gone'>;
   fail(taskToken: string, error: string, cause: string): Promise<'delivered' | 'gone'>;
@@ -185,7 +185,7 @@ export interface StackInspector {
   stackStatus(params: AssumeRoleParams & { stackName: string }): Promise<string | undefined>;
 }
 
-/** A change set as DescribeChangeSet reports it (reduced; no template, no parameters). */
+/** A change set as DescribeChangeSet reports it (reduced: no template; its parameters as strings). */
 export interface ChangeSetInfo {
   changeSetArn: string;
   changeSetId: string;

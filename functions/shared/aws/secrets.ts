@@ -57,14 +57,7 @@ export class SecretsManagerSecret implements SecretSource {
  * next invocation tries again; concurrent first calls share one read.
  */
 export function cachedSecret(source: SecretSource): () => Promise<string> {
-  let pending: Promise<string> | undefined;
-  return () => {
-    pending ??= source.read().catch((error: unknown) => {
-      pending = undefined;
-      throw error;
-    });
-    return pending;
-  };
+  return refreshingSecret(source, Number.POSITIVE_INFINITY);
 }
 
 /**

@@ -490,7 +490,7 @@ export function comparedIds(full: FullIamInventory): string[] {
 }
 
 /** The size budget of the recorded inventory: well inside DynamoDB's 400 KB item with the rest of the record. */
-export const INVENTORY_BUDGET_BYTES = 48 * 1024;
+const INVENTORY_BUDGET_BYTES = 48 * 1024;
 const MAX_ACTIONS_PER_ENTRY = 40;
 const MAX_PRINCIPALS_PER_ENTRY = 20;
 const MAX_TEXT = 300;
