@@ -7,7 +7,7 @@ import type { DeploymentStore, LogReader } from '#shared/ports.ts';
 import { isTerminal, type Requester } from '#shared/types.ts';
 import { errorResponse, problem, problemResponse } from '../functions/api/problem.ts';
 import { type Api, DEFAULT_MAX_BODY_BYTES } from '../functions/api/routes.ts';
-import { SLACK_ROUTES } from '../functions/slack/local.ts';
+import { SLACK_ROUTES, slackRouteOf } from '../functions/slack/local.ts';
 import { isLoopback } from './config.ts';
 import { type ApiCall, createConsole, isConsolePath } from './console/routes.ts';
 
@@ -260,11 +260,9 @@ export function createSlackHttpServer(options: SlackHttpOptions): Server {
   return server;
 }
 
-/** Matched as functions/slack/local.ts matches it, so no spelling of the path slips past either listener. */
+/** Matched by functions/slack/local.ts's own matcher, so no spelling of the path slips past either listener. */
 function isSlackRequest(method: string, url: URL, match: { routeKey: string } | undefined): boolean {
-  if (match && (SLACK_ROUTES as readonly string[]).includes(match.routeKey)) return true;
-  const path = url.pathname.replace(/\/+$/, '');
-  return method === 'POST' && (path === '/slack/commands' || path === '/slack/interactions');
+  return slackRouteOf(method, url.pathname, match?.routeKey) !== undefined;
 }
 
 function notHere(url: URL, detail: string): APIGatewayProxyStructuredResultV2 {

@@ -113,8 +113,16 @@ export function createLocalChat(options: LocalChatOptions) {
 
 /** Which Slack route a request is for, matched by route key or path so no spelling of the path slips past. */
 export function slackRoute(event: APIGatewayProxyEventV2): (typeof SLACK_ROUTES)[number] | undefined {
-  const byKey = SLACK_ROUTES.find((route) => route === event.routeKey);
+  return slackRouteOf(event.requestContext?.http?.method ?? '', event.rawPath ?? '', event.routeKey);
+}
+
+/** The same from a request's parts (the local Slack listener asks before it builds an event). */
+export function slackRouteOf(
+  method: string,
+  path: string,
+  routeKey?: string,
+): (typeof SLACK_ROUTES)[number] | undefined {
+  const byKey = SLACK_ROUTES.find((route) => route === routeKey);
   if (byKey) return byKey;
-  const method = (event.requestContext?.http?.method ?? '').toUpperCase();
-  return method === 'POST' ? SLACK_PATHS[(event.rawPath ?? '').replace(/\/+$/, '')] : undefined;
+  return method.toUpperCase() === 'POST' ? SLACK_PATHS[path.replace(/\/+$/, '')] : undefined;
 }
