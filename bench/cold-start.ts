@@ -116,16 +116,20 @@ export async function measureColdStart(root: string, samples: number): Promise<C
   // of our own: dist/ may be rebuilt by someone else while the samples run.
   const out = mkdtempSync(join(tmpdir(), 'crossdeploy-bench-dist-'));
   const bundles = functionBundles(loadTemplate(join(root, 'template.yaml')), root);
-  const tree = await buildUnbundledTree(root, join(out, 'unbundled'), bundles);
-  const variants = [];
+  const built = [];
   for (const bundle of bundles) {
     const outdir = join(out, bundle.logicalId);
     const { metafile } = await build({ ...bundle.options, outdir, metafile: true });
-    const file = join(outdir, basename(bundle.handlerFile));
+    built.push({ ...bundle, metafile, file: join(outdir, basename(bundle.handlerFile)) });
+  }
+  // The baseline reaches the same files of ours: the metafiles just made say which.
+  const tree = await buildUnbundledTree(root, join(out, 'unbundled'), built);
+  const variants = [];
+  for (const { logicalId, file, metafile } of built) {
     variants.push({
-      logicalId: bundle.logicalId,
+      logicalId,
       bundle: file,
-      unbundled: tree.handlers[bundle.logicalId] as string,
+      unbundled: tree.handlers[logicalId] as string,
       bytes: statSync(file).size,
       gzipBytes: gzipSync(readFileSync(file)).length,
       composition: composition(metafile?.outputs ?? {}),

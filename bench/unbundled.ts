@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { type BuildOptions, build, type Plugin } from 'esbuild';
+import { type BuildOptions, build, type Metafile, type Plugin } from 'esbuild';
 
 /**
  * The cold-start baseline: a handler as it would ship without a bundler. Every crossdeploy .ts file the
@@ -42,19 +42,21 @@ export function ownSources(inputs: Record<string, unknown>, workingDir: string, 
 
 /**
  * Builds the unbundled tree for every bundle into `dir`. `bundles` are the options `npm run build` uses
- * (scripts/build.ts functionBundles), so the target and format are the Lambda build's.
+ * (scripts/build.ts functionBundles), so the target and format are the Lambda build's; a bundle that comes with
+ * the metafile of its build (bench/cold-start.ts has just made it) is not built a second time to find its files.
  */
 export async function buildUnbundledTree(
   root: string,
   dir: string,
-  bundles: readonly { logicalId: string; options: BuildOptions }[],
+  bundles: readonly { logicalId: string; options: BuildOptions; metafile?: Metafile }[],
 ): Promise<UnbundledTree> {
   const sources = new Set<string>();
   const handlers: Record<string, string> = {};
-  for (const { logicalId, options } of bundles) {
+  for (const { logicalId, options, metafile: built } of bundles) {
     const workingDir = options.absWorkingDir as string;
     // Which of our files the handler reaches: esbuild's own resolution, with the bundle's options.
-    const { metafile } = await build({ ...options, write: false, metafile: true, sourcemap: false });
+    const metafile =
+      built ?? (await build({ ...options, write: false, metafile: true, sourcemap: false })).metafile;
     for (const source of ownSources(metafile.inputs, workingDir, root)) sources.add(source);
     const [entry] = options.entryPoints as string[];
     const entryFile = resolve(workingDir, entry as string);

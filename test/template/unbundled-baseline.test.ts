@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildUnbundledTree, toJsSpecifier, type UnbundledTree } from '../../bench/unbundled.ts';
 import { functionBundles } from '../../scripts/build.ts';
@@ -69,4 +70,26 @@ describe('the unbundled-JS cold-start baseline', () => {
     },
     30_000,
   );
+
+  it('reaches the same files when it is given the metafile of a build already made (the bench builds once)', async () => {
+    const picked = bundles.filter((b) => ['ReleaseLockFunction', 'ApprovalFunction'].includes(b.logicalId));
+    expect(picked).toHaveLength(2);
+    const withMetafiles = [];
+    for (const bundle of picked) {
+      const { metafile } = await build({
+        ...bundle.options,
+        outdir: join(dir, 'built', bundle.logicalId),
+        metafile: true,
+      });
+      withMetafiles.push({ ...bundle, metafile });
+    }
+    const given = await buildUnbundledTree(root, join(dir, 'given'), withMetafiles);
+    const found = await buildUnbundledTree(root, join(dir, 'found'), picked);
+    const files = (t: UnbundledTree) =>
+      filesUnder(join(t.dir, 'functions'))
+        .map((f) => relative(t.dir, f))
+        .sort();
+    expect(files(given).length).toBeGreaterThan(2);
+    expect(files(given)).toEqual(files(found));
+  }, 60_000);
 });
