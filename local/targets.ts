@@ -11,6 +11,7 @@ import type {
   ChangeSetInfo,
   ChangeSets,
   DeploymentStore,
+  ReviewTemplates,
   RoleAssumer,
   StackInspector,
 } from '#shared/ports.ts';
@@ -105,26 +106,21 @@ export class SimulatedTargetAccess implements RoleAssumer, StackInspector, Chang
     rmSync(this.file(params.changeSetArn), { force: true });
   }
 
-  async stackParameters(
-    params: AssumeRoleParams & { stackName: string },
-  ): Promise<Record<string, string> | undefined> {
-    return this.dir && existsSync(this.stackFile(params.stackName)) ? {} : undefined;
-  }
-
   /** The built template stands for the processed one: the review reads SAM shorthand as SAM will expand it. */
-  async getTemplate(
-    params: AssumeRoleParams & ({ changeSetArn: string } | { stackName: string }),
-  ): Promise<string | undefined> {
-    if ('changeSetArn' in params) {
-      const changeSet = this.read(params.changeSetArn);
-      return JSON.stringify(changeSet.template ?? { Resources: changeSet.resources });
-    }
-    if (!this.dir || !existsSync(this.stackFile(params.stackName))) return undefined;
+  async reviewTemplates(
+    params: AssumeRoleParams & { changeSetArn: string; stackName: string },
+  ): Promise<ReviewTemplates> {
+    const changeSet = this.read(params.changeSetArn);
+    const proposed = JSON.stringify(changeSet.template ?? { Resources: changeSet.resources });
+    if (!this.dir || !existsSync(this.stackFile(params.stackName))) return { proposed };
+    let template: string;
     try {
-      return readFileSync(this.stackFile(params.stackName, '.template'), 'utf8');
+      template = readFileSync(this.stackFile(params.stackName, '.template'), 'utf8');
     } catch {
-      return JSON.stringify({ Resources: this.stack(params.stackName) });
+      template = JSON.stringify({ Resources: this.stack(params.stackName) });
     }
+    // Like its change sets (describeChangeSet), a simulated stack runs with no parameter values of its own.
+    return { proposed, current: { template, parameters: {} } };
   }
 
   async deleteChangeSet(params: AssumeRoleParams & { changeSetArn: string }): Promise<void> {
@@ -211,16 +207,10 @@ export class LocalTargetAccess implements RoleAssumer, StackInspector, ChangeSet
     return (await this.pick(params)).deleteChangeSet(params);
   }
 
-  async getTemplate(
-    params: AssumeRoleParams & ({ changeSetArn: string } | { stackName: string }),
-  ): Promise<string | undefined> {
-    return (await this.pick(params)).getTemplate(params);
-  }
-
-  async stackParameters(
-    params: AssumeRoleParams & { stackName: string },
-  ): Promise<Record<string, string> | undefined> {
-    return (await this.pick(params)).stackParameters(params);
+  async reviewTemplates(
+    params: AssumeRoleParams & { changeSetArn: string; stackName: string },
+  ): Promise<ReviewTemplates> {
+    return (await this.pick(params)).reviewTemplates(params);
   }
 
   async preflight(params: AssumeRoleParams): Promise<AssumedIdentity> {

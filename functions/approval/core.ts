@@ -146,22 +146,19 @@ async function reviewIam(
       stackName: env.stackName,
       parameterOverrides,
     });
-  const params = assumeParams(deployment, target, PREFLIGHT_DURATION_SECONDS);
   try {
-    const proposed = await deps.changeSets.getTemplate({ ...params, changeSetArn: changeSet.changeSetArn });
-    if (proposed === undefined) return undefined;
-    const current = await deps.changeSets.getTemplate({ ...params, stackName: env.stackName });
-    const stackParameters =
-      current === undefined
-        ? {}
-        : await deps.changeSets.stackParameters({ ...params, stackName: env.stackName });
+    const { proposed, current } = await deps.changeSets.reviewTemplates({
+      ...session(deployment, target, changeSet.changeSetArn),
+      stackName: env.stackName,
+    });
     const after = read(proposed, changeSet.parameters);
-    const before = current === undefined ? undefined : read(current, stackParameters ?? {});
+    const before = current === undefined ? undefined : read(current.template, current.parameters);
     // A NoEcho value reads `****` on both sides whatever it is: the comparison cannot tell, so access
     // changes ask by type.
-    const hidden = [...Object.values(changeSet.parameters), ...Object.values(stackParameters ?? {})].includes(
-      '****',
-    );
+    const hidden = [
+      ...Object.values(changeSet.parameters),
+      ...Object.values(current?.parameters ?? {}),
+    ].includes('****');
     return {
       inventory: compactInventory(after),
       widening: inventoryWidening(before, after),

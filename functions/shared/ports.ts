@@ -199,6 +199,17 @@ export interface ChangeSetInfo {
   parameters: Record<string, string>;
 }
 
+/** The templates one review compares (ChangeSets.reviewTemplates). */
+export interface ReviewTemplates {
+  /** The change set's processed template. */
+  proposed: string;
+  /**
+   * The stack's processed template and the parameter values it runs with (a NoEcho value reads `****`);
+   * absent when the stack does not exist yet.
+   */
+  current?: { template: string; parameters: Record<string, string> };
+}
+
 /**
  * The deploy job's change set in the target account, each call under a fresh session of the deploy role
  * (the job's session is long gone by the time an approver decides).
@@ -209,17 +220,14 @@ export interface ChangeSets {
   executeChangeSet(params: AssumeRoleParams & { changeSetArn: string }): Promise<void>;
   deleteChangeSet(params: AssumeRoleParams & { changeSetArn: string }): Promise<void>;
   /**
-   * The template as CloudFormation applies it (GetTemplate, stage Processed: the SAM transform applied): the
-   * change set's, or the stack's as it stands now (undefined when the stack does not exist). The review reads
-   * the IAM of both (template-policy/inventory.ts).
+   * What the review compares, under ONE session of the deploy role: the change set's template and the stack's
+   * as it stands now, each as CloudFormation applies it (GetTemplate, stage Processed: the SAM transform
+   * applied), with the parameter values the stack runs with (DescribeStacks). The review reads the IAM of both
+   * (template-policy/inventory.ts). Throws ChangeSetError when the change set's template cannot be read.
    */
-  getTemplate(
-    params: AssumeRoleParams & ({ changeSetArn: string } | { stackName: string }),
-  ): Promise<string | undefined>;
-  /** The parameter values the stack runs with now (DescribeStacks); undefined when the stack does not exist. */
-  stackParameters(
-    params: AssumeRoleParams & { stackName: string },
-  ): Promise<Record<string, string> | undefined>;
+  reviewTemplates(
+    params: AssumeRoleParams & { changeSetArn: string; stackName: string },
+  ): Promise<ReviewTemplates>;
 }
 
 export interface WorkflowStarter {

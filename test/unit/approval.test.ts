@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import {
   CloudFormationClient,
   DescribeChangeSetCommand,
@@ -10,8 +11,12 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { StsTargetAccess } from '#shared/aws/sts.ts';
 import { approvalNeeded, samePerson, summariseChangeSet } from '#shared/deployments/approval.ts';
+import { newDeployment } from '#shared/deployments/record.ts';
 import { ChangeSetError, ChangeSetStaleError, TransientError } from '#shared/errors.ts';
+import { parseRegistryText } from '#shared/registry/file.ts';
 import type { ResourceChangeSummary } from '#shared/types.ts';
+import { createTestStore } from '#test/support/store.ts';
+import { review } from '../../functions/approval/core.ts';
 
 const ARN =
   'arn:aws:cloudformation:eu-west-1:222222222222:changeSet/samcli-deploy1/0b8e2c7a-1d2e-4f3a-9b8c-7d6e5f4a3b2c';
@@ -178,46 +183,65 @@ describe('CloudFormation change set adapter (StsTargetAccess)', () => {
     expect(cfn).toReceiveCommandWith(DescribeChangeSetCommand, { ChangeSetName: ARN, NextToken: 'page-2' });
   });
 
-  it("reads the change set's template as CloudFormation will apply it (GetTemplate by ARN, Processed)", async () => {
-    cfn
-      .on(GetTemplateCommand)
-      .resolves({ TemplateBody: '{"Resources":{}}', StagesAvailable: ['Original', 'Processed'] });
-    expect(await access.getTemplate(params)).toBe('{"Resources":{}}');
+  it("reads the change set's template and the stack's as CloudFormation will apply them (GetTemplate, Processed), with the stack's parameters", async () => {
+    cfn.on(GetTemplateCommand).callsFake(async (input: { ChangeSetName?: string }) => ({
+      TemplateBody: input.ChangeSetName ? '{"Resources":{}}' : 'Resources: {}',
+      StagesAvailable: ['Original', 'Processed'],
+    }));
+    cfn.on(DescribeStacksCommand).resolves({
+      Stacks: [
+        {
+          StackName: 'shop-prod',
+          StackStatus: 'UPDATE_COMPLETE',
+          CreationTime: new Date(),
+          Parameters: [
+            { ParameterKey: 'Partner', ParameterValue: '111111111111' },
+            { ParameterKey: 'Secret', ParameterValue: '****' },
+          ],
+        },
+      ],
+    });
+    expect(await access.reviewTemplates({ ...params, stackName: 'shop-prod' })).toEqual({
+      proposed: '{"Resources":{}}',
+      current: { template: 'Resources: {}', parameters: { Partner: '111111111111', Secret: '****' } },
+    });
     expect(cfn).toReceiveCommandWith(GetTemplateCommand, { ChangeSetName: ARN, TemplateStage: 'Processed' });
-    expect(cfn).not.toReceiveCommandWith(GetTemplateCommand, { StackName: expect.anything() });
-  });
-
-  it("reads the stack's current template by stack name, and says when the stack does not exist", async () => {
-    const { changeSetArn: _arn, ...session } = params;
-    cfn.on(GetTemplateCommand).resolves({ TemplateBody: 'Resources: {}' });
-    expect(await access.getTemplate({ ...session, stackName: 'shop-prod' })).toBe('Resources: {}');
     expect(cfn).toReceiveCommandWith(GetTemplateCommand, {
       StackName: 'shop-prod',
       TemplateStage: 'Processed',
     });
-    cfn
-      .on(GetTemplateCommand)
-      .rejects(
-        Object.assign(new Error('Stack with id shop-prod does not exist'), { name: 'ValidationError' }),
-      );
-    expect(await access.getTemplate({ ...session, stackName: 'shop-prod' })).toBeUndefined();
+    expect(cfn).toReceiveCommandWith(DescribeStacksCommand, { StackName: 'shop-prod' });
+    expect(sts).toReceiveCommandTimes(AssumeRoleCommand, 1);
+  });
+
+  it('reads no current stack when the stack does not exist yet', async () => {
+    cfn.on(GetTemplateCommand).callsFake(async (input: { StackName?: string }) => {
+      if (input.StackName) {
+        throw Object.assign(new Error('Stack with id shop-prod does not exist'), { name: 'ValidationError' });
+      }
+      return { TemplateBody: '{"Resources":{}}' };
+    });
+    expect(await access.reviewTemplates({ ...params, stackName: 'shop-prod' })).toEqual({
+      proposed: '{"Resources":{}}',
+    });
+    expect(cfn).not.toReceiveCommand(DescribeStacksCommand);
   });
 
   it('refuses a change set template it cannot get, without the raw message', async () => {
+    const review = { ...params, stackName: 'shop-prod' };
     cfn.on(GetTemplateCommand).rejects(
       Object.assign(new Error('User: arn:aws:sts::2:assumed-role/x is not authorized'), {
         name: 'AccessDenied',
       }),
     );
-    const error = (await access.getTemplate(params).catch((e: unknown) => e)) as Error;
+    const error = (await access.reviewTemplates(review).catch((e: unknown) => e)) as Error;
     expect(error).toBeInstanceOf(ChangeSetError);
     expect(error.message).not.toMatch(/assumed-role/);
     cfn.on(GetTemplateCommand).resolves({});
-    expect(await access.getTemplate(params).catch((e: unknown) => e)).toBeInstanceOf(ChangeSetError);
+    expect(await access.reviewTemplates(review).catch((e: unknown) => e)).toBeInstanceOf(ChangeSetError);
   });
 
-  it('reads the parameter values of the change set and of the stack, and none for a stack that does not exist', async () => {
-    const { changeSetArn: _arn, ...session } = params;
+  it('reads the parameter values of the change set, and none for a stack gone between its template and DescribeStacks', async () => {
     cfn.on(DescribeChangeSetCommand).resolves({
       ChangeSetId: ARN,
       Status: 'CREATE_COMPLETE',
@@ -231,24 +255,123 @@ describe('CloudFormation change set adapter (StsTargetAccess)', () => {
       Partner: '999999999999',
       Secret: '****',
     });
-    cfn.on(DescribeStacksCommand).resolves({
-      Stacks: [
-        {
-          StackName: 'shop-prod',
-          StackStatus: 'UPDATE_COMPLETE',
-          CreationTime: new Date(),
-          Parameters: [{ ParameterKey: 'Partner', ParameterValue: '111111111111' }],
-        },
-      ],
-    });
-    expect(await access.stackParameters({ ...session, stackName: 'shop-prod' })).toEqual({
-      Partner: '111111111111',
-    });
+    cfn.on(GetTemplateCommand).resolves({ TemplateBody: 'Resources: {}' });
     cfn
       .on(DescribeStacksCommand)
       .rejects(
         Object.assign(new Error('Stack with id shop-prod does not exist'), { name: 'ValidationError' }),
       );
-    expect(await access.stackParameters({ ...session, stackName: 'shop-prod' })).toBeUndefined();
+    expect((await access.reviewTemplates({ ...params, stackName: 'shop-prod' })).current).toEqual({
+      template: 'Resources: {}',
+      parameters: {},
+    });
+  });
+
+  it("refuses the stack's parameters it cannot read, by name only", async () => {
+    cfn.on(GetTemplateCommand).resolves({ TemplateBody: 'Resources: {}' });
+    cfn.on(DescribeStacksCommand).rejects(
+      Object.assign(new Error('User: arn:aws:sts::2:assumed-role/x is not authorized'), {
+        name: 'AccessDenied',
+      }),
+    );
+    const error = (await access
+      .reviewTemplates({ ...params, stackName: 'shop-prod' })
+      .catch((e: unknown) => e)) as Error;
+    expect(error).toBeInstanceOf(ChangeSetError);
+    expect(error.message).toBe('CloudFormation DescribeStacks failed (AccessDenied)');
+  });
+
+  describe('one review of a change set', () => {
+    const registry = parseRegistryText(
+      readFileSync(new URL('../fixtures/registry-approvals.yaml', import.meta.url), 'utf8'),
+      'test/fixtures/registry-approvals.yaml',
+    );
+    const ROLE_TEMPLATE = JSON.stringify({
+      Resources: {
+        Role: {
+          Type: 'AWS::IAM::Role',
+          Properties: {
+            AssumeRolePolicyDocument: {
+              Statement: [
+                { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+              ],
+            },
+          },
+        },
+      },
+    });
+
+    /** shop/prod (approval: required) with the deploy job's change set, reviewed by the real core. */
+    async function reviewOnce({ stackExists = true } = {}) {
+      const { store } = await createTestStore();
+      const id = '01JNREVIEW0000000000000001';
+      await store.createDeployment(
+        newDeployment({
+          deploymentId: id,
+          application: 'shop',
+          environment: 'prod',
+          requester: { type: 'local', user: 'carol' },
+          trigger: 'api',
+          requestedAt: '2026-12-04T09:00:00.000Z',
+        }),
+      );
+      await store.updateDeployment(id, { status: 'RUNNING', changeSetArn: ARN });
+      cfn.on(DescribeChangeSetCommand).resolves({
+        ChangeSetId: ARN,
+        ChangeSetName: 'samcli-deploy1',
+        Status: 'CREATE_COMPLETE',
+        ExecutionStatus: 'AVAILABLE',
+        Changes: [
+          { ResourceChange: { Action: 'Add', LogicalResourceId: 'Role', ResourceType: 'AWS::IAM::Role' } },
+        ],
+      });
+      cfn.on(GetTemplateCommand).callsFake(async (input: { StackName?: string }) => {
+        if (input.StackName && !stackExists) {
+          throw Object.assign(new Error('Stack with id shop-prod does not exist'), {
+            name: 'ValidationError',
+          });
+        }
+        return { TemplateBody: ROLE_TEMPLATE };
+      });
+      const clock = { now: () => new Date('2026-12-04T09:05:00.000Z') };
+      const next = await review(id, { store, registry, changeSets: access, stacks: access, clock });
+      return { next, reviewed: await store.getDeployment(id) };
+    }
+
+    it('assumes the deploy role once to describe the change set and once to read both templates and the parameters', async () => {
+      cfn.on(DescribeStacksCommand).resolves({
+        Stacks: [
+          {
+            StackName: 'shop-prod',
+            StackStatus: 'UPDATE_COMPLETE',
+            CreationTime: new Date(),
+            Parameters: [{ ParameterKey: 'Stage', ParameterValue: 'prod' }],
+          },
+        ],
+      });
+      const { next, reviewed } = await reviewOnce();
+      expect(next).toEqual({ next: 'WAIT', timeoutSeconds: 1800 });
+      // The IAM review did read both templates and the stack's parameters...
+      expect(reviewed?.changeSetSummary?.iamInventory).toBeDefined();
+      expect(cfn).toReceiveCommandWith(GetTemplateCommand, {
+        ChangeSetName: ARN,
+        TemplateStage: 'Processed',
+      });
+      expect(cfn).toReceiveCommandWith(GetTemplateCommand, {
+        StackName: 'shop-prod',
+        TemplateStage: 'Processed',
+      });
+      expect(cfn).toReceiveCommandTimes(DescribeStacksCommand, 1);
+      // ...under one session for all three reads, besides the one DescribeChangeSet used.
+      expect(sts).toReceiveCommandTimes(AssumeRoleCommand, 2);
+    });
+
+    it('assumes the deploy role twice in all when the stack does not exist yet', async () => {
+      const { reviewed } = await reviewOnce({ stackExists: false });
+      // The proposed template alone is the inventory: everything in it is new.
+      expect(reviewed?.changeSetSummary?.iamInventory).toBeDefined();
+      expect(cfn).not.toReceiveCommand(DescribeStacksCommand);
+      expect(sts).toReceiveCommandTimes(AssumeRoleCommand, 2);
+    });
   });
 });

@@ -6,6 +6,7 @@ import {
   DescribeStacksCommand,
   ExecuteChangeSetCommand,
   GetTemplateCommand,
+  type Stack,
 } from '@aws-sdk/client-cloudformation';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { classifyAwsError, type FaultKind } from '../diagnosis/aws-fault.ts';
@@ -18,6 +19,7 @@ import type {
   AssumeRoleParams,
   ChangeSetInfo,
   ChangeSets,
+  ReviewTemplates,
   RoleAssumer,
   StackInspector,
 } from '../ports.ts';
@@ -153,16 +155,8 @@ export class StsTargetAccess implements RoleAssumer, StackInspector, ChangeSets 
   }
 
   async stackStatus(params: AssumeRoleParams & { stackName: string }): Promise<string | undefined> {
-    const credentials = await this.assume(params);
-    const { cfn } = this.clientFor(params.region, credentials);
-    try {
-      const { Stacks = [] } = await cfn.send(new DescribeStacksCommand({ StackName: params.stackName }));
-      return Stacks[0]?.StackStatus;
-    } catch (error) {
-      if ((error as { name?: string; message?: string }).message?.includes('does not exist'))
-        return undefined;
-      throw error;
-    }
+    const { cfn } = this.clientFor(params.region, await this.assume(params));
+    return (await describeStack(cfn, params.stackName))?.StackStatus;
   }
 
   async describeChangeSet(params: AssumeRoleParams & { changeSetArn: string }): Promise<ChangeSetInfo> {
@@ -224,46 +218,56 @@ export class StsTargetAccess implements RoleAssumer, StackInspector, ChangeSets 
     }
   }
 
-  async stackParameters(
-    params: AssumeRoleParams & { stackName: string },
-  ): Promise<Record<string, string> | undefined> {
+  async reviewTemplates(
+    params: AssumeRoleParams & { changeSetArn: string; stackName: string },
+  ): Promise<ReviewTemplates> {
+    // One session for all three reads: every AssumeRole is an STS call (throttled per account, one CloudTrail
+    // event each), and a review needs nothing that one session of the deploy role cannot read.
     const { cfn } = this.clientFor(params.region, await this.assume(params));
+    const proposed = await processedTemplate(cfn, { ChangeSetName: params.changeSetArn });
+    if (proposed === undefined)
+      throw new ChangeSetError('CloudFormation returned no processed template for the change set');
+    let template: string | undefined;
     try {
-      const { Stacks = [] } = await cfn.send(new DescribeStacksCommand({ StackName: params.stackName }));
-      return Stacks[0] ? parameterValues(Stacks[0].Parameters) : undefined;
+      template = await processedTemplate(cfn, { StackName: params.stackName });
     } catch (error) {
-      if ((error as { message?: string }).message?.includes('does not exist')) return undefined;
+      // CloudFormation answers ValidationError "Stack with id X does not exist" for a stack not created yet.
+      if (error instanceof ChangeSetError && error.message.includes('(ValidationError)')) return { proposed };
+      throw error;
+    }
+    if (template === undefined) return { proposed };
+    let stack: Stack | undefined;
+    try {
+      stack = await describeStack(cfn, params.stackName);
+    } catch (error) {
       throw new ChangeSetError(
         `CloudFormation DescribeStacks failed (${(error as { name?: string }).name ?? 'unknown error'})`,
       );
     }
+    return { proposed, current: { template, parameters: parameterValues(stack?.Parameters) } };
   }
+}
 
-  async getTemplate(
-    params: AssumeRoleParams & ({ changeSetArn: string } | { stackName: string }),
-  ): Promise<string | undefined> {
-    const { cfn } = this.clientFor(params.region, await this.assume(params));
-    const byChangeSet = 'changeSetArn' in params;
-    // Processed: after the SAM transform, the roles SAM generates are in it as AWS::IAM::Role resources.
-    const input = byChangeSet
-      ? { ChangeSetName: params.changeSetArn, TemplateStage: 'Processed' as const }
-      : { StackName: params.stackName, TemplateStage: 'Processed' as const };
-    let body: string | undefined;
-    try {
-      body = (await sendChangeSetCall(() => cfn.send(new GetTemplateCommand(input)))).TemplateBody;
-    } catch (error) {
-      // CloudFormation answers ValidationError "Stack with id X does not exist" for a stack not created yet.
-      if (!byChangeSet && error instanceof ChangeSetError && error.message.includes('(ValidationError)')) {
-        return undefined;
-      }
-      throw error;
-    }
-    if (body === undefined) {
-      if (byChangeSet)
-        throw new ChangeSetError('CloudFormation returned no processed template for the change set');
-      return undefined;
-    }
-    return body;
+/**
+ * The template as CloudFormation applies it: Processed, after the SAM transform, so the roles SAM generates are
+ * in it as AWS::IAM::Role resources.
+ */
+async function processedTemplate(
+  cfn: CloudFormationClient,
+  of: { ChangeSetName: string } | { StackName: string },
+): Promise<string | undefined> {
+  const input = { ...of, TemplateStage: 'Processed' as const };
+  return (await sendChangeSetCall(() => cfn.send(new GetTemplateCommand(input)))).TemplateBody;
+}
+
+/** The stack as DescribeStacks lists it; undefined when it does not exist (CloudFormation says so in the message). */
+async function describeStack(cfn: CloudFormationClient, stackName: string): Promise<Stack | undefined> {
+  try {
+    const { Stacks = [] } = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
+    return Stacks[0];
+  } catch (error) {
+    if ((error as { message?: string }).message?.includes('does not exist')) return undefined;
+    throw error;
   }
 }
 
