@@ -320,7 +320,12 @@ export function createApi(deps: ApiDeps): Api {
       ctx.requester,
       { store, registry, tokens: deps.tokens, clock, scope },
     );
-    return json(202, { ...decided, links: links(id) });
+    return json(202, {
+      deploymentId: decided.deploymentId,
+      decision: decided.decision,
+      decidedAt: decided.decidedAt,
+      links: links(id),
+    });
   }
 
   // GET routes -----------------------------------------------------------------------------------------

@@ -147,19 +147,13 @@ export function createSlackInteractions(
     try {
       decided = await decide({ deploymentId, decision }, decider, { ...deps, scope: {} });
       if (responseUrl) await rearm(deploymentId, responseUrl, decider, parsed.data.channel?.id);
-      const deployment = await deps.store.getDeployment(deploymentId);
-      if (deployment) {
-        await answer(
-          decidedMessage(
-            deployment,
-            { decision: decided.decision, decider, decidedAt: decided.decidedAt },
-            {
-              links: deps.links,
-              now: deps.clock.now(),
-            },
-          ),
-        );
-      }
+      await answer(
+        decidedMessage(
+          decided.deployment,
+          { decision: decided.decision, decider, decidedAt: decided.decidedAt },
+          { links: deps.links, now: deps.clock.now() },
+        ),
+      );
     } catch (error) {
       if (!(error instanceof RequestRejectedError)) {
         logger.error('slack interaction failed on the server', {

@@ -199,6 +199,16 @@ describe('POST /slack/interactions: an approver clicks', () => {
     });
   });
 
+  it('reads the deployment once per decided click: the replaced message shows the record decide() loaded', async () => {
+    const reads = vi.spyOn(store, 'getDeployment');
+    await handle(click());
+    expect(await outcome).toMatchObject({ approved: expect.objectContaining({ decision: 'APPROVED' }) });
+    expect(reads).toHaveBeenCalledTimes(1);
+    const shown = JSON.stringify(posts[0]?.message.blocks);
+    expect(shown).toContain(`Approved by <@${APPROVER}>`);
+    expect(shown).toContain('+1 ~0 -0');
+  });
+
   it('lets the requester withdraw (reject) their own change set', async () => {
     await handle(
       click((p) => {

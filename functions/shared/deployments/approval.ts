@@ -205,6 +205,19 @@ export interface DecisionRequest {
 
 export const MAX_DECISION_REASON = 500;
 
+/** A decision delivered to the waiting workflow. */
+export interface DecisionResult {
+  deploymentId: string;
+  decision: 'APPROVED' | 'REJECTED';
+  decidedAt: string;
+  /**
+   * The deployment as decide() read it to check the decision. Deciding writes nothing to it (the workflow
+   * records the decision as it moves on, later), so this is what a confirmation shows, without a second read.
+   * Not for an API answer: the API returns the fields above.
+   */
+  deployment: Deployment;
+}
+
 /**
  * An approver's decision, from any channel (API, CLI through the API, Slack). A refused decision is audited
  * on the deployment (APPROVAL_REFUSED) and thrown for the channel to answer; an accepted one completes the
@@ -214,7 +227,7 @@ export async function decide(
   request: DecisionRequest,
   decider: Requester,
   deps: DecideDeps,
-): Promise<{ deploymentId: string; decision: 'APPROVED' | 'REJECTED'; decidedAt: string }> {
+): Promise<DecisionResult> {
   const { store, clock } = deps;
   const deployment = await store.getDeployment(request.deploymentId);
   if (!deployment) {
@@ -262,6 +275,7 @@ export async function decide(
       deploymentId: deployment.deploymentId,
       decision: request.decision === 'approve' ? 'APPROVED' : 'REJECTED',
       decidedAt,
+      deployment,
     };
   } catch (error) {
     if (error instanceof RequestRejectedError) {
