@@ -210,6 +210,45 @@ describe('IAM inventory: what a change set adds or widens, compared with the sta
     ]);
   });
 
+  it('ranks a reason by what changed, not by words its template text happens to contain', () => {
+    // An S3 key may hold spaces, so a grant's text can read " trusts ": it is still a grant, after the attachment.
+    const role = (managed: string[], resources: string[]) => ({
+      Resources: {
+        Role: {
+          Type: 'AWS::IAM::Role',
+          Properties: {
+            AssumeRolePolicyDocument: {
+              Statement: [
+                { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+              ],
+            },
+            ManagedPolicyArns: managed,
+            Policies: [
+              {
+                PolicyName: 'objects',
+                PolicyDocument: {
+                  Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: resources }],
+                },
+              },
+            ],
+          },
+        },
+      },
+    });
+    const was = inventoryTemplate(role([], ['arn:aws:s3:::shared/own/*']), target);
+    const now = inventoryTemplate(
+      role(
+        ['arn:aws:iam::aws:policy/ReadOnlyAccess'],
+        ['arn:aws:s3:::shared/own/*', 'arn:aws:s3:::shared/who trusts whom/*'],
+      ),
+      target,
+    );
+    expect(inventoryWidening(was, now)).toEqual([
+      'Role attaches arn:aws:iam::aws:policy/ReadOnlyAccess',
+      'Role grants s3:GetObject on arn:aws:s3:::shared/who trusts whom/*',
+    ]);
+  });
+
   it('does not ask when access only narrows (an action removed)', () => {
     const template = fixture('processed/serverless-app.json') as {
       Resources: Record<string, { Properties: Record<string, unknown> }>;

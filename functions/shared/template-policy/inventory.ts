@@ -555,41 +555,42 @@ export function compactInventory(full: FullIamInventory): IamInventory {
  * added. Narrowing (something removed) asks nothing.
  */
 export function inventoryWidening(before: FullIamInventory | undefined, after: FullIamInventory): string[] {
-  const reasons: string[] = [];
+  const found: Widening[] = [];
   const previous = new Map((before?.entries ?? []).map((e) => [`${e.kind}\n${e.id}`, e]));
-  const NOUN: Record<IamEntry['kind'], string> = {
-    role: 'IAM role',
-    policy: 'IAM policy',
-    identity: 'IAM identity',
-    'resource-policy': 'resource policy',
-  };
   for (const entry of after.entries) {
-    const old = previous.get(`${entry.kind}\n${entry.id}`);
+    const { id } = entry;
+    const old = previous.get(`${entry.kind}\n${id}`);
     if (!old) {
-      reasons.push(`adds ${NOUN[entry.kind]} ${entry.id}`);
+      found.push({ change: 'adds', id, entryKind: entry.kind });
       continue;
     }
     const oldPrincipals = new Set(old.keys.principals);
-    const newPrincipals = entry.keys.principals.filter((key) => !oldPrincipals.has(key));
-    for (const key of newPrincipals) reasons.push(`${entry.id} trusts ${key.split('\n')[0]}`);
+    for (const key of entry.keys.principals.filter((k) => !oldPrincipals.has(k))) {
+      found.push({ change: 'trusts', id, principal: key.split('\n')[0] ?? key });
+    }
     const oldGrants = new Set(old.keys.grants);
     for (const grant of entry.keys.grants.filter((key) => !oldGrants.has(key))) {
       if (grant.startsWith('managed '))
-        reasons.push(`${entry.id} attaches ${grant.slice('managed '.length)}`);
+        found.push({ change: 'attaches', id, policy: grant.slice('managed '.length) });
       else if (grant.startsWith('template ')) {
-        reasons.push(`${entry.id} adds SAM policy template ${grant.slice('template '.length)}`);
-      } else if (grant.startsWith('attached to ')) reasons.push(`${entry.id} is now ${grant}`);
-      else if (grant.startsWith('property ')) {
-        reasons.push(`${entry.id} changes ${grant.slice('property '.length).split(' = ')[0]}`);
-      } else reasons.push(`${entry.id} grants ${grant}`);
+        found.push({ change: 'sam-template', id, template: grant.slice('template '.length) });
+      } else if (grant.startsWith('attached to ')) {
+        found.push({ change: 'attached', id, holder: grant.slice('attached to '.length) });
+      } else if (grant.startsWith('property ')) {
+        found.push({
+          change: 'property',
+          id,
+          property: grant.slice('property '.length).split(' = ')[0] ?? '',
+        });
+      } else found.push({ change: 'grants', id, grant });
     }
     if (old.boundary !== undefined && entry.boundary === undefined) {
-      reasons.push(`${entry.id} loses its permissions boundary`);
-    } else if (old.boundary !== entry.boundary) reasons.push(`${entry.id} changes its permissions boundary`);
+      found.push({ change: 'boundary-lost', id });
+    } else if (old.boundary !== entry.boundary) found.push({ change: 'boundary-changed', id });
   }
-  // Principals first, then managed policies, then grants, per entry: the most telling reasons lead. The
-  // reasons go on the record, so they are bounded like the inventory.
-  const sorted = reasons.sort((a, b) => rank(a) - rank(b)).map(clip);
+  // The most telling reasons lead; within a rank they keep the order found (sort is stable). The reasons go on
+  // the record, so they are bounded like the inventory.
+  const sorted = found.sort((a, b) => RANK[a.change] - RANK[b.change]).map((w) => clip(wording(w)));
   return sorted.length > MAX_REASONS
     ? [...sorted.slice(0, MAX_REASONS), `… and ${sorted.length - MAX_REASONS} more IAM changes`]
     : sorted;
@@ -597,10 +598,56 @@ export function inventoryWidening(before: FullIamInventory | undefined, after: F
 
 const MAX_REASONS = 50;
 
-function rank(reason: string): number {
-  if (reason.startsWith('adds ')) return 0;
-  if (reason.includes(' trusts ')) return 1;
-  if (reason.includes(' attaches ') || reason.includes(' adds SAM')) return 2;
-  if (reason.includes(' grants ') || reason.includes(' is now attached')) return 3;
-  return 4;
+/** One thing the change set adds or widens, kept as data until it is ranked; worded once, by `wording`. */
+type Widening =
+  | { change: 'adds'; id: string; entryKind: IamEntry['kind'] }
+  | { change: 'trusts'; id: string; principal: string }
+  | { change: 'attaches'; id: string; policy: string }
+  | { change: 'sam-template'; id: string; template: string }
+  | { change: 'grants'; id: string; grant: string }
+  | { change: 'attached'; id: string; holder: string }
+  | { change: 'property'; id: string; property: string }
+  | { change: 'boundary-lost' | 'boundary-changed'; id: string };
+
+/** New entries first, then principals, then managed policies and SAM policy templates, then grants. */
+const RANK: Record<Widening['change'], number> = {
+  adds: 0,
+  trusts: 1,
+  attaches: 2,
+  'sam-template': 2,
+  grants: 3,
+  attached: 3,
+  property: 4,
+  'boundary-lost': 4,
+  'boundary-changed': 4,
+};
+
+const NOUN: Record<IamEntry['kind'], string> = {
+  role: 'IAM role',
+  policy: 'IAM policy',
+  identity: 'IAM identity',
+  'resource-policy': 'resource policy',
+};
+
+function wording(w: Widening): string {
+  switch (w.change) {
+    case 'adds':
+      return `adds ${NOUN[w.entryKind]} ${w.id}`;
+    case 'trusts':
+      return `${w.id} trusts ${w.principal}`;
+    case 'attaches':
+      return `${w.id} attaches ${w.policy}`;
+    case 'sam-template':
+      return `${w.id} adds SAM policy template ${w.template}`;
+    case 'grants':
+      return `${w.id} grants ${w.grant}`;
+    case 'attached':
+      return `${w.id} is now attached to ${w.holder}`;
+    case 'property':
+      return `${w.id} changes ${w.property}`;
+    case 'boundary-lost':
+      return `${w.id} loses its permissions boundary`;
+    case 'boundary-changed':
+      return `${w.id} changes its permissions boundary`;
+  }
 }
