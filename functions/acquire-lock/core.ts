@@ -2,7 +2,7 @@ import { auditFreezeOverride, hasFreezeOverride } from '#shared/deployments/free
 import { finish, recordEvent } from '#shared/deployments/record.ts';
 import { JobStartError, TransientError } from '#shared/errors.ts';
 import type { Clock, DeploymentStore, TaskTokens } from '#shared/ports.ts';
-import { handOffLock, wakeParked } from '#shared/queue/handoff.ts';
+import { handOffAfterEnd, handOffLock, wakeParked } from '#shared/queue/handoff.ts';
 import { releaseHeldLock } from '#shared/queue/lock.ts';
 import { activeFreeze } from '#shared/registry/calendar.ts';
 import { findTarget, type Registry } from '#shared/registry/registry.ts';
@@ -97,7 +97,7 @@ export async function acquireLock(
       errorCode: 'ENVIRONMENT_FROZEN',
       errorMessage,
     });
-    await handOffLock(deployment, deps);
+    await handOffAfterEnd(deployment, deps);
     return ended('REJECTED', 'ENVIRONMENT_FROZEN', errorMessage);
   }
 
@@ -159,7 +159,7 @@ async function supersede(deps: AcquireLockDeps, mine: Ticket): Promise<AcquireLo
   if (!replacement) return undefined;
   const errorMessage = `replaced by the newer request ${replacement}`;
   await finish(store, clock, mine.deploymentId, 'SUPERSEDED', { supersededBy: replacement, errorMessage });
-  await handOffLock(mine, deps);
+  await handOffAfterEnd(mine, deps);
   return ended('SUPERSEDED', 'SUPERSEDED', errorMessage);
 }
 
@@ -205,7 +205,7 @@ async function wait(
       errorCode: 'LOCK_WAIT_TIMEOUT',
       errorMessage,
     });
-    await handOffLock(deployment, deps);
+    await handOffAfterEnd(deployment, deps);
     return ended('FAILED', 'LOCK_WAIT_TIMEOUT', errorMessage);
   }
   if (!deployment.waitStartedAt) {

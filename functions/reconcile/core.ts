@@ -3,7 +3,7 @@ import { type SettleDeps, settle } from '#shared/deployments/settle.ts';
 import { type ErrorCode, NotSettledError } from '#shared/errors.ts';
 import { logger } from '#shared/logger.ts';
 import type { Clock, DeploymentStore, ExecutionStatuses, TaskTokens } from '#shared/ports.ts';
-import { type HandOffDeps, handOffLock, wakeParked } from '#shared/queue/handoff.ts';
+import { type HandOffDeps, handOffAfterEnd, handOffLock, wakeParked } from '#shared/queue/handoff.ts';
 import { releaseHeldLock } from '#shared/queue/lock.ts';
 import { findTarget } from '#shared/registry/registry.ts';
 import { isTerminal, type JobKind } from '#shared/types.ts';
@@ -75,8 +75,9 @@ export async function reconcileDeployment(
         errorCode: ending.code,
         errorMessage: ending.message,
       });
-  // A takeover of the queue: the next waiter gets the lock (also when the dead one only held a ticket).
-  await handOffLock(deployment, deps);
+  // A takeover of the queue: the next waiter gets the lock (also when the dead one only held a ticket). A
+  // dead waiter may have been handed the lock after the release above (it was still the live head then).
+  await handOffAfterEnd(deployment, deps);
   return { ended, released };
 }
 

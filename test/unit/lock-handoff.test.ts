@@ -6,7 +6,7 @@ import { releaseHeldLock } from '#shared/queue/lock.ts';
 import { createTestStore } from '#test/support/store.ts';
 import { testRegistry } from '#test/support/workflow.ts';
 import { acquireLock, parkForLock } from '../../functions/acquire-lock/core.ts';
-import { sweepParkedWaiters } from '../../functions/reconcile/core.ts';
+import { reconcileDeployment, sweepParkedWaiters } from '../../functions/reconcile/core.ts';
 import { LocalTaskTokens } from '../../local/workflow-engine.ts';
 
 /**
@@ -237,5 +237,158 @@ describe('lock hand-over', () => {
         now = before;
       }
     });
+  });
+});
+
+/**
+ * A deployment that ends itself at Acquire Lock (superseded, frozen, lock-wait timeout) or is ended by the
+ * reconciler while a release hands it the lock: its ticket still carries the token of its last park (woken,
+ * so gone), and the hand-over's put lands between its release and its terminal write. The interleaving is
+ * forced by running the release at the moment the ending deployment writes its terminal status.
+ */
+describe('a hand-over racing a deployment that ends', () => {
+  /** Runs `race` once, just before the terminal write of `id`. */
+  function beforeTerminalWrite(store: DeploymentStore, id: string, race: () => Promise<void>) {
+    const finishDeployment = store.finishDeployment.bind(store);
+    let fired = false;
+    store.finishDeployment = async (deploymentId, status, changes) => {
+      if (deploymentId === id && !fired) {
+        fired = true;
+        await race();
+      }
+      return finishDeployment(deploymentId, status, changes);
+    };
+  }
+
+  async function requestIn(store: DeploymentStore, environment: string, id: string, n: number) {
+    const requestedAt = new Date(Date.UTC(2026, 10, 28, 9, 0, n)).toISOString();
+    await store.createDeployment(
+      newDeployment({
+        deploymentId: id,
+        application: env.application,
+        environment,
+        requester: { type: 'local', user: 'alice' },
+        trigger: 'local',
+        requestedAt,
+      }),
+    );
+    await store.updateDeployment(id, { status: 'RUNNING', phase: 'BUILDING' });
+    await store.putTicket({ application: env.application, environment, deploymentId: id, requestedAt });
+  }
+
+  it('a head superseded while the holder releases does not keep the lock: the newer waiter gets it', async () => {
+    const { store, deps } = await setup();
+    const preview = { application: env.application, environment: 'preview' };
+    await requestIn(store, 'preview', 'a', 1);
+    await requestIn(store, 'preview', 'x', 2);
+    await requestIn(store, 'preview', 'y', 3);
+    await acquireLock({ deploymentId: 'a' }, deps);
+    const x = await waitAndPark(deps, 'x');
+    // y parks and wakes x, the older waiter it replaces: x's ticket keeps its completed token.
+    const y = await waitAndPark(deps, 'y');
+    expect(await x.woken).toEqual({ handedOver: false });
+    // a ends and hands over while x, back at Acquire Lock, finds a holding the lock and is superseded.
+    beforeTerminalWrite(store, 'x', async () => {
+      await releaseHeldLock({ deploymentId: 'a', ...preview }, deps);
+      await finish(store, clock, 'a', 'SUCCEEDED', {});
+      await handOffLock(preview, deps);
+    });
+    expect(await acquireLock({ deploymentId: 'x' }, deps)).toMatchObject({ status: 'SUPERSEDED' });
+    // x never settles (it ran nothing): a lock left with it could never be taken over.
+    expect((await store.getLock(preview.application, preview.environment))?.owner).toBe('y');
+    expect(await y.woken).toEqual({ handedOver: true });
+  });
+
+  it('a head frozen while the holder releases does not keep the lock', async () => {
+    const { store, deps } = await setup();
+    const frozen = { application: env.application, environment: 'frozen' };
+    await requestIn(store, 'frozen', 'a', 1);
+    await requestIn(store, 'frozen', 'x', 2);
+    await requestIn(store, 'frozen', 'z', 3);
+    await acquireLock({ deploymentId: 'a' }, deps);
+    const x = await waitAndPark(deps, 'x');
+    const z = await waitAndPark(deps, 'z');
+    // x's safety-net re-check: its token is gone, its ticket still carries it.
+    deps.tokens.discard(x.token);
+    const before = now;
+    try {
+      // Inside the year-end freeze: x, back at Acquire Lock, is rejected.
+      now = new Date('2026-12-21T10:00:00.000Z');
+      beforeTerminalWrite(store, 'x', async () => {
+        await releaseHeldLock({ deploymentId: 'a', ...frozen }, deps);
+        await finish(store, clock, 'a', 'SUCCEEDED', {});
+        await handOffLock(frozen, deps);
+      });
+      expect(await acquireLock({ deploymentId: 'x' }, deps)).toMatchObject({ status: 'REJECTED' });
+      expect((await store.getLock(frozen.application, frozen.environment))?.owner).toBe('z');
+      expect(await z.woken).toEqual({ handedOver: true });
+    } finally {
+      now = before;
+    }
+  });
+
+  it('a hand-over whose put lands after the head ended (and looked at the lock) frees the lock again', async () => {
+    const { store, deps } = await setup();
+    const frozen = { application: env.application, environment: 'frozen' };
+    await requestIn(store, 'frozen', 'a', 1);
+    await requestIn(store, 'frozen', 'x', 2);
+    await requestIn(store, 'frozen', 'z', 3);
+    await acquireLock({ deploymentId: 'a' }, deps);
+    const x = await waitAndPark(deps, 'x');
+    deps.tokens.discard(x.token);
+    const before = now;
+    try {
+      now = new Date('2026-12-21T10:00:00.000Z');
+      await releaseHeldLock({ deploymentId: 'a', ...frozen }, deps);
+      await finish(store, clock, 'a', 'SUCCEEDED', {});
+      // a's hand-over has read x as the live head; x is rejected (frozen) before the put for it lands.
+      const acquire = store.acquireLock.bind(store);
+      let raced = false;
+      store.acquireLock = async (lock) => {
+        if (lock.owner === 'x' && !raced) {
+          raced = true;
+          expect(await acquireLock({ deploymentId: 'x' }, deps)).toMatchObject({ status: 'REJECTED' });
+        }
+        return acquire(lock);
+      };
+      // z is still building: nobody is parked to hand the lock to.
+      expect(await handOffLock(frozen, deps)).toEqual({ outcome: 'HEAD_NOT_PARKED' });
+      expect(raced).toBe(true);
+      expect(await store.getLock(frozen.application, frozen.environment)).toBeUndefined();
+    } finally {
+      now = before;
+    }
+  });
+
+  it('a dead waiter handed the lock while the reconciler ends it does not keep the lock', async () => {
+    const { store, deps } = await setup();
+    await request(store, 'a', 1);
+    await request(store, 'x', 2);
+    await request(store, 'z', 3);
+    await acquireLock({ deploymentId: 'a' }, deps);
+    const x = await waitAndPark(deps, 'x');
+    const z = await waitAndPark(deps, 'z');
+    // x's execution was aborted: its token is gone, its ticket still carries it.
+    deps.tokens.discard(x.token);
+    beforeTerminalWrite(store, 'x', async () => {
+      await releaseHeldLock({ deploymentId: 'a', ...env }, deps);
+      await finish(store, clock, 'a', 'SUCCEEDED', {});
+      expect(await handOffLock(env, deps)).toEqual({ outcome: 'TOKEN_GONE', to: 'x' });
+    });
+    const reconcileDeps = {
+      ...deps,
+      runner: { start: async () => ({ buildId: 'x' }), describe: async () => [], stop: async () => {} },
+      stacks: { stackStatus: async () => undefined },
+      sleep: async () => {},
+    };
+    await reconcileDeployment(
+      'x',
+      { status: 'CANCELLED', code: 'EXECUTION_ABORTED', message: 'aborted' },
+      reconcileDeps,
+      { budgetMs: 1000, pollMs: 1 },
+    );
+    // Otherwise held by the ended x until its lease ran out (the deploy job's timeouts plus a margin).
+    expect((await store.getLock(env.application, env.environment))?.owner).toBe('z');
+    expect(await z.woken).toEqual({ handedOver: true });
   });
 });

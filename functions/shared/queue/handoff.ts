@@ -1,6 +1,6 @@
 import { logger } from '../logger.ts';
 import type { Clock, DeploymentStore, TaskTokens } from '../ports.ts';
-import { isTerminal, type Lock, type Ticket } from '../types.ts';
+import { type Deployment, isTerminal, type Lock, type Ticket } from '../types.ts';
 
 /**
  * Lock hand-over: a deployment that must wait for its environment parks at "Wait For Lock" (a
@@ -60,6 +60,50 @@ export async function handOffLock(
   env: { application: string; environment: string },
   deps: HandOffDeps,
 ): Promise<HandOff> {
+  // Each round that finds its head ended has taken that head out of the queue for good (its terminal write
+  // removes its ticket), so the rounds are bounded by the queue's length.
+  for (;;) {
+    const result = await handOffToHead(env, deps);
+    if (result !== 'HEAD_ENDED') return result;
+  }
+}
+
+/**
+ * The hand-over for a deployment that has just written its terminal status (Acquire Lock ending a request,
+ * the reconciler). Its release ran before that write, but a hand-over that had read it as the live head of
+ * the queue (its ticket still carrying the token of an earlier park) may have given it the lock since. Such
+ * a deployment never settles (it ran nothing) and no execution of it is left to release anything, so the
+ * lock would stay with it for good. Each side writes first and reads second (this terminal write, then the
+ * lock; the hand-over's lock put, then the head's status), so one of them frees it.
+ */
+export async function handOffAfterEnd(
+  deployment: Pick<Deployment, 'deploymentId' | 'application' | 'environment'>,
+  deps: HandOffDeps,
+): Promise<HandOff> {
+  await undoHandOver(deps.store, deployment, deployment.deploymentId);
+  return handOffLock(deployment, deps);
+}
+
+/**
+ * Frees a lock that a hand-over gave to a deployment which has ended. No audit event: the deployment never
+ * recorded LOCK_ACQUIRED (only Acquire Lock does, when it goes on with the lock).
+ */
+async function undoHandOver(
+  store: DeploymentStore,
+  env: { application: string; environment: string },
+  owner: string,
+): Promise<void> {
+  const lock = await store.getLock(env.application, env.environment);
+  if (lock?.owner !== owner) return;
+  if (await store.releaseLock(env.application, env.environment, owner)) {
+    logger.info('freed a lock handed over to a deployment that had ended', { ...env, owner });
+  }
+}
+
+async function handOffToHead(
+  env: { application: string; environment: string },
+  deps: HandOffDeps,
+): Promise<HandOff | 'HEAD_ENDED'> {
   const { store, clock, tokens } = deps;
   const head = await liveHead(store, env.application, env.environment);
   if (!head) return { outcome: 'NO_WAITER' };
@@ -75,6 +119,15 @@ export async function handOffLock(
       leaseExpiresAt: new Date(now.getTime() + deps.leaseSeconds * 1000).toISOString(),
     };
     const put = await store.acquireLock(lock);
+    if (put.acquired) {
+      // The head was live when liveHead read it; it may have ended since (superseded, frozen, timed out,
+      // reconciled) with its release already done. handOffAfterEnd is the other half.
+      const current = await store.getDeployment(head.deploymentId);
+      if (!current || isTerminal(current.status)) {
+        await undoHandOver(store, env, head.deploymentId);
+        return 'HEAD_ENDED';
+      }
+    }
     holder = put.acquired ? lock : put.holder;
     if (holder && holder.owner !== head.deploymentId) {
       if (Date.parse(holder.leaseExpiresAt) > now.getTime()) return { outcome: 'LOCK_BUSY' };
