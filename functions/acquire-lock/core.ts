@@ -57,6 +57,10 @@ export async function acquireLock(
   const deployment = await store.getDeployment(input.deploymentId);
   if (!deployment) throw new JobStartError(`deployment ${input.deploymentId} does not exist`);
   if (isTerminal(deployment.status)) {
+    // A retry of an attempt that failed after its terminal write: what that attempt had left to do. A hand-over
+    // may have given this deployment the lock meanwhile, and an ended deployment that ran nothing never
+    // settles, so nothing else would ever free it.
+    await handOffAfterEnd(deployment, deps);
     return ended(deployment.status, deployment.errorCode ?? deployment.status, deployment.errorMessage);
   }
   const env = findTarget(deps.registry, deployment.application, deployment.environment)?.env;

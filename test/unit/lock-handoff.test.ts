@@ -327,6 +327,46 @@ describe('a hand-over racing a deployment that ends', () => {
     }
   });
 
+  it('a retried Acquire Lock finishes the ending its first attempt crashed in: the lock still moves on', async () => {
+    const { store, deps } = await setup();
+    const frozen = { application: env.application, environment: 'frozen' };
+    await requestIn(store, 'frozen', 'a', 1);
+    await requestIn(store, 'frozen', 'x', 2);
+    await requestIn(store, 'frozen', 'z', 3);
+    await acquireLock({ deploymentId: 'a' }, deps);
+    const x = await waitAndPark(deps, 'x');
+    const z = await waitAndPark(deps, 'z');
+    deps.tokens.discard(x.token);
+    const before = now;
+    const getLock = store.getLock.bind(store);
+    let crash = false;
+    try {
+      now = new Date('2026-12-21T10:00:00.000Z');
+      beforeTerminalWrite(store, 'x', async () => {
+        await releaseHeldLock({ deploymentId: 'a', ...frozen }, deps);
+        await finish(store, clock, 'a', 'SUCCEEDED', {});
+        await handOffLock(frozen, deps);
+        crash = true;
+      });
+      // The first attempt's terminal write lands, then its next read fails (throttled): Step Functions retries.
+      store.getLock = async (application, environment) => {
+        if (crash) {
+          crash = false;
+          throw new Error('ProvisionedThroughputExceededException');
+        }
+        return getLock(application, environment);
+      };
+      await expect(acquireLock({ deploymentId: 'x' }, deps)).rejects.toThrow('ProvisionedThroughputExceeded');
+      expect((await store.getDeployment('x'))?.status).toBe('REJECTED');
+      expect(await acquireLock({ deploymentId: 'x' }, deps)).toMatchObject({ status: 'REJECTED' });
+      // x never settles: a lock left with it could never be taken over.
+      expect((await getLock(frozen.application, frozen.environment))?.owner).toBe('z');
+      expect(await z.woken).toEqual({ handedOver: true });
+    } finally {
+      now = before;
+    }
+  });
+
   it('a hand-over whose put lands after the head ended (and looked at the lock) frees the lock again', async () => {
     const { store, deps } = await setup();
     const frozen = { application: env.application, environment: 'frozen' };
